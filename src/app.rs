@@ -1,0 +1,194 @@
+/*!
+The glue of `connbench run` (DESIGN.md §6): plan -> target -> engine per mode -> result -> report.
+
+Input problems surface as `Failure::Usage` (exit 2) before any load; everything measured, even when
+interrupted, becomes a `RunResult` that is written and printed.
+*/
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cli::RunArgs;
+use crate::engine::{self, LiveCounters};
+use crate::net::socket;
+use crate::plan::{url_parts, Plan, Target, TargetSpec};
+use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
+use crate::record::RunShape;
+use crate::server::{self, ServerThread};
+use crate::{progress, report};
+
+/// Why `run` produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The run could not be made: bad input or an unreachable target (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Outcome {
+    pub result: RunResult,
+}
+
+/// `connbench run`: measure, then write the result where the flags say.
+pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<Outcome, Failure> {
+    let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
+    let result = measure(&plan, stop)?;
+    if let Some(path) = &plan.output {
+        let file =
+            std::fs::File::create(path).map_err(|e| Failure::Usage(format!("-o/--output {}: {e}", path.display())))?;
+        let mut file = std::io::BufWriter::new(file);
+        report::write(crate::plan::Format::Json, &result, &mut file)?;
+        file.flush()?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    report::write(plan.format, &result, &mut stdout)?;
+    stdout.flush()?;
+    Ok(Outcome { result })
+}
+
+/// Runs every mode of the plan against its target and returns what was measured.
+pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let embedded;
+    let (target, reserved_cores) = match &plan.target {
+        TargetSpec::Url(url) => (resolve(url)?, 0),
+        TargetSpec::Embedded(config) => {
+            embedded = server::spawn_thread(config.clone())?;
+            (embedded_target(&embedded), 1)
+        }
+    };
+    let mut first_connection = Some(preflight(&target, plan)?);
+    let threads = engine_threads(reserved_cores);
+    let mut runs = Vec::new();
+    let mut complete = true;
+    for &mode in &plan.modes {
+        let mode_plan = plan.mode_plan(mode, &target);
+        let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
+        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth };
+        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
+        let outcome = engine::run_mode(mode_plan, target.addr, threads, stop, &live, first_connection.take());
+        drop(tracker);
+        runs.push(outcome.recorder.finish(shape, outcome.elapsed));
+        if outcome.interrupted {
+            complete = false;
+            break;
+        }
+    }
+    Ok(RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::this(),
+        complete,
+        started_at,
+        target: target.display,
+        command: plan.command.clone(),
+        system: System {
+            ip_local_port_range: socket::ip_local_port_range(),
+            tcp_tw_reuse: socket::tcp_tw_reuse(),
+            time_wait_secs: socket::TIME_WAIT_SECS,
+        },
+        runs,
+    })
+}
+
+/// One thread per core the process may use; with the embedded server in-process, one core is left
+/// to it so that client and server do not fight over the same core.
+fn engine_threads(reserved: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(reserved).max(1)
+}
+
+fn resolve(url: &url::Url) -> Result<Target, Failure> {
+    let (host, path) = url_parts(url);
+    let name = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(80);
+    // IPv6 literals come bracketed from the URL; the resolver wants them bare.
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let addr = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
+        .next()
+        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
+    Ok(Target { addr, host, path, display: url.to_string() })
+}
+
+fn embedded_target(server: &ServerThread) -> Target {
+    let addr = server.addr;
+    Target { addr, host: addr.to_string(), path: "/".into(), display: format!("http://{addr}/ (embedded server)") }
+}
+
+/// Proves the target accepts connections before any load, so an unreachable target exits 2 at once.
+/// The connection is not wasted: it becomes the first connection of the first mode, so the server's
+/// own connection count still equals ours.
+fn preflight(target: &Target, plan: &Plan) -> Result<engine::Opened, Failure> {
+    let start = Instant::now();
+    let describe =
+        |what: String| Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr));
+    let stream =
+        std::net::TcpStream::connect_timeout(&target.addr, plan.connect_timeout).map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => describe("connection refused".into()),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                describe(format!("no answer within {:?} (--connect-timeout)", plan.connect_timeout))
+            }
+            _ => describe(e.to_string()),
+        })?;
+    let handshake = start.elapsed();
+    stream.set_nodelay(plan.nodelay)?;
+    Ok(engine::Opened { stream, handshake })
+}
+
+/// Turns the first Ctrl-C into a stop request (the run ends and reports what it measured) and the
+/// second into an immediate exit, for a user who does not want to wait.
+pub fn stop_on_ctrl_c() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    if let Err(err) = watch_ctrl_c(&STOP) {
+        eprintln!("connbench: Ctrl-C will not stop the run cleanly: {err}");
+    }
+    &STOP
+}
+
+fn watch_ctrl_c(stop: &'static AtomicBool) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Registered here, before any load, so an early Ctrl-C is not lost.
+    let mut interrupts = {
+        let _context = runtime.enter();
+        signal(SignalKind::interrupt())?
+    };
+    std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
+        runtime.block_on(async {
+            interrupts.recv().await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("connbench: stopping; Ctrl-C again to quit at once");
+            interrupts.recv().await;
+            std::process::exit(130)
+        })
+    })?;
+    Ok(())
+}
+
+/// `connbench serve`: the embedded server on its own until Ctrl-C.
+pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<(), Failure> {
+    let listen: SocketAddr =
+        args.listen.parse().map_err(|_| Failure::Usage(format!("--listen '{}': expected IP:PORT", args.listen)))?;
+    let config = crate::plan::server_config(&args.knobs);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
+        eprintln!("connbench: serving http://{}/ (Ctrl-C to stop)", listener.local_addr()?);
+        let stats = Arc::new(server::ServerStats::default());
+        let stopped = async {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        server::run(listener, config, stats, stopped).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,231 @@
+/*!
+The command-line surface (DESIGN.md §1), as clap definitions only.
+
+Nothing here reaches the engine: `plan.rs` turns these structs into one validated `Plan`.
+Names and defaults are a contract that scripts and CI depend on; change them only with DESIGN.md.
+*/
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "connbench",
+    version,
+    about = "HTTP load generator about connection management: serial, parallel, keep-alive and pipelined modes, latency split by phase"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark a URL (or, with no URL, the embedded server) in one or more connection modes.
+    Run(Box<RunArgs>),
+    /// Run the embedded HTTP server on its own, with knobs for tests and demos.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Serial,
+    Parallel,
+    Keepalive,
+    Pipeline,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloseByArg {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Target URL (http://host[:port]/path). Without one, the embedded server is started on 127.0.0.1:0.
+    pub url: Option<String>,
+
+    /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "keepalive")]
+    pub mode: Vec<ModeArg>,
+
+    /// Concurrent connections (serial always uses 1).
+    #[arg(short = 'c', long = "connections", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections: u32,
+
+    /// Requests in flight per connection in pipeline mode.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub depth: u32,
+
+    /// How long each mode runs (10s, 2m, 500ms; a bare number is seconds). Default 10s unless -n is given.
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error.
+    #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+
+    /// Request method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    pub method: String,
+
+    /// Extra request header 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Request body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+
+    /// Request body read from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+
+    /// Speak HTTP/1.0; keep-alive and pipeline modes ask for `Connection: Keep-Alive`.
+    #[arg(long = "http1.0")]
+    pub http1_0: bool,
+
+    /// Who closes first in serial and parallel modes: client (TIME_WAIT on the client) or server (the request says Connection: close).
+    #[arg(long, value_enum, default_value = "client")]
+    pub close_by: CloseByArg,
+
+    /// Limit on the TCP handshake.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+
+    /// Limit on each request, from its write to its last byte.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// Set TCP_NODELAY on client sockets.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub nodelay: bool,
+
+    /// Write the JSON result to this file.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: FormatArg,
+
+    /// Never show the progress bar (it shows only when stderr is a terminal and CI is not set).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    #[command(flatten)]
+    pub server: ServerKnobs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    #[command(flatten)]
+    pub knobs: ServerKnobs,
+}
+
+/// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.
+#[derive(Debug, Args, Clone)]
+pub struct ServerKnobs {
+    /// Embedded server: response body size in bytes (12 gives "hello world\n").
+    #[arg(long, default_value_t = 12, help_heading = "Embedded server")]
+    pub server_body_size: usize,
+
+    /// Embedded server: delay before each response.
+    #[arg(long, value_parser = parse_duration, default_value = "0s", help_heading = "Embedded server")]
+    pub server_delay: Duration,
+
+    /// Embedded server: response status code.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=599), help_heading = "Embedded server")]
+    pub server_status: u16,
+
+    /// Embedded server: send bodies chunked.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_chunked: bool,
+
+    /// Embedded server: behave as an HTTP/1.0 server (keep-alive only when asked).
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_http10: bool,
+
+    /// Embedded server: advertise Keep-Alive max=M and close after M responses.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_keep_alive_max: Option<u32>,
+
+    /// Embedded server: advertise Keep-Alive timeout=T and close connections idle longer.
+    #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
+    pub server_keep_alive_timeout: Option<Duration>,
+
+    /// Embedded server: close after N responses without saying so, even with requests queued.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_close_after: Option<u64>,
+
+    /// Embedded server: silently close connections idle this long.
+    #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
+    pub server_idle_timeout: Option<Duration>,
+
+    /// Embedded server: reset (RST) instead of closing.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_reset: bool,
+
+    /// Embedded server: send half of each body, then close.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_truncate: bool,
+}
+
+/// Durations as people type them: `10s`, `2m`, `500ms`, `1h`; a bare number means seconds (as in wrk).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("'{text}' is not a duration (try 10s, 2m, 500ms)"))
+        };
+    }
+    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e}; try 10s, 2m, 500ms)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_as_people_type_them() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        // wrk accepts a bare number of seconds
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").unwrap_err().contains("ten"));
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn modes_take_a_comma_list() {
+        let cli = Cli::try_parse_from(["connbench", "run", "--mode", "serial,pipeline"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.mode, vec![ModeArg::Serial, ModeArg::Pipeline]);
+        assert_eq!(run.connections, 50);
+        assert_eq!(run.depth, 16);
+        assert!(run.nodelay);
+    }
+}

@@ -1,0 +1,216 @@
+/*!
+The one spawn/stop loop (DESIGN.md §2, §6): every mode runs here; modes differ only in the
+per-connection policy of `ModePlan` that `conn.rs` follows.
+
+Shape (measured in ../shared/bench/client-floor.md): one OS thread per usable core, each with a
+current-thread tokio runtime driving its share of the connections as tasks. A thread owns its
+`Recorder`, so recording needs no lock and no shared atomic, and an interrupted thread can drop its
+tasks without losing what they measured. The only cross-thread state is the `-n` budget (one atomic
+add per request issued) and the stop flag.
+*/
+
+mod conn;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::plan::{ModePlan, Stop};
+use crate::record::Recorder;
+
+/// What one mode measured, before it is frozen into a result.
+pub struct ModeRun {
+    pub recorder: Recorder,
+    pub elapsed: Duration,
+    /// The stop flag ended the mode early.
+    pub interrupted: bool,
+}
+
+/// Live counters for the progress display: each written by one thread only, read by anyone.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub open_connections: AtomicU64,
+}
+
+impl LiveCounters {
+    /// Single-writer increment: a plain load and store, no locked instruction on the hot path.
+    fn bump(counter: &AtomicU64, delta: i64) {
+        let value = counter.load(Ordering::Relaxed).wrapping_add_signed(delta);
+        counter.store(value, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every thread of one mode.
+struct Shared {
+    plan: ModePlan,
+    addr: SocketAddr,
+    /// The request repeated `depth` times, so a pipelined burst is one write of a prefix.
+    burst: Vec<u8>,
+    requests_issued: AtomicU64,
+    deadline: Option<Instant>,
+    stop: &'static AtomicBool,
+}
+
+impl Shared {
+    /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
+    /// A request claimed is a request issued: it ends in a response or one counted error.
+    fn claim(&self, want: u64, now: Instant) -> u64 {
+        if want == 0 || self.stop.load(Ordering::Relaxed) {
+            return 0;
+        }
+        match self.plan.stop {
+            Stop::Requests(limit) => {
+                let before = self.requests_issued.fetch_add(want, Ordering::Relaxed);
+                limit.saturating_sub(before).min(want)
+            }
+            Stop::After(_) => {
+                if self.deadline.is_some_and(|d| now >= d) {
+                    0
+                } else {
+                    want
+                }
+            }
+        }
+    }
+}
+
+/// One thread's context, shared by its connection tasks (never across threads).
+struct ThreadCtx {
+    shared: Arc<Shared>,
+    recorder: RefCell<Recorder>,
+    live: Arc<LiveCounters>,
+    read_buffer: usize,
+    /// A connection opened before the run (the preflight), used before opening any other.
+    opened: RefCell<Option<Opened>>,
+}
+
+/// A connection already established, and how long its handshake took.
+pub struct Opened {
+    pub stream: std::net::TcpStream,
+    pub handshake: Duration,
+}
+
+/// Runs one mode to its end (duration, request count, or stop flag) on `threads` threads.
+pub fn run_mode(
+    plan: ModePlan,
+    addr: SocketAddr,
+    threads: usize,
+    stop: &'static AtomicBool,
+    live: &[Arc<LiveCounters>],
+    mut opened: Option<Opened>,
+) -> ModeRun {
+    let threads = threads.clamp(1, plan.connections as usize).min(live.len());
+    let started = Instant::now();
+    let deadline = match plan.stop {
+        Stop::After(d) => Some(started + d),
+        Stop::Requests(_) => None,
+    };
+    let burst = plan.request.repeat(plan.depth as usize);
+    let read_buffer = read_buffer_size(plan.connections);
+    let shared = Arc::new(Shared { plan, addr, burst, requests_issued: AtomicU64::new(0), deadline, stop });
+    let handles: Vec<_> = (0..threads)
+        .map(|index| {
+            let shared = shared.clone();
+            let live = live[index].clone();
+            let connections = share(shared.plan.connections as usize, threads, index);
+            let opened = opened.take();
+            std::thread::Builder::new()
+                .name(format!("connbench-{index}"))
+                .spawn(move || run_thread(shared, live, connections, started, read_buffer, opened))
+                .expect("spawning an engine thread")
+        })
+        .collect();
+    let mut recorder = Recorder::new(started);
+    let mut finished = started;
+    for handle in handles {
+        let (part, done) = handle.join().expect("engine thread panicked");
+        recorder.merge(&part);
+        finished = finished.max(done);
+    }
+    ModeRun { recorder, elapsed: finished.duration_since(started), interrupted: shared.stop.load(Ordering::Relaxed) }
+}
+
+/// Connections of thread `index` when `total` are spread over `threads`.
+fn share(total: usize, threads: usize, index: usize) -> usize {
+    total / threads + usize::from(index < total % threads)
+}
+
+/// Per-connection read buffer: big enough that a read takes everything queued (tokio then skips the
+/// read that would return WouldBlock, client-floor.md), small enough that 10,000 connections fit in
+/// well under 100 MiB. Grows on its own for a larger response head.
+fn read_buffer_size(connections: u32) -> usize {
+    ((32 << 20) / connections as usize).clamp(4 << 10, 64 << 10)
+}
+
+fn run_thread(
+    shared: Arc<Shared>,
+    live: Arc<LiveCounters>,
+    connections: usize,
+    started: Instant,
+    read_buffer: usize,
+    opened: Option<Opened>,
+) -> (Recorder, Instant) {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("building a current-thread runtime");
+    let ctx = Rc::new(ThreadCtx {
+        shared,
+        recorder: RefCell::new(Recorder::new(started)),
+        live,
+        read_buffer,
+        opened: RefCell::new(opened),
+    });
+    let local = tokio::task::LocalSet::new();
+    let finished = local.block_on(&runtime, {
+        let ctx = ctx.clone();
+        async move {
+            let workers: Vec<_> =
+                (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+            tokio::select! {
+                _ = async { for worker in workers { let _ = worker.await; } } => {}
+                _ = watchdog(&ctx.shared) => {}
+            }
+            Instant::now()
+        }
+    });
+    // Dropping the set ends tasks still running after a stop; what they measured is in the recorder.
+    drop(local);
+    drop(runtime);
+    let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
+    (ctx.recorder.into_inner(), finished)
+}
+
+/// Returns when the run must end now: the stop flag (Ctrl-C), or the duration plus one request
+/// timeout, which no well-behaved worker reaches because each request is bounded by the timeout.
+async fn watchdog(shared: &Shared) {
+    let hard_stop = shared.deadline.map(|d| d + shared.plan.timeout + Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if shared.stop.load(Ordering::Relaxed) || hard_stop.is_some_and(|h| Instant::now() >= h) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_spread_evenly_over_threads() {
+        let spread: Vec<_> = (0..3).map(|i| share(10, 3, i)).collect();
+        assert_eq!(spread, vec![4, 3, 3]);
+        assert_eq!((0..2).map(|i| share(1, 2, i)).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn read_buffers_fit_ten_thousand_connections() {
+        assert_eq!(read_buffer_size(50), 64 << 10);
+        assert!(read_buffer_size(10_000) * 10_000 <= 48 << 20);
+        assert_eq!(read_buffer_size(1_000_000), 4 << 10);
+    }
+}

@@ -1,0 +1,27 @@
+//! `main` parses, runs and maps the outcome to an exit code: 0 success, 1 a gate failed,
+//! 2 the run could not be made, 130 interrupted (after printing what was measured).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use connbench::app::{self, Failure};
+use connbench::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stop = app::stop_on_ctrl_c();
+    let outcome = match &cli.command {
+        Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|o| o.result.complete),
+        Command::Serve(args) => app::serve(args, stop).map(|()| true),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(130),
+        // A closed pipe (`connbench run | head`) is the reader's choice, not our failure.
+        Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("connbench: {failure}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,364 @@
+/*!
+Flags resolved into one immutable, validated `Plan` before any work starts (DESIGN.md §6).
+
+Everything that can be wrong with the user's input is found here, so a bad flag costs no load and
+exits 2 with a message naming it. The plan does not resolve names or touch the network: `app.rs`
+does that, because the embedded server's address is only known once it is bound.
+*/
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::cli::{CloseByArg, FormatArg, ModeArg, RunArgs};
+use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
+use crate::server::ServerConfig;
+
+/// The seeds' four connection strategies, in the order `--mode all` runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Serial,
+    Parallel,
+    Keepalive,
+    Pipeline,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Serial => "serial",
+            Mode::Parallel => "parallel",
+            Mode::Keepalive => "keepalive",
+            Mode::Pipeline => "pipeline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseBy {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// When a mode's run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    After(Duration),
+    Requests(u64),
+}
+
+/// What is benchmarked.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    Url(Url),
+    /// The embedded server, started in-process on 127.0.0.1:0 with this configuration.
+    Embedded(ServerConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: TargetSpec,
+    pub modes: Vec<Mode>,
+    pub connections: u32,
+    pub depth: u32,
+    pub stop: Stop,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub http10: bool,
+    pub close_by: CloseBy,
+    pub nodelay: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub output: Option<PathBuf>,
+    pub format: Format,
+    pub progress: bool,
+    /// The command line as given, for the result.
+    pub command: Vec<String>,
+}
+
+/// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
+#[derive(Debug, Clone)]
+pub struct ModePlan {
+    pub mode: Mode,
+    pub connections: u32,
+    /// Requests allowed in flight on one connection once it is known to be persistent.
+    pub depth: u32,
+    /// Requests sent on one connection before the client closes it (serial and parallel: 1).
+    pub requests_per_connection: Option<u64>,
+    /// The request bytes, rendered once.
+    pub request: Arc<[u8]>,
+    pub head_request: bool,
+    pub stop: Stop,
+    pub nodelay: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+/// Where to connect and what to call the host; known only after resolution or binding.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: std::net::SocketAddr,
+    /// Host header value.
+    pub host: String,
+    /// Origin-form request target.
+    pub path: String,
+    /// For the result and the report.
+    pub display: String,
+}
+
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+impl Plan {
+    pub fn from_args(args: &RunArgs, command: Vec<String>) -> Result<Plan, String> {
+        let target = match &args.url {
+            Some(text) => TargetSpec::Url(parse_url(text)?),
+            None => TargetSpec::Embedded(server_config(&args.server)),
+        };
+        let mut modes = Vec::new();
+        for arg in &args.mode {
+            let expanded: &[Mode] = match arg {
+                ModeArg::Serial => &[Mode::Serial],
+                ModeArg::Parallel => &[Mode::Parallel],
+                ModeArg::Keepalive => &[Mode::Keepalive],
+                ModeArg::Pipeline => &[Mode::Pipeline],
+                ModeArg::All => &Mode::ALL,
+            };
+            for mode in expanded {
+                if !modes.contains(mode) {
+                    modes.push(*mode);
+                }
+            }
+        }
+        let method = args.method.to_ascii_uppercase();
+        if method.is_empty() || !method.bytes().all(is_token_byte) {
+            return Err(format!("-X/--method: '{}' is not an HTTP method", args.method));
+        }
+        let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+        let body = match (&args.body, &args.body_file) {
+            (Some(body), _) => body.clone().into_bytes(),
+            (None, Some(path)) => std::fs::read(path).map_err(|e| format!("--body-file {}: {e}", path.display()))?,
+            (None, None) => Vec::new(),
+        };
+        let stop = match (args.requests, args.duration) {
+            (Some(_), Some(_)) => return Err("-n/--requests and -d/--duration cannot be used together".into()),
+            (Some(n), None) => Stop::Requests(n),
+            (None, Some(d)) if d.is_zero() => return Err("-d/--duration must be longer than 0s".into()),
+            (None, Some(d)) => Stop::After(d),
+            (None, None) => Stop::After(DEFAULT_DURATION),
+        };
+        if args.timeout.is_zero() || args.connect_timeout.is_zero() {
+            return Err("--timeout and --connect-timeout must be longer than 0s".into());
+        }
+        Ok(Plan {
+            target,
+            modes,
+            connections: args.connections,
+            depth: args.depth,
+            stop,
+            method,
+            headers,
+            body,
+            http10: args.http1_0,
+            close_by: match args.close_by {
+                CloseByArg::Client => CloseBy::Client,
+                CloseByArg::Server => CloseBy::Server,
+            },
+            nodelay: args.nodelay,
+            connect_timeout: args.connect_timeout,
+            timeout: args.timeout,
+            output: args.output.clone(),
+            format: match args.format {
+                FormatArg::Text => Format::Text,
+                FormatArg::Json => Format::Json,
+            },
+            progress: !args.no_progress,
+            command,
+        })
+    }
+
+    /// The per-connection behaviour and request bytes of one mode against a resolved target.
+    pub fn mode_plan(&self, mode: Mode, target: &Target) -> ModePlan {
+        let one_shot = matches!(mode, Mode::Serial | Mode::Parallel);
+        let await_server_close = one_shot && self.close_by == CloseBy::Server;
+        let connection = if await_server_close {
+            Some("close")
+        } else if self.http10 && !one_shot {
+            // HTTP/1.0 connections persist only when asked (the seeds' Keep-Alive extension).
+            Some("Keep-Alive")
+        } else {
+            None
+        };
+        let request = render(&RequestSpec {
+            method: &self.method,
+            target: &target.path,
+            host: &target.host,
+            headers: &self.headers,
+            body: &self.body,
+            http10: self.http10,
+            connection,
+        });
+        ModePlan {
+            mode,
+            connections: if mode == Mode::Serial { 1 } else { self.connections },
+            depth: if mode == Mode::Pipeline { self.depth } else { 1 },
+            requests_per_connection: one_shot.then_some(1),
+            request: request.into(),
+            head_request: self.method == "HEAD",
+            stop: self.stop,
+            nodelay: self.nodelay,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+        }
+    }
+}
+
+fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("URL '{text}': {e}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => return Err(format!("URL '{text}': https is not supported yet; use http://")),
+        other => return Err(format!("URL '{text}': scheme '{other}' is not http")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("URL '{text}': no host"));
+    }
+    Ok(url)
+}
+
+/// The Host header and request target of a URL (RFC 9112 §3.2: origin-form).
+pub fn url_parts(url: &Url) -> (String, String) {
+    let host = url.host_str().unwrap_or_default();
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let mut path = url.path().to_string();
+    if let Some(query) = url.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    (host, path)
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!("-H '{text}': expected 'Name: value'"));
+    };
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(format!("-H '{text}': '{name}' is not a header name"));
+    }
+    if RESERVED_HEADERS.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return Err(format!("-H '{text}': {name} is set by the mode (use --mode, --close-by, --http1.0 or --body)"));
+    }
+    let value = value.trim();
+    if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        return Err(format!("-H '{text}': the value holds a line break"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+pub fn server_config(knobs: &crate::cli::ServerKnobs) -> ServerConfig {
+    ServerConfig {
+        body_size: knobs.server_body_size,
+        delay: knobs.server_delay,
+        status: knobs.server_status,
+        chunked: knobs.server_chunked,
+        http10: knobs.server_http10,
+        keep_alive_max: knobs.server_keep_alive_max,
+        keep_alive_timeout: knobs.server_keep_alive_timeout,
+        close_after: knobs.server_close_after,
+        idle_timeout: knobs.server_idle_timeout,
+        reset: knobs.server_reset,
+        truncate: knobs.server_truncate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let mut full = vec!["connbench", "run"];
+        full.extend_from_slice(args);
+        let Command::Run(run) = Cli::try_parse_from(full).unwrap().command else { unreachable!() };
+        Plan::from_args(&run, vec![])
+    }
+
+    fn target() -> Target {
+        Target { addr: "127.0.0.1:80".parse().unwrap(), host: "h".into(), path: "/".into(), display: "x".into() }
+    }
+
+    #[test]
+    fn all_expands_to_the_four_modes_once() {
+        let p = plan(&["--mode", "keepalive,all"]).unwrap();
+        assert_eq!(p.modes, vec![Mode::Keepalive, Mode::Serial, Mode::Parallel, Mode::Pipeline]);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        // each case: the flag or value the message must name
+        for (args, needle) in [
+            (vec!["ftp://x/"], "scheme 'ftp'"),
+            (vec!["not a url"], "URL 'not a url'"),
+            (vec!["https://x/"], "https is not supported"),
+            (vec!["-H", "novalue"], "-H 'novalue'"),
+            (vec!["-H", "Connection: close"], "set by the mode"),
+            (vec!["-X", "GE T"], "-X/--method"),
+            (vec!["-n", "5", "-d", "1s"], "cannot be used together"),
+            (vec!["--body-file", "/nonexistent/x"], "--body-file /nonexistent/x"),
+        ] {
+            let err = plan(&args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn modes_differ_only_in_connection_behaviour() {
+        let p = plan(&["-c", "8", "--depth", "4"]).unwrap();
+        let serial = p.mode_plan(Mode::Serial, &target());
+        assert_eq!((serial.connections, serial.depth, serial.requests_per_connection), (1, 1, Some(1)));
+        let parallel = p.mode_plan(Mode::Parallel, &target());
+        assert_eq!((parallel.connections, parallel.requests_per_connection), (8, Some(1)));
+        let pipeline = p.mode_plan(Mode::Pipeline, &target());
+        assert_eq!((pipeline.connections, pipeline.depth, pipeline.requests_per_connection), (8, 4, None));
+        assert_eq!(serial.request, pipeline.request);
+    }
+
+    #[test]
+    fn connection_header_follows_the_mode() {
+        let close = plan(&["--close-by", "server"]).unwrap().mode_plan(Mode::Serial, &target());
+        assert!(std::str::from_utf8(&close.request).unwrap().contains("Connection: close\r\n"));
+        let http10 = plan(&["--http1.0"]).unwrap().mode_plan(Mode::Keepalive, &target());
+        assert!(std::str::from_utf8(&http10.request).unwrap().contains("HTTP/1.0\r\n"));
+        assert!(std::str::from_utf8(&http10.request).unwrap().contains("Connection: Keep-Alive\r\n"));
+    }
+
+    #[test]
+    fn url_parts_keep_port_and_query() {
+        let url = Url::parse("http://example.test:8080/a/b?c=d").unwrap();
+        assert_eq!(url_parts(&url), ("example.test:8080".into(), "/a/b?c=d".into()));
+        let url = Url::parse("http://example.test").unwrap();
+        assert_eq!(url_parts(&url), ("example.test".into(), "/".into()));
+    }
+}

@@ -1,0 +1,409 @@
+/*!
+Per-worker recorders: each engine thread owns one, records without locks or shared atomics, and the
+engine merges them when the mode ends (wrk's per-thread stats, vegeta's Metrics.Add/Close). Memory is
+flat however long the run: histograms and one small counter row per second, never a Vec per request.
+
+Depends on nothing async: the engine passes instants in.
+*/
+
+pub mod result;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Serializer as _, V2Serializer};
+use hdrhistogram::Histogram;
+
+use result::{ErrorCounts, Hist, Latency, ModeResult, StatusCounts, Tick};
+
+/// Why a request failed; one per failed request (DESIGN.md §5 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Refused,
+    Timeout,
+    Reset,
+    AddrUnavailable,
+    FdExhausted,
+    Truncated,
+    Parse,
+    ClosedEarly,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn of_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as Io;
+        match err.kind() {
+            Io::ConnectionRefused => ErrorKind::Refused,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe => ErrorKind::Reset,
+            Io::AddrNotAvailable => ErrorKind::AddrUnavailable,
+            _ => match err.raw_os_error() {
+                Some(EMFILE | ENFILE) => ErrorKind::FdExhausted,
+                _ => ErrorKind::Other,
+            },
+        }
+    }
+}
+
+// std has no stable io::ErrorKind for these; the numbers are the same on every Linux architecture,
+// and this module stays free of nix (only net/socket.rs touches it).
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// Who closed a connection first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    Client,
+    Server,
+    Reset,
+}
+
+/// When one completed request happened, for its latency phases (DESIGN.md §3).
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// The request's start: its connect() when it opened the connection, else its write.
+    pub start: Instant,
+    pub sent: Instant,
+    pub first_byte: Instant,
+    pub done: Instant,
+    pub opened_connection: bool,
+}
+
+/// 1 µs to 1 hour at 3 significant digits: the range and precision of wrk2 and HdrHistogram's defaults.
+const MAX_TRACKABLE_US: u64 = 3_600_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 3).expect("static histogram bounds are valid")
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(MAX_TRACKABLE_US)) as u64
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Second {
+    requests: u64,
+    errors: u64,
+    opened: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    started: Instant,
+    connect: Histogram<u64>,
+    ttfb: Histogram<u64>,
+    transfer: Histogram<u64>,
+    total: Histogram<u64>,
+    total_first: Histogram<u64>,
+    total_reused: Histogram<u64>,
+    status: StatusCounts,
+    errors: ErrorCounts,
+    requests: u64,
+    bytes_received: u64,
+    connections_opened: u64,
+    closed_by_client: u64,
+    closed_by_server: u64,
+    closed_by_reset: u64,
+    timeline: Vec<Second>,
+}
+
+impl Recorder {
+    pub fn new(started: Instant) -> Recorder {
+        Recorder {
+            started,
+            connect: new_histogram(),
+            ttfb: new_histogram(),
+            transfer: new_histogram(),
+            total: new_histogram(),
+            total_first: new_histogram(),
+            total_reused: new_histogram(),
+            status: StatusCounts::default(),
+            errors: ErrorCounts::default(),
+            requests: 0,
+            bytes_received: 0,
+            connections_opened: 0,
+            closed_by_client: 0,
+            closed_by_server: 0,
+            closed_by_reset: 0,
+            timeline: Vec::new(),
+        }
+    }
+
+    fn second(&mut self, at: Instant) -> &mut Second {
+        let index = at.saturating_duration_since(self.started).as_secs() as usize;
+        if index >= self.timeline.len() {
+            self.timeline.resize(index + 1, Second::default());
+        }
+        &mut self.timeline[index]
+    }
+
+    pub fn connected(&mut self, at: Instant, handshake: Duration) {
+        self.connections_opened += 1;
+        self.connect.saturating_record(micros(handshake));
+        self.second(at).opened += 1;
+    }
+
+    pub fn completed(&mut self, exchange: &Exchange, status: u16) {
+        self.requests += 1;
+        match status {
+            200..=299 => self.status.s2xx += 1,
+            300..=399 => self.status.s3xx += 1,
+            400..=499 => self.status.s4xx += 1,
+            500..=599 => self.status.s5xx += 1,
+            _ => {}
+        }
+        let total = micros(exchange.done.saturating_duration_since(exchange.start));
+        self.ttfb.saturating_record(micros(exchange.first_byte.saturating_duration_since(exchange.sent)));
+        self.transfer.saturating_record(micros(exchange.done.saturating_duration_since(exchange.first_byte)));
+        self.total.saturating_record(total);
+        if exchange.opened_connection {
+            self.total_first.saturating_record(total);
+        } else {
+            self.total_reused.saturating_record(total);
+        }
+        self.second(exchange.done).requests += 1;
+    }
+
+    pub fn failed(&mut self, at: Instant, kind: ErrorKind) {
+        let counter = match kind {
+            ErrorKind::Refused => &mut self.errors.refused,
+            ErrorKind::Timeout => &mut self.errors.timeout,
+            ErrorKind::Reset => &mut self.errors.reset,
+            ErrorKind::AddrUnavailable => &mut self.errors.addr_unavailable,
+            ErrorKind::FdExhausted => &mut self.errors.fd_exhausted,
+            ErrorKind::Truncated => &mut self.errors.truncated,
+            ErrorKind::Parse => &mut self.errors.parse,
+            ErrorKind::ClosedEarly => &mut self.errors.closed_early,
+            ErrorKind::Other => &mut self.errors.other,
+        };
+        *counter += 1;
+        self.second(at).errors += 1;
+    }
+
+    pub fn closed(&mut self, by: Closer) {
+        match by {
+            Closer::Client => self.closed_by_client += 1,
+            Closer::Server => self.closed_by_server += 1,
+            Closer::Reset => self.closed_by_reset += 1,
+        }
+    }
+
+    pub fn received(&mut self, bytes: usize) {
+        self.bytes_received += bytes as u64;
+    }
+
+    /// Adds another worker's recordings; both must have started at the same instant.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (mine, theirs) in [
+            (&mut self.connect, &other.connect),
+            (&mut self.ttfb, &other.ttfb),
+            (&mut self.transfer, &other.transfer),
+            (&mut self.total, &other.total),
+            (&mut self.total_first, &other.total_first),
+            (&mut self.total_reused, &other.total_reused),
+        ] {
+            mine.add(theirs).expect("histograms share bounds");
+        }
+        let (s, o) = (&mut self.status, &other.status);
+        s.s2xx += o.s2xx;
+        s.s3xx += o.s3xx;
+        s.s4xx += o.s4xx;
+        s.s5xx += o.s5xx;
+        let (e, o) = (&mut self.errors, &other.errors);
+        e.refused += o.refused;
+        e.timeout += o.timeout;
+        e.reset += o.reset;
+        e.addr_unavailable += o.addr_unavailable;
+        e.fd_exhausted += o.fd_exhausted;
+        e.truncated += o.truncated;
+        e.parse += o.parse;
+        e.closed_early += o.closed_early;
+        e.other += o.other;
+        self.requests += other.requests;
+        self.bytes_received += other.bytes_received;
+        self.connections_opened += other.connections_opened;
+        self.closed_by_client += other.closed_by_client;
+        self.closed_by_server += other.closed_by_server;
+        self.closed_by_reset += other.closed_by_reset;
+        if other.timeline.len() > self.timeline.len() {
+            self.timeline.resize(other.timeline.len(), Second::default());
+        }
+        for (mine, theirs) in self.timeline.iter_mut().zip(&other.timeline) {
+            mine.requests += theirs.requests;
+            mine.errors += theirs.errors;
+            mine.opened += theirs.opened;
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Freezes the recordings into the result of one mode.
+    pub fn finish(self, shape: RunShape, elapsed: Duration) -> ModeResult {
+        let duration_s = elapsed.as_secs_f64();
+        ModeResult {
+            mode: shape.mode,
+            connections: shape.connections,
+            depth: shape.depth,
+            duration_s,
+            rate: None,
+            requests: self.requests,
+            rps: if duration_s > 0.0 { self.requests as f64 / duration_s } else { 0.0 },
+            status: self.status,
+            errors: self.errors,
+            retries: 0,
+            bytes_received: self.bytes_received,
+            connections_opened: self.connections_opened,
+            closed_by_client: self.closed_by_client,
+            closed_by_server: self.closed_by_server,
+            closed_by_reset: self.closed_by_reset,
+            latency: Latency {
+                connect: summarize(&self.connect),
+                ttfb: summarize(&self.ttfb),
+                transfer: summarize(&self.transfer),
+                total: summarize(&self.total),
+                total_first: summarize(&self.total_first),
+                total_reused: summarize(&self.total_reused),
+                total_uncorrected: None,
+            },
+            ports: None,
+            timeline: self
+                .timeline
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Tick {
+                    t: i as u64 + 1,
+                    requests: s.requests,
+                    errors: s.errors,
+                    opened: s.opened,
+                    time_wait: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the result says about the shape of the run, beside what was measured.
+#[derive(Debug, Clone, Copy)]
+pub struct RunShape {
+    pub mode: crate::plan::Mode,
+    pub connections: u32,
+    pub depth: u32,
+}
+
+pub fn summarize(h: &Histogram<u64>) -> Hist {
+    if h.is_empty() {
+        return Hist { hdr: encode(h), ..Hist::default() };
+    }
+    Hist {
+        count: h.len(),
+        min_us: h.min(),
+        mean_us: (h.mean() * 10.0).round() / 10.0,
+        p50_us: h.value_at_quantile(0.5),
+        p90_us: h.value_at_quantile(0.9),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        p9999_us: h.value_at_quantile(0.9999),
+        max_us: h.max(),
+        hdr: encode(h),
+    }
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2Serializer::new().serialize(h, &mut bytes).expect("serializing into a Vec cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Reads back a histogram written by `summarize` (for merge and compare).
+pub fn decode(hist: &Hist) -> Result<Histogram<u64>, String> {
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(&hist.hdr).map_err(|e| format!("hdr is not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("hdr is not an HdrHistogram: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mode;
+
+    const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1 };
+
+    fn exchange(t0: Instant, start_us: u64, sent_us: u64, first_us: u64, done_us: u64, opened: bool) -> Exchange {
+        let at = |us| t0 + Duration::from_micros(us);
+        Exchange {
+            start: at(start_us),
+            sent: at(sent_us),
+            first_byte: at(first_us),
+            done: at(done_us),
+            opened_connection: opened,
+        }
+    }
+
+    #[test]
+    fn phases_are_split_as_designed() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0);
+        r.connected(t0 + Duration::from_micros(100), Duration::from_micros(100));
+        // first request on its connection: total includes the 100 µs connect
+        r.completed(&exchange(t0, 0, 100, 400, 1000, true), 200);
+        // reused: total from its own write
+        r.completed(&exchange(t0, 2000, 2000, 2300, 2500, false), 404);
+        let m = r.finish(SHAPE, Duration::from_secs(1));
+        assert_eq!(m.requests, 2);
+        assert_eq!(m.latency.connect.count, 1);
+        assert_eq!((m.latency.ttfb.min_us, m.latency.ttfb.max_us), (300, 300));
+        assert_eq!((m.latency.transfer.min_us, m.latency.transfer.max_us), (200, 600));
+        assert_eq!(m.latency.total_first.max_us, 1000);
+        assert_eq!(m.latency.total_reused.max_us, 500);
+        assert_eq!(m.latency.total.count, 2);
+        assert_eq!((m.status.s2xx, m.status.s4xx), (1, 1));
+        assert_eq!(m.rps, 2.0);
+    }
+
+    #[test]
+    fn merge_adds_everything_and_timeline_is_per_second() {
+        let t0 = Instant::now();
+        let mut a = Recorder::new(t0);
+        let mut b = Recorder::new(t0);
+        a.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
+        b.completed(&exchange(t0, 1_500_000, 1_500_000, 1_500_010, 1_500_020, false), 200);
+        b.failed(t0 + Duration::from_millis(2500), ErrorKind::Reset);
+        b.closed(Closer::Server);
+        a.merge(&b);
+        let m = a.finish(SHAPE, Duration::from_secs(3));
+        assert_eq!(m.requests, 2);
+        assert_eq!(m.errors.reset, 1);
+        assert_eq!(m.errors.total(), 1);
+        assert_eq!(m.closed_by_server, 1);
+        let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
+        assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
+    }
+
+    #[test]
+    fn histograms_round_trip_through_the_result() {
+        let mut h = new_histogram();
+        for v in [1, 10, 100, 1000, 10_000] {
+            h.record(v).unwrap();
+        }
+        let summary = summarize(&h);
+        let back = decode(&summary).unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.max(), h.max());
+        assert_eq!(summarize(&back), summary);
+    }
+
+    #[test]
+    fn io_errors_map_to_kinds() {
+        use std::io::{Error, ErrorKind as Io};
+        assert_eq!(ErrorKind::of_io(&Error::from(Io::ConnectionRefused)), ErrorKind::Refused);
+        assert_eq!(ErrorKind::of_io(&Error::from(Io::ConnectionReset)), ErrorKind::Reset);
+        assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(24)), ErrorKind::FdExhausted);
+        assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(99)), ErrorKind::AddrUnavailable);
+        assert_eq!(ErrorKind::of_io(&Error::other("x")), ErrorKind::Other);
+    }
+}

@@ -1,0 +1,167 @@
+//! The one serde result type (DESIGN.md §5, `schema_version` 1): what `-o` writes, what `--format json`
+//! prints, and what `compare` and `merge` will read.
+//!
+// NOTE: field names are a published contract. Add fields; never rename or remove them within a schema
+// version. `tests/schema.rs` checks a real run against the names of DESIGN.md §5.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Mode;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// False when the run was interrupted (Ctrl-C) before every mode finished.
+    pub complete: bool,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub target: String,
+    pub command: Vec<String>,
+    pub system: System,
+    pub runs: Vec<ModeResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+/// Kernel settings that decide how many new connections a client can open (DESIGN.md §4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct System {
+    /// None where the kernel does not expose it (not Linux).
+    pub ip_local_port_range: Option<[u16; 2]>,
+    pub tcp_tw_reuse: Option<u8>,
+    pub time_wait_secs: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModeResult {
+    pub mode: Mode,
+    pub connections: u32,
+    pub depth: u32,
+    pub duration_s: f64,
+    /// Requests per second asked for with `--rate`; null for closed-loop runs.
+    pub rate: Option<f64>,
+    /// Exchanges completed with a whole response.
+    pub requests: u64,
+    pub status: StatusCounts,
+    pub errors: ErrorCounts,
+    pub retries: u64,
+    pub rps: f64,
+    pub bytes_received: u64,
+    pub connections_opened: u64,
+    pub closed_by_client: u64,
+    pub closed_by_server: u64,
+    pub closed_by_reset: u64,
+    pub latency: Latency,
+    /// Port accounting; null until the port ledger measures it (issue #4).
+    pub ports: Option<Ports>,
+    pub timeline: Vec<Tick>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StatusCounts {
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    #[serde(rename = "3xx")]
+    pub s3xx: u64,
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+}
+
+/// Errors by kind, never by message (DESIGN.md §5). One per failed request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorCounts {
+    pub refused: u64,
+    pub timeout: u64,
+    pub reset: u64,
+    pub addr_unavailable: u64,
+    pub fd_exhausted: u64,
+    pub truncated: u64,
+    pub parse: u64,
+    pub closed_early: u64,
+    pub other: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.refused
+            + self.timeout
+            + self.reset
+            + self.addr_unavailable
+            + self.fd_exhausted
+            + self.truncated
+            + self.parse
+            + self.closed_early
+            + self.other
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub connect: Hist,
+    pub ttfb: Hist,
+    pub transfer: Hist,
+    pub total: Hist,
+    pub total_first: Hist,
+    pub total_reused: Hist,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_uncorrected: Option<Hist>,
+}
+
+/// A histogram's summary in microseconds, with the whole histogram so results merge exactly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Hist {
+    pub count: u64,
+    pub min_us: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub p9999_us: u64,
+    pub max_us: u64,
+    /// Base64 of the HdrHistogram V2 serialization.
+    pub hdr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ports {
+    pub policy: String,
+    pub client_ips: Vec<String>,
+    pub time_wait_peak: u64,
+    pub kernel_time_wait_peak: u64,
+    pub waited_ms: u64,
+    pub per_ip: Vec<PerIp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PerIp {
+    pub ip: String,
+    pub opened: u64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tick {
+    /// Seconds since the mode started; this entry covers (t-1, t].
+    pub t: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub opened: u64,
+    /// TIME_WAIT ports held; null until the port ledger measures it (issue #4).
+    pub time_wait: Option<u64>,
+}

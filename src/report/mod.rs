@@ -1,0 +1,20 @@
+/*!
+Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`.
+*/
+
+mod text;
+
+use std::io::{self, Write};
+
+use crate::plan::Format;
+use crate::record::result::RunResult;
+
+pub fn write(format: Format, result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Text => text::write(result, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, result)?;
+            writeln!(out)
+        }
+    }
+}

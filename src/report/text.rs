@@ -1,0 +1,114 @@
+//! The report for people: the modes side by side, one column each (the seeds' Figure 4-18, measured).
+
+use std::io::{self, Write};
+
+use crate::record::result::{ErrorCounts, Hist, ModeResult, RunResult};
+
+const LABEL: usize = 22;
+const COLUMN: usize = 12;
+
+pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+    let runs = &result.runs;
+    let status = if result.complete { "" } else { "  (interrupted: partial results)" };
+    writeln!(out, "connbench {}  {}{status}", result.tool.version, result.target)?;
+    writeln!(out)?;
+    row(out, "", runs, |r| r.mode.name().to_string())?;
+    row(out, "connections", runs, |r| r.connections.to_string())?;
+    row(out, "pipeline depth", runs, |r| r.depth.to_string())?;
+    row(out, "duration", runs, |r| format!("{:.2}s", r.duration_s))?;
+    row(out, "requests", runs, |r| r.requests.to_string())?;
+    row(out, "requests/s", runs, |r| format!("{:.1}", r.rps))?;
+    row(out, "connections opened", runs, |r| r.connections_opened.to_string())?;
+    row(out, "requests/connection", runs, |r| ratio(r.requests, r.connections_opened))?;
+    for (phase, pick) in PHASES {
+        row(out, &format!("{phase} p50"), runs, |r| stat(pick(r), |h| h.p50_us))?;
+        row(out, &format!("{phase} p99"), runs, |r| stat(pick(r), |h| h.p99_us))?;
+    }
+    row(out, "total max", runs, |r| stat(&r.latency.total, |h| h.max_us))?;
+    row(out, "total p50, new conn", runs, |r| stat(&r.latency.total_first, |h| h.p50_us))?;
+    row(out, "total p50, reused", runs, |r| stat(&r.latency.total_reused, |h| h.p50_us))?;
+    row(out, "closed client/server/rst", runs, |r| {
+        format!("{}/{}/{}", r.closed_by_client, r.closed_by_server, r.closed_by_reset)
+    })?;
+    row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
+    row(out, "errors", runs, |r| r.errors.total().to_string())?;
+    for run in runs.iter().filter(|r| r.errors.total() > 0) {
+        writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
+    }
+    Ok(())
+}
+
+fn row(out: &mut impl Write, label: &str, runs: &[ModeResult], cell: impl Fn(&ModeResult) -> String) -> io::Result<()> {
+    write!(out, "{label:<LABEL$}")?;
+    for run in runs {
+        write!(out, "{:>COLUMN$}", cell(run))?;
+    }
+    writeln!(out)
+}
+
+fn ratio(requests: u64, connections: u64) -> String {
+    if connections == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}", requests as f64 / connections as f64)
+    }
+}
+
+type PhasePick = fn(&ModeResult) -> &Hist;
+
+const PHASES: [(&str, PhasePick); 3] =
+    [("connect", |r| &r.latency.connect), ("ttfb", |r| &r.latency.ttfb), ("total", |r| &r.latency.total)];
+
+fn stat(h: &Hist, pick: fn(&Hist) -> u64) -> String {
+    if h.count == 0 {
+        "-".into()
+    } else {
+        micros(pick(h))
+    }
+}
+
+/// Microseconds in the unit people read best: 87µs, 1.25ms, 2.10s.
+pub fn micros(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us}µs"),
+        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+fn error_breakdown(e: &ErrorCounts) -> String {
+    [
+        ("refused", e.refused),
+        ("timeout", e.timeout),
+        ("reset", e.reset),
+        ("addr_unavailable", e.addr_unavailable),
+        ("fd_exhausted", e.fd_exhausted),
+        ("truncated", e.truncated),
+        ("parse", e.parse),
+        ("closed_early", e.closed_early),
+        ("other", e.other),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(name, n)| format!("{name} {n}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_pick_a_readable_unit() {
+        assert_eq!(micros(87), "87µs");
+        assert_eq!(micros(1250), "1.25ms");
+        assert_eq!(micros(2_100_000), "2.10s");
+    }
+
+    #[test]
+    fn only_nonzero_errors_are_listed() {
+        let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
+        assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
+    }
+}
