@@ -27,9 +27,9 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "total max", runs, |r| stat(&r.latency.total, |h| h.max_us))?;
     row(out, "total p50, new conn", runs, |r| stat(&r.latency.total_first, |h| h.p50_us))?;
     row(out, "total p50, reused", runs, |r| stat(&r.latency.total_reused, |h| h.p50_us))?;
-    row(out, "closed client/server/rst", runs, |r| {
-        format!("{}/{}/{}", r.closed_by_client, r.closed_by_server, r.closed_by_reset)
-    })?;
+    row(out, "closed by client", runs, |r| r.closed_by_client.to_string())?;
+    row(out, "closed by server", runs, |r| r.closed_by_server.to_string())?;
+    row(out, "closed by reset", runs, |r| r.closed_by_reset.to_string())?;
     row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
     for run in runs.iter().filter(|r| r.errors.total() > 0) {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Checks connbench's own counts against nginx's: for each mode, a `-n` run must report exactly the
+# requests and connections that nginx's stub_status saw (accepts and requests deltas).
+#
+#   scripts/nginx-counters.sh [N]        (N requests per mode, default 20000)
+#
+# Needs Debian's nginx (apt-get install nginx). Starts its own nginx on 127.0.0.1 with a config
+# written to a temporary directory, and stops it on exit. Loopback only; every run is bounded by -n.
+set -euo pipefail
+N=${1:-20000}
+PORT=${PORT:-18080}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${CONNBENCH:-$here/target/release/connbench}
+[ -x "$bin" ] || (cd "$here" && cargo build --release --quiet)
+command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx)" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$work"' EXIT
+mkdir -p "$work/logs"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+  uwsgi_temp_path $work; scgi_temp_path $work;
+  server {
+    listen 127.0.0.1:$PORT;
+    location = /status { stub_status; }
+    location / { return 200 "hello world\n"; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work"
+sleep 0.3
+
+# stub_status: "Active connections", then "accepts handled requests" on the third line.
+status() { curl -s "http://127.0.0.1:$PORT/status" 2>/dev/null || python3 -c "
+import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/status').read().decode())"; }
+counters() { status | awk 'NR==3 {print $1, $3}'; }
+
+printf '%-10s %10s %10s %12s %12s %s\n' mode requests nginx_req connections nginx_conn verdict
+fail=0
+for mode in serial parallel keepalive pipeline; do
+  read -r acc0 req0 < <(counters)
+  "$bin" run "http://127.0.0.1:$PORT/" --mode "$mode" -n "$N" -c 50 --format json --no-progress > "$work/$mode.json"
+  read -r acc1 req1 < <(counters)
+  # The status request itself is one connection and one request.
+  nginx_conn=$((acc1 - acc0 - 1)); nginx_req=$((req1 - req0 - 1))
+  read -r ours_req ours_conn errors < <(python3 -c "
+import json; r = json.load(open('$work/$mode.json'))['runs'][0]
+print(r['requests'], r['connections_opened'], sum(r['errors'].values()))")
+  verdict=ok
+  [ "$ours_req" = "$N" ] && [ "$errors" = 0 ] && [ "$ours_req" = "$nginx_req" ] && [ "$ours_conn" = "$nginx_conn" ] || { verdict=MISMATCH; fail=1; }
+  printf '%-10s %10s %10s %12s %12s %s\n' "$mode" "$ours_req" "$nginx_req" "$ours_conn" "$nginx_conn" "$verdict"
+done
+exit $fail

@@ -1,0 +1,81 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::util::binary;
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value.as_object().expect("an object").keys().cloned().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A real result, checked against the names of DESIGN.md §5 (schema_version 1).
+#[test]
+fn json_result_has_the_designed_names() {
+    let out =
+        binary().args(["run", "--mode", "serial", "-n", "20", "--format", "json"]).env("CI", "true").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON result alone");
+    assert_eq!(
+        keys(&json),
+        set(&["schema_version", "tool", "complete", "started_at", "target", "command", "system", "runs"])
+    );
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["tool"]["name"], "connbench");
+    assert!(humantime::parse_rfc3339(json["started_at"].as_str().unwrap()).is_ok());
+    assert_eq!(keys(&json["system"]), set(&["ip_local_port_range", "tcp_tw_reuse", "time_wait_secs"]));
+    let run = &json["runs"][0];
+    assert_eq!(
+        keys(run),
+        set(&[
+            "mode",
+            "connections",
+            "depth",
+            "duration_s",
+            "rate",
+            "requests",
+            "status",
+            "errors",
+            "retries",
+            "rps",
+            "bytes_received",
+            "connections_opened",
+            "closed_by_client",
+            "closed_by_server",
+            "closed_by_reset",
+            "latency",
+            "ports",
+            "timeline",
+        ])
+    );
+    assert_eq!(run["mode"], "serial");
+    assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
+    assert_eq!(
+        keys(&run["errors"]),
+        set(&[
+            "refused",
+            "timeout",
+            "reset",
+            "addr_unavailable",
+            "fd_exhausted",
+            "truncated",
+            "parse",
+            "closed_early",
+            "other",
+        ])
+    );
+    assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));
+    let hist =
+        set(&["count", "min_us", "mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us", "hdr"]);
+    for phase in ["connect", "ttfb", "transfer", "total", "total_first", "total_reused"] {
+        assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
+    }
+    assert_eq!(run["latency"]["total"]["count"], 20);
+    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait"]));
+    // The result type reads back what it wrote: compare and merge depend on it.
+    let back: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), json);
+}

@@ -1,0 +1,51 @@
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser;
+use connbench::app;
+use connbench::cli::{Cli, Command as Sub};
+use connbench::plan::Plan;
+use connbench::record::result::{ModeResult, RunResult};
+use connbench::server::{self, ServerConfig, ServerThread, StatsSnapshot};
+
+pub fn server(config: ServerConfig) -> ServerThread {
+    server::spawn_thread(config).expect("embedded server starts")
+}
+
+/// Runs `connbench run URL ARGS…` in-process against `target` and returns the result.
+pub fn run(target: &ServerThread, args: &[&str]) -> RunResult {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    let url = format!("http://{}/", target.addr);
+    let mut full = vec!["connbench", "run", url.as_str(), "--no-progress"];
+    full.extend_from_slice(args);
+    let Sub::Run(run) = Cli::try_parse_from(&full).expect("flags parse").command else { unreachable!() };
+    let plan = Plan::from_args(&run, full.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
+    app::measure(&plan, &NEVER).expect("run succeeds")
+}
+
+/// The one mode of a single-mode run.
+pub fn only(result: &RunResult) -> &ModeResult {
+    assert_eq!(result.runs.len(), 1, "one mode expected");
+    &result.runs[0]
+}
+
+/// The server's counters once it has finished with every connection the client closed.
+pub fn settled(target: &ServerThread) -> StatsSnapshot {
+    // The client has read every response before returning, and the server publishes its counters
+    // before writing; only a closing connection's bookkeeping may still be running.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    target.stats.snapshot()
+}
+
+/// Invariants every mode keeps, whatever the server does (DESIGN.md §3, §5).
+pub fn assert_consistent(m: &ModeResult) {
+    assert_eq!(m.latency.connect.count, m.connections_opened, "{:?}: one connect sample per connection", m.mode);
+    assert_eq!(m.latency.total.count, m.requests, "{:?}: one total sample per request", m.mode);
+    assert_eq!(m.latency.ttfb.count, m.requests);
+    assert_eq!(m.latency.total_first.count + m.latency.total_reused.count, m.requests);
+    assert_eq!(m.status.s2xx + m.status.s3xx + m.status.s4xx + m.status.s5xx, m.requests);
+}
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_connbench"))
+}

@@ -1,0 +1,18 @@
+//! One integration-test binary (ripgrep's layout): every test talks to an embedded server bound on
+//! 127.0.0.1:0 by the test itself, so nothing outside the process is needed.
+
+// Shared helpers: start a server, run a plan, run the binary.
+#[path = "suite/util.rs"]
+mod util;
+
+// Each connection mode against the server's own counters (issue #2's acceptance).
+#[path = "suite/modes.rs"]
+mod modes;
+
+// Exit codes and one-line errors of the binary; Ctrl-C still writes the result.
+#[path = "suite/cli.rs"]
+mod cli;
+
+// The JSON result carries exactly the names of DESIGN.md §5.
+#[path = "suite/schema.rs"]
+mod schema;
