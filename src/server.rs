@@ -1638,39 +1638,4 @@ mod tests {
         let mut state = Chunk::Size;
         assert_eq!(discard_chunked(&mut state, b"1\r\nab").1, Progress::Bad);
     }
-
-    /// A rough throughput check, not run by default: `cargo test --lib server -- --ignored --nocapture`.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore]
-    async fn throughput_pipeline_vs_keep_alive() {
-        async fn rate(addr: SocketAddr, depth: usize) -> f64 {
-            let run_for = Duration::from_secs(2);
-            let mut tasks = JoinSet::new();
-            for _ in 0..8 {
-                tasks.spawn(async move {
-                    let mut c = Client::connect(addr).await;
-                    let batch = GET.repeat(depth);
-                    let (from, mut done) = (Instant::now(), 0u64);
-                    while from.elapsed() < run_for {
-                        c.send(&batch).await;
-                        for _ in 0..depth {
-                            c.response(false).await;
-                        }
-                        done += depth as u64;
-                    }
-                    done
-                });
-            }
-            let mut total = 0;
-            while let Some(done) = tasks.join_next().await {
-                total += done.unwrap();
-            }
-            total as f64 / run_for.as_secs_f64()
-        }
-        let server = start(ServerConfig::default()).await;
-        let keep_alive = rate(server.addr, 1).await;
-        let pipeline = rate(server.addr, 16).await;
-        eprintln!("keep-alive {keep_alive:.0}/s, pipeline {pipeline:.0}/s, ratio {:.2}", pipeline / keep_alive);
-        server.shutdown().await;
-    }
 }
