@@ -30,12 +30,8 @@ pub enum Failure {
     Io(#[from] std::io::Error),
 }
 
-pub struct Outcome {
-    pub result: RunResult,
-}
-
 /// `connbench run`: measure, then write the result where the flags say.
-pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<Outcome, Failure> {
+pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
     let result = measure(&plan, stop)?;
     if let Some(path) = &plan.output {
@@ -48,7 +44,7 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
     let mut stdout = std::io::stdout().lock();
     report::write(plan.format, &result, &mut stdout)?;
     stdout.flush()?;
-    Ok(Outcome { result })
+    Ok(result)
 }
 
 /// Runs every mode of the plan against its target and returns what was measured.

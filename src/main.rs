@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stop = app::stop_on_ctrl_c();
     let outcome = match &cli.command {
-        Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|o| o.result.complete),
+        Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|result| result.complete),
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
     };
     match outcome {
