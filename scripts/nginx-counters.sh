@@ -45,7 +45,7 @@ status() { curl -s "http://127.0.0.1:$PORT/status" 2>/dev/null || python3 -c "
 import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/status').read().decode())"; }
 counters() { status | awk 'NR==3 {print $1, $3}'; }
 
-printf '%-10s %10s %10s %12s %12s %8s %s\n' mode requests nginx_req connections nginx_conn errors verdict
+printf '%-10s %10s %10s %12s %12s %8s %8s %s\n' mode requests nginx_req connections nginx_conn errors retries verdict
 fail=0
 for mode in serial parallel keepalive pipeline; do
   read -r acc0 req0 < <(counters)
@@ -53,11 +53,11 @@ for mode in serial parallel keepalive pipeline; do
   read -r acc1 req1 < <(counters)
   # The status request itself is one connection and one request.
   nginx_conn=$((acc1 - acc0 - 1)); nginx_req=$((req1 - req0 - 1))
-  read -r ours_req ours_conn errors < <(python3 -c "
+  read -r ours_req ours_conn errors retries < <(python3 -c "
 import json; r = json.load(open('$work/$mode.json'))['runs'][0]
-print(r['requests'], r['connections_opened'], sum(r['errors'].values()))")
+print(r['requests'], r['connections_opened'], sum(r['errors'].values()), r['retries'])")
   verdict=ok
   [ $((ours_req + errors)) = "$N" ] && [ "$ours_req" = "$nginx_req" ] && [ "$ours_conn" = "$nginx_conn" ] || { verdict=MISMATCH; fail=1; }
-  printf '%-10s %10s %10s %12s %12s %8s %s\n' "$mode" "$ours_req" "$nginx_req" "$ours_conn" "$nginx_conn" "$errors" "$verdict"
+  printf '%-10s %10s %10s %12s %12s %8s %8s %s\n' "$mode" "$ours_req" "$nginx_req" "$ours_conn" "$nginx_conn" "$errors" "$retries" "$verdict"
 done
 exit $fail

@@ -33,6 +33,9 @@ pub enum Failure {
 /// `connbench run`: measure, then write the result where the flags say.
 pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
+    for note in plan.notes() {
+        eprintln!("connbench: {note}");
+    }
     let result = measure(&plan, stop)?;
     if let Some(path) = &plan.output {
         let file =

@@ -101,6 +101,8 @@ pub struct ModePlan {
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
     pub head_request: bool,
+    /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
+    pub idempotent: bool,
     pub stop: Stop,
     pub nodelay: bool,
     pub connect_timeout: Duration,
@@ -213,15 +215,35 @@ impl Plan {
         ModePlan {
             mode,
             connections: if mode == Mode::Serial { 1 } else { self.connections },
-            depth: if mode == Mode::Pipeline { self.depth } else { 1 },
+            depth: if mode == Mode::Pipeline && self.idempotent() { self.depth } else { 1 },
             requests_per_connection: one_shot.then_some(1),
             request: request.into(),
             head_request: self.method == "HEAD",
+            idempotent: self.idempotent(),
             stop: self.stop,
             nodelay: self.nodelay,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
         }
+    }
+}
+
+impl Plan {
+    /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
+    pub fn idempotent(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+    }
+
+    /// What people should know about the plan before it runs (printed on stderr).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.modes.contains(&Mode::Pipeline) && !self.idempotent() && self.depth > 1 {
+            notes.push(format!(
+                "note: {} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
+                self.method, self.depth
+            ));
+        }
+        notes
     }
 }
 
@@ -343,6 +365,18 @@ mod tests {
         let pipeline = p.mode_plan(Mode::Pipeline, &target());
         assert_eq!((pipeline.connections, pipeline.depth, pipeline.requests_per_connection), (8, 4, None));
         assert_eq!(serial.request, pipeline.request);
+    }
+
+    #[test]
+    fn non_idempotent_methods_are_never_pipelined() {
+        for (method, idempotent) in [("GET", true), ("put", true), ("DELETE", true), ("POST", false), ("PATCH", false)]
+        {
+            let p = plan(&["-X", method, "--mode", "pipeline"]).unwrap();
+            assert_eq!(p.idempotent(), idempotent, "{method}");
+            let pipeline = p.mode_plan(Mode::Pipeline, &target());
+            assert_eq!((pipeline.depth, pipeline.idempotent), (if idempotent { 16 } else { 1 }, idempotent));
+            assert_eq!(p.notes().len(), usize::from(!idempotent), "{method}");
+        }
     }
 
     #[test]

@@ -16,3 +16,7 @@ mod cli;
 // The JSON result carries exactly the names of DESIGN.md §5.
 #[path = "suite/schema.rs"]
 mod schema;
+
+// HTTP/1.x connection rules (issue #3): Keep-Alive, retries, close and reset, timeouts, malformed responses.
+#[path = "suite/semantics.rs"]
+mod semantics;

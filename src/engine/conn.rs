@@ -1,22 +1,48 @@
-//! One worker: opens connections one after another and runs requests on each as the mode's policy
-//! says (DESIGN.md §2). Serial and parallel send one request and close; keep-alive sends the next
-//! request after each response; pipeline keeps up to `depth` in flight once the connection has proved
-//! persistent. Everything a request does is recorded as it happens, in this thread's recorder.
+//! One worker: opens connections one after another and runs requests on each as the mode's policy and the
+//! server's answers allow (DESIGN.md §2; the rules themselves are in `http::reuse`). Serial and parallel
+//! send one request and close; keep-alive sends the next request after each response; pipeline keeps up to
+//! `depth` in flight once the connection has proved persistent. Everything a request does is recorded as it
+//! happens, in this thread's recorder.
+//!
+//! Every request claimed ends in one whole response or one counted error. When a connection ends with
+//! requests unanswered (the server closed, reset, or sent something unparseable ahead of them), each
+//! unanswered idempotent request is sent again, once, on the worker's next connection (`retries`); a
+//! non-idempotent one, or one already retried, is an error.
 
 use std::collections::VecDeque;
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Sleep};
 
 use super::{LiveCounters, ThreadCtx};
-use crate::http::response::{EofOutcome, Feed, ResponseParser};
+use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
+use crate::http::reuse::{Retired, Reuse};
 use crate::net::socket;
 use crate::record::{Closer, ErrorKind, Exchange};
+
+/// How long the client's own close after an abnormal end waits for the server's FIN.
+const CLIENT_LINGER: Duration = Duration::from_millis(100);
+
+/// A request taken from the mode's allowance and not yet written.
+struct Pending {
+    /// When the request first started: kept across a retry, so its latency includes the failed attempt.
+    start: Option<Instant>,
+    retried: bool,
+}
+
+/// Requests a worker owes: a claimed first request waiting for its connection, and retries.
+struct Backlog {
+    pending: VecDeque<Pending>,
+    /// Responses the server gave on the last connection it closed with requests unanswered. A connection
+    /// that carries retries carries no more than that, so a server that drops pipelined requests after a
+    /// fixed count answers every retry the second time.
+    proven: u64,
+}
 
 /// A request written and not yet answered.
 struct InFlight {
@@ -24,6 +50,7 @@ struct InFlight {
     sent: Instant,
     first_byte: Option<Instant>,
     opened_connection: bool,
+    retried: bool,
     parser: ResponseParser,
 }
 
@@ -32,16 +59,40 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
     let plan = &shared.plan;
     let mut buffer = vec![0u8; ctx.read_buffer];
     let mut flight = VecDeque::with_capacity(plan.depth as usize);
+    let mut backlog = Backlog { pending: VecDeque::new(), proven: u64::MAX };
     let mut timer = pin!(sleep_until(Instant::now().into()));
-    // The first request is claimed before connecting: a connection is opened only for work, and a
-    // failed connect is that request's one error.
-    while ctx.shared.claim(1, Instant::now()) == 1 {
+    loop {
+        // A connection is opened only for work: the first request is claimed before connecting, and a
+        // failed connect is that request's one error.
+        if backlog.pending.is_empty() {
+            if shared.claim(1, Instant::now()) == 0 {
+                return;
+            }
+            backlog.pending.push_back(Pending { start: None, retried: false });
+        }
         match open(&ctx).await {
-            Err(err) => ctx.failed(Instant::now(), ErrorKind::of_io(&err)),
+            Err(err) => {
+                backlog.pending.pop_front();
+                ctx.failed(Instant::now(), ErrorKind::of_io(&err));
+            }
             Ok((stream, start)) => {
                 LiveCounters::bump(&ctx.live.open_connections, 1);
-                let mut session =
-                    Session { ctx: &ctx, stream, buffer: &mut buffer, flight: &mut flight, timer: timer.as_mut() };
+                let limit = match backlog.pending.front() {
+                    Some(Pending { retried: true, .. }) => Some(backlog.proven),
+                    _ => None,
+                };
+                let limit = [plan.requests_per_connection, limit].into_iter().flatten().min();
+                let mut session = Session {
+                    ctx: &ctx,
+                    stream,
+                    buffer: &mut buffer,
+                    flight: &mut flight,
+                    backlog: &mut backlog,
+                    timer: timer.as_mut(),
+                    reuse: Reuse::new(limit),
+                    sent: 0,
+                    answered: 0,
+                };
                 let closer = session.run(start).await;
                 LiveCounters::bump(&ctx.live.open_connections, -1);
                 ctx.recorder.borrow_mut().closed(closer);
@@ -78,13 +129,18 @@ impl ThreadCtx {
     }
 }
 
-/// One connection's life; returns who closed it first. Dropping the stream closes our side.
+/// One connection's life; `run` returns who closed it first. Dropping the stream closes our side.
 struct Session<'a> {
     ctx: &'a ThreadCtx,
     stream: TcpStream,
     buffer: &'a mut Vec<u8>,
     flight: &'a mut VecDeque<InFlight>,
-    timer: std::pin::Pin<&'a mut Sleep>,
+    backlog: &'a mut Backlog,
+    timer: Pin<&'a mut Sleep>,
+    reuse: Reuse,
+    /// Requests written on this connection, and responses completed on it.
+    sent: u64,
+    answered: u64,
 }
 
 /// How a read ended.
@@ -95,59 +151,56 @@ enum Read {
     TimedOut,
 }
 
+/// Why a connection is ending while requests may still be in flight.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// End of stream from the server.
+    Eof,
+    /// A response said the server closes after it.
+    Announced,
+    /// A read or write failed (reset, mostly).
+    Failed(ErrorKind),
+    /// The oldest request waited longer than `--timeout`.
+    TimedOut,
+    /// The oldest request's response cannot be framed.
+    Malformed,
+}
+
+/// What becomes of the oldest request in flight when its connection ends.
+enum Fate {
+    /// Its body ran until the close: the close completed it.
+    Answered(ResponseMeta),
+    /// Its response was cut short, timed out or is malformed.
+    Failed(ErrorKind),
+    /// Not one byte of its response arrived.
+    Unanswered,
+}
+
 impl Session<'_> {
     async fn run(&mut self, connect_start: Instant) -> Closer {
-        let plan = &self.ctx.shared.plan;
-        let request_len = plan.request.len();
-        let limit = plan.requests_per_connection.unwrap_or(u64::MAX);
-        let mut sent_here = 0u64;
-        // The worker claimed the first request before connecting.
-        let mut claimed_before_connect = 1u64;
-        // Pipelining starts only once a response has shown the connection persists (the seeds' rule).
-        let mut persistent = false;
         let (mut start, mut end) = (0usize, 0usize);
         loop {
-            let window =
-                if persistent { plan.depth as u64 - self.flight.len() as u64 } else { u64::from(sent_here == 0) };
-            let want = window.min(limit - sent_here);
-            let batch = if want == 0 {
-                0
-            } else {
-                let extra = self.ctx.shared.claim(want - claimed_before_connect, Instant::now());
-                std::mem::take(&mut claimed_before_connect) + extra
-            };
-            if batch > 0 {
-                let sent = Instant::now();
-                let bytes = &self.ctx.shared.burst[..batch as usize * request_len];
-                if let Err(err) = self.stream.write_all(bytes).await {
-                    self.fail_all(ErrorKind::of_io(&err), batch);
-                    return closer_after(&err);
-                }
-                for _ in 0..batch {
-                    let first = sent_here == 0;
-                    self.flight.push_back(InFlight {
-                        start: if first { connect_start } else { sent },
-                        sent,
-                        first_byte: None,
-                        opened_connection: first,
-                        parser: ResponseParser::new(plan.head_request),
-                    });
-                    sent_here += 1;
+            let now = Instant::now();
+            let depth = u64::from(self.ctx.shared.plan.depth);
+            let want = self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now);
+            if want > 0 {
+                if let Err(kind) = self.write_batch(want, connect_start, now).await {
+                    return self.closer_after(Ending::Failed(kind));
                 }
             }
             if self.flight.is_empty() {
-                return Closer::Client;
+                return match self.reuse.retired(self.sent, 0, now) {
+                    Some(Retired::NotPersistent) => self.await_server_close().await,
+                    _ => Closer::Client,
+                };
             }
             let n = match self.read(end).await {
                 Read::Bytes(n) => n,
-                Read::Eof => return self.server_closed(),
-                Read::Failed(kind) => {
-                    self.fail_all(kind, 0);
-                    return if kind == ErrorKind::Reset { Closer::Reset } else { Closer::Client };
-                }
+                Read::Eof => return self.closer_after(Ending::Eof),
+                Read::Failed(kind) => return self.closer_after(Ending::Failed(kind)),
                 Read::TimedOut => {
-                    self.fail_all(ErrorKind::Timeout, 0);
-                    return Closer::Client;
+                    self.settle(Ending::TimedOut);
+                    return self.close_gracefully().await;
                 }
             };
             let now = Instant::now();
@@ -156,7 +209,7 @@ impl Session<'_> {
             while start < end {
                 let Some(head) = self.flight.front_mut() else {
                     // Bytes nobody asked for: the stream can no longer be matched to requests.
-                    return Closer::Client;
+                    return self.close_gracefully().await;
                 };
                 head.first_byte.get_or_insert(now);
                 match head.parser.feed(&self.buffer[start..end]) {
@@ -166,23 +219,49 @@ impl Session<'_> {
                     }
                     Ok(Feed::Complete { consumed, meta }) => {
                         start += consumed;
-                        self.complete(now, meta.status);
-                        persistent = meta.persistent;
-                        if !persistent {
-                            // The server said it closes after this response: what is still in
-                            // flight will not be answered.
-                            self.fail_all(ErrorKind::ClosedEarly, 0);
-                            return self.await_server_close().await;
+                        self.complete(now, &meta);
+                        if !meta.persistent {
+                            // What is still in flight will not be answered on this connection.
+                            self.settle(Ending::Announced);
+                            break;
                         }
                     }
                     Err(_) => {
-                        self.fail_head_then_rest(ErrorKind::Parse);
-                        return Closer::Client;
+                        self.settle(Ending::Malformed);
+                        return self.close_gracefully().await;
                     }
                 }
             }
             (start, end) = self.make_room(start, end);
         }
+    }
+
+    /// Writes up to `want` requests in one write: retries first, then new ones from the allowance.
+    async fn write_batch(&mut self, want: u64, connect_start: Instant, now: Instant) -> Result<(), ErrorKind> {
+        let retries = (want as usize).min(self.backlog.pending.len());
+        let fresh = if (retries as u64) < want { self.ctx.shared.claim(want - retries as u64, now) } else { 0 };
+        let batch = retries as u64 + fresh;
+        if batch == 0 {
+            return Ok(());
+        }
+        let head_request = self.ctx.shared.plan.head_request;
+        for index in 0..batch as usize {
+            let pending = if index < retries { self.backlog.pending.pop_front() } else { None };
+            let (start, retried) = pending.map_or((None, false), |p| (p.start, p.retried));
+            let opened_connection = self.sent == 0;
+            let own_start = if opened_connection { connect_start } else { now };
+            self.flight.push_back(InFlight {
+                start: start.unwrap_or(own_start),
+                sent: now,
+                first_byte: None,
+                opened_connection,
+                retried,
+                parser: ResponseParser::new(head_request),
+            });
+            self.sent += 1;
+        }
+        let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
+        self.stream.write_all(bytes).await.map_err(|err| ErrorKind::of_io(&err))
     }
 
     /// Reads into the free end of the buffer, bounded by the oldest request's timeout.
@@ -228,7 +307,7 @@ impl Session<'_> {
         (start, end)
     }
 
-    fn complete(&mut self, done: Instant, status: u16) {
+    fn complete(&mut self, done: Instant, meta: &ResponseMeta) {
         let request = self.flight.pop_front().expect("a response completes a request in flight");
         let exchange = Exchange {
             start: request.start,
@@ -237,64 +316,106 @@ impl Session<'_> {
             done,
             opened_connection: request.opened_connection,
         };
-        self.ctx.recorder.borrow_mut().completed(&exchange, status);
+        let mut recorder = self.ctx.recorder.borrow_mut();
+        recorder.completed(&exchange, meta.status);
+        if self.answered == 0 && !meta.persistent && self.ctx.shared.plan.requests_per_connection.is_none() {
+            recorder.keep_alive_declined();
+        }
+        if meta.keep_alive_max.is_some() || meta.keep_alive_timeout_secs.is_some() {
+            recorder.keep_alive_limits(meta.keep_alive_max, meta.keep_alive_timeout_secs);
+        }
+        drop(recorder);
+        self.reuse.on_response(meta, done);
+        self.answered += 1;
         LiveCounters::bump(&self.ctx.live.requests, 1);
     }
 
-    /// The server's end-of-stream while requests were in flight.
-    fn server_closed(&mut self) -> Closer {
+    /// Settles what is in flight when the connection ends, and says who closed it.
+    fn closer_after(&mut self, ending: Ending) -> Closer {
+        self.settle(ending);
+        match ending {
+            Ending::Failed(ErrorKind::Reset) => Closer::Reset,
+            Ending::Failed(_) | Ending::TimedOut | Ending::Malformed => Closer::Client,
+            Ending::Eof | Ending::Announced => Closer::Server,
+        }
+    }
+
+    /// The connection is ending: the oldest request fails if its response was cut short (or it timed out,
+    /// or its response is malformed); every other request in flight was unanswered, and is retried once
+    /// if it may be.
+    fn settle(&mut self, ending: Ending) {
         let now = Instant::now();
-        if let Some(head) = self.flight.front_mut() {
-            match head.parser.eof() {
-                EofOutcome::Complete(meta) => self.complete(now, meta.status),
-                EofOutcome::Truncated => self.fail_head_then_rest(ErrorKind::Truncated),
-                EofOutcome::NothingReceived => {}
+        let fate = self.flight.front_mut().map(|head| match ending {
+            Ending::Eof => match head.parser.eof() {
+                EofOutcome::Complete(meta) => Fate::Answered(meta),
+                EofOutcome::Truncated => Fate::Failed(ErrorKind::Truncated),
+                EofOutcome::NothingReceived => Fate::Unanswered,
+            },
+            Ending::Failed(kind) if head.parser.started() => Fate::Failed(kind),
+            Ending::TimedOut => Fate::Failed(ErrorKind::Timeout),
+            Ending::Malformed => Fate::Failed(ErrorKind::Parse),
+            Ending::Failed(_) | Ending::Announced => Fate::Unanswered,
+        });
+        match fate {
+            Some(Fate::Answered(meta)) => self.complete(now, &meta),
+            Some(Fate::Failed(kind)) => {
+                self.flight.pop_front();
+                self.ctx.failed(now, kind);
+            }
+            Some(Fate::Unanswered) | None => {}
+        }
+        if self.flight.is_empty() {
+            return;
+        }
+        if matches!(ending, Ending::Eof | Ending::Announced | Ending::Failed(_)) {
+            self.backlog.proven = self.answered.max(1);
+        }
+        let unanswered = match ending {
+            Ending::Failed(kind) => kind,
+            _ => ErrorKind::ClosedEarly,
+        };
+        let plan = &self.ctx.shared.plan;
+        let may_retry = plan.idempotent && !self.ctx.shared.stopping();
+        for request in self.flight.drain(..) {
+            if may_retry && !request.retried {
+                self.backlog.pending.push_back(Pending { start: Some(request.start), retried: true });
+                self.ctx.recorder.borrow_mut().retried();
+            } else {
+                self.ctx.failed(now, unanswered);
             }
         }
-        self.fail_all(ErrorKind::ClosedEarly, 0);
-        Closer::Server
     }
 
     /// After a response that said the connection closes: wait for the server's FIN so the close is
     /// the server's (and TIME_WAIT lands on its side), bounded by the request timeout.
     async fn await_server_close(&mut self) -> Closer {
         let due = Instant::now() + self.ctx.shared.plan.timeout;
+        self.drain_until(due).await.unwrap_or(Closer::Client)
+    }
+
+    /// The client's own close after an abnormal end (a timeout, bytes that cannot be matched): shut down
+    /// writing, then read away what the server still sends for a moment, so that close() finds nothing
+    /// unread and the kernel sends FIN rather than RST (RFC 9112 §9.6). A normal client close needs none
+    /// of this: every response has been read, and dropping the socket sends FIN.
+    async fn close_gracefully(&mut self) -> Closer {
+        let _ = self.stream.shutdown().await;
+        let _ = self.drain_until(Instant::now() + CLIENT_LINGER).await;
+        Closer::Client
+    }
+
+    /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.
+    async fn drain_until(&mut self, due: Instant) -> Option<Closer> {
         loop {
             tokio::select! {
                 biased;
                 result = self.stream.read(&mut self.buffer[..]) => match result {
-                    Ok(0) => return Closer::Server,
+                    Ok(0) => return Some(Closer::Server),
                     Ok(_) => continue,
-                    Err(err) => return closer_after(&err),
+                    Err(err) if ErrorKind::of_io(&err) == ErrorKind::Reset => return Some(Closer::Reset),
+                    Err(_) => return None,
                 },
-                () = sleep_until(due.into()) => return Closer::Client,
+                () = sleep_until(due.into()) => return None,
             }
         }
-    }
-
-    /// The oldest request fails with `kind`; the rest behind it were never answered.
-    fn fail_head_then_rest(&mut self, kind: ErrorKind) {
-        if self.flight.pop_front().is_some() {
-            self.ctx.failed(Instant::now(), kind);
-        }
-        self.fail_all(ErrorKind::ClosedEarly, 0);
-    }
-
-    /// Every request in flight, and `unwritten` claimed ones whose write failed, end in one `kind`
-    /// error each: a request issued ends in a response or in exactly one counted error.
-    fn fail_all(&mut self, kind: ErrorKind, unwritten: u64) {
-        let now = Instant::now();
-        for _ in 0..self.flight.len() as u64 + unwritten {
-            self.ctx.failed(now, kind);
-        }
-        self.flight.clear();
-    }
-}
-
-fn closer_after(err: &io::Error) -> Closer {
-    if ErrorKind::of_io(err) == ErrorKind::Reset {
-        Closer::Reset
-    } else {
-        Closer::Client
     }
 }

@@ -57,10 +57,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Ctrl-C: nothing new starts, not even a retry.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
     /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
     /// A request claimed is a request issued: it ends in a response or one counted error.
     fn claim(&self, want: u64, now: Instant) -> u64 {
-        if want == 0 || self.stop.load(Ordering::Relaxed) {
+        if want == 0 || self.stopping() {
             return 0;
         }
         match self.plan.stop {

@@ -95,7 +95,6 @@ pub enum Feed {
 #[derive(Debug, Clone)]
 pub struct ResponseParser {
     head_request: bool,
-    started: bool,
     /// A byte other than a leading blank line arrived: an EOF now truncates a response.
     received: bool,
     state: State,
@@ -166,7 +165,6 @@ impl ResponseParser {
     pub fn new(head_request: bool) -> Self {
         Self {
             head_request,
-            started: false,
             received: false,
             state: State::Head(HeadScan::default()),
             line_scan: 0,
@@ -181,16 +179,15 @@ impl ResponseParser {
         }
     }
 
-    /// Has any byte of this response been fed yet? (the engine uses it for time-to-first-byte and for
-    /// close classification)
+    /// Has any byte of this response arrived, stray blank lines before it not counted? A connection that
+    /// fails after this point cut a response short; before it, the request was simply unanswered.
     pub fn started(&self) -> bool {
-        self.started
+        self.received
     }
 
     /// Feeds the caller's unconsumed bytes: everything not yet consumed by an earlier call, plus whatever
     /// arrived since.
     pub fn feed(&mut self, buf: &[u8]) -> Result<Feed, ParseError> {
-        self.started |= !buf.is_empty();
         let mut pos = 0;
         loop {
             let rest = buf.get(pos..).unwrap_or_default();
@@ -1128,8 +1125,14 @@ mod tests {
         ]
     }
 
+    /// 10,000 cases per property in the suite; `PROPTEST_CASES=1000000 cargo test --release --lib
+    /// http::response` runs a long fuzzing session.
+    fn fuzz_cases() -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: fuzz_cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
         /// No input panics, consumes more than it was given (asserted in `drive`) or depends on how it
         /// was split, beyond an error showing up as truncation when the erroneous bytes were still out

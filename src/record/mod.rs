@@ -14,7 +14,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, Latency, ModeResult, StatusCounts, Tick};
+use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, StatusCounts, Tick};
 
 /// Why a request failed; one per failed request (DESIGN.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +105,8 @@ pub struct Recorder {
     closed_by_client: u64,
     closed_by_server: u64,
     closed_by_reset: u64,
+    retries: u64,
+    keep_alive: KeepAlive,
     timeline: Vec<Second>,
 }
 
@@ -126,6 +128,8 @@ impl Recorder {
             closed_by_client: 0,
             closed_by_server: 0,
             closed_by_reset: 0,
+            retries: 0,
+            keep_alive: KeepAlive::default(),
             timeline: Vec::new(),
         }
     }
@@ -189,6 +193,21 @@ impl Recorder {
         }
     }
 
+    /// An unanswered request will be sent again on a new connection.
+    pub fn retried(&mut self) {
+        self.retries += 1;
+    }
+
+    /// A connection the client wanted to keep was closed after its first response.
+    pub fn keep_alive_declined(&mut self) {
+        self.keep_alive.declined += 1;
+    }
+
+    /// A response announced `Keep-Alive: max=, timeout=` limits.
+    pub fn keep_alive_limits(&mut self, max: Option<u32>, timeout_s: Option<u32>) {
+        self.keep_alive.merge(&KeepAlive { declined: 0, limits_announced: 1, max, timeout_s });
+    }
+
     pub fn received(&mut self, bytes: usize) {
         self.bytes_received += bytes as u64;
     }
@@ -226,6 +245,8 @@ impl Recorder {
         self.closed_by_client += other.closed_by_client;
         self.closed_by_server += other.closed_by_server;
         self.closed_by_reset += other.closed_by_reset;
+        self.retries += other.retries;
+        self.keep_alive.merge(&other.keep_alive);
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
         }
@@ -253,12 +274,13 @@ impl Recorder {
             rps: if duration_s > 0.0 { self.requests as f64 / duration_s } else { 0.0 },
             status: self.status,
             errors: self.errors,
-            retries: 0,
+            retries: self.retries,
             bytes_received: self.bytes_received,
             connections_opened: self.connections_opened,
             closed_by_client: self.closed_by_client,
             closed_by_server: self.closed_by_server,
             closed_by_reset: self.closed_by_reset,
+            keep_alive: self.keep_alive,
             latency: Latency {
                 connect: summarize(&self.connect),
                 ttfb: summarize(&self.ttfb),
@@ -374,12 +396,19 @@ mod tests {
         b.completed(&exchange(t0, 1_500_000, 1_500_000, 1_500_010, 1_500_020, false), 200);
         b.failed(t0 + Duration::from_millis(2500), ErrorKind::Reset);
         b.closed(Closer::Server);
+        b.retried();
+        a.keep_alive_limits(Some(100), None);
+        b.keep_alive_limits(Some(3), Some(5));
+        b.keep_alive_declined();
         a.merge(&b);
         let m = a.finish(SHAPE, Duration::from_secs(3));
         assert_eq!(m.requests, 2);
         assert_eq!(m.errors.reset, 1);
         assert_eq!(m.errors.total(), 1);
         assert_eq!(m.closed_by_server, 1);
+        assert_eq!(m.retries, 1);
+        let k = &m.keep_alive;
+        assert_eq!((k.declined, k.limits_announced, k.max, k.timeout_s), (1, 2, Some(3), Some(5)));
         let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
         assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
     }

@@ -64,6 +64,9 @@ pub struct ModeResult {
     pub closed_by_client: u64,
     pub closed_by_server: u64,
     pub closed_by_reset: u64,
+    /// What the server said about keeping connections (absent in results written before it was added).
+    #[serde(default)]
+    pub keep_alive: KeepAlive,
     pub latency: Latency,
     /// Port accounting; null until the port ledger measures it (issue #4).
     pub ports: Option<Ports>,
@@ -107,6 +110,36 @@ impl ErrorCounts {
             + self.parse
             + self.closed_early
             + self.other
+    }
+}
+
+/// The server's side of connection reuse, as the responses told it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeepAlive {
+    /// Connections the client wanted to keep (keepalive and pipeline modes) whose first response said
+    /// the server closes: an HTTP/1.0 server ignoring `Connection: Keep-Alive`, or `Connection: close`.
+    pub declined: u64,
+    /// Responses carrying a `Keep-Alive: timeout=, max=` limit.
+    pub limits_announced: u64,
+    /// The smallest `max` announced, if any.
+    pub max: Option<u32>,
+    /// The smallest `timeout` announced, in seconds, if any.
+    pub timeout_s: Option<u32>,
+}
+
+impl KeepAlive {
+    pub fn merge(&mut self, other: &KeepAlive) {
+        self.declined += other.declined;
+        self.limits_announced += other.limits_announced;
+        self.max = min_some(self.max, other.max);
+        self.timeout_s = min_some(self.timeout_s, other.timeout_s);
+    }
+}
+
+fn min_some(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        _ => a.or(b),
     }
 }
 

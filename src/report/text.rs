@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{ErrorCounts, Hist, ModeResult, RunResult};
+use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, RunResult};
 
 const LABEL: usize = 22;
 const COLUMN: usize = 12;
@@ -30,10 +30,15 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "closed by client", runs, |r| r.closed_by_client.to_string())?;
     row(out, "closed by server", runs, |r| r.closed_by_server.to_string())?;
     row(out, "closed by reset", runs, |r| r.closed_by_reset.to_string())?;
+    row(out, "keep-alive declined", runs, |r| r.keep_alive.declined.to_string())?;
+    row(out, "retries", runs, |r| r.retries.to_string())?;
     row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
     for run in runs.iter().filter(|r| r.errors.total() > 0) {
         writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
+    }
+    for run in runs.iter().filter(|r| r.keep_alive.limits_announced > 0) {
+        writeln!(out, "  {}: {}", run.mode.name(), announced_limits(&run.keep_alive))?;
     }
     Ok(())
 }
@@ -95,6 +100,14 @@ fn error_breakdown(e: &ErrorCounts) -> String {
     .join(", ")
 }
 
+fn announced_limits(k: &KeepAlive) -> String {
+    let limits: Vec<_> = [k.max.map(|m| format!("max={m}")), k.timeout_s.map(|t| format!("timeout={t}s"))]
+        .into_iter()
+        .flatten()
+        .collect();
+    format!("server announced Keep-Alive {} on {} responses (honoured)", limits.join(", "), k.limits_announced)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +123,13 @@ mod tests {
     fn only_nonzero_errors_are_listed() {
         let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
         assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
+    }
+
+    #[test]
+    fn announced_limits_name_what_was_said() {
+        let k = KeepAlive { declined: 0, limits_announced: 7, max: Some(3), timeout_s: Some(5) };
+        assert_eq!(announced_limits(&k), "server announced Keep-Alive max=3, timeout=5s on 7 responses (honoured)");
+        let k = KeepAlive { max: None, ..k };
+        assert_eq!(announced_limits(&k), "server announced Keep-Alive timeout=5s on 7 responses (honoured)");
     }
 }

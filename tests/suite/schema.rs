@@ -46,12 +46,15 @@ fn json_result_has_the_designed_names() {
             "closed_by_client",
             "closed_by_server",
             "closed_by_reset",
+            "keep_alive",
             "latency",
             "ports",
             "timeline",
         ])
     );
     assert_eq!(run["mode"], "serial");
+    // added within schema 1: what the server said about keeping connections
+    assert_eq!(keys(&run["keep_alive"]), set(&["declined", "limits_announced", "max", "timeout_s"]));
     assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
     assert_eq!(
         keys(&run["errors"]),

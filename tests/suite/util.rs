@@ -14,13 +14,7 @@ pub fn server(config: ServerConfig) -> ServerThread {
 
 /// Runs `connbench run URL ARGS…` in-process against `target` and returns the result.
 pub fn run(target: &ServerThread, args: &[&str]) -> RunResult {
-    static NEVER: AtomicBool = AtomicBool::new(false);
-    let url = format!("http://{}/", target.addr);
-    let mut full = vec!["connbench", "run", url.as_str(), "--no-progress"];
-    full.extend_from_slice(args);
-    let Sub::Run(run) = Cli::try_parse_from(&full).expect("flags parse").command else { unreachable!() };
-    let plan = Plan::from_args(&run, full.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
-    app::measure(&plan, &NEVER).expect("run succeeds")
+    run_at(target.addr, args)
 }
 
 /// The one mode of a single-mode run.
@@ -48,4 +42,33 @@ pub fn assert_consistent(m: &ModeResult) {
 
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_connbench"))
+}
+
+/// A listener that answers every connection with the same bytes, whatever was asked, then closes: a
+/// server misbehaving in ways the embedded one never does. Lives as long as the test process.
+pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = std::io::Write::write_all(&mut stream, &reply);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            // read until the client closes, so our close never resets what it still sends
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        }
+    });
+    addr
+}
+
+/// Like [`run`], against any address.
+pub fn run_at(addr: std::net::SocketAddr, args: &[&str]) -> RunResult {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    let url = format!("http://{addr}/");
+    let mut full = vec!["connbench", "run", url.as_str(), "--no-progress"];
+    full.extend_from_slice(args);
+    let Sub::Run(run) = Cli::try_parse_from(&full).expect("flags parse").command else { unreachable!() };
+    let plan = Plan::from_args(&run, full.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
+    app::measure(&plan, &NEVER).expect("run succeeds")
 }
