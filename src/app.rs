@@ -68,11 +68,23 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     for &mode in &plan.modes {
         let mode_plan = plan.mode_plan(mode, &target);
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
-        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth };
+        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
         let outcome = engine::run_mode(mode_plan, target.addr, threads, stop, &live, first_connection.take());
         drop(tracker);
-        runs.push(outcome.recorder.finish(shape, outcome.elapsed));
+        let run = outcome.recorder.finish(shape, outcome.elapsed);
+        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0) {
+            eprintln!(
+                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag {}): \
+                 every connection was busy; raise -c or lower --rate",
+                mode.name(),
+                pacing.late_starts,
+                run.requests + run.errors.total(),
+                crate::record::LATE,
+                crate::report::micros(pacing.max_lag_us),
+            );
+        }
+        runs.push(run);
         if outcome.interrupted {
             complete = false;
             break;

@@ -75,6 +75,11 @@ pub struct RunArgs {
     #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
 
+    /// Open loop: start requests at this fixed rate (requests/s over all connections); latency counts from
+    /// each request's scheduled start, so a stalled server is not under-reported (no coordinated omission).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
     /// Request method.
     #[arg(short = 'X', long, default_value = "GET")]
     pub method: String,
@@ -183,6 +188,24 @@ pub struct ServerKnobs {
     /// Embedded server: send half of each body, then close.
     #[arg(long, help_heading = "Embedded server")]
     pub server_truncate: bool,
+
+    /// Embedded server: stall once, e.g. 100:1s answers the 101st request (over all connections) 1 s late.
+    #[arg(long, value_parser = parse_stall, value_name = "AFTER:LENGTH", help_heading = "Embedded server")]
+    pub server_stall: Option<crate::server::Stall>,
+}
+
+fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
+    let (after, length) = text.split_once(':').ok_or_else(|| format!("'{text}' is not AFTER:LENGTH (try 100:1s)"))?;
+    let after = after.trim().parse().map_err(|_| format!("'{after}' is not a request count (try 100:1s)"))?;
+    Ok(crate::server::Stall { after, length: parse_duration(length)? })
+}
+
+/// A request rate: requests per second, positive.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("'{text}' is not a rate in requests per second (try 200 or 0.5)")),
+    }
 }
 
 /// Durations as people type them: `10s`, `2m`, `500ms`, `1h`; a bare number means seconds (as in wrk).
@@ -217,6 +240,18 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").unwrap_err().contains("ten"));
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn stalls_and_rates_parse() {
+        let stall = parse_stall("100:1s").unwrap();
+        assert_eq!((stall.after, stall.length), (100, Duration::from_secs(1)));
+        assert!(parse_stall("100").unwrap_err().contains("AFTER:LENGTH"));
+        assert!(parse_stall("x:1s").unwrap_err().contains("'x'"));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-3", "inf", "fast"] {
+            assert!(parse_rate(bad).unwrap_err().contains(bad), "{bad}");
+        }
     }
 
     #[test]

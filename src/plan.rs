@@ -74,6 +74,8 @@ pub struct Plan {
     pub connections: u32,
     pub depth: u32,
     pub stop: Stop,
+    /// Open loop: requests started per second, on a fixed schedule.
+    pub rate: Option<f64>,
     pub method: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -101,6 +103,7 @@ pub struct ModePlan {
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
     pub head_request: bool,
+    pub rate: Option<f64>,
     /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
     pub idempotent: bool,
     pub stop: Stop,
@@ -170,6 +173,7 @@ impl Plan {
             connections: args.connections,
             depth: args.depth,
             stop,
+            rate: args.rate,
             method,
             headers,
             body,
@@ -219,6 +223,7 @@ impl Plan {
             requests_per_connection: one_shot.then_some(1),
             request: request.into(),
             head_request: self.method == "HEAD",
+            rate: self.rate,
             idempotent: self.idempotent(),
             stop: self.stop,
             nodelay: self.nodelay,
@@ -311,6 +316,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs) -> ServerConfig {
         idle_timeout: knobs.server_idle_timeout,
         reset: knobs.server_reset,
         truncate: knobs.server_truncate,
+        stall: knobs.server_stall,
     }
 }
 

@@ -20,3 +20,7 @@ mod schema;
 // HTTP/1.x connection rules (issue #3): Keep-Alive, retries, close and reset, timeouts, malformed responses.
 #[path = "suite/semantics.rs"]
 mod semantics;
+
+// Open loop (issue #6): --rate schedules, coordinated-omission correction, the progress bar's manners.
+#[path = "suite/rate.rs"]
+mod rate;

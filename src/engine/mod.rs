@@ -10,6 +10,8 @@ add per request issued) and the stop flag.
 */
 
 mod conn;
+mod pace;
+mod schedule;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -62,6 +64,15 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Nothing more may be claimed: the budget is spent, the duration is over, or Ctrl-C.
+    fn exhausted(&self, now: Instant) -> bool {
+        self.stopping()
+            || match self.plan.stop {
+                Stop::Requests(limit) => self.requests_issued.load(Ordering::Relaxed) >= limit,
+                Stop::After(_) => self.deadline.is_some_and(|d| now >= d),
+            }
+    }
+
     /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
     /// A request claimed is a request issued: it ends in a response or one counted error.
     fn claim(&self, want: u64, now: Instant) -> u64 {
@@ -92,6 +103,8 @@ struct ThreadCtx {
     read_buffer: usize,
     /// A connection opened before the run (the preflight), used before opening any other.
     opened: RefCell<Option<Opened>>,
+    /// Open loop (`--rate`): the scheduled requests waiting for a connection.
+    tickets: Option<schedule::Tickets>,
 }
 
 /// A connection already established, and how long its handshake took.
@@ -123,14 +136,15 @@ pub fn run_mode(
             let shared = shared.clone();
             let live = live[index].clone();
             let connections = share(shared.plan.connections as usize, threads, index);
+            let pacer = shared.plan.rate.map(|rate| pace::Pacer::new(rate, threads, index));
             let opened = opened.take();
             std::thread::Builder::new()
                 .name(format!("connbench-{index}"))
-                .spawn(move || run_thread(shared, live, connections, started, read_buffer, opened))
+                .spawn(move || run_thread(shared, live, connections, pacer, started, read_buffer, opened))
                 .expect("spawning an engine thread")
         })
         .collect();
-    let mut recorder = Recorder::new(started);
+    let mut recorder = Recorder::new(started, shared.plan.rate.is_some());
     let mut finished = started;
     for handle in handles {
         let (part, done) = handle.join().expect("engine thread panicked");
@@ -156,6 +170,7 @@ fn run_thread(
     shared: Arc<Shared>,
     live: Arc<LiveCounters>,
     connections: usize,
+    pacer: Option<pace::Pacer>,
     started: Instant,
     read_buffer: usize,
     opened: Option<Opened>,
@@ -163,21 +178,32 @@ fn run_thread(
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("building a current-thread runtime");
     let ctx = Rc::new(ThreadCtx {
+        recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
-        recorder: RefCell::new(Recorder::new(started)),
         live,
         read_buffer,
         opened: RefCell::new(opened),
+        tickets: pacer.map(|_| schedule::Tickets::new()),
     });
     let local = tokio::task::LocalSet::new();
     let finished = local.block_on(&runtime, {
         let ctx = ctx.clone();
         async move {
-            let workers: Vec<_> =
-                (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+            let load = async {
+                match pacer {
+                    Some(pacer) => schedule::pace(ctx.clone(), pacer, started, connections).await,
+                    None => {
+                        let workers: Vec<_> =
+                            (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+                        for worker in workers {
+                            let _ = worker.await;
+                        }
+                    }
+                }
+            };
             tokio::select! {
-                _ = async { for worker in workers { let _ = worker.await; } } => {}
-                _ = watchdog(&ctx.shared) => {}
+                () = load => {}
+                () = watchdog(&ctx.shared) => {}
             }
             Instant::now()
         }

@@ -68,6 +68,9 @@ pub struct ModeResult {
     #[serde(default)]
     pub keep_alive: KeepAlive,
     pub latency: Latency,
+    /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
+    #[serde(default)]
+    pub pacing: Option<Pacing>,
     /// Port accounting; null until the port ledger measures it (issue #4).
     pub ports: Option<Ports>,
     pub timeline: Vec<Tick>,
@@ -111,6 +114,15 @@ impl ErrorCounts {
             + self.closed_early
             + self.other
     }
+}
+
+/// Scheduled starts the client missed (`--rate`): every connection was busy when a request was due.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Pacing {
+    /// Requests that started more than 10 ms after their scheduled time.
+    pub late_starts: u64,
+    /// The largest delay between a request's scheduled and actual start.
+    pub max_lag_us: u64,
 }
 
 /// The server's side of connection reuse, as the responses told it.

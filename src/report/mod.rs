@@ -4,6 +4,8 @@ Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen
 
 mod text;
 
+pub use text::micros;
+
 use std::io::{self, Write};
 
 use crate::plan::Format;

@@ -48,11 +48,13 @@ fn json_result_has_the_designed_names() {
             "closed_by_reset",
             "keep_alive",
             "latency",
+            "pacing",
             "ports",
             "timeline",
         ])
     );
     assert_eq!(run["mode"], "serial");
+    assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections
     assert_eq!(keys(&run["keep_alive"]), set(&["declined", "limits_announced", "max", "timeout_s"]));
     assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
