@@ -2,3 +2,4 @@
 
 pub mod ports;
 pub mod socket;
+pub mod source;
