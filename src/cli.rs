@@ -45,6 +45,13 @@ pub enum CloseByArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortPolicyArg {
+    Wait,
+    Fail,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Text,
     Json,
@@ -79,6 +86,15 @@ pub struct RunArgs {
     /// each request's scheduled start, so a stalled server is not under-reported (no coordinated omission).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
+
+    /// Client IPs new connections rotate over: IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub source_ip: Option<String>,
+
+    /// When no client IP has a free port: wait for one, fail (exit 2 up front, or stop the mode), or off
+    /// (leave it to the kernel and count EADDRNOTAVAIL).
+    #[arg(long, value_enum, default_value = "wait")]
+    pub port_policy: PortPolicyArg,
 
     /// Request method.
     #[arg(short = 'X', long, default_value = "GET")]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::cli::{CloseByArg, FormatArg, ModeArg, RunArgs};
+use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 use crate::server::ServerConfig;
 
@@ -52,6 +52,27 @@ pub enum Format {
     Json,
 }
 
+/// What a new connection does when no client IP has a free port (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortPolicy {
+    /// Pace new connections to the rate at which ports free up.
+    Wait,
+    /// Refuse a plan that cannot fit, and stop a mode that runs out.
+    Fail,
+    /// Leave it to the kernel; count its EADDRNOTAVAIL.
+    Off,
+}
+
+impl PortPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortPolicy::Wait => "wait",
+            PortPolicy::Fail => "fail",
+            PortPolicy::Off => "off",
+        }
+    }
+}
+
 /// When a mode's run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -80,6 +101,9 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub http10: bool,
+    /// `--source-ip`; empty: the address the kernel would choose for the target.
+    pub source_ips: Vec<std::net::IpAddr>,
+    pub port_policy: PortPolicy,
     pub close_by: CloseBy,
     pub nodelay: bool,
     pub connect_timeout: Duration,
@@ -178,6 +202,15 @@ impl Plan {
             headers,
             body,
             http10: args.http1_0,
+            source_ips: match &args.source_ip {
+                Some(list) => crate::net::source::parse_source_ips(list)?,
+                None => Vec::new(),
+            },
+            port_policy: match args.port_policy {
+                PortPolicyArg::Wait => PortPolicy::Wait,
+                PortPolicyArg::Fail => PortPolicy::Fail,
+                PortPolicyArg::Off => PortPolicy::Off,
+            },
             close_by: match args.close_by {
                 CloseByArg::Client => CloseBy::Client,
                 CloseByArg::Server => CloseBy::Server,

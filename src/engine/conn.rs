@@ -11,7 +11,9 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::pin::{pin, Pin};
+use std::sync::atomic::Ordering;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Sleep};
 
+use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
@@ -83,7 +86,7 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                 backlog.pending.pop_front();
                 ctx.failed(Instant::now(), ErrorKind::of_io(&err));
             }
-            Ok((stream, start)) => {
+            Ok((stream, start, ip)) => {
                 LiveCounters::bump(&ctx.live.open_connections, 1);
                 let limit = match backlog.pending.front() {
                     Some(Pending { retried: true, .. }) => Some(backlog.proven),
@@ -104,30 +107,59 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                 let closer = session.run(start).await;
                 LiveCounters::bump(&ctx.live.open_connections, -1);
                 ctx.recorder.borrow_mut().closed(closer);
+                shared.governor.closed(ip, closer, Instant::now());
             }
         }
     }
 }
 
-/// Opens (or takes the preflight's) connection; records its handshake; returns it with the instant
-/// its connect began.
-async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant)> {
+/// Opens (or takes the preflight's) connection from the client IP the port governor grants; records its
+/// handshake; returns it with the instant its connect began and the IP it came from.
+async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
     let plan = &ctx.shared.plan;
+    let governor = &ctx.shared.governor;
     let preflight = ctx.opened.borrow_mut().take();
-    let (stream, start) = match preflight {
+    let (stream, start, ip) = match preflight {
         Some(opened) => {
             opened.stream.set_nonblocking(true)?;
             // Counted as if it had just connected, so its idle wait is not charged to the request.
-            (TcpStream::from_std(opened.stream)?, Instant::now() - opened.handshake)
+            (TcpStream::from_std(opened.stream)?, Instant::now() - opened.handshake, opened.client_ip)
         }
         None => {
-            let start = Instant::now();
-            (socket::connect(ctx.shared.addr, plan.nodelay, plan.connect_timeout).await?, start)
+            // EADDRNOTAVAIL rests that IP for a second and tries another, once: never a spin.
+            let mut attempts = 2;
+            loop {
+                let ip = match governor.acquire(Instant::now()) {
+                    Grant::From(ip) => ip,
+                    Grant::WaitUntil(until) => {
+                        let waiting = Instant::now();
+                        sleep_until(until.into()).await;
+                        governor.waited(waiting.elapsed());
+                        continue;
+                    }
+                    Grant::Exhausted => {
+                        ctx.shared.halted.store(true, Ordering::Relaxed);
+                        return Err(io::ErrorKind::AddrNotAvailable.into());
+                    }
+                };
+                let start = Instant::now();
+                match socket::connect_from(Some(ip), ctx.shared.addr, plan.nodelay, plan.connect_timeout).await {
+                    Ok(stream) => break (stream, start, ip),
+                    Err(err) => {
+                        let kind = ErrorKind::of_io(&err);
+                        governor.connect_failed(ip, kind, Instant::now());
+                        attempts -= 1;
+                        if kind != ErrorKind::AddrUnavailable || attempts == 0 {
+                            return Err(err);
+                        }
+                    }
+                }
+            }
         }
     };
     let now = Instant::now();
     ctx.recorder.borrow_mut().connected(now, now - start);
-    Ok((stream, start))
+    Ok((stream, start, ip))
 }
 
 impl ThreadCtx {

@@ -10,11 +10,12 @@ add per request issued) and the stop flag.
 */
 
 mod conn;
+pub mod governor;
 mod pace;
 mod schedule;
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct ModeRun {
     pub elapsed: Duration,
     /// The stop flag ended the mode early.
     pub interrupted: bool,
+    /// `--port-policy fail` found no free port and ended the mode early.
+    pub ran_out_of_ports: bool,
 }
 
 /// Live counters for the progress display: each written by one thread only, read by anyone.
@@ -56,12 +59,15 @@ struct Shared {
     requests_issued: AtomicU64,
     deadline: Option<Instant>,
     stop: &'static AtomicBool,
+    /// The mode stops early: `--port-policy fail` ran out of ports.
+    halted: AtomicBool,
+    governor: Arc<governor::Governor>,
 }
 
 impl Shared {
-    /// Ctrl-C: nothing new starts, not even a retry.
+    /// Ctrl-C, or the mode ran out of ports: nothing new starts, not even a retry.
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.halted.load(Ordering::Relaxed)
     }
 
     /// Nothing more may be claimed: the budget is spent, the duration is over, or Ctrl-C.
@@ -107,9 +113,10 @@ struct ThreadCtx {
     tickets: Option<schedule::Tickets>,
 }
 
-/// A connection already established, and how long its handshake took.
+/// A connection already established, where from, and how long its handshake took.
 pub struct Opened {
     pub stream: std::net::TcpStream,
+    pub client_ip: IpAddr,
     pub handshake: Duration,
 }
 
@@ -117,6 +124,7 @@ pub struct Opened {
 pub fn run_mode(
     plan: ModePlan,
     addr: SocketAddr,
+    governor: Arc<governor::Governor>,
     threads: usize,
     stop: &'static AtomicBool,
     live: &[Arc<LiveCounters>],
@@ -130,7 +138,16 @@ pub fn run_mode(
     };
     let burst = plan.request.repeat(plan.depth as usize);
     let read_buffer = read_buffer_size(plan.connections);
-    let shared = Arc::new(Shared { plan, addr, burst, requests_issued: AtomicU64::new(0), deadline, stop });
+    let shared = Arc::new(Shared {
+        plan,
+        addr,
+        burst,
+        requests_issued: AtomicU64::new(0),
+        deadline,
+        stop,
+        halted: AtomicBool::new(false),
+        governor,
+    });
     let handles: Vec<_> = (0..threads)
         .map(|index| {
             let shared = shared.clone();
@@ -151,7 +168,12 @@ pub fn run_mode(
         recorder.merge(&part);
         finished = finished.max(done);
     }
-    ModeRun { recorder, elapsed: finished.duration_since(started), interrupted: shared.stop.load(Ordering::Relaxed) }
+    ModeRun {
+        recorder,
+        elapsed: finished.duration_since(started),
+        interrupted: shared.stop.load(Ordering::Relaxed),
+        ran_out_of_ports: shared.halted.load(Ordering::Relaxed),
+    }
 }
 
 /// Connections of thread `index` when `total` are spread over `threads`.

@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// Who closed first; only a client-first close leaves a TIME_WAIT on our port.
+pub use crate::record::Closer;
+
 /// Linux's TCP_TIMEWAIT_LEN: fixed at 60 s, whatever `tcp_fin_timeout` says.
 pub const TIME_WAIT_SECS: u32 = 60;
 
@@ -28,17 +31,6 @@ const SATURATED_FOR: Duration = Duration::from_secs(1);
 pub struct Tuple {
     pub client: IpAddr,
     pub server: SocketAddr,
-}
-
-/// Which side ended a connection; only a client-first close leaves a TIME_WAIT on our port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closer {
-    /// We sent FIN first: our port sits in TIME_WAIT.
-    Client,
-    /// We read end-of-stream first: TIME_WAIT lands on the server, our port is free once closed.
-    Server,
-    /// RST (either way): no TIME_WAIT.
-    Reset,
 }
 
 /// The kernel settings that decide port capacity and TIME_WAIT length.

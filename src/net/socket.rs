@@ -61,6 +61,22 @@ pub async fn connect_from(
     }
 }
 
+/// The same recipe, blocking: the connection that proves the target reachable before any load (and then
+/// serves as the first mode's first connection, so the server's counts still equal ours).
+pub fn connect_blocking_from(
+    client_ip: IpAddr,
+    addr: SocketAddr,
+    nodelay: bool,
+    limit: Duration,
+) -> io::Result<std::net::TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    bind_without_port(&socket, client_ip)?;
+    walk_ports_one_by_one(&socket);
+    socket.set_tcp_nodelay(nodelay)?;
+    socket.connect_timeout(&SockAddr::from(addr), limit)?;
+    Ok(socket.into())
+}
+
 /// Proves `ip` can be a client's source address (it is configured on this host), so a run can
 /// refuse an unusable `--source-ip` before any load. Takes no port.
 pub fn probe_bind(ip: IpAddr) -> io::Result<()> {

@@ -54,8 +54,11 @@ const ENFILE: i32 = 23;
 /// Who closed a connection first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closer {
+    /// We sent FIN first: our port sits in TIME_WAIT.
     Client,
+    /// We read end-of-stream first: TIME_WAIT lands on the server, our port is free once closed.
     Server,
+    /// RST, either way: no TIME_WAIT.
     Reset,
 }
 
@@ -331,6 +334,7 @@ impl Recorder {
                     errors: s.errors,
                     opened: s.opened,
                     time_wait: None,
+                    kernel_time_wait: None,
                 })
                 .collect(),
         }

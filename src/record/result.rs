@@ -71,7 +71,7 @@ pub struct ModeResult {
     /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
     #[serde(default)]
     pub pacing: Option<Pacing>,
-    /// Port accounting; null until the port ledger measures it (issue #4).
+    /// Port accounting (DESIGN.md §4).
     pub ports: Option<Ports>,
     pub timeline: Vec<Tick>,
 }
@@ -207,6 +207,9 @@ pub struct Tick {
     pub requests: u64,
     pub errors: u64,
     pub opened: u64,
-    /// TIME_WAIT ports held; null until the port ledger measures it (issue #4).
+    /// TIME_WAIT ports of this run's tuples at the end of the second, as the port ledger counts them.
     pub time_wait: Option<u64>,
+    /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
+    #[serde(default)]
+    pub kernel_time_wait: Option<u64>,
 }

@@ -21,7 +21,9 @@ fn a_rate_run_starts_rate_times_duration_requests() {
     assert!(m.connections_opened < 50, "concurrency grows only as needed: {}", m.connections_opened);
     let uncorrected = m.latency.total_uncorrected.as_ref().expect("kept with --rate");
     assert_eq!(uncorrected.count, m.requests);
-    assert_eq!(m.pacing.expect("reported with --rate").late_starts, 0, "a fast server never makes a start late");
+    // A fast server makes no start late; a loaded test machine may delay the odd one.
+    let late = m.pacing.expect("reported with --rate").late_starts;
+    assert!(late * 100 <= m.requests, "{late} late starts");
 }
 
 #[test]

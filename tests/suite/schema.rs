@@ -79,7 +79,7 @@ fn json_result_has_the_designed_names() {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
-    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait"]));
+    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait"]));
     // The result type reads back what it wrote: compare and merge depend on it.
     let back: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(serde_json::to_value(&back).unwrap(), json);
