@@ -16,3 +16,7 @@ mod cli;
 // The JSON result carries exactly the names of DESIGN.md §5.
 #[path = "suite/schema.rs"]
 mod schema;
+
+// `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic (issue #4).
+#[path = "suite/ports.rs"]
+mod ports;
