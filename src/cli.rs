@@ -27,6 +27,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run the embedded HTTP server on its own, with knobs for tests and demos.
     Serve(ServeArgs),
+    /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
+    /// sustainable new-connection rate.
+    Ports(PortsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +161,25 @@ pub struct ServeArgs {
     pub knobs: ServerKnobs,
 }
 
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// The server whose tuples to count (http://host[:port]/). Without one: every tuple holding TIME_WAIT.
+    pub url: Option<String>,
+
+    /// Client IPs to count for: IPs, ranges 127.0.0.2-127.0.0.40, CIDRs, comma-separated. Default: the
+    /// address the kernel would pick for the URL.
+    #[arg(long, requires = "url")]
+    pub source_ip: Option<String>,
+
+    /// New connections per second to plan for: prints the client IPs it needs.
+    #[arg(long, requires = "url", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: FormatArg,
+}
+
 /// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.
 #[derive(Debug, Args, Clone)]
 pub struct ServerKnobs {
@@ -216,14 +238,6 @@ fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
     Ok(crate::server::Stall { after, length: parse_duration(length)? })
 }
 
-/// A request rate: requests per second, positive.
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!("'{text}' is not a rate in requests per second (try 200 or 0.5)")),
-    }
-}
-
 /// Durations as people type them: `10s`, `2m`, `500ms`, `1h`; a bare number means seconds (as in wrk).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -235,6 +249,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
     }
     humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e}; try 10s, 2m, 500ms)"))
+}
+
+/// A rate in connections (or requests) per second: a positive, finite number.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000)")),
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +290,15 @@ mod tests {
         for bad in ["0", "-3", "inf", "fast"] {
             assert!(parse_rate(bad).unwrap_err().contains(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn ports_options_need_a_url() {
+        assert!(Cli::try_parse_from(["connbench", "ports", "--rate", "10"]).is_err());
+        let cli = Cli::try_parse_from(["connbench", "ports", "http://127.0.0.1/", "--source-ip", "127.0.0.2"]).unwrap();
+        let Command::Ports(ports) = cli.command else { panic!("not ports") };
+        assert_eq!(ports.source_ip.as_deref(), Some("127.0.0.2"));
+        assert_eq!(ports.format, FormatArg::Text);
     }
 
     #[test]

@@ -8,19 +8,22 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `cli`: clap definitions only.
 - `plan`: flags resolved into one validated `Plan`; request bytes rendered once per mode.
 - `http`: request rendering and the incremental response parser; pure, no I/O.
-- `net`: the only code that makes sockets and reads kernel TCP settings.
+- `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
+  ledger (`net::ports`, pure) and `--source-ip` parsing.
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy.
 - `record`: per-thread recorders merged at the end; the serde result type.
 - `report`: writers over a finished result.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
 - `app`: the glue of `connbench run`.
+- `capacity`: the glue of `connbench ports` (port capacity now, issue #4).
 
 `http`, `record`, `report` and `plan` never touch tokio; only `engine` (and the embedded server)
 spawn tasks.
 */
 
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod http;

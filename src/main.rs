@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|result| result.complete),
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
+        Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

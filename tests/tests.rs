@@ -24,3 +24,7 @@ mod semantics;
 // Open loop (issue #6): --rate schedules, coordinated-omission correction, the progress bar's manners.
 #[path = "suite/rate.rs"]
 mod rate;
+
+// `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic (issue #4).
+#[path = "suite/ports.rs"]
+mod ports;

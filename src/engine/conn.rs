@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

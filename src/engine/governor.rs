@@ -44,7 +44,8 @@ pub fn prepare(plan: &Plan, server: SocketAddr) -> Result<Arc<Governor>, String>
             if ip.is_ipv4() != server.is_ipv4() {
                 return Err(format!("--source-ip {ip}: not the address family of the target {server}"));
             }
-            socket::probe_bind(ip).map_err(|e| format!("--source-ip {ip}: cannot be bound ({e}): is it configured here?"))?;
+            socket::probe_bind(ip)
+                .map_err(|e| format!("--source-ip {ip}: cannot be bound ({e}): is it configured here?"))?;
         }
         plan.source_ips.clone()
     };
@@ -232,9 +233,11 @@ impl Governor {
         let mut ledger = self.ledger();
         let picked = ledger.pick(&self.client_ips, self.server, now).or_else(|| match self.policy {
             // The kernel decides: try the IP with the fewest ports held, and count what it says.
-            PortPolicy::Off => self.client_ips.iter().copied().min_by_key(|&client| {
-                ledger.held(Tuple { client, server: self.server }, now)
-            }),
+            PortPolicy::Off => self
+                .client_ips
+                .iter()
+                .copied()
+                .min_by_key(|&client| ledger.held(Tuple { client, server: self.server }, now)),
             PortPolicy::Wait | PortPolicy::Fail => None,
         });
         match (picked, self.policy) {

@@ -188,7 +188,9 @@ fn parse_proc_addr(text: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
 
     fn tuple(client: &str, server: &str) -> Tuple {
         Tuple { client: client.parse().unwrap(), server: server.parse().unwrap() }
@@ -228,20 +230,33 @@ mod tests {
         assert!(tuples.is_empty());
     }
 
-    /// Closes `n` connections to `server` client-first from `from`, so their ports sit in
-    /// TIME_WAIT on our side. Returns the listener's tuple as the census keys it.
+    /// A blocking client connection from `from`, made with the socket recipe of `net/socket.rs`.
+    fn connect_from(from: IpAddr, server: SocketAddr) -> TcpStream {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let stream = runtime
+            .block_on(crate::net::socket::connect_from(Some(from), server, true, Duration::from_secs(5)))
+            .unwrap()
+            .into_std()
+            .unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    }
+
+    /// Closes `n` connections to a new listener client-first from `from`, so their ports sit in
+    /// TIME_WAIT on our side. Returns the listener and its tuple as the census keys it.
     fn client_first_closes(from: IpAddr, n: usize) -> (TcpListener, Tuple) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
         for _ in 0..n {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-            socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
-            socket.connect(&server.into()).unwrap();
-            let client = TcpStream::from(socket);
-            let (accepted, _) = listener.accept().unwrap();
-            // our FIN first; the server's FIN after, so the client side reaches TIME_WAIT
-            drop(client);
+            let client = connect_from(from, server);
+            let (mut accepted, _) = listener.accept().unwrap();
+            // Our FIN first, and seen by the server before it sends its own, so the client side
+            // reaches TIME_WAIT. shutdown() rather than drop: a forked child that still holds the
+            // fd (another test's Command, before its exec) would keep a plain close from sending it.
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0);
             drop(accepted);
+            drop(client);
         }
         (listener, Tuple { client: from, server })
     }
@@ -255,7 +270,7 @@ mod tests {
             if seen >= n {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
         }
         seen
     }
@@ -278,9 +293,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
         let from: IpAddr = "127.0.0.4".parse().unwrap();
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
-        socket.connect(&server.into()).unwrap();
+        let _client = connect_from(from, server);
         let _accepted = listener.accept().unwrap();
         let tuple = Tuple { client: from, server };
         for tuples in [via_netlink().unwrap(), via_proc().unwrap()] {

@@ -1,7 +1,9 @@
 /*!
 Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`.
+`ports` is the report of `connbench ports`, over its own serde type.
 */
 
+pub mod ports;
 mod text;
 
 pub use text::micros;
