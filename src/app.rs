@@ -67,7 +67,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         }
     };
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
-    let mut first_connection = Some(preflight(&target, plan, &governor)?);
+    let mut first_connection = preflight(&target, plan, &governor)?;
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
@@ -166,7 +166,9 @@ fn embedded_target(server: &ServerThread) -> Target {
 /// Proves the target accepts connections before any load, so an unreachable target exits 2 at once.
 /// The connection is not wasted: it becomes the first connection of the first mode, so the server's
 /// own connection count still equals ours. It takes its client IP from the port governor like any other.
-fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<engine::Opened, Failure> {
+/// When the kernel has no free port (EADDRNOTAVAIL), reachability cannot be proven this way: the run goes
+/// on without the preflight, and its connections count `addr_unavailable` as the port policy says.
+fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option<engine::Opened>, Failure> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
@@ -175,18 +177,20 @@ fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<engine
         }
     };
     let start = Instant::now();
-    let describe =
-        |what: String| Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr));
-    let stream = socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout)
-        .inspect_err(|e| governor.connect_failed(client_ip, crate::record::ErrorKind::of_io(e), Instant::now()))
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => describe("connection refused".into()),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                describe(format!("no answer within {:?} (--connect-timeout)", plan.connect_timeout))
-            }
-            _ => describe(e.to_string()),
-        })?;
-    Ok(engine::Opened { stream, client_ip, handshake: start.elapsed() })
+    let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
+        Ok(stream) => return Ok(Some(engine::Opened { stream, client_ip, handshake: start.elapsed() })),
+        Err(err) => err,
+    };
+    governor.connect_failed(client_ip, crate::record::ErrorKind::of_io(&err), Instant::now());
+    let what = match err.kind() {
+        std::io::ErrorKind::AddrNotAvailable => return Ok(None),
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            format!("no answer within {:?} (--connect-timeout)", plan.connect_timeout)
+        }
+        _ => err.to_string(),
+    };
+    Err(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr)))
 }
 
 /// Turns the first Ctrl-C into a stop request (the run ends and reports what it measured) and the

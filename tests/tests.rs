@@ -28,3 +28,7 @@ mod rate;
 // `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic (issue #4).
 #[path = "suite/ports.rs"]
 mod ports;
+
+// Port accounting in private network namespaces with a 10-port range (issue #4's acceptance).
+#[path = "suite/netns.rs"]
+mod netns;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::net::census::{self, Census};
-use crate::net::ports::{Ledger, Settings, Tuple};
+use crate::net::ports::{occupancy_warning, Ledger, Settings, Tuple};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, PortPolicy, Stop};
 use crate::record::result::{PerIp, Ports};
@@ -92,6 +92,7 @@ pub enum Grant {
 /// What one mode did with ports; reset at each mode's start.
 #[derive(Debug, Default)]
 struct ModePorts {
+    /// Connections established per client IP.
     opened: Vec<u64>,
     waited: Duration,
     time_wait_peak: u64,
@@ -193,11 +194,11 @@ impl Governor {
         }
         let per_ip = u64::from(settings.ports_per_tuple());
         let held: u64 = self.occupancy(now).iter().map(|&(_, held, _)| held).sum();
-        let ips_needed = needed.div_ceil(per_ip.max(1));
+        let more_ips = (needed - free).div_ceil(per_ip.max(1));
         Err(format!(
-            "--port-policy fail: the plan needs {needed} new ports to {} within {hold} s, but {} client IP(s) have \
-             {free} free ({per_ip} per IP, {held} held, TIME_WAIT {hold} s with tcp_tw_reuse={}); {ips_needed} client \
-             IPs would fit it: add them with --source-ip, wait for TIME_WAIT to end, or use --port-policy wait",
+            "--port-policy fail: the plan needs {needed} new ports to {} within {hold} s, but its {} client IP(s) have \
+             {free} free ({per_ip} per IP, {held} held: ports stay in TIME_WAIT {hold} s with tcp_tw_reuse={}); add \
+             {more_ips} more client IP(s) with --source-ip, wait for TIME_WAIT to end, or use --port-policy wait",
             self.server,
             self.client_ips.len(),
             settings.tw_reuse
@@ -265,13 +266,18 @@ impl Governor {
         }
     }
 
-    /// The connect from `ip` failed: its port was never held; EADDRNOTAVAIL also rests the IP a second.
+    /// The connect from `ip` failed: its port was never held, and it opened nothing; EADDRNOTAVAIL also
+    /// rests the IP a second.
     pub fn connect_failed(&self, ip: IpAddr, kind: ErrorKind, now: Instant) {
         let mut ledger = self.ledger();
         ledger.closed(Tuple { client: ip, server: self.server }, Closer::Reset, now);
         if kind == ErrorKind::AddrUnavailable {
             ledger.mark_saturated(ip, self.server, now);
         }
+        drop(ledger);
+        let index = self.client_ips.iter().position(|&c| c == ip).expect("granted from the list");
+        let mut mode = self.mode();
+        mode.opened[index] = mode.opened[index].saturating_sub(1);
     }
 
     /// A connection from `ip` ended; a client-first close holds its port in TIME_WAIT.
@@ -311,15 +317,9 @@ impl Governor {
         self.occupancy(now)
             .into_iter()
             .filter_map(|(tuple, held, _)| {
-                let kernel = census.map_or(0, |c| c.get(tuple).time_wait);
-                let busiest = held.max(kernel);
-                (busiest * 2 > capacity && warned.insert(tuple)).then(|| {
-                    format!(
-                        "warning: {} -> {} holds {busiest} of its {capacity} ports (ledger {held}, kernel TIME_WAIT \
-                         {kernel}): past half, connect() slows down; spread new connections with --source-ip",
-                        tuple.client, tuple.server
-                    )
-                })
+                // The kernel may hold more than the ledger knows: TIME_WAIT left by another program.
+                let held = held.max(census.map_or(0, |c| c.get(tuple).time_wait));
+                occupancy_warning(tuple, held, capacity).filter(|_| warned.insert(tuple))
             })
             .collect()
     }

@@ -22,6 +22,24 @@ pub use crate::record::Closer;
 /// Linux's TCP_TIMEWAIT_LEN: fixed at 60 s, whatever `tcp_fin_timeout` says.
 pub const TIME_WAIT_SECS: u32 = 60;
 
+/// Past this share of a tuple's ports, connect() slows down: the kernel walks the range for a free port
+/// (DESIGN.md §4, measured: ~200 connects/s at half occupancy).
+pub const WARN_OCCUPANCY: f64 = 0.5;
+
+/// The stderr warning for a tuple holding more than `WARN_OCCUPANCY` of its `capacity` ports, if it does.
+pub fn occupancy_warning(tuple: Tuple, held: u64, capacity: u64) -> Option<String> {
+    let share = if capacity == 0 { 1.0 } else { held as f64 / capacity as f64 };
+    (share > WARN_OCCUPANCY).then(|| {
+        format!(
+            "warning: {} -> {} holds {held} of its {capacity} ports ({:.0}%): past half, connect() slows down as \
+             the kernel searches for a free one; spread new connections over more client IPs with --source-ip",
+            tuple.client,
+            tuple.server,
+            100.0 * share.min(1.0)
+        )
+    })
+}
+
 /// How long an EADDRNOTAVAIL keeps an IP out of rotation for a destination (DESIGN.md §4).
 const SATURATED_FOR: Duration = Duration::from_secs(1);
 

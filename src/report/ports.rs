@@ -7,10 +7,9 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::net::ports::TIME_WAIT_SECS;
+use crate::net::ports::{occupancy_warning, Tuple, TIME_WAIT_SECS};
 
 /// Past this share of a tuple's ports held, the kernel's port search slows connect() down.
-pub const WARN_OCCUPANCY: f64 = 0.5;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PortsReport {
@@ -40,15 +39,6 @@ pub struct TupleRow {
     /// Ports a new connection could take now. Where tw_reuse applies (time_wait_secs 1) only open
     /// connections count against it: connect() takes over a TIME_WAIT port after a second.
     pub free: u64,
-}
-
-impl TupleRow {
-    fn occupancy(&self, ports_per_tuple: u32) -> f64 {
-        if ports_per_tuple == 0 {
-            return 1.0;
-        }
-        1.0 - self.free.min(u64::from(ports_per_tuple)) as f64 / f64::from(ports_per_tuple)
-    }
 }
 
 pub fn write_json(report: &PortsReport, out: &mut impl Write) -> io::Result<()> {
@@ -130,19 +120,15 @@ fn table(rows: &[TupleRow], out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// One line per tuple past `WARN_OCCUPANCY`, for stderr.
+/// One line per tuple past half its ports, for stderr.
 pub fn warnings(report: &PortsReport) -> Vec<String> {
+    let capacity = u64::from(report.ports_per_tuple);
     report
         .tuples
         .iter()
-        .filter(|row| row.occupancy(report.ports_per_tuple) > WARN_OCCUPANCY)
-        .map(|row| {
-            format!(
-                "warning: {} -> {} holds {:.0}% of its ports; past 50% connect() slows down as the kernel searches for a free one",
-                row.client_ip,
-                row.server,
-                100.0 * row.occupancy(report.ports_per_tuple)
-            )
+        .filter_map(|row| {
+            let tuple = Tuple { client: row.client_ip.parse().ok()?, server: row.server.parse().ok()? };
+            occupancy_warning(tuple, capacity.saturating_sub(row.free), capacity)
         })
         .collect()
 }
