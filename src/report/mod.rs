@@ -1,13 +1,20 @@
 /*!
-Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`.
+Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`; and the
+gate and compare math, apart from their printing (DESIGN.md §6).
 */
 
+pub mod compare;
+mod csv;
+pub mod gate;
+mod markdown;
 mod text;
 
 use std::io::{self, Write};
 
 use crate::plan::Format;
 use crate::record::result::RunResult;
+
+pub use text::micros;
 
 pub fn write(format: Format, result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     match format {
@@ -16,5 +23,7 @@ pub fn write(format: Format, result: &RunResult, out: &mut impl Write) -> io::Re
             serde_json::to_writer_pretty(&mut *out, result)?;
             writeln!(out)
         }
+        Format::Csv => csv::write(result, out),
+        Format::Markdown => markdown::write(result, out),
     }
 }
