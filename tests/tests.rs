@@ -20,3 +20,7 @@ mod schema;
 // HTTP/1.x connection rules (issue #3): Keep-Alive, retries, close and reset, timeouts, malformed responses.
 #[path = "suite/semantics.rs"]
 mod semantics;
+
+// Scripts and CI (issue #5): --check, compare, merge, profiles, csv and markdown.
+#[path = "suite/gate.rs"]
+mod gate;
