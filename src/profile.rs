@@ -177,13 +177,14 @@ fn ranged<'de, D: Deserializer<'de>, T>(d: D, what: &str, low: u64, high: u64) -
 where
     T: TryFrom<u64>,
 {
-    let n = i64::deserialize(d)?;
-    match u64::try_from(n) {
-        Ok(n) if (low..=high).contains(&n) => {
-            T::try_from(n).map(Some).map_err(|_| serde::de::Error::custom("too large"))
-        }
-        _ => Err(serde::de::Error::custom(format!("{what} must be from {low} to {high}, not {n}"))),
-    }
+    let n = match Text::deserialize(d)? {
+        Text::Int(n) => u64::try_from(n).ok().filter(|n| (low..=high).contains(n)).ok_or_else(|| n.to_string()),
+        Text::Float(x) => Err(x.to_string()),
+        Text::Str(s) => Err(format!("\"{s}\"")),
+    };
+    n.and_then(|n| T::try_from(n).map_err(|_| n.to_string())).map(Some).map_err(|given| {
+        serde::de::Error::custom(format!("{what} must be a whole number from {low} to {high}, not {given}"))
+    })
 }
 
 fn connections<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -242,12 +243,16 @@ mod tests {
         // each case: the profile, the line, and what the message must say
         for (text, line, needle) in [
             ("connections = 6\nconection = 5\n", 2, "unknown field `conection`"),
-            ("mode = \"serial\"\n\nconnections = 0\n", 3, "connections must be from 1 to 1000000, not 0"),
+            (
+                "mode = \"serial\"\n\nconnections = 0\n",
+                3,
+                "connections must be a whole number from 1 to 1000000, not 0",
+            ),
             ("duration = \"soon\"\n", 1, "'soon' is not a duration"),
             ("mode = \"keepalive,bogus\"\n", 1, "mode 'bogus' is not one of serial"),
             ("close_by = \"nobody\"\n", 1, "'nobody' is not one of client, server"),
             ("checks = [\"p99.total<20\"]\n", 1, "needs a unit"),
-            ("depth = \"deep\"\n", 1, "invalid type"),
+            ("depth = \"deep\"\n", 1, "depth must be a whole number from 1 to 1024, not \"deep\""),
             ("connections = 6\nconnections = 7\n", 2, "duplicate key"),
             ("[server]\nbody_size = 1\n", 1, "unknown field `server`"),
             ("nodelay = yes\n", 1, ""),

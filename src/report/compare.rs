@@ -251,10 +251,10 @@ pub fn write_text(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "A: {}\nB: {}", c.a, c.b)?;
     for pair in &c.pairs {
         writeln!(out)?;
-        writeln!(out, "{:<22}{:>12}{:>12}{:>9}", pair.label(), "A", "B", "B/A")?;
+        writeln!(out, "{:<22}{:>12}{:>12}{:>10}", pair.label(), "A", "B", "B/A")?;
         for row in &pair.rows {
             let (a, b) = (show(row.unit, row.a), show(row.unit, row.b));
-            let line = format!("{:<22}{a:>12}{b:>12}{:>9}  {}", row.metric, ratio(row), mark(row));
+            let line = format!("{:<22}{a:>12}{b:>12}{:>10}  {}", row.metric, ratio(row), mark(row));
             writeln!(out, "{}", line.trim_end())?;
         }
     }

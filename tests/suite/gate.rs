@@ -232,7 +232,11 @@ fn a_bad_profile_names_its_file_and_line() {
     let bad = dir.join("bad.toml");
     // each case: the profile, and what the one line must say besides file:line
     for (text, line, needle) in [
-        ("mode = \"parallel\"\n# six, like a browser\nconnections = 0\n", 3, "connections must be from 1"),
+        (
+            "mode = \"parallel\"\n# six, like a browser\nconnections = 0\n",
+            3,
+            "connections must be a whole number from 1",
+        ),
         ("mode = \"parallel\"\nconection = 6\n", 2, "unknown field `conection`"),
         ("duration = \"ten seconds\"\n", 1, "'ten seconds' is not a duration"),
         ("checks = [\"rps>=1000\", \"p99.total<20\"]\n", 1, "p99.total<20"),
