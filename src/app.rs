@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, RunArgs};
+use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
@@ -45,6 +46,7 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
         eprintln!("connbench: {note}");
     }
     let result = measure(&plan, stop)?;
+    let stopped_short = !result.complete && !stop.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &plan.output {
         write_json_file(path, "-o/--output", &result)?;
     }
@@ -52,6 +54,9 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
     report::write(plan.format, &result, &mut stdout)?;
     stdout.flush()?;
     drop(stdout);
+    if stopped_short {
+        return Err(Failure::Usage("the run stopped early: --port-policy fail found no free port".into()));
+    }
     if !result.complete {
         if !plan.checks.is_empty() || baseline.is_some() {
             eprintln!("connbench: the run was interrupted: checks and baseline not evaluated");
@@ -177,19 +182,57 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded), 1)
         }
     };
-    let mut first_connection = Some(preflight(&target, plan)?);
+    let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
+    let mut first_connection = Some(preflight(&target, plan, &governor)?);
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
     for &mode in &plan.modes {
         let mode_plan = plan.mode_plan(mode, &target);
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
-        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth };
+        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
-        let outcome = engine::run_mode(mode_plan, target.addr, threads, stop, &live, first_connection.take());
+        let sampler = Sampler::start(governor.clone());
+        let outcome =
+            engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, first_connection.take());
+        drop(sampler);
         drop(tracker);
-        runs.push(outcome.recorder.finish(shape, outcome.elapsed));
-        if outcome.interrupted {
+        let mut run = outcome.recorder.finish(shape, outcome.elapsed);
+        let (ports, samples) = governor.end_mode();
+        run.ports = Some(ports);
+        for (i, tick) in run.timeline.iter_mut().enumerate() {
+            // Sample i was taken at the end of second i+1; the last covers a final partial second.
+            if let Some(sample) = samples.get(i).or(samples.last()) {
+                (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+            }
+        }
+        if outcome.ran_out_of_ports {
+            eprintln!(
+                "connbench: {}: --port-policy fail: no client IP had a free port (TIME_WAIT); the mode stopped early",
+                mode.name()
+            );
+        }
+        if run.errors.fd_exhausted > 0 {
+            eprintln!(
+                "connbench: {}: {} connections failed for want of file descriptors: raise the limit (ulimit -n) \
+                 or lower -c",
+                mode.name(),
+                run.errors.fd_exhausted
+            );
+        }
+        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0) {
+            eprintln!(
+                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag {}): \
+                 every connection was busy; raise -c or lower --rate",
+                mode.name(),
+                pacing.late_starts,
+                run.requests + run.errors.total(),
+                crate::record::LATE,
+                crate::report::micros(pacing.max_lag_us),
+            );
+        }
+        runs.push(run);
+        if outcome.interrupted || outcome.ran_out_of_ports {
             complete = false;
             break;
         }
@@ -239,22 +282,28 @@ fn embedded_target(server: &ServerThread) -> Target {
 
 /// Proves the target accepts connections before any load, so an unreachable target exits 2 at once.
 /// The connection is not wasted: it becomes the first connection of the first mode, so the server's
-/// own connection count still equals ours.
-fn preflight(target: &Target, plan: &Plan) -> Result<engine::Opened, Failure> {
+/// own connection count still equals ours. It takes its client IP from the port governor like any other.
+fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<engine::Opened, Failure> {
+    let client_ip = loop {
+        match governor.acquire(Instant::now()) {
+            Grant::From(ip) => break ip,
+            Grant::WaitUntil(until) => std::thread::sleep(until.saturating_duration_since(Instant::now())),
+            Grant::Exhausted => return Err(Failure::Usage("--port-policy fail: no free port (TIME_WAIT)".into())),
+        }
+    };
     let start = Instant::now();
     let describe =
         |what: String| Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr));
-    let stream =
-        std::net::TcpStream::connect_timeout(&target.addr, plan.connect_timeout).map_err(|e| match e.kind() {
+    let stream = socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout)
+        .inspect_err(|e| governor.connect_failed(client_ip, crate::record::ErrorKind::of_io(e), Instant::now()))
+        .map_err(|e| match e.kind() {
             std::io::ErrorKind::ConnectionRefused => describe("connection refused".into()),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                 describe(format!("no answer within {:?} (--connect-timeout)", plan.connect_timeout))
             }
             _ => describe(e.to_string()),
         })?;
-    let handshake = start.elapsed();
-    stream.set_nodelay(plan.nodelay)?;
-    Ok(engine::Opened { stream, handshake })
+    Ok(engine::Opened { stream, client_ip, handshake: start.elapsed() })
 }
 
 /// Turns the first Ctrl-C into a stop request (the run ends and reports what it measured) and the

@@ -34,6 +34,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Merge results of the same plan from several load machines: histograms added, percentiles recomputed.
     Merge(MergeArgs),
+    /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
+    /// sustainable new-connection rate.
+    Ports(PortsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,11 +55,25 @@ pub enum CloseByArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortPolicyArg {
+    Wait,
+    Fail,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Text,
     Json,
     Csv,
     Markdown,
+}
+
+/// What `ports` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortsFormatArg {
+    Text,
+    Json,
 }
 
 /// What `compare` prints.
@@ -91,6 +108,21 @@ pub struct RunArgs {
     /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error.
     #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
+
+    /// Open loop: start requests at this fixed rate (requests/s over all connections); latency counts from
+    /// each request's scheduled start, so a stalled server is not under-reported (no coordinated omission).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// Client IPs new connections rotate over: IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub source_ip: Option<String>,
+
+    /// When no client IP has a free port: wait for one, fail (exit 2 up front, or stop the mode), or off
+    /// (leave it to the kernel and count EADDRNOTAVAIL).
+    /// [default: wait]
+    #[arg(long, value_enum)]
+    pub port_policy: Option<PortPolicyArg>,
 
     /// Request method. [default: GET]
     #[arg(short = 'X', long)]
@@ -196,6 +228,25 @@ pub struct ServeArgs {
     pub knobs: ServerKnobs,
 }
 
+#[derive(Debug, Args)]
+pub struct PortsArgs {
+    /// The server whose tuples to count (http://host[:port]/). Without one: every tuple holding TIME_WAIT.
+    pub url: Option<String>,
+
+    /// Client IPs to count for: IPs, ranges 127.0.0.2-127.0.0.40, CIDRs, comma-separated. Default: the
+    /// address the kernel would pick for the URL.
+    #[arg(long, requires = "url")]
+    pub source_ip: Option<String>,
+
+    /// New connections per second to plan for: prints the client IPs it needs.
+    #[arg(long, requires = "url", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PortsFormatArg,
+}
+
 /// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.
 #[derive(Debug, Args, Clone)]
 pub struct ServerKnobs {
@@ -242,6 +293,16 @@ pub struct ServerKnobs {
     /// Embedded server: send half of each body, then close.
     #[arg(long, help_heading = "Embedded server")]
     pub server_truncate: bool,
+
+    /// Embedded server: stall once, e.g. 100:1s answers the 101st request (over all connections) 1 s late.
+    #[arg(long, value_parser = parse_stall, value_name = "AFTER:LENGTH", help_heading = "Embedded server")]
+    pub server_stall: Option<crate::server::Stall>,
+}
+
+pub fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
+    let (after, length) = text.split_once(':').ok_or_else(|| format!("'{text}' is not AFTER:LENGTH (try 100:1s)"))?;
+    let after = after.trim().parse().map_err(|_| format!("'{after}' is not a request count (try 100:1s)"))?;
+    Ok(crate::server::Stall { after, length: parse_duration(length)? })
 }
 
 /// Durations as people type them: `10s`, `2m`, `500ms`, `1h`; a bare number means seconds (as in wrk).
@@ -266,6 +327,14 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A rate in connections (or requests) per second: a positive, finite number.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +354,27 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").unwrap_err().contains("ten"));
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn stalls_and_rates_parse() {
+        let stall = parse_stall("100:1s").unwrap();
+        assert_eq!((stall.after, stall.length), (100, Duration::from_secs(1)));
+        assert!(parse_stall("100").unwrap_err().contains("AFTER:LENGTH"));
+        assert!(parse_stall("x:1s").unwrap_err().contains("'x'"));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-3", "inf", "fast"] {
+            assert!(parse_rate(bad).unwrap_err().contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports_options_need_a_url() {
+        assert!(Cli::try_parse_from(["connbench", "ports", "--rate", "10"]).is_err());
+        let cli = Cli::try_parse_from(["connbench", "ports", "http://127.0.0.1/", "--source-ip", "127.0.0.2"]).unwrap();
+        let Command::Ports(ports) = cli.command else { panic!("not ports") };
+        assert_eq!(ports.source_ip.as_deref(), Some("127.0.0.2"));
+        assert_eq!(ports.format, PortsFormatArg::Text);
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
         Command::Compare(args) => app::compare(args).map(|()| true),
         Command::Merge(args) => app::merge(args).map(|()| true),
+        Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::cli::{CloseByArg, FormatArg, ModeArg, RunArgs};
+use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 use crate::profile::Profile;
 use crate::report::gate::Check;
@@ -57,6 +57,27 @@ pub enum Format {
     Markdown,
 }
 
+/// What a new connection does when no client IP has a free port (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortPolicy {
+    /// Pace new connections to the rate at which ports free up.
+    Wait,
+    /// Refuse a plan that cannot fit, and stop a mode that runs out.
+    Fail,
+    /// Leave it to the kernel; count its EADDRNOTAVAIL.
+    Off,
+}
+
+impl PortPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortPolicy::Wait => "wait",
+            PortPolicy::Fail => "fail",
+            PortPolicy::Off => "off",
+        }
+    }
+}
+
 /// When a mode's run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -79,10 +100,15 @@ pub struct Plan {
     pub connections: u32,
     pub depth: u32,
     pub stop: Stop,
+    /// Open loop: requests started per second, on a fixed schedule.
+    pub rate: Option<f64>,
     pub method: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub http10: bool,
+    /// `--source-ip`; empty: the address the kernel would choose for the target.
+    pub source_ips: Vec<std::net::IpAddr>,
+    pub port_policy: PortPolicy,
     pub close_by: CloseBy,
     pub nodelay: bool,
     pub connect_timeout: Duration,
@@ -112,6 +138,7 @@ pub struct ModePlan {
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
     pub head_request: bool,
+    pub rate: Option<f64>,
     /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
     pub idempotent: bool,
     pub stop: Stop,
@@ -227,10 +254,20 @@ impl Plan {
             connections: args.connections.or(profile.connections).unwrap_or(DEFAULT_CONNECTIONS),
             depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
             stop,
+            rate: args.rate.or(profile.rate),
             method,
             headers,
             body,
             http10: args.http1_0 || profile.http1_0 == Some(true),
+            source_ips: match args.source_ip.as_ref().or(profile.source_ip.as_ref()) {
+                Some(list) => crate::net::source::parse_source_ips(list)?,
+                None => Vec::new(),
+            },
+            port_policy: match args.port_policy.or(profile.port_policy).unwrap_or(PortPolicyArg::Wait) {
+                PortPolicyArg::Wait => PortPolicy::Wait,
+                PortPolicyArg::Fail => PortPolicy::Fail,
+                PortPolicyArg::Off => PortPolicy::Off,
+            },
             close_by: match args.close_by.or(profile.close_by).unwrap_or(CloseByArg::Client) {
                 CloseByArg::Client => CloseBy::Client,
                 CloseByArg::Server => CloseBy::Server,
@@ -281,6 +318,7 @@ impl Plan {
             requests_per_connection: one_shot.then_some(1),
             request: request.into(),
             head_request: self.method == "HEAD",
+            rate: self.rate,
             idempotent: self.idempotent(),
             stop: self.stop,
             nodelay: self.nodelay,
@@ -376,6 +414,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),
+        stall: knobs.server_stall.or(p.server_stall),
     }
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 use clap::ValueEnum;
 use serde::{Deserialize, Deserializer};
 
-use crate::cli::{parse_duration, parse_percent, CloseByArg, FormatArg, ModeArg};
+use crate::cli::{
+    parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg, PortPolicyArg,
+};
 use crate::report::gate::Check;
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -33,6 +35,13 @@ pub struct Profile {
     pub duration: Option<Duration>,
     #[serde(default, deserialize_with = "requests")]
     pub requests: Option<u64>,
+    /// Open loop: requests/s over all connections.
+    #[serde(default, deserialize_with = "rate")]
+    pub rate: Option<f64>,
+    /// `"127.0.0.2-127.0.0.40,10.0.0.0/30"`, as `--source-ip`.
+    pub source_ip: Option<String>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub port_policy: Option<PortPolicyArg>,
     pub method: Option<String>,
     #[serde(default, alias = "header")]
     pub headers: Vec<String>,
@@ -75,6 +84,9 @@ pub struct Profile {
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,
     pub server_truncate: Option<bool>,
+    /// `"100:1s"`, as `--server-stall`.
+    #[serde(default, deserialize_with = "stall")]
+    pub server_stall: Option<crate::server::Stall>,
 }
 
 impl Profile {
@@ -135,6 +147,14 @@ fn parsed<'de, D: Deserializer<'de>, T>(
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     parsed(d, parse_duration)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    parsed(d, parse_rate)
+}
+
+fn stall<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::server::Stall>, D::Error> {
+    parsed(d, parse_stall)
 }
 
 fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -227,6 +247,10 @@ mod tests {
             checks = ["p99.total<20ms", "error_rate<0.1%"]
             max_regression = "10%"
             server_status = 404
+            rate = 5000
+            source_ip = "127.0.0.2-127.0.0.4"
+            port_policy = "fail"
+            server_stall = "100:1s"
             "#,
         )
         .unwrap();
@@ -235,6 +259,11 @@ mod tests {
         assert_eq!(p.connect_timeout, Some(Duration::from_secs(2)));
         assert_eq!((p.http1_0, p.close_by, p.format), (Some(true), Some(CloseByArg::Server), Some(FormatArg::Csv)));
         assert_eq!((p.checks.len(), p.max_regression, p.server_status), (2, Some(10.0), Some(404)));
+        assert_eq!(
+            (p.rate, p.source_ip.as_deref(), p.port_policy),
+            (Some(5000.0), Some("127.0.0.2-127.0.0.4"), Some(PortPolicyArg::Fail))
+        );
+        assert_eq!(p.server_stall, Some(crate::server::Stall { after: 100, length: Duration::from_secs(1) }));
         assert_eq!(Profile::parse("mode = [\"all\"]").unwrap().mode, vec![ModeArg::All]);
     }
 
@@ -256,6 +285,8 @@ mod tests {
             ("connections = 6\nconnections = 7\n", 2, "duplicate key"),
             ("[server]\nbody_size = 1\n", 1, "unknown field `server`"),
             ("nodelay = yes\n", 1, ""),
+            ("port_policy = \"maybe\"\n", 1, "'maybe' is not one of wait, fail, off"),
+            ("rate = 0\n", 1, "'0' is not a rate"),
         ] {
             let err = Profile::parse(text).unwrap_err();
             assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");

@@ -24,3 +24,11 @@ mod semantics;
 // Scripts and CI (issue #5): --check, compare, merge, profiles, csv and markdown.
 #[path = "suite/gate.rs"]
 mod gate;
+
+// Open loop (issue #6): --rate schedules, coordinated-omission correction, the progress bar's manners.
+#[path = "suite/rate.rs"]
+mod rate;
+
+// `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic (issue #4).
+#[path = "suite/ports.rs"]
+mod ports;

@@ -11,14 +11,17 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Sleep};
 
+use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
@@ -30,7 +33,8 @@ const CLIENT_LINGER: Duration = Duration::from_millis(100);
 
 /// A request taken from the mode's allowance and not yet written.
 struct Pending {
-    /// When the request first started: kept across a retry, so its latency includes the failed attempt.
+    /// Where its latency counts from, if not from its own start: its scheduled time (`--rate`), or for a
+    /// retry the first attempt's start, so its latency includes the failed attempt.
     start: Option<Instant>,
     retried: bool,
 }
@@ -47,6 +51,8 @@ struct Backlog {
 /// A request written and not yet answered.
 struct InFlight {
     start: Instant,
+    /// This attempt's own start (its connect, or its write).
+    began: Instant,
     sent: Instant,
     first_byte: Option<Instant>,
     opened_connection: bool,
@@ -65,17 +71,22 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
         // A connection is opened only for work: the first request is claimed before connecting, and a
         // failed connect is that request's one error.
         if backlog.pending.is_empty() {
-            if shared.claim(1, Instant::now()) == 0 {
-                return;
-            }
-            backlog.pending.push_back(Pending { start: None, retried: false });
+            let start = match &ctx.tickets {
+                Some(tickets) => match tickets.next(&ctx).await {
+                    Some(due) => Some(due),
+                    None => return,
+                },
+                None if shared.claim(1, Instant::now()) == 1 => None,
+                None => return,
+            };
+            backlog.pending.push_back(Pending { start, retried: false });
         }
         match open(&ctx).await {
             Err(err) => {
                 backlog.pending.pop_front();
                 ctx.failed(Instant::now(), ErrorKind::of_io(&err));
             }
-            Ok((stream, start)) => {
+            Ok((stream, start, ip)) => {
                 LiveCounters::bump(&ctx.live.open_connections, 1);
                 let limit = match backlog.pending.front() {
                     Some(Pending { retried: true, .. }) => Some(backlog.proven),
@@ -96,30 +107,59 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                 let closer = session.run(start).await;
                 LiveCounters::bump(&ctx.live.open_connections, -1);
                 ctx.recorder.borrow_mut().closed(closer);
+                shared.governor.closed(ip, closer, Instant::now());
             }
         }
     }
 }
 
-/// Opens (or takes the preflight's) connection; records its handshake; returns it with the instant
-/// its connect began.
-async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant)> {
+/// Opens (or takes the preflight's) connection from the client IP the port governor grants; records its
+/// handshake; returns it with the instant its connect began and the IP it came from.
+async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
     let plan = &ctx.shared.plan;
+    let governor = &ctx.shared.governor;
     let preflight = ctx.opened.borrow_mut().take();
-    let (stream, start) = match preflight {
+    let (stream, start, ip) = match preflight {
         Some(opened) => {
             opened.stream.set_nonblocking(true)?;
             // Counted as if it had just connected, so its idle wait is not charged to the request.
-            (TcpStream::from_std(opened.stream)?, Instant::now() - opened.handshake)
+            (TcpStream::from_std(opened.stream)?, Instant::now() - opened.handshake, opened.client_ip)
         }
         None => {
-            let start = Instant::now();
-            (socket::connect(ctx.shared.addr, plan.nodelay, plan.connect_timeout).await?, start)
+            // EADDRNOTAVAIL rests that IP for a second and tries another, once: never a spin.
+            let mut attempts = 2;
+            loop {
+                let ip = match governor.acquire(Instant::now()) {
+                    Grant::From(ip) => ip,
+                    Grant::WaitUntil(until) => {
+                        let waiting = Instant::now();
+                        sleep_until(until.into()).await;
+                        governor.waited(waiting.elapsed());
+                        continue;
+                    }
+                    Grant::Exhausted => {
+                        ctx.shared.halted.store(true, Ordering::Relaxed);
+                        return Err(io::ErrorKind::AddrNotAvailable.into());
+                    }
+                };
+                let start = Instant::now();
+                match socket::connect_from(Some(ip), ctx.shared.addr, plan.nodelay, plan.connect_timeout).await {
+                    Ok(stream) => break (stream, start, ip),
+                    Err(err) => {
+                        let kind = ErrorKind::of_io(&err);
+                        governor.connect_failed(ip, kind, Instant::now());
+                        attempts -= 1;
+                        if kind != ErrorKind::AddrUnavailable || attempts == 0 {
+                            return Err(err);
+                        }
+                    }
+                }
+            }
         }
     };
     let now = Instant::now();
     ctx.recorder.borrow_mut().connected(now, now - start);
-    Ok((stream, start))
+    Ok((stream, start, ip))
 }
 
 impl ThreadCtx {
@@ -145,6 +185,8 @@ struct Session<'a> {
 
 /// How a read ended.
 enum Read {
+    /// A scheduled request is waiting and this connection has pipeline room for it.
+    Room,
     Bytes(usize),
     Eof,
     Failed(ErrorKind),
@@ -164,6 +206,18 @@ enum Ending {
     TimedOut,
     /// The oldest request's response cannot be framed.
     Malformed,
+}
+
+/// How waiting for work on an idle connection ended.
+enum Idle {
+    /// A scheduled request is now owed by this connection.
+    Work,
+    /// No more work for this connection: the schedule is over, or the server's idle timeout is near.
+    Over,
+    /// The server closed or reset the idle connection.
+    Ended(Ending),
+    /// Bytes nobody asked for.
+    Unexpected,
 }
 
 /// What becomes of the oldest request in flight when its connection ends.
@@ -189,12 +243,22 @@ impl Session<'_> {
                 }
             }
             if self.flight.is_empty() {
-                return match self.reuse.retired(self.sent, 0, now) {
-                    Some(Retired::NotPersistent) => self.await_server_close().await,
-                    _ => Closer::Client,
-                };
+                match self.reuse.retired(self.sent, 0, now) {
+                    Some(Retired::NotPersistent) => return self.await_server_close().await,
+                    Some(Retired::Limit | Retired::Idle) => return Closer::Client,
+                    None => {}
+                }
+                match self.idle().await {
+                    Idle::Work => continue,
+                    Idle::Over => return Closer::Client,
+                    Idle::Ended(ending) => return self.closer_after(ending),
+                    Idle::Unexpected => return self.close_gracefully().await,
+                }
             }
-            let n = match self.read(end).await {
+            let room = self.ctx.tickets.is_some()
+                && self.reuse.sendable(self.sent, self.flight.len() as u64, depth, Instant::now()) > 0;
+            let n = match self.read(end, room).await {
+                Read::Room => continue,
                 Read::Bytes(n) => n,
                 Read::Eof => return self.closer_after(Ending::Eof),
                 Read::Failed(kind) => return self.closer_after(Ending::Failed(kind)),
@@ -238,20 +302,29 @@ impl Session<'_> {
 
     /// Writes up to `want` requests in one write: retries first, then new ones from the allowance.
     async fn write_batch(&mut self, want: u64, connect_start: Instant, now: Instant) -> Result<(), ErrorKind> {
-        let retries = (want as usize).min(self.backlog.pending.len());
-        let fresh = if (retries as u64) < want { self.ctx.shared.claim(want - retries as u64, now) } else { 0 };
-        let batch = retries as u64 + fresh;
+        let ctx = self.ctx;
+        let owed = (want as usize).min(self.backlog.pending.len());
+        let fresh = match (&ctx.tickets, want - owed as u64) {
+            (_, 0) => 0,
+            (Some(tickets), more) => more.min(tickets.waiting() as u64),
+            (None, more) => ctx.shared.claim(more, now),
+        };
+        let batch = owed as u64 + fresh;
         if batch == 0 {
             return Ok(());
         }
-        let head_request = self.ctx.shared.plan.head_request;
+        let head_request = ctx.shared.plan.head_request;
         for index in 0..batch as usize {
-            let pending = if index < retries { self.backlog.pending.pop_front() } else { None };
-            let (start, retried) = pending.map_or((None, false), |p| (p.start, p.retried));
+            let (start, retried) = if index < owed {
+                self.backlog.pending.pop_front().map_or((None, false), |p| (p.start, p.retried))
+            } else {
+                (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false)
+            };
             let opened_connection = self.sent == 0;
-            let own_start = if opened_connection { connect_start } else { now };
+            let began = if opened_connection { connect_start } else { now };
             self.flight.push_back(InFlight {
-                start: start.unwrap_or(own_start),
+                start: start.unwrap_or(began),
+                began,
                 sent: now,
                 first_byte: None,
                 opened_connection,
@@ -268,7 +341,8 @@ impl Session<'_> {
     ///
     /// The timer is re-armed only when it fires (to the oldest request's due time), never per
     /// request: a timer reset per response would cost more than the rest of the bookkeeping.
-    async fn read(&mut self, end: usize) -> Read {
+    async fn read(&mut self, end: usize, room: bool) -> Read {
+        let ctx = self.ctx;
         loop {
             tokio::select! {
                 biased;
@@ -277,6 +351,8 @@ impl Session<'_> {
                     Ok(n) => Read::Bytes(n),
                     Err(err) => Read::Failed(ErrorKind::of_io(&err)),
                 },
+                () = async { ctx.tickets.as_ref().expect("room is only wanted in open loop").room_wanted().await },
+                    if room => return Read::Room,
                 () = self.timer.as_mut() => {
                     let now = Instant::now();
                     let timeout = self.ctx.shared.plan.timeout;
@@ -287,6 +363,32 @@ impl Session<'_> {
                     self.timer.as_mut().reset(due.into());
                 }
             }
+        }
+    }
+
+    /// Open loop, nothing in flight: waits for the next scheduled request while watching the connection, so
+    /// a server closing an idle connection costs no request, and the announced Keep-Alive timeout is kept.
+    async fn idle(&mut self) -> Idle {
+        let ctx = self.ctx;
+        let Some(tickets) = &ctx.tickets else {
+            return Idle::Over;
+        };
+        let expiry = self.reuse.idle_deadline();
+        tokio::select! {
+            biased;
+            due = tickets.next(ctx) => match due {
+                Some(due) => {
+                    self.backlog.pending.push_back(Pending { start: Some(due), retried: false });
+                    Idle::Work
+                }
+                None => Idle::Over,
+            },
+            result = self.stream.read(&mut self.buffer[..]) => match result {
+                Ok(0) => Idle::Ended(Ending::Eof),
+                Ok(_) => Idle::Unexpected,
+                Err(err) => Idle::Ended(Ending::Failed(ErrorKind::of_io(&err))),
+            },
+            () = sleep_until(expiry.unwrap_or_else(Instant::now).into()), if expiry.is_some() => Idle::Over,
         }
     }
 
@@ -311,6 +413,7 @@ impl Session<'_> {
         let request = self.flight.pop_front().expect("a response completes a request in flight");
         let exchange = Exchange {
             start: request.start,
+            began: request.began,
             sent: request.sent,
             first_byte: request.first_byte.unwrap_or(done),
             done,

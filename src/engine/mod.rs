@@ -10,9 +10,12 @@ add per request issued) and the stop flag.
 */
 
 mod conn;
+pub mod governor;
+mod pace;
+mod schedule;
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +30,8 @@ pub struct ModeRun {
     pub elapsed: Duration,
     /// The stop flag ended the mode early.
     pub interrupted: bool,
+    /// `--port-policy fail` found no free port and ended the mode early.
+    pub ran_out_of_ports: bool,
 }
 
 /// Live counters for the progress display: each written by one thread only, read by anyone.
@@ -54,12 +59,24 @@ struct Shared {
     requests_issued: AtomicU64,
     deadline: Option<Instant>,
     stop: &'static AtomicBool,
+    /// The mode stops early: `--port-policy fail` ran out of ports.
+    halted: AtomicBool,
+    governor: Arc<governor::Governor>,
 }
 
 impl Shared {
-    /// Ctrl-C: nothing new starts, not even a retry.
+    /// Ctrl-C, or the mode ran out of ports: nothing new starts, not even a retry.
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.halted.load(Ordering::Relaxed)
+    }
+
+    /// Nothing more may be claimed: the budget is spent, the duration is over, or Ctrl-C.
+    fn exhausted(&self, now: Instant) -> bool {
+        self.stopping()
+            || match self.plan.stop {
+                Stop::Requests(limit) => self.requests_issued.load(Ordering::Relaxed) >= limit,
+                Stop::After(_) => self.deadline.is_some_and(|d| now >= d),
+            }
     }
 
     /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
@@ -92,11 +109,14 @@ struct ThreadCtx {
     read_buffer: usize,
     /// A connection opened before the run (the preflight), used before opening any other.
     opened: RefCell<Option<Opened>>,
+    /// Open loop (`--rate`): the scheduled requests waiting for a connection.
+    tickets: Option<schedule::Tickets>,
 }
 
-/// A connection already established, and how long its handshake took.
+/// A connection already established, where from, and how long its handshake took.
 pub struct Opened {
     pub stream: std::net::TcpStream,
+    pub client_ip: IpAddr,
     pub handshake: Duration,
 }
 
@@ -104,6 +124,7 @@ pub struct Opened {
 pub fn run_mode(
     plan: ModePlan,
     addr: SocketAddr,
+    governor: Arc<governor::Governor>,
     threads: usize,
     stop: &'static AtomicBool,
     live: &[Arc<LiveCounters>],
@@ -117,27 +138,42 @@ pub fn run_mode(
     };
     let burst = plan.request.repeat(plan.depth as usize);
     let read_buffer = read_buffer_size(plan.connections);
-    let shared = Arc::new(Shared { plan, addr, burst, requests_issued: AtomicU64::new(0), deadline, stop });
+    let shared = Arc::new(Shared {
+        plan,
+        addr,
+        burst,
+        requests_issued: AtomicU64::new(0),
+        deadline,
+        stop,
+        halted: AtomicBool::new(false),
+        governor,
+    });
     let handles: Vec<_> = (0..threads)
         .map(|index| {
             let shared = shared.clone();
             let live = live[index].clone();
             let connections = share(shared.plan.connections as usize, threads, index);
+            let pacer = shared.plan.rate.map(|rate| pace::Pacer::new(rate, threads, index));
             let opened = opened.take();
             std::thread::Builder::new()
                 .name(format!("connbench-{index}"))
-                .spawn(move || run_thread(shared, live, connections, started, read_buffer, opened))
+                .spawn(move || run_thread(shared, live, connections, pacer, started, read_buffer, opened))
                 .expect("spawning an engine thread")
         })
         .collect();
-    let mut recorder = Recorder::new(started);
+    let mut recorder = Recorder::new(started, shared.plan.rate.is_some());
     let mut finished = started;
     for handle in handles {
         let (part, done) = handle.join().expect("engine thread panicked");
         recorder.merge(&part);
         finished = finished.max(done);
     }
-    ModeRun { recorder, elapsed: finished.duration_since(started), interrupted: shared.stop.load(Ordering::Relaxed) }
+    ModeRun {
+        recorder,
+        elapsed: finished.duration_since(started),
+        interrupted: shared.stop.load(Ordering::Relaxed),
+        ran_out_of_ports: shared.halted.load(Ordering::Relaxed),
+    }
 }
 
 /// Connections of thread `index` when `total` are spread over `threads`.
@@ -156,6 +192,7 @@ fn run_thread(
     shared: Arc<Shared>,
     live: Arc<LiveCounters>,
     connections: usize,
+    pacer: Option<pace::Pacer>,
     started: Instant,
     read_buffer: usize,
     opened: Option<Opened>,
@@ -163,21 +200,32 @@ fn run_thread(
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("building a current-thread runtime");
     let ctx = Rc::new(ThreadCtx {
+        recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
-        recorder: RefCell::new(Recorder::new(started)),
         live,
         read_buffer,
         opened: RefCell::new(opened),
+        tickets: pacer.map(|_| schedule::Tickets::new()),
     });
     let local = tokio::task::LocalSet::new();
     let finished = local.block_on(&runtime, {
         let ctx = ctx.clone();
         async move {
-            let workers: Vec<_> =
-                (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+            let load = async {
+                match pacer {
+                    Some(pacer) => schedule::pace(ctx.clone(), pacer, started, connections).await,
+                    None => {
+                        let workers: Vec<_> =
+                            (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+                        for worker in workers {
+                            let _ = worker.await;
+                        }
+                    }
+                }
+            };
             tokio::select! {
-                _ = async { for worker in workers { let _ = worker.await; } } => {}
-                _ = watchdog(&ctx.shared) => {}
+                () = load => {}
+                () = watchdog(&ctx.shared) => {}
             }
             Instant::now()
         }

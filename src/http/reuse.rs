@@ -92,6 +92,11 @@ impl Reuse {
         }
     }
 
+    /// When an idle connection stops being reusable, if the server announced a timeout.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        Some(self.last_response? + self.idle_limit?)
+    }
+
     fn idle_too_long(&self, now: Instant) -> bool {
         match (self.idle_limit, self.last_response) {
             (Some(limit), Some(last)) => now.saturating_duration_since(last) >= limit,

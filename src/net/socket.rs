@@ -1,28 +1,126 @@
-//! The only module that makes client sockets and reads the kernel's TCP settings.
+//! The only module that makes client sockets (socket2, nix) and reads the kernel's TCP settings.
 //!
-//! Issue #4 brings the full recipe of DESIGN.md §4 (IP_BIND_ADDRESS_NO_PORT, bind to a chosen client
-//! IP, IP_LOCAL_PORT_RANGE); today a connection is a plain non-blocking connect from the kernel's
-//! choice of address.
+//! The socket recipe of DESIGN.md §4 (issue #4): IP_BIND_ADDRESS_NO_PORT, then bind(client_ip, 0),
+//! then a non-blocking connect, so the kernel picks the local port by the whole 4-tuple; never a
+//! plain bind(ip, 0), which would reserve the port for every destination, and no SO_REUSEADDR.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use nix::sys::socket::{setsockopt, sockopt};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::net::TcpStream;
 
-/// Linux's TCP_TIMEWAIT_LEN: fixed at 60 s, whatever `tcp_fin_timeout` says.
-pub const TIME_WAIT_SECS: u32 = 60;
+pub use crate::net::ports::TIME_WAIT_SECS;
+use crate::net::ports::{parse_reserved_ports, Settings};
 
-/// Opens one connection; `nodelay` turns off Nagle so a small request leaves at once.
+/// `IP_LOCAL_PORT_RANGE` from linux/in.h (Linux 6.3+); the libc crate does not define it yet.
+const IP_LOCAL_PORT_RANGE: nix::libc::c_int = 51;
+
+/// Opens one connection from the kernel's choice of source address; `nodelay` turns off Nagle so a
+/// small request leaves at once.
 pub async fn connect(addr: SocketAddr, nodelay: bool, limit: Duration) -> io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    if nodelay {
-        socket.set_nodelay(true)?;
+    connect_from(None, addr, nodelay, limit).await
+}
+
+/// Opens one connection from `client_ip` (or the kernel's choice) with the recipe of DESIGN.md §4.
+/// EADDRNOTAVAIL from here means the tuple has no free port: the ledger marks the IP saturated.
+pub async fn connect_from(
+    client_ip: Option<IpAddr>,
+    addr: SocketAddr,
+    nodelay: bool,
+    limit: Duration,
+) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    if let Some(ip) = client_ip {
+        bind_without_port(&socket, ip)?;
     }
-    match tokio::time::timeout(limit, socket.connect(addr)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} took longer than {limit:?}"))),
+    walk_ports_one_by_one(&socket);
+    socket.set_tcp_nodelay(nodelay)?;
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
     }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    // The handshake is over when the socket turns writable; whether it succeeded is in SO_ERROR.
+    match tokio::time::timeout(limit, stream.writable()).await {
+        Ok(ready) => ready?,
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr} took longer than {limit:?}"),
+            ))
+        }
+    }
+    match stream.take_error()? {
+        Some(err) => Err(err),
+        None => Ok(stream),
+    }
+}
+
+/// The same recipe, blocking: the connection that proves the target reachable before any load (and then
+/// serves as the first mode's first connection, so the server's counts still equal ours).
+pub fn connect_blocking_from(
+    client_ip: IpAddr,
+    addr: SocketAddr,
+    nodelay: bool,
+    limit: Duration,
+) -> io::Result<std::net::TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    bind_without_port(&socket, client_ip)?;
+    walk_ports_one_by_one(&socket);
+    socket.set_tcp_nodelay(nodelay)?;
+    socket.connect_timeout(&SockAddr::from(addr), limit)?;
+    Ok(socket.into())
+}
+
+/// Proves `ip` can be a client's source address (it is configured on this host), so a run can
+/// refuse an unusable `--source-ip` before any load. Takes no port.
+pub fn probe_bind(ip: IpAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(SocketAddr::new(ip, 0)), Type::STREAM, Some(Protocol::TCP))?;
+    bind_without_port(&socket, ip)
+}
+
+/// The source address the kernel would choose for `server`: a UDP socket's connect() runs the
+/// route lookup without sending anything.
+pub fn default_source_ip(server: SocketAddr) -> io::Result<IpAddr> {
+    let any = if server.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
+    probe.connect(server)?;
+    Ok(probe.local_addr()?.ip())
+}
+
+/// IP_BIND_ADDRESS_NO_PORT then bind(ip, 0): the address is fixed now, the port only at connect(),
+/// where it need only be unique for the 4-tuple.
+fn bind_without_port(socket: &Socket, ip: IpAddr) -> io::Result<()> {
+    setsockopt(socket, sockopt::IpBindAddressNoPort, &true)?;
+    socket.bind(&SockAddr::from(SocketAddr::new(ip, 0)))
+}
+
+/// Gives the socket a port range of its own (IP_LOCAL_PORT_RANGE, Linux 6.3+) so that connect()
+/// walks the ports one by one from a random offset. With only the system range, the kernel
+/// (`__inet_hash_connect`: `step = local_ports ? 1 : 2`) tries the even ports first and the odd
+/// ones after, so once about half the ports are held each connect() walks the whole even half in
+/// vain: the slow-down to ~200 connects/s of DESIGN.md §4. Bounds outside the system range (1 and
+/// 65535 here) leave its bounds as they are; any non-zero value marks the range as the socket's.
+/// Older kernels answer ENOPROTOOPT and keep their behaviour: nothing to do about it.
+fn walk_ports_one_by_one(socket: &Socket) {
+    use std::os::fd::AsRawFd;
+    let range: u32 = (65535 << 16) | 1;
+    // SAFETY: the fd is open for the call's duration, and the option value is a u32 of the length
+    // given, as linux/in.h defines IP_LOCAL_PORT_RANGE.
+    let _ = unsafe {
+        nix::libc::setsockopt(
+            socket.as_raw_fd(),
+            nix::libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&raw const range).cast(),
+            std::mem::size_of::<u32>() as nix::libc::socklen_t,
+        )
+    };
 }
 
 /// `net.ipv4.ip_local_port_range`: the ports one (client IP, server IP, server port) tuple can use.
@@ -37,6 +135,31 @@ pub fn tcp_tw_reuse() -> Option<u8> {
     std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse").ok()?.trim().parse().ok()
 }
 
+/// `net.ipv4.ip_local_reserved_ports` as inclusive ranges (empty where the kernel has none).
+pub fn ip_local_reserved_ports() -> Vec<[u16; 2]> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_reserved_ports")
+        .map(|text| parse_reserved_ports(&text))
+        .unwrap_or_default()
+}
+
+/// `net.ipv4.tcp_tw_reuse_delay` in ms (Linux 6.13+); before it, reuse came after one second.
+pub fn tcp_tw_reuse_delay_ms() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(1000)
+}
+
+/// The port ledger's settings as this kernel has them; Linux's defaults where a sysctl is missing.
+pub fn port_settings() -> Settings {
+    Settings::new(
+        ip_local_port_range().unwrap_or([32768, 60999]),
+        &ip_local_reserved_ports(),
+        tcp_tw_reuse().unwrap_or(2),
+        tcp_tw_reuse_delay_ms(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +170,9 @@ mod tests {
             let [low, high] = ip_local_port_range().expect("Linux has the sysctl");
             assert!(low <= high);
             assert!(tcp_tw_reuse().expect("Linux has the sysctl") <= 2);
+            let settings = port_settings();
+            assert_eq!(settings.port_range, [low, high]);
+            assert!(settings.ports_per_tuple() <= u32::from(high - low) + 1);
         }
     }
 
@@ -56,5 +182,42 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let err = connect(port, true, Duration::from_secs(2)).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        let from = Some("127.0.0.2".parse().unwrap());
+        let err = connect_from(from, port, true, Duration::from_secs(2)).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[tokio::test]
+    async fn connect_from_uses_the_chosen_source_ip() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let from: IpAddr = "127.0.0.2".parse().unwrap();
+        let stream = connect_from(Some(from), server, true, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(stream.local_addr().unwrap().ip(), from);
+        assert!(stream.nodelay().unwrap());
+        let (_accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), from);
+        assert_eq!(peer, stream.local_addr().unwrap());
+        // without a source IP the kernel picks loopback's own
+        let plain = connect(server, false, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(plain.local_addr().unwrap().ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(!plain.nodelay().unwrap());
+    }
+
+    #[test]
+    fn probe_bind_refuses_an_address_this_host_does_not_have() {
+        probe_bind("127.0.0.2".parse().unwrap()).unwrap();
+        probe_bind("::1".parse().unwrap()).unwrap();
+        // TEST-NET-3 (RFC 5737): never configured on a test machine
+        let err = probe_bind("203.0.113.7".parse().unwrap()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EADDRNOTAVAIL), "{err}");
+    }
+
+    #[test]
+    fn the_default_source_of_loopback_is_loopback() {
+        let ip = default_source_ip("127.0.0.1:80".parse().unwrap()).unwrap();
+        assert_eq!(ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+        let ip = default_source_ip("[::1]:80".parse().unwrap()).unwrap();
+        assert_eq!(ip, "::1".parse::<IpAddr>().unwrap());
     }
 }

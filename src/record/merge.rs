@@ -9,7 +9,7 @@ Results of different plans are refused, naming the field that differs. Pure: no 
 
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, PerIp, Ports, RunResult, Tick};
+use super::result::{Hist, ModeResult, Pacing, PerIp, Ports, RunResult, Tick};
 use super::{decode, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
@@ -91,6 +91,10 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
         Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
         None => None,
     };
+    merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|a, b| Pacing {
+        late_starts: a.late_starts + b.late_starts,
+        max_lag_us: a.max_lag_us.max(b.max_lag_us),
+    });
     merged.ports = merge_ports(runs);
     merged.timeline = merge_timelines(runs);
     Ok(merged)
@@ -166,16 +170,21 @@ fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
                 m.requests += tick.requests;
                 m.errors += tick.errors;
                 m.opened += tick.opened;
-                m.time_wait = match (m.time_wait, tick.time_wait) {
-                    (Some(a), Some(b)) => Some(a + b),
-                    (a, b) => a.or(b),
-                };
+                m.time_wait = add_some(m.time_wait, tick.time_wait);
+                m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
             }
             None => merged.push(tick.clone()),
         }
     }
     merged.sort_by_key(|t| t.t);
     merged
+}
+
+fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => a.or(b),
+    }
 }
 
 #[cfg(test)]
@@ -189,13 +198,14 @@ mod tests {
     /// A keep-alive run of `requests` requests of `us` µs each, over `secs` seconds.
     fn measured(requests: u64, us: u64, secs: f64) -> RunResult {
         let t0 = Instant::now();
-        let mut rec = Recorder::new(t0);
+        let mut rec = Recorder::new(t0, false);
         rec.connected(t0, Duration::from_micros(50));
         for i in 1..=requests {
             let at = |us| t0 + Duration::from_micros(us);
             rec.completed(
                 &Exchange {
                     start: at(0),
+                    began: at(0),
                     sent: at(0),
                     first_byte: at(us / 2),
                     done: at(us),
@@ -204,7 +214,7 @@ mod tests {
                 200,
             );
         }
-        let shape = RunShape { mode: Mode::Keepalive, connections: 4, depth: 1 };
+        let shape = RunShape { mode: Mode::Keepalive, connections: 4, depth: 1, rate: None };
         fixture::run_result(vec![rec.finish(shape, Duration::from_secs_f64(secs))])
     }
 
@@ -230,6 +240,7 @@ mod tests {
         assert_eq!(decode(&run.latency.total).unwrap().len(), 2500);
         assert_eq!(run.timeline.len(), 1);
         assert_eq!(run.timeline[0].requests, 2500);
+        assert_eq!(run.pacing, None, "closed-loop runs have no pacing");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, StatusCounts, Tick};
+use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick};
 
 /// Why a request failed; one per failed request (DESIGN.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +55,22 @@ const ENFILE: i32 = 23;
 /// Who closed a connection first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closer {
+    /// We sent FIN first: our port sits in TIME_WAIT.
     Client,
+    /// We read end-of-stream first: TIME_WAIT lands on the server, our port is free once closed.
     Server,
+    /// RST, either way: no TIME_WAIT.
     Reset,
 }
 
 /// When one completed request happened, for its latency phases (DESIGN.md §3).
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange {
-    /// The request's start: its connect() when it opened the connection, else its write.
+    /// Where total latency counts from: the scheduled start with `--rate`, the first attempt's start for a
+    /// retry, else `began`.
     pub start: Instant,
+    /// This attempt's own start: its connect() when it opened the connection, else its write.
+    pub began: Instant,
     pub sent: Instant,
     pub first_byte: Instant,
     pub done: Instant,
@@ -73,6 +79,10 @@ pub struct Exchange {
 
 /// 1 µs to 1 hour at 3 significant digits: the range and precision of wrk2 and HdrHistogram's defaults.
 const MAX_TRACKABLE_US: u64 = 3_600_000_000;
+
+/// A scheduled request that starts later than this is late: the client could not keep to `--rate`
+/// (every connection busy). Above the timer's 1 ms granularity, below anything a person would call on time.
+pub const LATE: Duration = Duration::from_millis(10);
 
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 3).expect("static histogram bounds are valid")
@@ -98,6 +108,9 @@ pub struct Recorder {
     total: Histogram<u64>,
     total_first: Histogram<u64>,
     total_reused: Histogram<u64>,
+    /// Open loop only: total from each request's actual start, beside `total` from its scheduled start.
+    total_uncorrected: Option<Histogram<u64>>,
+    pacing: Pacing,
     status: StatusCounts,
     errors: ErrorCounts,
     requests: u64,
@@ -112,7 +125,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(started: Instant) -> Recorder {
+    /// `open_loop`: requests follow a `--rate` schedule, so the uncorrected total is kept too.
+    pub fn new(started: Instant, open_loop: bool) -> Recorder {
         Recorder {
             started,
             connect: new_histogram(),
@@ -121,6 +135,8 @@ impl Recorder {
             total: new_histogram(),
             total_first: new_histogram(),
             total_reused: new_histogram(),
+            total_uncorrected: open_loop.then(new_histogram),
+            pacing: Pacing::default(),
             status: StatusCounts::default(),
             errors: ErrorCounts::default(),
             requests: 0,
@@ -162,6 +178,9 @@ impl Recorder {
         self.ttfb.saturating_record(micros(exchange.first_byte.saturating_duration_since(exchange.sent)));
         self.transfer.saturating_record(micros(exchange.done.saturating_duration_since(exchange.first_byte)));
         self.total.saturating_record(total);
+        if let Some(uncorrected) = &mut self.total_uncorrected {
+            uncorrected.saturating_record(micros(exchange.done.saturating_duration_since(exchange.began)));
+        }
         if exchange.opened_connection {
             self.total_first.saturating_record(total);
         } else {
@@ -192,6 +211,14 @@ impl Recorder {
             Closer::Server => self.closed_by_server += 1,
             Closer::Reset => self.closed_by_reset += 1,
         }
+    }
+
+    /// A scheduled request started `lag` after its time (`--rate`).
+    pub fn paced(&mut self, lag: Duration) {
+        if lag > LATE {
+            self.pacing.late_starts += 1;
+        }
+        self.pacing.max_lag_us = self.pacing.max_lag_us.max(micros(lag));
     }
 
     /// An unanswered request will be sent again on a new connection.
@@ -225,6 +252,11 @@ impl Recorder {
         ] {
             mine.add(theirs).expect("histograms share bounds");
         }
+        if let (Some(mine), Some(theirs)) = (&mut self.total_uncorrected, &other.total_uncorrected) {
+            mine.add(theirs).expect("histograms share bounds");
+        }
+        self.pacing.late_starts += other.pacing.late_starts;
+        self.pacing.max_lag_us = self.pacing.max_lag_us.max(other.pacing.max_lag_us);
         let (s, o) = (&mut self.status, &other.status);
         s.s2xx += o.s2xx;
         s.s3xx += o.s3xx;
@@ -270,7 +302,7 @@ impl Recorder {
             connections: shape.connections,
             depth: shape.depth,
             duration_s,
-            rate: None,
+            rate: shape.rate,
             requests: self.requests,
             rps: if duration_s > 0.0 { self.requests as f64 / duration_s } else { 0.0 },
             status: self.status,
@@ -289,8 +321,9 @@ impl Recorder {
                 total: summarize(&self.total),
                 total_first: summarize(&self.total_first),
                 total_reused: summarize(&self.total_reused),
-                total_uncorrected: None,
+                total_uncorrected: self.total_uncorrected.as_ref().map(summarize),
             },
+            pacing: shape.rate.map(|_| self.pacing),
             ports: None,
             timeline: self
                 .timeline
@@ -302,6 +335,7 @@ impl Recorder {
                     errors: s.errors,
                     opened: s.opened,
                     time_wait: None,
+                    kernel_time_wait: None,
                 })
                 .collect(),
         }
@@ -314,6 +348,7 @@ pub struct RunShape {
     pub mode: crate::plan::Mode,
     pub connections: u32,
     pub depth: u32,
+    pub rate: Option<f64>,
 }
 
 pub fn summarize(h: &Histogram<u64>) -> Hist {
@@ -354,12 +389,13 @@ mod tests {
     use super::*;
     use crate::plan::Mode;
 
-    const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1 };
+    const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1, rate: None };
 
     fn exchange(t0: Instant, start_us: u64, sent_us: u64, first_us: u64, done_us: u64, opened: bool) -> Exchange {
         let at = |us| t0 + Duration::from_micros(us);
         Exchange {
             start: at(start_us),
+            began: at(start_us),
             sent: at(sent_us),
             first_byte: at(first_us),
             done: at(done_us),
@@ -370,7 +406,7 @@ mod tests {
     #[test]
     fn phases_are_split_as_designed() {
         let t0 = Instant::now();
-        let mut r = Recorder::new(t0);
+        let mut r = Recorder::new(t0, false);
         r.connected(t0 + Duration::from_micros(100), Duration::from_micros(100));
         // first request on its connection: total includes the 100 µs connect
         r.completed(&exchange(t0, 0, 100, 400, 1000, true), 200);
@@ -389,10 +425,30 @@ mod tests {
     }
 
     #[test]
+    fn open_loop_keeps_both_totals_and_counts_late_starts() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, true);
+        // scheduled at 0, started (connect) at 300 ms because every connection was busy
+        let late =
+            Exchange { start: t0, began: t0 + Duration::from_millis(300), ..exchange(t0, 0, 0, 0, 300_100, true) };
+        r.completed(&late, 200);
+        r.paced(Duration::from_millis(300));
+        r.paced(Duration::from_millis(1));
+        let shape = RunShape { rate: Some(50.0), ..SHAPE };
+        let m = r.finish(shape, Duration::from_secs(1));
+        assert_eq!(m.latency.total.max_us / 1000, 300, "from the schedule");
+        assert_eq!(m.latency.total_uncorrected.unwrap().max_us, 100);
+        assert_eq!(m.pacing, Some(Pacing { late_starts: 1, max_lag_us: 300_000 }));
+        assert_eq!(m.rate, Some(50.0));
+        let closed = Recorder::new(t0, false).finish(SHAPE, Duration::from_secs(1));
+        assert_eq!((closed.latency.total_uncorrected, closed.pacing), (None, None));
+    }
+
+    #[test]
     fn merge_adds_everything_and_timeline_is_per_second() {
         let t0 = Instant::now();
-        let mut a = Recorder::new(t0);
-        let mut b = Recorder::new(t0);
+        let mut a = Recorder::new(t0, false);
+        let mut b = Recorder::new(t0, false);
         a.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
         b.completed(&exchange(t0, 1_500_000, 1_500_000, 1_500_010, 1_500_020, false), 200);
         b.failed(t0 + Duration::from_millis(2500), ErrorKind::Reset);

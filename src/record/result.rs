@@ -72,7 +72,10 @@ pub struct ModeResult {
     #[serde(default)]
     pub keep_alive: KeepAlive,
     pub latency: Latency,
-    /// Port accounting; null until the port ledger measures it (issue #4).
+    /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
+    #[serde(default)]
+    pub pacing: Option<Pacing>,
+    /// Port accounting (DESIGN.md §4).
     pub ports: Option<Ports>,
     pub timeline: Vec<Tick>,
 }
@@ -115,6 +118,15 @@ impl ErrorCounts {
             + self.closed_early
             + self.other
     }
+}
+
+/// Scheduled starts the client missed (`--rate`): every connection was busy when a request was due.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Pacing {
+    /// Requests that started more than 10 ms after their scheduled time.
+    pub late_starts: u64,
+    /// The largest delay between a request's scheduled and actual start.
+    pub max_lag_us: u64,
 }
 
 /// The server's side of connection reuse, as the responses told it.
@@ -199,8 +211,11 @@ pub struct Tick {
     pub requests: u64,
     pub errors: u64,
     pub opened: u64,
-    /// TIME_WAIT ports held; null until the port ledger measures it (issue #4).
+    /// TIME_WAIT ports of this run's tuples at the end of the second, as the port ledger counts them.
     pub time_wait: Option<u64>,
+    /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
+    #[serde(default)]
+    pub kernel_time_wait: Option<u64>,
 }
 
 /// Results built by hand for the unit tests of compare, gate and merge.
@@ -236,6 +251,7 @@ pub(crate) mod fixture {
                 total_reused: Hist::default(),
                 total_uncorrected: None,
             },
+            pacing: None,
             ports: None,
             timeline: Vec::new(),
         }

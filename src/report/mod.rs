@@ -1,20 +1,22 @@
 /*!
 Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`; and the
-gate and compare math, apart from their printing (DESIGN.md §6).
+gate and compare math, apart from their printing (DESIGN.md §6). `ports` is the report of
+`connbench ports`, over its own serde type.
 */
 
 pub mod compare;
 mod csv;
 pub mod gate;
 mod markdown;
+pub mod ports;
 mod text;
+
+pub use text::micros;
 
 use std::io::{self, Write};
 
 use crate::plan::Format;
 use crate::record::result::RunResult;
-
-pub use text::micros;
 
 pub fn write(format: Format, result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     match format {

@@ -25,6 +25,15 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         row(out, &format!("{phase} p99"), runs, |r| stat(pick(r), |h| h.p99_us))?;
     }
     row(out, "total max", runs, |r| stat(&r.latency.total, |h| h.max_us))?;
+    if runs.iter().any(|r| r.rate.is_some()) {
+        row(out, "rate asked", runs, |r| r.rate.map_or("-".into(), |rate| format!("{rate}/s")))?;
+        let uncorrected = |r: &ModeResult, pick: fn(&Hist) -> u64| {
+            r.latency.total_uncorrected.as_ref().map_or("-".into(), |h| stat(h, pick))
+        };
+        row(out, "total p50, uncorrected", runs, |r| uncorrected(r, |h| h.p50_us))?;
+        row(out, "total p99, uncorrected", runs, |r| uncorrected(r, |h| h.p99_us))?;
+        row(out, "late starts", runs, |r| r.pacing.map_or("-".into(), |p| p.late_starts.to_string()))?;
+    }
     row(out, "total p50, new conn", runs, |r| stat(&r.latency.total_first, |h| h.p50_us))?;
     row(out, "total p50, reused", runs, |r| stat(&r.latency.total_reused, |h| h.p50_us))?;
     row(out, "closed by client", runs, |r| r.closed_by_client.to_string())?;

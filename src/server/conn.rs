@@ -2,7 +2,7 @@
 //! batch, and closes (RST, or FIN with a lingering read).
 
 use std::io::{self, Read as _};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,11 +34,19 @@ pub(super) struct Shared {
     pub(super) stats: Arc<ServerStats>,
     rendered: Rendered,
     idle: Option<Duration>,
+    /// Requests answered by every connection, counted only when a stall is configured.
+    answered: AtomicU64,
 }
 
 impl Shared {
     pub(super) fn new(config: ServerConfig, stats: Arc<ServerStats>) -> Self {
-        Shared { rendered: Rendered::new(&config), idle: config.idle_limit(), config, stats }
+        Shared {
+            rendered: Rendered::new(&config),
+            idle: config.idle_limit(),
+            config,
+            stats,
+            answered: AtomicU64::new(0),
+        }
     }
 }
 
@@ -233,9 +241,11 @@ impl Conn {
                     return Ok(Flow::Close);
                 }
             };
-            if !cfg.delay.is_zero() {
+            let stall = cfg.stall.filter(|s| sh.answered.fetch_add(1, Relaxed) == s.after).map(|s| s.length);
+            let wait = cfg.delay + stall.unwrap_or_default();
+            if !wait.is_zero() {
                 self.flush(sh).await?;
-                tokio::time::sleep(cfg.delay).await;
+                tokio::time::sleep(wait).await;
             }
             self.served += 1;
             let close = !head.keep || cfg.keep_alive_max.is_some_and(|m| self.served >= u64::from(m));

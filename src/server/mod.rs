@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// Whenever the server would close a connection, reset it instead (`SO_LINGER 0` then drop: RST).
     pub reset: bool,
+    /// One stall in the whole run, as a garbage-collection pause or a lock would make: the answer to the
+    /// server's request number `after + 1` (counted over all connections) waits `length` first.
+    pub stall: Option<Stall>,
     /// Every response announces its full length but sends only half of the body (rounded down), then the
     /// connection is closed (or reset). With `chunked`, the chunk-size line is sent with half the chunk data.
     pub truncate: bool,
@@ -121,9 +124,17 @@ impl Default for ServerConfig {
             close_after: None,
             idle_timeout: None,
             reset: false,
+            stall: None,
             truncate: false,
         }
     }
+}
+
+/// See [`ServerConfig::stall`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    pub after: u64,
+    pub length: Duration,
 }
 
 impl ServerConfig {

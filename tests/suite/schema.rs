@@ -49,11 +49,13 @@ fn json_result_has_the_designed_names() {
             "closed_by_reset",
             "keep_alive",
             "latency",
+            "pacing",
             "ports",
             "timeline",
         ])
     );
     assert_eq!(run["mode"], "serial");
+    assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections
     assert_eq!(keys(&run["keep_alive"]), set(&["declined", "limits_announced", "max", "timeout_s"]));
     assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
@@ -78,7 +80,7 @@ fn json_result_has_the_designed_names() {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
-    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait"]));
+    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait"]));
     // The result type reads back what it wrote: compare and merge depend on it.
     let back: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(serde_json::to_value(&back).unwrap(), json);

@@ -30,6 +30,15 @@ fn keep_alive_requests_on_a_silently_closed_connection_are_retried() {
 }
 
 #[test]
+fn a_retry_that_fails_again_counts_one_error() {
+    // close_after 0: the server closes every connection on the first request bytes, answering nothing.
+    let target = server(ServerConfig { close_after: Some(0), ..ServerConfig::default() });
+    let m = only(&run(&target, &["--mode", "keepalive", "-c", "1", "-n", "5"])).clone();
+    assert_eq!((m.requests, m.retries, m.errors.closed_early, m.errors.total()), (0, 5, 5, 5), "{:?}", m.errors);
+    assert_eq!(m.connections_opened, 10, "each request: its first attempt and its one retry");
+}
+
+#[test]
 fn non_idempotent_requests_are_never_pipelined_nor_retried() {
     let target = server(ServerConfig::default());
     let args = ["--mode", "pipeline", "--depth", "8", "-c", "2", "-n", "200", "-X", "POST", "--body", "x=1"];

@@ -1,0 +1,65 @@
+//! `--rate`: requests start on a fixed schedule, and latency counts from it (issue #6).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use connbench::server::{ServerConfig, Stall};
+
+use crate::util::{assert_consistent, binary, only, run, server};
+
+fn within_5_percent(measured: u64, want: u64) -> bool {
+    measured.abs_diff(want) * 20 <= want
+}
+
+#[test]
+fn a_rate_run_starts_rate_times_duration_requests() {
+    let target = server(ServerConfig::default());
+    let m = only(&run(&target, &["--rate", "200", "-d", "4s"])).clone();
+    assert_consistent(&m);
+    assert!(within_5_percent(m.requests, 800), "{} requests", m.requests);
+    assert_eq!((m.errors.total(), m.rate), (0, Some(200.0)));
+    assert!(m.connections_opened < 50, "concurrency grows only as needed: {}", m.connections_opened);
+    let uncorrected = m.latency.total_uncorrected.as_ref().expect("kept with --rate");
+    assert_eq!(uncorrected.count, m.requests);
+    // A fast server makes no start late; a loaded test machine may delay the odd one.
+    let late = m.pacing.expect("reported with --rate").late_starts;
+    assert!(late * 100 <= m.requests, "{late} late starts");
+}
+
+#[test]
+fn parallel_at_a_rate_opens_one_connection_per_request() {
+    let target = server(ServerConfig::default());
+    let m = only(&run(&target, &["--mode", "parallel", "--rate", "100", "-d", "3s"])).clone();
+    assert_consistent(&m);
+    assert!(within_5_percent(m.requests, 300), "{} requests", m.requests);
+    assert_eq!((m.connections_opened, m.errors.total()), (m.requests, 0));
+}
+
+#[test]
+fn a_stall_shows_in_corrected_latency_and_not_in_uncorrected() {
+    // One connection, so requests due during the 1 s stall queue behind it (wrk2's demonstration).
+    let stall = Stall { after: 100, length: Duration::from_secs(1) };
+    let target = server(ServerConfig { stall: Some(stall), ..ServerConfig::default() });
+    let m = only(&run(&target, &["--rate", "100", "-d", "3s", "-c", "1"])).clone();
+    assert_consistent(&m);
+    assert!(within_5_percent(m.requests, 300), "{} requests", m.requests);
+    let corrected = &m.latency.total;
+    let uncorrected = m.latency.total_uncorrected.as_ref().unwrap();
+    assert!(corrected.p90_us > 300_000, "corrected p90 {} µs shows the stall", corrected.p90_us);
+    assert!(uncorrected.p90_us < 100_000, "uncorrected p90 {} µs hides it", uncorrected.p90_us);
+    let pacing = m.pacing.unwrap();
+    assert!(pacing.late_starts >= 50 && pacing.max_lag_us > 500_000, "{pacing:?}");
+}
+
+#[test]
+fn no_progress_redraws_reach_stderr_off_a_terminal() {
+    let out = binary()
+        .args(["run", "--mode", "keepalive", "-d", "1s"])
+        .env_remove("CI")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "stderr: {:?}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("keepalive"));
+}
