@@ -1,8 +1,10 @@
 /*!
-The glue of `connbench run` (DESIGN.md §6): plan -> target -> engine per mode -> result -> report.
+The glue of `connbench run` (DESIGN.md §6): profile -> plan -> target -> engine per mode -> result ->
+report -> gate; and of `compare` and `merge`, which read saved results.
 
 Input problems surface as `Failure::Usage` (exit 2) before any load; everything measured, even when
-interrupted, becomes a `RunResult` that is written and printed.
+interrupted, becomes a `RunResult` that is written and printed. A failed `--check` or regression is
+`Failure::Gate` (exit 1), returned after everything was written and printed.
 */
 
 use std::io::Write;
@@ -11,13 +13,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::RunArgs;
+use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, RunArgs};
 use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
-use crate::plan::{url_parts, Plan, Target, TargetSpec};
+use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
+use crate::report::{compare, gate};
 use crate::server::{self, ServerThread};
 use crate::{progress, report};
 
@@ -27,32 +30,145 @@ pub enum Failure {
     /// The run could not be made: bad input or an unreachable target (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// The run was made and printed, but a `--check` or the regression gate failed (exit 1).
+    #[error("{0}")]
+    Gate(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-/// `connbench run`: measure, then write the result where the flags say.
+/// `connbench run`: measure, write the result where the flags say, then hold it to the gates.
 pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
+    // Read before any load, so a missing or damaged baseline costs nothing.
+    let baseline = plan.baseline.as_deref().map(|path| load_result(path, "--baseline")).transpose()?;
     for note in plan.notes() {
         eprintln!("connbench: {note}");
     }
     let result = measure(&plan, stop)?;
     let stopped_short = !result.complete && !stop.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &plan.output {
-        let file =
-            std::fs::File::create(path).map_err(|e| Failure::Usage(format!("-o/--output {}: {e}", path.display())))?;
-        let mut file = std::io::BufWriter::new(file);
-        report::write(crate::plan::Format::Json, &result, &mut file)?;
-        file.flush()?;
+        write_json_file(path, "-o/--output", &result)?;
     }
     let mut stdout = std::io::stdout().lock();
     report::write(plan.format, &result, &mut stdout)?;
     stdout.flush()?;
+    drop(stdout);
     if stopped_short {
         return Err(Failure::Usage("the run stopped early: --port-policy fail found no free port".into()));
     }
-    Ok(result)
+    if !result.complete {
+        if !plan.checks.is_empty() || baseline.is_some() {
+            eprintln!("connbench: the run was interrupted: checks and baseline not evaluated");
+        }
+        return Ok(result);
+    }
+    let failed = hold_to_gates(&plan, baseline.as_ref(), &result)?;
+    if failed.is_empty() {
+        Ok(result)
+    } else {
+        Err(Failure::Gate(format!("gate failed: {}", failed.join("; "))))
+    }
+}
+
+/// Evaluates `--check` and `--baseline`, prints the verdicts for people, and returns what failed.
+/// People read stdout when it carries the text report, stderr when it carries JSON, CSV or markdown.
+fn hold_to_gates(plan: &Plan, baseline: Option<&RunResult>, result: &RunResult) -> Result<Vec<String>, Failure> {
+    let mut people: Box<dyn Write> = match plan.format {
+        Format::Text => Box::new(std::io::stdout().lock()),
+        Format::Json | Format::Csv | Format::Markdown => Box::new(std::io::stderr().lock()),
+    };
+    let mut failed = Vec::new();
+    if !plan.checks.is_empty() {
+        let rows = gate::evaluate(&plan.checks, &result.runs);
+        writeln!(people)?;
+        gate::write_rows(&rows, &mut people)?;
+        for row in rows.iter().filter(|r| !r.passed) {
+            failed.push(format!("{} {} (measured {})", row.mode, row.check, row.measured));
+        }
+    }
+    if let (Some(baseline), Some(path)) = (baseline, &plan.baseline) {
+        let comparison =
+            compare::compare(&path.display().to_string(), baseline, "this run", result, plan.max_regression);
+        writeln!(people)?;
+        compare::write_text(&comparison, &mut people)?;
+        failed.extend(comparison.regressions());
+    }
+    people.flush()?;
+    Ok(failed)
+}
+
+/// `connbench compare A B`: every figure side by side; exit 1 on a regression beyond `--max-regression`.
+pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
+    let (a, b) = (load_result(&args.a, "A")?, load_result(&args.b, "B")?);
+    let (a_name, b_name) = (args.a.display().to_string(), args.b.display().to_string());
+    let comparison = compare::compare(&a_name, &a, &b_name, &b, args.max_regression);
+    if comparison.pairs.is_empty() {
+        let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(", ");
+        return Err(Failure::Usage(format!(
+            "{a_name} ({}) and {b_name} ({}) have no mode in common",
+            modes(&a),
+            modes(&b)
+        )));
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        CompareFormatArg::Text => compare::write_text(&comparison, &mut stdout)?,
+        CompareFormatArg::Markdown => compare::write_markdown(&comparison, &mut stdout)?,
+        CompareFormatArg::Json => compare::write_json(&comparison, &mut stdout)?,
+    }
+    stdout.flush()?;
+    let regressions = comparison.regressions();
+    if regressions.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Gate(format!("regression: {}", regressions.join("; "))))
+    }
+}
+
+/// `connbench merge A B … [-o OUT]`: one result from several machines' results of the same plan.
+pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let mut loaded = Vec::new();
+    for path in &args.files {
+        loaded.push((path.display().to_string(), load_result(path, "merge")?));
+    }
+    let inputs: Vec<(&str, &RunResult)> = loaded.iter().map(|(name, r)| (name.as_str(), r)).collect();
+    let merged = crate::record::merge::merge(&inputs).map_err(|e| Failure::Usage(format!("cannot merge: {e}")))?;
+    match &args.output {
+        Some(path) => {
+            write_json_file(path, "-o/--output", &merged)?;
+            let requests: u64 = merged.runs.iter().map(|r| r.requests).sum();
+            eprintln!("connbench: merged {} results ({requests} requests) into {}", inputs.len(), path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            report::write(Format::Json, &merged, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a saved result; `what` says which argument it came from.
+fn load_result(path: &std::path::Path, what: &str) -> Result<RunResult, Failure> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{what} {name}: {e}")))?;
+    let version: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("{what} {name}: not JSON: {e}")))?;
+    if version.get("schema_version").and_then(|v| v.as_u64()) != Some(u64::from(SCHEMA_VERSION)) {
+        return Err(Failure::Usage(format!(
+            "{what} {name}: not a connbench result of schema_version {SCHEMA_VERSION}"
+        )));
+    }
+    serde_json::from_value(version).map_err(|e| Failure::Usage(format!("{what} {name}: not a connbench result: {e}")))
+}
+
+fn write_json_file(path: &std::path::Path, flag: &str, result: &RunResult) -> Result<(), Failure> {
+    let file = std::fs::File::create(path).map_err(|e| Failure::Usage(format!("{flag} {}: {e}", path.display())))?;
+    let mut file = std::io::BufWriter::new(file);
+    report::write(Format::Json, result, &mut file)?;
+    file.flush()?;
+    Ok(())
 }
 
 /// Runs every mode of the plan against its target and returns what was measured.
@@ -127,6 +243,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         complete,
         started_at,
         target: target.display,
+        method: Some(plan.method.clone()),
         command: plan.command.clone(),
         system: System {
             ip_local_port_range: socket::ip_local_port_range(),
@@ -227,7 +344,7 @@ fn watch_ctrl_c(stop: &'static AtomicBool) -> std::io::Result<()> {
 pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<(), Failure> {
     let listen: SocketAddr =
         args.listen.parse().map_err(|_| Failure::Usage(format!("--listen '{}': expected IP:PORT", args.listen)))?;
-    let config = crate::plan::server_config(&args.knobs);
+    let config = crate::plan::server_config(&args.knobs, &crate::profile::Profile::default());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)

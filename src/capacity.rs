@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::app::Failure;
-use crate::cli::{FormatArg, PortsArgs};
+use crate::cli::{PortsArgs, PortsFormatArg};
 use crate::net::census::{self, Census};
 use crate::net::ports::{Settings, Tuple, TIME_WAIT_SECS};
 use crate::net::{socket, source};
@@ -30,8 +30,8 @@ pub fn run(args: &PortsArgs) -> Result<(), Failure> {
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        FormatArg::Text => report::write_text(&report, &mut stdout)?,
-        FormatArg::Json => report::write_json(&report, &mut stdout)?,
+        PortsFormatArg::Text => report::write_text(&report, &mut stdout)?,
+        PortsFormatArg::Json => report::write_json(&report, &mut stdout)?,
     }
     stdout.flush()?;
     Ok(())

@@ -3,6 +3,9 @@ The command-line surface (DESIGN.md §1), as clap definitions only.
 
 Nothing here reaches the engine: `plan.rs` turns these structs into one validated `Plan`.
 Names and defaults are a contract that scripts and CI depend on; change them only with DESIGN.md.
+
+`run` options that a profile (`-p FILE`) may also set are `Option`s here, with their defaults in
+the doc comments: `plan.rs` resolves flag, then profile, then default, so a flag always wins.
 */
 
 use std::path::PathBuf;
@@ -27,6 +30,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run the embedded HTTP server on its own, with knobs for tests and demos.
     Serve(ServeArgs),
+    /// Compare two saved results side by side, each figure with its ratio B/A; a gate with --max-regression.
+    Compare(CompareArgs),
+    /// Merge results of the same plan from several load machines: histograms added, percentiles recomputed.
+    Merge(MergeArgs),
     /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
     /// sustainable new-connection rate.
     Ports(PortsArgs),
@@ -58,6 +65,23 @@ pub enum PortPolicyArg {
 pub enum FormatArg {
     Text,
     Json,
+    Csv,
+    Markdown,
+}
+
+/// What `ports` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortsFormatArg {
+    Text,
+    Json,
+}
+
+/// What `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormatArg {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -65,17 +89,17 @@ pub struct RunArgs {
     /// Target URL (http://host[:port]/path). Without one, the embedded server is started on 127.0.0.1:0.
     pub url: Option<String>,
 
-    /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "keepalive")]
+    /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn. [default: keepalive]
+    #[arg(long, value_enum, value_delimiter = ',')]
     pub mode: Vec<ModeArg>,
 
-    /// Concurrent connections (serial always uses 1).
-    #[arg(short = 'c', long = "connections", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub connections: u32,
+    /// Concurrent connections (serial always uses 1). [default: 50]
+    #[arg(short = 'c', long = "connections", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections: Option<u32>,
 
-    /// Requests in flight per connection in pipeline mode.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub depth: u32,
+    /// Requests in flight per connection in pipeline mode. [default: 16]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub depth: Option<u32>,
 
     /// How long each mode runs (10s, 2m, 500ms; a bare number is seconds). Default 10s unless -n is given.
     #[arg(short = 'd', long, value_parser = parse_duration)]
@@ -96,12 +120,13 @@ pub struct RunArgs {
 
     /// When no client IP has a free port: wait for one, fail (exit 2 up front, or stop the mode), or off
     /// (leave it to the kernel and count EADDRNOTAVAIL).
-    #[arg(long, value_enum, default_value = "wait")]
-    pub port_policy: PortPolicyArg,
+    /// [default: wait]
+    #[arg(long, value_enum)]
+    pub port_policy: Option<PortPolicyArg>,
 
-    /// Request method.
-    #[arg(short = 'X', long, default_value = "GET")]
-    pub method: String,
+    /// Request method. [default: GET]
+    #[arg(short = 'X', long)]
+    pub method: Option<String>,
 
     /// Extra request header 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header")]
@@ -119,36 +144,78 @@ pub struct RunArgs {
     #[arg(long = "http1.0")]
     pub http1_0: bool,
 
-    /// Who closes first in serial and parallel modes: client (TIME_WAIT on the client) or server (the request says Connection: close).
-    #[arg(long, value_enum, default_value = "client")]
-    pub close_by: CloseByArg,
+    /// Who closes first in serial and parallel modes: client (TIME_WAIT on the client) or server (the request says Connection: close). [default: client]
+    #[arg(long, value_enum)]
+    pub close_by: Option<CloseByArg>,
 
-    /// Limit on the TCP handshake.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    pub connect_timeout: Duration,
+    /// Limit on the TCP handshake. [default: 5s]
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
 
-    /// Limit on each request, from its write to its last byte.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    pub timeout: Duration,
+    /// Limit on each request, from its write to its last byte. [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
-    /// Set TCP_NODELAY on client sockets.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub nodelay: bool,
+    /// Set TCP_NODELAY on client sockets (true or false). [default: true]
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub nodelay: Option<bool>,
 
     /// Write the JSON result to this file.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
 
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: FormatArg,
+    /// Output format on stdout; with json, csv or markdown, everything for people goes to stderr. [default: text]
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
 
     /// Never show the progress bar (it shows only when stderr is a terminal and CI is not set).
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Read run options from a TOML profile; flags given here override it (-H and --check add to its lists).
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+
+    /// A gate on each mode's result, 'METRIC OP VALUE' (repeatable): e.g. 'p99.total<20ms', 'error_rate<0.1%', 'rps>=5000'.
+    #[arg(long = "check", value_name = "EXPR")]
+    pub checks: Vec<String>,
+
+    /// Compare the result with this saved result (JSON), as `connbench compare FILE NEW` would.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --baseline: exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub max_regression: Option<f64>,
+
     #[command(flatten)]
     pub server: ServerKnobs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference result (JSON, from `run -o`).
+    #[arg(value_name = "A.json")]
+    pub a: PathBuf,
+    /// The result compared with it.
+    #[arg(value_name = "B.json")]
+    pub b: PathBuf,
+    /// Exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub max_regression: Option<f64>,
+    /// What goes to stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CompareFormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results (JSON) of the same plan, one per load machine.
+    #[arg(required = true, num_args = 2.., value_name = "RESULT.json")]
+    pub files: Vec<PathBuf>,
+    /// Write the merged result here (default: stdout).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -177,23 +244,23 @@ pub struct PortsArgs {
 
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "text")]
-    pub format: FormatArg,
+    pub format: PortsFormatArg,
 }
 
 /// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.
 #[derive(Debug, Args, Clone)]
 pub struct ServerKnobs {
-    /// Embedded server: response body size in bytes (12 gives "hello world\n").
-    #[arg(long, default_value_t = 12, help_heading = "Embedded server")]
-    pub server_body_size: usize,
+    /// Embedded server: response body size in bytes (12 gives "hello world\n"). [default: 12]
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_body_size: Option<usize>,
 
-    /// Embedded server: delay before each response.
-    #[arg(long, value_parser = parse_duration, default_value = "0s", help_heading = "Embedded server")]
-    pub server_delay: Duration,
+    /// Embedded server: delay before each response. [default: 0s]
+    #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
+    pub server_delay: Option<Duration>,
 
-    /// Embedded server: response status code.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=599), help_heading = "Embedded server")]
-    pub server_status: u16,
+    /// Embedded server: response status code. [default: 200]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(200..=599), help_heading = "Embedded server")]
+    pub server_status: Option<u16>,
 
     /// Embedded server: send bodies chunked.
     #[arg(long, help_heading = "Embedded server")]
@@ -232,7 +299,7 @@ pub struct ServerKnobs {
     pub server_stall: Option<crate::server::Stall>,
 }
 
-fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
+pub fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
     let (after, length) = text.split_once(':').ok_or_else(|| format!("'{text}' is not AFTER:LENGTH (try 100:1s)"))?;
     let after = after.trim().parse().map_err(|_| format!("'{after}' is not a request count (try 100:1s)"))?;
     Ok(crate::server::Stall { after, length: parse_duration(length)? })
@@ -249,6 +316,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
     }
     humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e}; try 10s, 2m, 500ms)"))
+}
+
+/// A percentage as people type it: `10%`, `10`, `2.5%`.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(pct) if pct.is_finite() && pct >= 0.0 => Ok(pct),
+        _ => Err(format!("'{text}' is not a percentage (try 10%)")),
+    }
 }
 
 /// A rate in connections (or requests) per second: a positive, finite number.
@@ -298,7 +374,7 @@ mod tests {
         let cli = Cli::try_parse_from(["connbench", "ports", "http://127.0.0.1/", "--source-ip", "127.0.0.2"]).unwrap();
         let Command::Ports(ports) = cli.command else { panic!("not ports") };
         assert_eq!(ports.source_ip.as_deref(), Some("127.0.0.2"));
-        assert_eq!(ports.format, FormatArg::Text);
+        assert_eq!(ports.format, PortsFormatArg::Text);
     }
 
     #[test]
@@ -306,8 +382,15 @@ mod tests {
         let cli = Cli::try_parse_from(["connbench", "run", "--mode", "serial,pipeline"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
         assert_eq!(run.mode, vec![ModeArg::Serial, ModeArg::Pipeline]);
-        assert_eq!(run.connections, 50);
-        assert_eq!(run.depth, 16);
-        assert!(run.nodelay);
+        // defaults are resolved in plan.rs, after the profile
+        assert_eq!((run.connections, run.depth, run.nodelay), (None, None, None));
+    }
+
+    #[test]
+    fn percentages_take_an_optional_sign() {
+        assert_eq!(parse_percent("10%"), Ok(10.0));
+        assert_eq!(parse_percent("2.5"), Ok(2.5));
+        assert!(parse_percent("-1%").is_err());
+        assert!(parse_percent("ten").unwrap_err().contains("ten"));
     }
 }

@@ -6,19 +6,21 @@ connbench: an HTTP/1.x load generator whose subject is connection management.
 Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
 - `cli`: clap definitions only.
-- `plan`: flags resolved into one validated `Plan`; request bytes rendered once per mode.
+- `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
+- `plan`: flags over a profile resolved into one validated `Plan`; request bytes rendered once per mode.
 - `http`: request rendering and the incremental response parser; pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
   ledger (`net::ports`, pure) and `--source-ip` parsing.
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy.
-- `record`: per-thread recorders merged at the end; the serde result type.
-- `report`: writers over a finished result.
+- `record`: per-thread recorders merged at the end; the serde result type; `merge` of saved results.
+- `report`: text, json, csv and markdown writers over a finished result; `gate` (`--check`) and
+  `compare` math apart from their printing.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
-- `app`: the glue of `connbench run`.
+- `app`: the glue of `connbench run`, `compare` and `merge`.
 - `capacity`: the glue of `connbench ports` (port capacity now, issue #4).
 
-`http`, `record`, `report` and `plan` never touch tokio; only `engine` (and the embedded server)
+`http`, `record`, `report`, `profile` and `plan` never touch tokio; only `engine` (and the embedded server)
 spawn tasks.
 */
 
@@ -29,6 +31,7 @@ pub mod engine;
 pub mod http;
 pub mod net;
 pub mod plan;
+pub mod profile;
 pub mod progress;
 pub mod record;
 pub mod report;

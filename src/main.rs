@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|result| result.complete),
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
+        Command::Compare(args) => app::compare(args).map(|()| true),
+        Command::Merge(args) => app::merge(args).map(|()| true),
         Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
     };
     match outcome {
@@ -20,6 +22,10 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(130),
         // A closed pipe (`connbench run | head`) is the reader's choice, not our failure.
         Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Gate(why)) => {
+            eprintln!("connbench: {why}");
+            ExitCode::from(1)
+        }
         Err(failure) => {
             eprintln!("connbench: {failure}");
             ExitCode::from(2)

@@ -2,7 +2,8 @@
 Flags resolved into one immutable, validated `Plan` before any work starts (DESIGN.md §6).
 
 Everything that can be wrong with the user's input is found here, so a bad flag costs no load and
-exits 2 with a message naming it. The plan does not resolve names or touch the network: `app.rs`
+exits 2 with a message naming it. Each option is the flag when given, else the profile's (`-p`), else
+the default of DESIGN.md §1; repeatable flags (`-H`, `--check`) add to the profile's lists. The plan does not resolve names or touch the network: `app.rs`
 does that, because the embedded server's address is only known once it is bound.
 */
 
@@ -15,6 +16,8 @@ use url::Url;
 
 use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
+use crate::profile::Profile;
+use crate::report::gate::Check;
 use crate::server::ServerConfig;
 
 /// The seeds' four connection strategies, in the order `--mode all` runs them.
@@ -50,6 +53,8 @@ pub enum CloseBy {
 pub enum Format {
     Text,
     Json,
+    Csv,
+    Markdown,
 }
 
 /// What a new connection does when no client IP has a free port (DESIGN.md §4).
@@ -113,6 +118,12 @@ pub struct Plan {
     pub progress: bool,
     /// The command line as given, for the result.
     pub command: Vec<String>,
+    /// `--check` gates, evaluated on each mode after the run.
+    pub checks: Vec<Check>,
+    /// `--baseline FILE`: a saved result to compare with after the run.
+    pub baseline: Option<PathBuf>,
+    /// `--max-regression PCT` (with a baseline): the gate on requests/s and p99 total.
+    pub max_regression: Option<f64>,
 }
 
 /// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
@@ -148,16 +159,40 @@ pub struct Target {
     pub display: String,
 }
 
+// NOTE: the defaults of DESIGN.md §1, also written in the `[default: …]` of cli.rs's doc comments.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECTIONS: u32 = 50;
+pub const DEFAULT_DEPTH: u32 = 16;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Plan {
+    /// The plan of `connbench run`: the flags, over the profile they name (if any).
     pub fn from_args(args: &RunArgs, command: Vec<String>) -> Result<Plan, String> {
-        let target = match &args.url {
+        let profile = match &args.profile {
+            Some(path) => Profile::load(path)?,
+            None => Profile::default(),
+        };
+        Plan::resolve(args, &profile, command)
+    }
+
+    /// Flag, else profile, else default; then validated.
+    pub fn resolve(args: &RunArgs, profile: &Profile, command: Vec<String>) -> Result<Plan, String> {
+        let in_profile = |what: &str| match &args.profile {
+            Some(path) => format!("profile {}: {what}", path.display()),
+            None => what.to_string(),
+        };
+        let target = match args.url.as_ref().or(profile.url.as_ref()) {
             Some(text) => TargetSpec::Url(parse_url(text)?),
-            None => TargetSpec::Embedded(server_config(&args.server)),
+            None => TargetSpec::Embedded(server_config(&args.server, profile)),
+        };
+        let mode_args = match (&args.mode[..], &profile.mode[..]) {
+            ([], []) => &[ModeArg::Keepalive][..],
+            ([], from_profile) => from_profile,
+            (from_flags, _) => from_flags,
         };
         let mut modes = Vec::new();
-        for arg in &args.mode {
+        for arg in mode_args {
             let expanded: &[Mode] = match arg {
                 ModeArg::Serial => &[Mode::Serial],
                 ModeArg::Parallel => &[Mode::Parallel],
@@ -171,60 +206,87 @@ impl Plan {
                 }
             }
         }
-        let method = args.method.to_ascii_uppercase();
+        let given_method = args.method.as_deref().or(profile.method.as_deref()).unwrap_or("GET");
+        let method = given_method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(is_token_byte) {
-            return Err(format!("-X/--method: '{}' is not an HTTP method", args.method));
+            return Err(format!("-X/--method: '{given_method}' is not an HTTP method"));
         }
-        let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
-        let body = match (&args.body, &args.body_file) {
-            (Some(body), _) => body.clone().into_bytes(),
+        let headers =
+            profile.headers.iter().chain(&args.headers).map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+        let (body, body_file) = match (&args.body, &args.body_file) {
+            (None, None) => (&profile.body, &profile.body_file),
+            given => given,
+        };
+        let body = match (body, body_file) {
+            (Some(_), Some(_)) => return Err(in_profile("body and body_file cannot be used together")),
+            (Some(body), None) => body.clone().into_bytes(),
             (None, Some(path)) => std::fs::read(path).map_err(|e| format!("--body-file {}: {e}", path.display()))?,
             (None, None) => Vec::new(),
         };
-        let stop = match (args.requests, args.duration) {
+        let (requests, duration) = match (args.requests, args.duration) {
+            (None, None) => (profile.requests, profile.duration),
+            given => given,
+        };
+        let stop = match (requests, duration) {
             (Some(_), Some(_)) => return Err("-n/--requests and -d/--duration cannot be used together".into()),
             (Some(n), None) => Stop::Requests(n),
             (None, Some(d)) if d.is_zero() => return Err("-d/--duration must be longer than 0s".into()),
             (None, Some(d)) => Stop::After(d),
             (None, None) => Stop::After(DEFAULT_DURATION),
         };
-        if args.timeout.is_zero() || args.connect_timeout.is_zero() {
+        let timeout = args.timeout.or(profile.timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let connect_timeout = args.connect_timeout.or(profile.connect_timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        if timeout.is_zero() || connect_timeout.is_zero() {
             return Err("--timeout and --connect-timeout must be longer than 0s".into());
+        }
+        let mut checks = profile.checks.clone();
+        for text in &args.checks {
+            checks.push(Check::parse(text)?);
+        }
+        let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
+        let max_regression = args.max_regression.or(profile.max_regression);
+        if max_regression.is_some() && baseline.is_none() {
+            return Err("--max-regression needs --baseline FILE (a saved result to compare with)".into());
         }
         Ok(Plan {
             target,
             modes,
-            connections: args.connections,
-            depth: args.depth,
+            connections: args.connections.or(profile.connections).unwrap_or(DEFAULT_CONNECTIONS),
+            depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
             stop,
-            rate: args.rate,
+            rate: args.rate.or(profile.rate),
             method,
             headers,
             body,
-            http10: args.http1_0,
-            source_ips: match &args.source_ip {
+            http10: args.http1_0 || profile.http1_0 == Some(true),
+            source_ips: match args.source_ip.as_ref().or(profile.source_ip.as_ref()) {
                 Some(list) => crate::net::source::parse_source_ips(list)?,
                 None => Vec::new(),
             },
-            port_policy: match args.port_policy {
+            port_policy: match args.port_policy.or(profile.port_policy).unwrap_or(PortPolicyArg::Wait) {
                 PortPolicyArg::Wait => PortPolicy::Wait,
                 PortPolicyArg::Fail => PortPolicy::Fail,
                 PortPolicyArg::Off => PortPolicy::Off,
             },
-            close_by: match args.close_by {
+            close_by: match args.close_by.or(profile.close_by).unwrap_or(CloseByArg::Client) {
                 CloseByArg::Client => CloseBy::Client,
                 CloseByArg::Server => CloseBy::Server,
             },
-            nodelay: args.nodelay,
-            connect_timeout: args.connect_timeout,
-            timeout: args.timeout,
-            output: args.output.clone(),
-            format: match args.format {
+            nodelay: args.nodelay.or(profile.nodelay).unwrap_or(true),
+            connect_timeout,
+            timeout,
+            output: args.output.clone().or_else(|| profile.output.clone()),
+            format: match args.format.or(profile.format).unwrap_or(FormatArg::Text) {
                 FormatArg::Text => Format::Text,
                 FormatArg::Json => Format::Json,
+                FormatArg::Csv => Format::Csv,
+                FormatArg::Markdown => Format::Markdown,
             },
-            progress: !args.no_progress,
+            progress: !(args.no_progress || profile.no_progress == Some(true)),
             command,
+            checks,
+            baseline,
+            max_regression,
         })
     }
 
@@ -336,20 +398,23 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-pub fn server_config(knobs: &crate::cli::ServerKnobs) -> ServerConfig {
+/// The embedded server's configuration: each knob's flag, else the profile's, else its default.
+pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> ServerConfig {
+    let defaults = ServerConfig::default();
+    let p = profile;
     ServerConfig {
-        body_size: knobs.server_body_size,
-        delay: knobs.server_delay,
-        status: knobs.server_status,
-        chunked: knobs.server_chunked,
-        http10: knobs.server_http10,
-        keep_alive_max: knobs.server_keep_alive_max,
-        keep_alive_timeout: knobs.server_keep_alive_timeout,
-        close_after: knobs.server_close_after,
-        idle_timeout: knobs.server_idle_timeout,
-        reset: knobs.server_reset,
-        truncate: knobs.server_truncate,
-        stall: knobs.server_stall,
+        body_size: knobs.server_body_size.or(p.server_body_size).unwrap_or(defaults.body_size),
+        delay: knobs.server_delay.or(p.server_delay).unwrap_or(defaults.delay),
+        status: knobs.server_status.or(p.server_status).unwrap_or(defaults.status),
+        chunked: knobs.server_chunked || p.server_chunked == Some(true),
+        http10: knobs.server_http10 || p.server_http10 == Some(true),
+        keep_alive_max: knobs.server_keep_alive_max.or(p.server_keep_alive_max),
+        keep_alive_timeout: knobs.server_keep_alive_timeout.or(p.server_keep_alive_timeout),
+        close_after: knobs.server_close_after.or(p.server_close_after),
+        idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
+        reset: knobs.server_reset || p.server_reset == Some(true),
+        truncate: knobs.server_truncate || p.server_truncate == Some(true),
+        stall: knobs.server_stall.or(p.server_stall),
     }
 }
 

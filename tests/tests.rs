@@ -21,6 +21,10 @@ mod schema;
 #[path = "suite/semantics.rs"]
 mod semantics;
 
+// Scripts and CI (issue #5): --check, compare, merge, profiles, csv and markdown.
+#[path = "suite/gate.rs"]
+mod gate;
+
 // Open loop (issue #6): --rate schedules, coordinated-omission correction, the progress bar's manners.
 #[path = "suite/rate.rs"]
 mod rate;

@@ -6,6 +6,7 @@ flat however long the run: histograms and one small counter row per second, neve
 Depends on nothing async: the engine passes instants in.
 */
 
+pub mod merge;
 pub mod result;
 
 use std::time::{Duration, Instant};

@@ -19,6 +19,10 @@ pub struct RunResult {
     /// RFC 3339, UTC.
     pub started_at: String,
     pub target: String,
+    /// The request method, so that `merge` can refuse results of different plans (added within schema 1;
+    /// absent in results written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
     pub command: Vec<String>,
     pub system: System,
     pub runs: Vec<ModeResult>,
@@ -212,4 +216,58 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+}
+
+/// Results built by hand for the unit tests of compare, gate and merge.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// A mode's result with every count 0 and empty histograms.
+    pub fn mode_result(mode: Mode) -> ModeResult {
+        ModeResult {
+            mode,
+            connections: 1,
+            depth: 1,
+            duration_s: 1.0,
+            rate: None,
+            requests: 0,
+            status: StatusCounts::default(),
+            errors: ErrorCounts::default(),
+            retries: 0,
+            rps: 0.0,
+            bytes_received: 0,
+            connections_opened: 0,
+            closed_by_client: 0,
+            closed_by_server: 0,
+            closed_by_reset: 0,
+            keep_alive: KeepAlive::default(),
+            latency: Latency {
+                connect: Hist::default(),
+                ttfb: Hist::default(),
+                transfer: Hist::default(),
+                total: Hist::default(),
+                total_first: Hist::default(),
+                total_reused: Hist::default(),
+                total_uncorrected: None,
+            },
+            pacing: None,
+            ports: None,
+            timeline: Vec::new(),
+        }
+    }
+
+    pub fn run_result(runs: Vec<ModeResult>) -> RunResult {
+        RunResult {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            complete: true,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            target: "http://127.0.0.1:8080/".into(),
+            method: Some("GET".into()),
+            command: vec![],
+            system: System { ip_local_port_range: Some([32768, 60999]), tcp_tw_reuse: Some(2), time_wait_secs: 60 },
+            runs,
+        }
+    }
 }

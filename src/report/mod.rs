@@ -1,8 +1,13 @@
 /*!
-Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`.
-`ports` is the report of `connbench ports`, over its own serde type.
+Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`; and the
+gate and compare math, apart from their printing (DESIGN.md §6). `ports` is the report of
+`connbench ports`, over its own serde type.
 */
 
+pub mod compare;
+mod csv;
+pub mod gate;
+mod markdown;
 pub mod ports;
 mod text;
 
@@ -20,5 +25,7 @@ pub fn write(format: Format, result: &RunResult, out: &mut impl Write) -> io::Re
             serde_json::to_writer_pretty(&mut *out, result)?;
             writeln!(out)
         }
+        Format::Csv => csv::write(result, out),
+        Format::Markdown => markdown::write(result, out),
     }
 }

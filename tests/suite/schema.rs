@@ -21,7 +21,8 @@ fn json_result_has_the_designed_names() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON result alone");
     assert_eq!(
         keys(&json),
-        set(&["schema_version", "tool", "complete", "started_at", "target", "command", "system", "runs"])
+        // method: added within schema 1, so that merge can refuse results of different plans
+        set(&["schema_version", "tool", "complete", "started_at", "target", "method", "command", "system", "runs"])
     );
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["tool"]["name"], "connbench");

@@ -1,0 +1,297 @@
+/*!
+TOML profiles (`run -p FILE`, DESIGN.md §6): every `run` option, named like its long flag with `_`
+for `-` (`connections = 6`, `close_by = "server"`, `server_body_size = 1024`), parsed with the same
+parsers as the flags. Flags on the command line override a profile; `plan.rs` does the layering.
+
+A profile is checked whole before anything runs: an unknown key or a bad value is an error naming the
+file and the line (from toml's error span). No tokio, no network.
+*/
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Deserializer};
+
+use crate::cli::{
+    parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg, PortPolicyArg,
+};
+use crate::report::gate::Check;
+
+/// Every `run` option; `None` (or an empty list) where the profile is silent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub url: Option<String>,
+    /// `"keepalive"`, `"serial,pipeline"`, `"all"` or `["serial", "pipeline"]`.
+    #[serde(default, deserialize_with = "modes")]
+    pub mode: Vec<ModeArg>,
+    #[serde(default, deserialize_with = "connections")]
+    pub connections: Option<u32>,
+    #[serde(default, deserialize_with = "depth")]
+    pub depth: Option<u32>,
+    /// `"10s"`, `"2m"`, or a number of seconds.
+    #[serde(default, deserialize_with = "duration")]
+    pub duration: Option<Duration>,
+    #[serde(default, deserialize_with = "requests")]
+    pub requests: Option<u64>,
+    /// Open loop: requests/s over all connections.
+    #[serde(default, deserialize_with = "rate")]
+    pub rate: Option<f64>,
+    /// `"127.0.0.2-127.0.0.40,10.0.0.0/30"`, as `--source-ip`.
+    pub source_ip: Option<String>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub port_policy: Option<PortPolicyArg>,
+    pub method: Option<String>,
+    #[serde(default, alias = "header")]
+    pub headers: Vec<String>,
+    pub body: Option<String>,
+    pub body_file: Option<PathBuf>,
+    #[serde(alias = "http10", alias = "http1.0")]
+    pub http1_0: Option<bool>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub close_by: Option<CloseByArg>,
+    #[serde(default, deserialize_with = "duration")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    pub nodelay: Option<bool>,
+    pub output: Option<PathBuf>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub format: Option<FormatArg>,
+    pub no_progress: Option<bool>,
+    /// `--check` expressions, checked against the grammar as the profile is read.
+    #[serde(default, alias = "check", deserialize_with = "checks")]
+    pub checks: Vec<Check>,
+    pub baseline: Option<PathBuf>,
+    /// `"10%"` or `10`.
+    #[serde(default, deserialize_with = "percent")]
+    pub max_regression: Option<f64>,
+
+    // The embedded server's knobs, used when no URL is given.
+    pub server_body_size: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    pub server_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "status")]
+    pub server_status: Option<u16>,
+    pub server_chunked: Option<bool>,
+    pub server_http10: Option<bool>,
+    pub server_keep_alive_max: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    pub server_keep_alive_timeout: Option<Duration>,
+    pub server_close_after: Option<u64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub server_idle_timeout: Option<Duration>,
+    pub server_reset: Option<bool>,
+    pub server_truncate: Option<bool>,
+    /// `"100:1s"`, as `--server-stall`.
+    #[serde(default, deserialize_with = "stall")]
+    pub server_stall: Option<crate::server::Stall>,
+}
+
+impl Profile {
+    /// Reads and checks a profile; the error is one line naming the file (and the line, when it is
+    /// about a key or a value).
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("profile {}: {e}", path.display()))?;
+        Profile::parse(&text).map_err(|e| format!("profile {}{e}", path.display()))
+    }
+
+    /// Parses a profile's text; the error starts with `:LINE: ` when toml knows where it is.
+    pub fn parse(text: &str) -> Result<Profile, String> {
+        toml::from_str(text).map_err(|e| {
+            let mut message = e.message().trim().replace('\n', "; ");
+            // serde lists every key after an unknown one: too long for one line.
+            if let (true, Some(cut)) = (message.starts_with("unknown field"), message.find(", expected")) {
+                message.truncate(cut);
+                message.push_str(" (keys are the long flags with _ for -: see profiles/README.md)");
+            }
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+                    format!(":{line}: {message} (in `{source}`)")
+                }
+                None => format!(": {message}"),
+            }
+        })
+    }
+}
+
+/// A string, or a number where the flag would take a bare number (durations, percentages).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Text::Str(s) => s,
+            Text::Int(n) => n.to_string(),
+            Text::Float(x) => x.to_string(),
+        }
+    }
+}
+
+fn parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, D::Error> {
+    let text = Text::deserialize(d)?.into_string();
+    parse(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    parsed(d, parse_duration)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    parsed(d, parse_rate)
+}
+
+fn stall<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::server::Stall>, D::Error> {
+    parsed(d, parse_stall)
+}
+
+fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    parsed(d, parse_percent)
+}
+
+fn value_enum<'de, D: Deserializer<'de>, T: ValueEnum>(d: D) -> Result<Option<T>, D::Error> {
+    let text = String::deserialize(d)?;
+    T::from_str(&text, true)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<T>())))
+}
+
+fn names<T: ValueEnum>() -> String {
+    let names: Vec<_> =
+        T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
+    format!("one of {}", names.join(", "))
+}
+
+fn modes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ModeArg>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Modes {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Modes::deserialize(d)? {
+        Modes::One(text) => text.split(',').map(str::to_string).collect(),
+        Modes::Many(list) => list,
+    };
+    list.iter()
+        .map(|m| {
+            ModeArg::from_str(m.trim(), true)
+                .map_err(|_| serde::de::Error::custom(format!("mode '{m}' is not {}", names::<ModeArg>())))
+        })
+        .collect()
+}
+
+fn ranged<'de, D: Deserializer<'de>, T>(d: D, what: &str, low: u64, high: u64) -> Result<Option<T>, D::Error>
+where
+    T: TryFrom<u64>,
+{
+    let n = match Text::deserialize(d)? {
+        Text::Int(n) => u64::try_from(n).ok().filter(|n| (low..=high).contains(n)).ok_or_else(|| n.to_string()),
+        Text::Float(x) => Err(x.to_string()),
+        Text::Str(s) => Err(format!("\"{s}\"")),
+    };
+    n.and_then(|n| T::try_from(n).map_err(|_| n.to_string())).map(Some).map_err(|given| {
+        serde::de::Error::custom(format!("{what} must be a whole number from {low} to {high}, not {given}"))
+    })
+}
+
+fn connections<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ranged(d, "connections", 1, 1_000_000)
+}
+
+fn depth<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ranged(d, "depth", 1, 1024)
+}
+
+fn requests<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ranged(d, "requests", 1, i64::MAX as u64)
+}
+
+fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    ranged(d, "server_status", 200, 599)
+}
+
+fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts.iter().map(|t| Check::parse(t).map_err(serde::de::Error::custom)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_value_reads_as_the_flag_would() {
+        let p = Profile::parse(
+            r#"
+            mode = "serial,pipeline"
+            connections = 6
+            duration = "1m"
+            connect_timeout = 2        # a bare number is seconds, as on the command line
+            headers = ["Accept: */*"]
+            http10 = true
+            close_by = "server"
+            format = "csv"
+            checks = ["p99.total<20ms", "error_rate<0.1%"]
+            max_regression = "10%"
+            server_status = 404
+            rate = 5000
+            source_ip = "127.0.0.2-127.0.0.4"
+            port_policy = "fail"
+            server_stall = "100:1s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.mode, vec![ModeArg::Serial, ModeArg::Pipeline]);
+        assert_eq!((p.connections, p.duration), (Some(6), Some(Duration::from_secs(60))));
+        assert_eq!(p.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!((p.http1_0, p.close_by, p.format), (Some(true), Some(CloseByArg::Server), Some(FormatArg::Csv)));
+        assert_eq!((p.checks.len(), p.max_regression, p.server_status), (2, Some(10.0), Some(404)));
+        assert_eq!(
+            (p.rate, p.source_ip.as_deref(), p.port_policy),
+            (Some(5000.0), Some("127.0.0.2-127.0.0.4"), Some(PortPolicyArg::Fail))
+        );
+        assert_eq!(p.server_stall, Some(crate::server::Stall { after: 100, length: Duration::from_secs(1) }));
+        assert_eq!(Profile::parse("mode = [\"all\"]").unwrap().mode, vec![ModeArg::All]);
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_the_line() {
+        // each case: the profile, the line, and what the message must say
+        for (text, line, needle) in [
+            ("connections = 6\nconection = 5\n", 2, "unknown field `conection`"),
+            (
+                "mode = \"serial\"\n\nconnections = 0\n",
+                3,
+                "connections must be a whole number from 1 to 1000000, not 0",
+            ),
+            ("duration = \"soon\"\n", 1, "'soon' is not a duration"),
+            ("mode = \"keepalive,bogus\"\n", 1, "mode 'bogus' is not one of serial"),
+            ("close_by = \"nobody\"\n", 1, "'nobody' is not one of client, server"),
+            ("checks = [\"p99.total<20\"]\n", 1, "needs a unit"),
+            ("depth = \"deep\"\n", 1, "depth must be a whole number from 1 to 1024, not \"deep\""),
+            ("connections = 6\nconnections = 7\n", 2, "duplicate key"),
+            ("[server]\nbody_size = 1\n", 1, "unknown field `server`"),
+            ("nodelay = yes\n", 1, ""),
+            ("port_policy = \"maybe\"\n", 1, "'maybe' is not one of wait, fail, off"),
+            ("rate = 0\n", 1, "'0' is not a rate"),
+        ] {
+            let err = Profile::parse(text).unwrap_err();
+            assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");
+            assert!(err.contains(needle), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+}

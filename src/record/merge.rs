@@ -1,0 +1,281 @@
+/*!
+`connbench merge` (DESIGN.md §1, §8): results of one plan from several load machines made into one,
+exactly. Counts are added; histograms are decoded from their serialized form, added, and summarized
+again, so percentiles are recomputed and never averaged; requests/s is the summed requests over the
+longest duration (the machines ran side by side).
+
+Results of different plans are refused, naming the field that differs. Pure: no I/O.
+*/
+
+use hdrhistogram::Histogram;
+
+use super::result::{Hist, ModeResult, Pacing, PerIp, Ports, RunResult, Tick};
+use super::{decode, summarize};
+
+/// Merges `inputs` (name, result); names only label the error messages. At least one input.
+pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
+    let Some(&(first_name, first)) = inputs.first() else {
+        return Err("nothing to merge".into());
+    };
+    for &(name, other) in &inputs[1..] {
+        same_plan(first_name, first, name, other)?;
+    }
+    let results: Vec<&RunResult> = inputs.iter().map(|(_, r)| *r).collect();
+    let mut runs = Vec::new();
+    for (index, run) in first.runs.iter().enumerate() {
+        let same_mode: Vec<&ModeResult> = results.iter().map(|r| &r.runs[index]).collect();
+        runs.push(merge_mode(run, &same_mode).map_err(|e| format!("{} mode: {e}", run.mode.name()))?);
+    }
+    Ok(RunResult {
+        complete: results.iter().all(|r| r.complete),
+        // RFC 3339 in UTC sorts as text: the earliest start.
+        started_at: results.iter().map(|r| r.started_at.clone()).min().unwrap_or_default(),
+        runs,
+        ..first.clone()
+    })
+}
+
+/// Refuses results that did not run the same plan, naming the first field that differs.
+fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult) -> Result<(), String> {
+    let differ =
+        |field: &str, va: String, vb: String| Err(format!("{b_name} differs from {a_name} in {field}: {vb} vs {va}"));
+    if a.schema_version != b.schema_version {
+        return differ("schema_version", a.schema_version.to_string(), b.schema_version.to_string());
+    }
+    if !same_target(&a.target, &b.target) {
+        return differ("target", a.target.clone(), b.target.clone());
+    }
+    if a.method.is_some() && b.method.is_some() && a.method != b.method {
+        return differ("method", a.method.clone().unwrap_or_default(), b.method.clone().unwrap_or_default());
+    }
+    let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(",");
+    if modes(a) != modes(b) {
+        return differ("modes", modes(a), modes(b));
+    }
+    for (ma, mb) in a.runs.iter().zip(&b.runs) {
+        let mode = ma.mode.name();
+        if ma.connections != mb.connections {
+            return differ(&format!("connections ({mode})"), ma.connections.to_string(), mb.connections.to_string());
+        }
+        if ma.depth != mb.depth {
+            return differ(&format!("depth ({mode})"), ma.depth.to_string(), mb.depth.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Each embedded-server run has its own port, but they all measured the same thing.
+fn same_target(a: &str, b: &str) -> bool {
+    const EMBEDDED: &str = "(embedded server)";
+    a == b || (a.ends_with(EMBEDDED) && b.ends_with(EMBEDDED))
+}
+
+fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, String> {
+    let mut merged = first.clone();
+    for run in &runs[1..] {
+        add_counts(&mut merged, run);
+    }
+    let duration_s = runs.iter().map(|r| r.duration_s).fold(0.0, f64::max);
+    merged.duration_s = duration_s;
+    merged.rps = if duration_s > 0.0 { merged.requests as f64 / duration_s } else { 0.0 };
+    merged.rate = runs.iter().try_fold(0.0, |sum, r| r.rate.map(|rate| sum + rate));
+    let l = &mut merged.latency;
+    l.connect = add_hists(runs.iter().map(|r| &r.latency.connect)).map_err(|e| format!("connect: {e}"))?;
+    l.ttfb = add_hists(runs.iter().map(|r| &r.latency.ttfb)).map_err(|e| format!("ttfb: {e}"))?;
+    l.transfer = add_hists(runs.iter().map(|r| &r.latency.transfer)).map_err(|e| format!("transfer: {e}"))?;
+    l.total = add_hists(runs.iter().map(|r| &r.latency.total)).map_err(|e| format!("total: {e}"))?;
+    l.total_first = add_hists(runs.iter().map(|r| &r.latency.total_first)).map_err(|e| format!("total_first: {e}"))?;
+    l.total_reused =
+        add_hists(runs.iter().map(|r| &r.latency.total_reused)).map_err(|e| format!("total_reused: {e}"))?;
+    l.total_uncorrected = match runs.iter().map(|r| r.latency.total_uncorrected.as_ref()).collect::<Option<Vec<_>>>() {
+        Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
+        None => None,
+    };
+    merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|a, b| Pacing {
+        late_starts: a.late_starts + b.late_starts,
+        max_lag_us: a.max_lag_us.max(b.max_lag_us),
+    });
+    merged.ports = merge_ports(runs);
+    merged.timeline = merge_timelines(runs);
+    Ok(merged)
+}
+
+fn add_counts(m: &mut ModeResult, o: &ModeResult) {
+    m.requests += o.requests;
+    let (s, os) = (&mut m.status, &o.status);
+    (s.s2xx, s.s3xx, s.s4xx, s.s5xx) = (s.s2xx + os.s2xx, s.s3xx + os.s3xx, s.s4xx + os.s4xx, s.s5xx + os.s5xx);
+    let (e, oe) = (&mut m.errors, &o.errors);
+    e.refused += oe.refused;
+    e.timeout += oe.timeout;
+    e.reset += oe.reset;
+    e.addr_unavailable += oe.addr_unavailable;
+    e.fd_exhausted += oe.fd_exhausted;
+    e.truncated += oe.truncated;
+    e.parse += oe.parse;
+    e.closed_early += oe.closed_early;
+    e.other += oe.other;
+    m.retries += o.retries;
+    m.bytes_received += o.bytes_received;
+    m.connections_opened += o.connections_opened;
+    m.closed_by_client += o.closed_by_client;
+    m.closed_by_server += o.closed_by_server;
+    m.closed_by_reset += o.closed_by_reset;
+    m.keep_alive.merge(&o.keep_alive);
+}
+
+/// Decodes every serialized histogram, adds them, and summarizes the sum.
+fn add_hists<'a>(mut hists: impl Iterator<Item = &'a Hist>) -> Result<Hist, String> {
+    let Some(first) = hists.next() else {
+        return Ok(Hist::default());
+    };
+    let mut sum: Histogram<u64> = decode(first)?;
+    for hist in hists {
+        sum.add(decode(hist)?).map_err(|e| format!("histograms cannot be added: {e:?}"))?;
+    }
+    Ok(summarize(&sum))
+}
+
+/// Each machine holds its own ports: peaks and per-IP counts add up, the wait is the longest.
+fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
+    let mut merged: Option<Ports> = None;
+    for ports in runs.iter().filter_map(|r| r.ports.as_ref()) {
+        let Some(m) = merged.as_mut() else {
+            merged = Some(ports.clone());
+            continue;
+        };
+        m.time_wait_peak += ports.time_wait_peak;
+        m.kernel_time_wait_peak += ports.kernel_time_wait_peak;
+        m.waited_ms = m.waited_ms.max(ports.waited_ms);
+        for ip in &ports.client_ips {
+            if !m.client_ips.contains(ip) {
+                m.client_ips.push(ip.clone());
+            }
+        }
+        for per in &ports.per_ip {
+            match m.per_ip.iter_mut().find(|p| p.ip == per.ip) {
+                Some(mine) => mine.opened += per.opened,
+                None => m.per_ip.push(PerIp { ip: per.ip.clone(), opened: per.opened }),
+            }
+        }
+    }
+    merged
+}
+
+/// Seconds are counted from each mode's start on each machine, and added second by second.
+fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
+    let mut merged: Vec<Tick> = Vec::new();
+    for tick in runs.iter().flat_map(|r| &r.timeline) {
+        match merged.iter_mut().find(|m| m.t == tick.t) {
+            Some(m) => {
+                m.requests += tick.requests;
+                m.errors += tick.errors;
+                m.opened += tick.opened;
+                m.time_wait = add_some(m.time_wait, tick.time_wait);
+                m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
+            }
+            None => merged.push(tick.clone()),
+        }
+    }
+    merged.sort_by_key(|t| t.t);
+    merged
+}
+
+fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mode;
+    use crate::record::result::fixture;
+    use crate::record::{Exchange, Recorder, RunShape};
+    use std::time::{Duration, Instant};
+
+    /// A keep-alive run of `requests` requests of `us` µs each, over `secs` seconds.
+    fn measured(requests: u64, us: u64, secs: f64) -> RunResult {
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(t0, false);
+        rec.connected(t0, Duration::from_micros(50));
+        for i in 1..=requests {
+            let at = |us| t0 + Duration::from_micros(us);
+            rec.completed(
+                &Exchange {
+                    start: at(0),
+                    began: at(0),
+                    sent: at(0),
+                    first_byte: at(us / 2),
+                    done: at(us),
+                    opened_connection: i == 1,
+                },
+                200,
+            );
+        }
+        let shape = RunShape { mode: Mode::Keepalive, connections: 4, depth: 1, rate: None };
+        fixture::run_result(vec![rec.finish(shape, Duration::from_secs_f64(secs))])
+    }
+
+    #[test]
+    fn counts_and_histograms_add_exactly() {
+        let (a, b) = (measured(1000, 100, 2.0), measured(1500, 1000, 3.0));
+        let m = merge(&[("a.json", &a), ("b.json", &b)]).unwrap();
+        let run = &m.runs[0];
+        assert_eq!(run.requests, 2500);
+        assert_eq!(run.status.s2xx, 2500);
+        assert_eq!(run.connections_opened, 2);
+        assert_eq!(run.latency.total.count, 2500);
+        assert_eq!(run.latency.connect.count, 2);
+        assert_eq!(run.latency.total_first.count + run.latency.total_reused.count, 2500);
+        // 1000 samples of 100 µs and 1500 of 1000 µs: the median of the union is 1000 µs, where the
+        // average of the two medians would say 550.
+        assert_eq!(run.latency.total.p50_us, 1000);
+        assert_eq!((run.latency.total.min_us, run.latency.total.max_us), (100, 1000));
+        assert_eq!(run.latency.total.mean_us, 640.0);
+        // the machines ran side by side: the longest duration
+        assert_eq!(run.duration_s, 3.0);
+        assert!((run.rps - 2500.0 / 3.0).abs() < 1e-9);
+        assert_eq!(decode(&run.latency.total).unwrap().len(), 2500);
+        assert_eq!(run.timeline.len(), 1);
+        assert_eq!(run.timeline[0].requests, 2500);
+        assert_eq!(run.pacing, None, "closed-loop runs have no pacing");
+    }
+
+    #[test]
+    fn different_plans_are_refused_naming_the_field() {
+        let a = measured(10, 100, 1.0);
+        // each case: a change to b, and what the message must name
+        type Change = fn(&mut RunResult);
+        let cases: [(Change, &str); 5] = [
+            (|r| r.runs[0].connections = 8, "in connections (keepalive): 8 vs 4"),
+            (|r| r.runs[0].depth = 16, "in depth (keepalive)"),
+            (|r| r.runs[0].mode = Mode::Serial, "in modes: serial vs keepalive"),
+            (|r| r.target = "http://10.0.0.1/".into(), "in target"),
+            (|r| r.method = Some("POST".into()), "in method: POST vs GET"),
+        ];
+        for (change, needle) in cases {
+            let mut b = a.clone();
+            change(&mut b);
+            let err = merge(&[("a.json", &a), ("b.json", &b)]).unwrap_err();
+            assert!(err.starts_with("b.json differs from a.json"), "{err}");
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        // different embedded-server ports are the same target
+        let mut a = a;
+        a.target = "http://127.0.0.1:1234/ (embedded server)".into();
+        let mut b = a.clone();
+        b.target = "http://127.0.0.1:5678/ (embedded server)".into();
+        assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
+    }
+
+    #[test]
+    fn a_damaged_histogram_is_an_error_not_a_guess() {
+        let a = measured(10, 100, 1.0);
+        let mut b = a.clone();
+        b.runs[0].latency.ttfb.hdr = "not base64!".into();
+        let err = merge(&[("a", &a), ("b", &b)]).unwrap_err();
+        assert!(err.contains("keepalive mode: ttfb: hdr is not base64"), "{err}");
+    }
+}

@@ -1,0 +1,69 @@
+//! `--format markdown`: one table, a row per mode, that a pull-request comment or a GitHub job
+//! summary can carry as it is.
+
+use std::io::{self, Write};
+
+use crate::record::result::{Hist, RunResult};
+use crate::report::text::micros;
+
+pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+    let status = if result.complete { "" } else { " (interrupted: partial results)" };
+    writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| mode | connections | requests | requests/s | errors | connections opened | connect p50 | ttfb p50 \
+         | total p50 | total p99 | total max |"
+    )?;
+    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    for run in &result.runs {
+        let l = &run.latency;
+        writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+            run.mode.name(),
+            run.connections,
+            run.requests,
+            run.rps,
+            run.errors.total(),
+            run.connections_opened,
+            stat(&l.connect, l.connect.p50_us),
+            stat(&l.ttfb, l.ttfb.p50_us),
+            stat(&l.total, l.total.p50_us),
+            stat(&l.total, l.total.p99_us),
+            stat(&l.total, l.total.max_us),
+        )?;
+    }
+    Ok(())
+}
+
+fn stat(h: &Hist, us: u64) -> String {
+    if h.count == 0 {
+        "-".into()
+    } else {
+        micros(us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Mode;
+    use crate::record::result::fixture;
+
+    #[test]
+    fn a_table_with_a_row_per_mode() {
+        let mut pipeline = fixture::mode_result(Mode::Pipeline);
+        (pipeline.requests, pipeline.rps) = (20000, 71279.66);
+        pipeline.latency.total = Hist { count: 20000, p50_us: 4490, p99_us: 7760, max_us: 9490, ..Hist::default() };
+        let result = fixture::run_result(vec![fixture::mode_result(Mode::Serial), pipeline]);
+        let mut out = Vec::new();
+        write(&result, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let table: Vec<_> = text.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(table.len(), 4, "{text}");
+        let columns = table[0].matches('|').count();
+        assert!(table.iter().all(|l| l.matches('|').count() == columns), "{text}");
+        assert_eq!(table[3], "| pipeline | 1 | 20000 | 71279.7 | 0 | 0 | - | - | 4.49ms | 7.76ms | 9.49ms |");
+    }
+}
