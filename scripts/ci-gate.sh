@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The performance gate a CI job calls: a fixed run (profiles/ci-gate.toml: the four modes, 20,000
-# requests each, with absolute --check limits) held against results/baseline.json.
+# The performance gate a CI job calls: a fixed run (profiles/ci-gate.toml: serial and keep-alive,
+# 10,000 requests each, with absolute --check limits) held against results/baseline.json.
 #
 #   scripts/ci-gate.sh [URL] [more connbench run flags…]     # no URL: the embedded server
 #   UPDATE_BASELINE=1 scripts/ci-gate.sh [URL]               # measure and save a new baseline

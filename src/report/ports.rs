@@ -244,6 +244,10 @@ sustainable new connections/s: 940.7 (28222 ports / 60 s x 2 client IPs)
     fn a_tuple_past_half_its_ports_is_warned_about() {
         let warnings = warnings(&report());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("192.0.2.1 -> 192.0.2.10:80 holds 15012 of its 28222 ports (53%)"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("192.0.2.1 -> 192.0.2.10:80 holds 15012 of its 28222 ports (53%)"),
+            "{}",
+            warnings[0]
+        );
     }
 }

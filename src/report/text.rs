@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, RunResult};
+use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, Ports, RunResult};
 
 const LABEL: usize = 22;
 const COLUMN: usize = 12;
@@ -41,6 +41,14 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "closed by reset", runs, |r| r.closed_by_reset.to_string())?;
     row(out, "keep-alive declined", runs, |r| r.keep_alive.declined.to_string())?;
     row(out, "retries", runs, |r| r.retries.to_string())?;
+    if runs.iter().any(|r| r.ports.is_some()) {
+        let port = |r: &ModeResult, cell: fn(&Ports) -> String| r.ports.as_ref().map_or("-".into(), cell);
+        row(out, "client IPs", runs, |r| port(r, |p| p.client_ips.len().to_string()))?;
+        row(out, "TIME_WAIT ledger/kern", runs, |r| {
+            port(r, |p| format!("{}/{}", p.time_wait_peak, p.kernel_time_wait_peak))
+        })?;
+        row(out, "port wait", runs, |r| port(r, |p| micros(p.waited_ms * 1000)))?;
+    }
     row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
     for run in runs.iter().filter(|r| r.errors.total() > 0) {
