@@ -9,7 +9,7 @@ Results of different plans are refused, naming the field that differs. Pure: no 
 
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, Pacing, PerIp, Ports, RunResult, Tick};
+use super::result::{Hist, ModeResult, PerIp, Ports, RunResult, Tick};
 use super::{decode, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
@@ -91,9 +91,9 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
         Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
         None => None,
     };
-    merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|a, b| Pacing {
-        late_starts: a.late_starts + b.late_starts,
-        max_lag_us: a.max_lag_us.max(b.max_lag_us),
+    merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|mut a, b| {
+        a.merge(&b);
+        a
     });
     merged.ports = merge_ports(runs);
     merged.timeline = merge_timelines(runs);
@@ -102,18 +102,8 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
 
 fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.requests += o.requests;
-    let (s, os) = (&mut m.status, &o.status);
-    (s.s2xx, s.s3xx, s.s4xx, s.s5xx) = (s.s2xx + os.s2xx, s.s3xx + os.s3xx, s.s4xx + os.s4xx, s.s5xx + os.s5xx);
-    let (e, oe) = (&mut m.errors, &o.errors);
-    e.refused += oe.refused;
-    e.timeout += oe.timeout;
-    e.reset += oe.reset;
-    e.addr_unavailable += oe.addr_unavailable;
-    e.fd_exhausted += oe.fd_exhausted;
-    e.truncated += oe.truncated;
-    e.parse += oe.parse;
-    e.closed_early += oe.closed_early;
-    e.other += oe.other;
+    m.status.add(&o.status);
+    m.errors.add(&o.errors);
     m.retries += o.retries;
     m.bytes_received += o.bytes_received;
     m.connections_opened += o.connections_opened;

@@ -255,23 +255,9 @@ impl Recorder {
         if let (Some(mine), Some(theirs)) = (&mut self.total_uncorrected, &other.total_uncorrected) {
             mine.add(theirs).expect("histograms share bounds");
         }
-        self.pacing.late_starts += other.pacing.late_starts;
-        self.pacing.max_lag_us = self.pacing.max_lag_us.max(other.pacing.max_lag_us);
-        let (s, o) = (&mut self.status, &other.status);
-        s.s2xx += o.s2xx;
-        s.s3xx += o.s3xx;
-        s.s4xx += o.s4xx;
-        s.s5xx += o.s5xx;
-        let (e, o) = (&mut self.errors, &other.errors);
-        e.refused += o.refused;
-        e.timeout += o.timeout;
-        e.reset += o.reset;
-        e.addr_unavailable += o.addr_unavailable;
-        e.fd_exhausted += o.fd_exhausted;
-        e.truncated += o.truncated;
-        e.parse += o.parse;
-        e.closed_early += o.closed_early;
-        e.other += o.other;
+        self.pacing.merge(&other.pacing);
+        self.status.add(&other.status);
+        self.errors.add(&other.errors);
         self.requests += other.requests;
         self.bytes_received += other.bytes_received;
         self.connections_opened += other.connections_opened;

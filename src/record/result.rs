@@ -106,7 +106,28 @@ pub struct ErrorCounts {
     pub other: u64,
 }
 
+impl StatusCounts {
+    pub fn add(&mut self, other: &StatusCounts) {
+        self.s2xx += other.s2xx;
+        self.s3xx += other.s3xx;
+        self.s4xx += other.s4xx;
+        self.s5xx += other.s5xx;
+    }
+}
+
 impl ErrorCounts {
+    pub fn add(&mut self, other: &ErrorCounts) {
+        self.refused += other.refused;
+        self.timeout += other.timeout;
+        self.reset += other.reset;
+        self.addr_unavailable += other.addr_unavailable;
+        self.fd_exhausted += other.fd_exhausted;
+        self.truncated += other.truncated;
+        self.parse += other.parse;
+        self.closed_early += other.closed_early;
+        self.other += other.other;
+    }
+
     pub fn total(&self) -> u64 {
         self.refused
             + self.timeout
@@ -127,6 +148,13 @@ pub struct Pacing {
     pub late_starts: u64,
     /// The largest delay between a request's scheduled and actual start.
     pub max_lag_us: u64,
+}
+
+impl Pacing {
+    pub fn merge(&mut self, other: &Pacing) {
+        self.late_starts += other.late_starts;
+        self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
+    }
 }
 
 /// The server's side of connection reuse, as the responses told it.

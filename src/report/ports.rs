@@ -209,29 +209,12 @@ sustainable new connections/s: 940.7 (28222 ports / 60 s x 2 client IPs)
         );
     }
 
+    /// The names themselves are checked on real output in tests/suite/ports.rs.
     #[test]
-    fn json_has_the_designed_names() {
+    fn json_reads_back_and_leaves_out_what_was_not_asked() {
         let mut out = Vec::new();
         write_json(&report(), &mut out).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let mut names: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "client_ips_needed",
-                "ip_local_port_range",
-                "ports_per_tuple",
-                "rate",
-                "sustainable_conn_rate",
-                "tcp_tw_reuse",
-                "time_wait_secs",
-                "tuples"
-            ]
-        );
-        let mut row: Vec<_> = json["tuples"][0].as_object().unwrap().keys().cloned().collect();
-        row.sort();
-        assert_eq!(row, ["client_ip", "established", "free", "server", "time_wait"]);
         // round trip: the report is also what a script reads back
         assert_eq!(serde_json::from_value::<PortsReport>(json).unwrap(), report());
         // without --rate the two rate fields are absent, not null
