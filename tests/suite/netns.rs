@@ -98,3 +98,16 @@ fn policy_wait_completes_by_waiting_for_ports_to_free() {
     assert_eq!((run["requests"].as_u64(), run["errors"]["addr_unavailable"].as_u64()), (Some(40), Some(0)));
     assert!(run["ports"]["waited_ms"].as_u64().unwrap() > 0, "it waited for ports");
 }
+
+#[test]
+fn policy_fail_stops_a_mode_that_runs_out_and_still_writes_the_result() {
+    // A duration run cannot say up front how many ports it needs: it starts, and stops at the 11th.
+    let script = "\"$B\" run $U --mode serial -d 5s --port-policy fail --format json; echo \"exit $?\" >&2";
+    let Some(out) = lab(0, script) else { return };
+    let result = &results(&out)[0];
+    let run = &result["runs"][0];
+    assert_eq!((run["requests"].as_u64(), run["errors"]["addr_unavailable"].as_u64()), (Some(10), Some(1)));
+    assert_eq!(result["complete"], false);
+    let err = stderr(&out);
+    assert!(err.contains("exit 2") && err.contains("TIME_WAIT"), "{err}");
+}
