@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# bench-peers.sh: connbench against the installed HTTP load generators (issue #7, DESIGN.md §7).
+#
+# The figure that matters on a 2-core machine is the client's own CPU time per completed request,
+# (user + sys) / requests, at the same load: nginx saturates its core first, so requests/s alone
+# says more about nginx than about the client. This script starts its own nginx pinned to one core,
+# runs every tool pinned to the other under /usr/bin/time, and prints one markdown table of medians.
+#
+#   scripts/bench-peers.sh                      # 3 scenarios x 3 rounds x 5 s per tool
+#   DURATION=10 RUNS=5 scripts/bench-peers.sh
+#   SCENARIOS=keepalive TOOLS="wrk connbench" scripts/bench-peers.sh
+#
+# Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
+# PORT [18090], SERVER_CPU [0], CLIENT_CPU [1], SCENARIOS ["keepalive pipeline close"],
+# TOOLS ["wrk connbench h2load ab hey oha"], CONNBENCH [target/release/connbench, built if missing],
+# WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
+#
+# Scenarios, all with CONNS connections and the same URL (nginx `return 200 "hello world\n"`):
+#   keepalive  one request at a time on persistent connections.
+#   pipeline   DEPTH requests in flight per connection. wrk sends DEPTH requests in one write (Lua,
+#              as ../shared/bench/peers.sh does); h2load --h1 -m DEPTH; connbench --mode pipeline.
+#   close      a new connection for every request, closed by the server. `wrk -H 'Connection: close'`
+#              sends the header, nginx answers and closes, wrk sees EOF and reconnects: the server
+#              closes first, so TIME_WAIT lands on nginx's side. The connbench setting that does
+#              the same is `--mode parallel --close-by server` (the request says Connection: close,
+#              connbench waits for the server's FIN). connbench's default `--close-by client` would
+#              close first itself and pay for TIME_WAIT on the client, a different (dearer) workload.
+#              ab without -k sends HTTP/1.0 (the server closes); hey -disable-keepalive sends
+#              Connection: close; h2load -H 'Connection: close' is count-based (-n), because its -D
+#              hangs in close mode (nghttp2 1.52), so it runs about DURATION*H2LOAD_CLOSE_RATE requests.
+#
+# Every run is bounded (timeout), loopback only; a tool that is not installed is skipped with a note.
+# nginx is stopped by its own pid on exit. Needs nginx, taskset, /usr/bin/time, python3.
+set -u -o pipefail
+
+D=${DURATION:-5}
+RUNS=${RUNS:-3}
+C=${CONNS:-50}
+DEPTH=${DEPTH:-16}
+PORT=${PORT:-18090}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+SCENARIOS=${SCENARIOS:-"keepalive pipeline close"}
+TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
+H2LOAD_CLOSE_RATE=${H2LOAD_CLOSE_RATE:-10000}
+here=$(cd "$(dirname "$0")/.." && pwd)
+CONNBENCH=${CONNBENCH:-$here/target/release/connbench}
+WORKDIR=${WORKDIR:-$(mktemp -d -t bench-peers.XXXXXX)}
+URL="http://127.0.0.1:$PORT/"
+LIMIT=$((D * 3 + 20)) # hard wall-clock cap per run
+RAW="$WORKDIR/raw.tsv"
+NGINX_PID=""
+
+log() { echo "[bench-peers] $*" >&2; }
+
+for need in nginx taskset python3; do
+  command -v "$need" >/dev/null || { log "$need is not installed"; exit 2; }
+done
+[ -x /usr/bin/time ] || { log "/usr/bin/time is not installed (apt-get install time)"; exit 2; }
+if [[ " $TOOLS " == *" connbench "* ]] && [ -z "${CONNBENCH_PREBUILT:-}" ]; then
+  # Always a release build of the current tree: a stale binary would measure old code.
+  (cd "$here" && cargo build --release --quiet) || { log "cargo build --release failed"; exit 2; }
+fi
+
+# ------------------------------------------------------------------------------------------ nginx
+mkdir -p "$WORKDIR/logs" "$WORKDIR/out"
+cat > "$WORKDIR/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORKDIR/logs/nginx.pid;
+error_log $WORKDIR/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 65;
+    client_body_temp_path $WORKDIR/logs; proxy_temp_path $WORKDIR/logs; fastcgi_temp_path $WORKDIR/logs;
+    uwsgi_temp_path $WORKDIR/logs; scgi_temp_path $WORKDIR/logs;
+    server {
+        listen 127.0.0.1:$PORT backlog=4096;
+        location / { return 200 "hello world\n"; }
+    }
+}
+EOF
+cat > "$WORKDIR/pipeline.lua" <<'EOF'
+-- wrk HTTP/1.1 pipelining: each write carries DEPTH requests
+local depth = tonumber(os.getenv("DEPTH") or "16")
+init = function(args)
+  local r = {}
+  for i = 1, depth do r[i] = wrk.format(nil, nil) end
+  req = table.concat(r)
+end
+request = function() return req end
+EOF
+
+stop_nginx() {
+  [ -n "$NGINX_PID" ] || return 0
+  kill -QUIT "$NGINX_PID" 2>/dev/null
+  local i
+  for i in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$NGINX_PID" 2>/dev/null && kill -KILL "$NGINX_PID" 2>/dev/null
+  wait "$NGINX_PID" 2>/dev/null
+  NGINX_PID=""
+}
+trap stop_nginx EXIT
+trap 'exit 130' INT TERM
+
+taskset -c "$SERVER_CPU" nginx -c "$WORKDIR/nginx.conf" -p "$WORKDIR" > "$WORKDIR/logs/nginx.out" 2>&1 &
+NGINX_PID=$!
+for _ in $(seq 1 50); do # bounded: 5 s
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { log "nginx did not start: $(cat "$WORKDIR/logs/error.log")"; exit 1; }
+
+nginx_ticks() { # utime+stime of the nginx worker(s), in clock ticks
+  local p t=0
+  for p in $(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
+# --------------------------------------------------------------------------------------- commands
+# The command line of tool $1 in scenario $2; nothing if the tool has no such mode.
+cmd_for() {
+  local cb="$CONNBENCH run $URL -c $C -d ${D}s --format json --no-progress"
+  case "$1:$2" in
+    wrk:keepalive) echo "wrk -t1 -c$C -d${D}s --latency $URL" ;;
+    wrk:pipeline) echo "env DEPTH=$DEPTH wrk -t1 -c$C -d${D}s --latency -s $WORKDIR/pipeline.lua $URL" ;;
+    wrk:close) echo "wrk -t1 -c$C -d${D}s --latency -H 'Connection: close' $URL" ;;
+    connbench:keepalive) echo "$cb --mode keepalive" ;;
+    connbench:pipeline) echo "$cb --mode pipeline --depth $DEPTH" ;;
+    connbench:close) echo "$cb --mode parallel --close-by server" ;;
+    h2load:keepalive) echo "h2load --h1 -t1 -c$C -D $D $URL" ;;
+    h2load:pipeline) echo "h2load --h1 -t1 -c$C -m $DEPTH -D $D $URL" ;;
+    h2load:close) echo "h2load --h1 -t1 -c$C -n $((D * H2LOAD_CLOSE_RATE)) -H 'Connection: close' $URL" ;;
+    ab:keepalive) echo "ab -k -c $C -t $D -n 50000000 $URL" ;;
+    ab:close) echo "ab -c $C -t $D -n 50000000 $URL" ;;
+    hey:keepalive) echo "hey -z ${D}s -c $C $URL" ;;
+    hey:close) echo "hey -z ${D}s -c $C -disable-keepalive $URL" ;;
+    oha:keepalive) echo "oha -z ${D}s -c $C --no-tui --output-format json $URL" ;;
+    oha:close) echo "oha -z ${D}s -c $C --no-tui --output-format json --disable-keepalive $URL" ;;
+  esac
+}
+
+installed() {
+  case "$1" in
+    connbench) [ -x "$CONNBENCH" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------- parsers
+# Each prints "requests rps p50_ms p99_ms errors" ('-' when the tool does not say). Requests are completed
+# 2xx responses where the tool separates them; errors include non-2xx; rps is the tool's own figure.
+parse() {
+  python3 - "$1" "$2" <<'EOF'
+import json, re, sys
+tool, path = sys.argv[1], sys.argv[2]
+text = open(path, errors="replace").read()
+def ms(v, unit):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+def num(pattern, default=None, conv=int):
+    m = re.search(pattern, text, re.M)
+    return conv(m.group(1)) if m else default
+req = rps = p50 = p99 = None
+err = 0
+if tool == "wrk":
+    req = num(r"^\s*(\d+) requests in")
+    q = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)}
+    # wrk's pipelined (Lua) runs print 0.00us for percentiles it did not record: not a latency.
+    p50, p99 = q.get("50") or None, q.get("99") or None
+    rps = num(r"^Requests/sec:\s+([\d.]+)", None, float)
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    err += sum(map(int, m.groups())) if m else 0
+    non2xx = num(r"Non-2xx or 3xx responses: (\d+)", 0)
+    err += non2xx
+    if req is not None:
+        req -= non2xx
+elif tool == "connbench":
+    try:
+        r = json.loads(text)["runs"][0]
+        s = r["status"]
+        req = s["2xx"]
+        err = sum(r["errors"].values()) + s["3xx"] + s["4xx"] + s["5xx"]
+        p50, p99 = r["latency"]["total"]["p50_us"] / 1e3, r["latency"]["total"]["p99_us"] / 1e3
+        rps = float(r["rps"]) * req / max(r["requests"], 1)
+    except Exception:
+        pass
+elif tool == "h2load":
+    m = re.search(r"^requests: .*?(\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        req, err = int(m.group(1)), sum(map(int, m.groups()[1:]))
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if m:
+        err += sum(map(int, m.groups()[1:]))
+    rps = num(r"^finished in [\d.]+m?s, ([\d.]+) req/s", None, float)
+    # h2load prints no percentiles; its "time for request" line has min, max, mean, sd, +/- sd.
+elif tool == "ab":
+    req = num(r"^Complete requests:\s+(\d+)")
+    rps = num(r"^Requests per second:\s+([\d.]+)", None, float)
+    err = num(r"^Failed requests:\s+(\d+)", 0) + num(r"^Non-2xx responses:\s+(\d+)", 0)
+    if req is not None:
+        req -= num(r"^Non-2xx responses:\s+(\d+)", 0)
+    p50 = num(r"^\s+50%\s+(\d+)", None, float)  # whole milliseconds
+    p99 = num(r"^\s+99%\s+(\d+)", None, float)
+elif tool == "hey":
+    codes = [(int(c), int(n)) for c, n in re.findall(r"^\s+\[(\d{3})\]\s+(\d+) responses", text, re.M)]
+    req = sum(n for c, n in codes if 200 <= c < 300) if codes else None
+    err = sum(n for c, n in codes if not 200 <= c < 300)
+    err += sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s+Get ", text, re.M))
+    rps = num(r"^\s+Requests/sec:\s+([\d.]+)", None, float)
+    p50 = num(r"^\s+50% in ([\d.]+) secs", None, float)
+    p99 = num(r"^\s+99% in ([\d.]+) secs", None, float)
+    p50, p99 = (None if p50 is None else p50 * 1e3), (None if p99 is None else p99 * 1e3)
+elif tool == "oha":
+    try:
+        d = json.loads(text)
+        codes = d.get("statusCodeDistribution", {})
+        req = sum(v for k, v in codes.items() if k.startswith("2"))
+        err = sum(v for k, v in codes.items() if not k.startswith("2"))
+        # requests still in flight when -z ends are "aborted due to deadline", not errors
+        err += sum(v for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k)
+        rps = d.get("summary", {}).get("requestsPerSec")
+        p = d.get("latencyPercentiles", {})
+        p50 = p["p50"] * 1e3 if p.get("p50") is not None else None
+        p99 = p["p99"] * 1e3 if p.get("p99") is not None else None
+    except Exception:
+        pass
+f = lambda v: "-" if v is None else ("%.3f" % v if isinstance(v, float) else str(v))
+print(f(req), f(rps), f(p50), f(p99), err)
+EOF
+}
+
+# ----------------------------------------------------------------------------------------- a run
+run_one() { # scenario tool round
+  local scenario=$1 tool=$2 round=$3 cmd base t0 t1 n0 n1 rc
+  cmd=$(cmd_for "$tool" "$scenario")
+  base="$WORKDIR/out/$scenario.$tool.$round"
+  echo "$cmd" > "$base.cmd"
+  n0=$(nginx_ticks)
+  t0=$(date +%s.%N)
+  eval "timeout -s INT -k 5 $LIMIT /usr/bin/time -f '%U %S %M' -o $base.time taskset -c $CLIENT_CPU $cmd" \
+    > "$base.out" 2> "$base.err"
+  rc=$?
+  t1=$(date +%s.%N)
+  n1=$(nginx_ticks)
+  local req rps p50 p99 err usr sys rss
+  read -r req rps p50 p99 err < <(parse "$tool" "$base.out")
+  read -r usr sys rss < <(tail -n 1 "$base.time" 2>/dev/null)
+  awk -v OFS='\t' -v s="$scenario" -v t="$tool" -v r="$round" -v req="$req" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
+      -v err="$err" -v usr="${usr:-0}" -v sys="${sys:-0}" -v rss="${rss:-0}" -v t0="$t0" -v t1="$t1" \
+      -v nt="$((n1 - n0))" -v hz="$(getconf CLK_TCK)" -v rc="$rc" 'BEGIN {
+        wall = t1 - t0
+        ok = (req ~ /^[0-9]+$/ && req > 0)
+        cpu = ok ? sprintf("%.3f", (usr + sys) * 1e6 / req) : "-"
+        u = ok ? sprintf("%.3f", usr * 1e6 / req) : "-"
+        k = ok ? sprintf("%.3f", sys * 1e6 / req) : "-"
+        if (rps == "-" && ok && wall > 0) rps = req / wall  # the tool did not say: over its wall time
+        if (rps != "-") rps = sprintf("%.0f", rps)
+        print s, t, r, req, rps, p50, p99, cpu, u, k, sprintf("%.1f", rss / 1024), err,
+              sprintf("%.0f", 100 * (usr + sys) / wall), sprintf("%.0f", 100 * nt / hz / wall), rc }' >> "$RAW"
+  log "$(tail -n 1 "$RAW" | tr '\t' ' ')"
+}
+
+# ----------------------------------------------------------------------------------------- main
+printf 'scenario\ttool\tround\trequests\trps\tp50_ms\tp99_ms\tcpu_us_req\tuser_us_req\tsys_us_req\trss_mib\terrors\tclient_cpu_pct\tnginx_cpu_pct\trc\n' > "$RAW"
+present=""
+for tool in $TOOLS; do
+  if installed "$tool"; then present="$present $tool"; else log "skip $tool: not installed"; fi
+done
+for scenario in $SCENARIOS; do
+  for round in $(seq 1 "$RUNS"); do
+    for tool in $present; do
+      [ -n "$(cmd_for "$tool" "$scenario")" ] || continue
+      run_one "$scenario" "$tool" "$round"
+      sleep 1
+    done
+  done
+done
+stop_nginx
+
+python3 - "$RAW" "$D" "$RUNS" "$C" "$DEPTH" "$(nproc)" "$(uname -r)" "$present" <<'EOF'
+import csv, statistics, sys
+raw, D, RUNS, C, DEPTH, ncpu, kernel, present = sys.argv[1:]
+rows = list(csv.DictReader(open(raw), delimiter="\t"))
+def med(values):
+    xs = [float(v) for v in values if v not in ("-", "")]
+    return statistics.median(xs) if xs else None
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; nginx on CPU 0, client on CPU 1")
+print(f"{ncpu} CPUs, Linux {kernel}. Medians over rounds; errors are the total over all rounds.\n")
+print("| scenario | tool | runs | rps | p50 ms | p99 ms | CPU µs/req | user µs/req | sys µs/req | peak RSS MiB "
+      "| errors | client CPU % | nginx CPU % | connbench ÷ this (CPU/req) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+summary = []
+for scenario in dict.fromkeys(r["scenario"] for r in rows):
+    stats = {}
+    for tool in present.split():
+        rs = [r for r in rows if r["scenario"] == scenario and r["tool"] == tool]
+        if not rs:
+            continue
+        stats[tool] = dict(
+            runs=len(rs), rps=med(r["rps"] for r in rs), p50=med(r["p50_ms"] for r in rs),
+            p99=med(r["p99_ms"] for r in rs), cpu=med(r["cpu_us_req"] for r in rs),
+            user=med(r["user_us_req"] for r in rs), sys=med(r["sys_us_req"] for r in rs),
+            rss=med(r["rss_mib"] for r in rs), err=sum(int(r["errors"] or 0) for r in rs),
+            bad=sum(1 for r in rs if r["rc"] not in ("0",) or r["cpu_us_req"] == "-"),
+            ccpu=med(r["client_cpu_pct"] for r in rs), ncpu=med(r["nginx_cpu_pct"] for r in rs))
+    ours = stats.get("connbench", {}).get("cpu")
+    for tool, s in stats.items():
+        ratio = ours / s["cpu"] if ours and s["cpu"] else None
+        runs = f"{s['runs']}" + (f" ({s['bad']} failed)" if s["bad"] else "")
+        print(f"| {scenario} | {tool} | {runs} | {fmt(s['rps'], '.0f')} | {fmt(s['p50'], '.3f')} | {fmt(s['p99'], '.3f')} "
+              f"| {fmt(s['cpu'], '.2f')} | {fmt(s['user'], '.2f')} | {fmt(s['sys'], '.2f')} | {fmt(s['rss'], '.1f')} "
+              f"| {s['err']} | {fmt(s['ccpu'], '.0f')} | {fmt(s['ncpu'], '.0f')} | {fmt(ratio, '.2f')} |")
+    peers = {t: s["cpu"] for t, s in stats.items() if t != "connbench" and s["cpu"]}
+    if ours and peers:
+        best = min(peers, key=peers.get)
+        wrk = peers.get("wrk")
+        summary.append((scenario, ours, wrk, best, peers[best]))
+print()
+print("| scenario | connbench CPU µs/req | wrk | connbench ÷ wrk | best peer | connbench ÷ best | target ≤ 1.00 × wrk (aim 0.80) |")
+print("|---|---:|---:|---:|---|---:|---|")
+for scenario, ours, wrk, best, bcpu in summary:
+    r = ours / wrk if wrk else None
+    verdict = "-" if r is None else ("met, aim met" if r <= 0.8 else "met" if r <= 1.0 else f"MISSED (+{(r - 1) * 100:.0f} %)")
+    print(f"| {scenario} | {ours:.2f} | {fmt(wrk, '.2f')} | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
+print()
+print("CPU µs/req = (user + sys CPU time of the client process, /usr/bin/time) / completed 2xx responses.")
+print("rps: each tool's own figure. p50/p99: total latency as each tool reports it (wrk prints none for")
+print("pipelined runs)")
+print("h2load prints no percentiles; ab's are whole milliseconds. Peak RSS: /usr/bin/time %M.")
+print("client CPU %: the client's CPU time over its wall time; nginx CPU %: its worker's, over the same time.")
+print("Both well under 100 % means something else had the cores (a shared machine): compare within a round.")
+EOF
+log "raw results in $WORKDIR"
