@@ -40,21 +40,13 @@ pub fn run(args: &PortsArgs) -> Result<(), Failure> {
 /// Each client IP with the URL's server: the capacity a run against it would have.
 fn for_server(args: &PortsArgs, url: &str, settings: &Settings) -> Result<PortsReport, Failure> {
     let server = server_addr(url).map_err(Failure::Usage)?;
-    let clients = match &args.source_ip {
+    let source_ips = match &args.source_ip {
         Some(list) => source::parse_source_ips(list).map_err(Failure::Usage)?,
-        None => vec![socket::default_source_ip(server)
-            .map_err(|e| Failure::Usage(format!("no source address reaches {server}: {e}")))?],
+        None => Vec::new(),
     };
-    for &client in &clients {
-        if client.is_ipv4() != server.is_ipv4() {
-            return Err(Failure::Usage(format!("--source-ip {client}: not the address family of the server {server}")));
-        }
-        socket::probe_bind(client).map_err(|e| {
-            Failure::Usage(format!("--source-ip {client}: cannot bind it ({e}); is it configured on this host?"))
-        })?;
-    }
+    let clients = socket::client_ips(&source_ips, server).map_err(Failure::Usage)?;
     // Taken after the checks, so a bad flag costs no dump.
-    let census = census::take()?;
+    let census = census::take_toward(server)?;
     let tuples: Vec<Tuple> = clients.iter().map(|&client| Tuple { client, server }).collect();
     // Tuples of one server share a hold time unless loopback and real client IPs are mixed; the
     // longest one is the one to plan with.

@@ -321,7 +321,9 @@ impl Plan {
             rate: self.rate,
             idempotent: self.idempotent(),
             stop: self.stop,
-            nodelay: self.nodelay,
+            // A connection that carries one request writes once: Nagle never holds a first write back, so
+            // TCP_NODELAY would be a syscall per connection that changes nothing.
+            nodelay: self.nodelay && !one_shot,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
         }

@@ -236,7 +236,12 @@ impl Session<'_> {
         loop {
             let now = Instant::now();
             let depth = u64::from(self.ctx.shared.plan.depth);
-            let want = self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now);
+            // Closed loop: the next pipelined batch goes once the last is answered, as wrk does. Refilling
+            // after every read kept the pipe fuller but cost a write per read instead of one per `depth`
+            // requests: 4.8 against 3.6 µs of client CPU per request on loopback (1.3x wrk's).
+            let batch_answered = self.ctx.tickets.is_some() || self.flight.is_empty();
+            let want =
+                if batch_answered { self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now) } else { 0 };
             if want > 0 {
                 if let Err(kind) = self.write_batch(want, connect_start, now).await {
                     return self.closer_after(Ending::Failed(kind));

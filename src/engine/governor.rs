@@ -37,20 +37,9 @@ pub struct Governor {
 /// the target), the ledger seeded from the kernel's census, and, under `fail`, the refusal of a plan that
 /// cannot fit. Errors are one line for exit 2.
 pub fn prepare(plan: &Plan, server: SocketAddr) -> Result<Arc<Governor>, String> {
-    let client_ips = if plan.source_ips.is_empty() {
-        vec![socket::default_source_ip(server).map_err(|e| format!("no route to {server}: {e}"))?]
-    } else {
-        for &ip in &plan.source_ips {
-            if ip.is_ipv4() != server.is_ipv4() {
-                return Err(format!("--source-ip {ip}: not the address family of the target {server}"));
-            }
-            socket::probe_bind(ip)
-                .map_err(|e| format!("--source-ip {ip}: cannot be bound ({e}): is it configured here?"))?;
-        }
-        plan.source_ips.clone()
-    };
+    let client_ips = socket::client_ips(&plan.source_ips, server)?;
     let now = Instant::now();
-    let census = census::take().ok();
+    let census = census::take_toward(server).ok();
     let governor = Governor::new(socket::port_settings(), server, client_ips, plan.port_policy, census.as_ref(), now);
     if plan.port_policy == PortPolicy::Fail {
         governor.check_fit(plan, now)?;
@@ -122,7 +111,7 @@ impl Sampler {
                         while Instant::now() < next && !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
                         }
-                        let census = census::take().ok();
+                        let census = census::take_toward(governor.server).ok();
                         for warning in governor.sample(census.as_ref(), Instant::now()) {
                             eprintln!("connbench: {warning}");
                         }

@@ -416,9 +416,10 @@ fn take(remaining: u64, available: usize) -> usize {
 /// Runs httparse over `head`: the head's length and facts once it is complete, `None` while more is
 /// needed.
 fn parse_head(head: &[u8]) -> Result<Option<(usize, HeadFacts)>, ParseError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(head) {
+    // Uninitialised: zeroing 64 headers for every response cost ~170 instructions (callgrind).
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, head, &mut headers) {
         Ok(Status::Complete(n)) if n > MAX_HEAD_BYTES => Err(too_large(head)),
         Ok(Status::Complete(n)) => Ok(Some((n, head_facts(&resp)?))),
         Ok(Status::Partial) => Ok(None),
@@ -473,6 +474,10 @@ fn head_facts(resp: &httparse::Response<'_, '_>) -> Result<HeadFacts, ParseError
     let mut codings = Codings::default();
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
+        // Most fields are none of the four below: their length rules them out without a comparison.
+        if !matches!(name.len(), 10 | 14 | 17) {
+            continue;
+        }
         if name.eq_ignore_ascii_case(b"connection") {
             for token in list(h.value) {
                 facts.connection_close |= token.eq_ignore_ascii_case(b"close");

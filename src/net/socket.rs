@@ -38,7 +38,10 @@ pub async fn connect_from(
         bind_without_port(&socket, ip)?;
     }
     walk_ports_one_by_one(&socket);
-    socket.set_tcp_nodelay(nodelay)?;
+    if nodelay {
+        // Off is the default: only turning it on costs a call.
+        socket.set_tcp_nodelay(true)?;
+    }
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
@@ -72,9 +75,29 @@ pub fn connect_blocking_from(
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     bind_without_port(&socket, client_ip)?;
     walk_ports_one_by_one(&socket);
-    socket.set_tcp_nodelay(nodelay)?;
+    if nodelay {
+        // Off is the default: only turning it on costs a call.
+        socket.set_tcp_nodelay(true)?;
+    }
     socket.connect_timeout(&SockAddr::from(addr), limit)?;
     Ok(socket.into())
+}
+
+/// The client IPs a run or a capacity report toward `server` uses: `source_ips` (from `--source-ip`), each
+/// of the server's family and bound once to prove this host has it, or else the one address the kernel
+/// would choose. Errors are one line naming the address.
+pub fn client_ips(source_ips: &[IpAddr], server: SocketAddr) -> Result<Vec<IpAddr>, String> {
+    if source_ips.is_empty() {
+        return Ok(vec![default_source_ip(server).map_err(|e| format!("no source address reaches {server}: {e}"))?]);
+    }
+    for &ip in source_ips {
+        if ip.is_ipv4() != server.is_ipv4() {
+            return Err(format!("--source-ip {ip}: not the address family of the server {server}"));
+        }
+        probe_bind(ip)
+            .map_err(|e| format!("--source-ip {ip}: cannot bind it ({e}); is it configured on this host?"))?;
+    }
+    Ok(source_ips.to_vec())
 }
 
 /// Proves `ip` can be a client's source address (it is configured on this host), so a run can
