@@ -143,7 +143,8 @@ async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
                     }
                 };
                 let start = Instant::now();
-                match socket::connect_from(Some(ip), ctx.shared.addr, plan.nodelay, plan.connect_timeout).await {
+                let bind = governor.bind_to(ip);
+                match socket::connect_from(bind, ctx.shared.addr, plan.nodelay, plan.connect_timeout).await {
                     Ok(stream) => break (stream, start, ip),
                     Err(err) => {
                         let kind = ErrorKind::of_io(&err);

@@ -31,6 +31,8 @@ pub struct Governor {
     mode: Mutex<ModePorts>,
     /// Tuples already warned about for passing half their ports.
     warned: Mutex<HashSet<Tuple>>,
+    /// No `--source-ip`: the one client IP is the kernel's own choice for the target.
+    kernel_chooses: bool,
 }
 
 /// The run's governor: the client IPs (`--source-ip`, each probe-bound, or the kernel's own choice for
@@ -38,9 +40,12 @@ pub struct Governor {
 /// cannot fit. Errors are one line for exit 2.
 pub fn prepare(plan: &Plan, server: SocketAddr) -> Result<Arc<Governor>, String> {
     let client_ips = socket::client_ips(&plan.source_ips, server)?;
+    let kernel_chooses = plan.source_ips.is_empty();
     let now = Instant::now();
     let census = census::take_toward(server).ok();
-    let governor = Governor::new(socket::port_settings(), server, client_ips, plan.port_policy, census.as_ref(), now);
+    let mut governor =
+        Governor::new(socket::port_settings(), server, client_ips, plan.port_policy, census.as_ref(), now);
+    governor.kernel_chooses = kernel_chooses;
     if plan.port_policy == PortPolicy::Fail {
         governor.check_fit(plan, now)?;
     }
@@ -168,7 +173,13 @@ impl Governor {
             policy,
             mode: Mutex::new(mode),
             warned: Mutex::new(HashSet::new()),
+            kernel_chooses: false,
         }
+    }
+
+    /// The address to bind a connection granted `ip` to: none when it is the kernel's own choice anyway.
+    pub fn bind_to(&self, ip: IpAddr) -> Option<IpAddr> {
+        (!self.kernel_chooses).then_some(ip)
     }
 
     /// `fail`: refuses, with the arithmetic, a plan needing more ports than are free now.
