@@ -234,31 +234,31 @@ enum Fate {
 impl Session<'_> {
     async fn run(&mut self, connect_start: Instant) -> Closer {
         let (mut start, mut end) = (0usize, 0usize);
+        let depth = u64::from(self.ctx.shared.plan.depth);
         loop {
-            let now = Instant::now();
-            let depth = u64::from(self.ctx.shared.plan.depth);
             // Closed loop: the next pipelined batch goes once the last is answered, as wrk does. Refilling
             // after every read kept the pipe fuller but cost a write per read instead of one per `depth`
             // requests: 4.8 against 3.6 µs of client CPU per request on loopback (1.3x wrk's).
-            let batch_answered = self.ctx.tickets.is_some() || self.flight.is_empty();
-            let want =
-                if batch_answered { self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now) } else { 0 };
-            if want > 0 {
-                if let Err(kind) = self.write_batch(want, connect_start, now).await {
-                    return self.closer_after(Ending::Failed(kind));
+            if self.ctx.tickets.is_some() || self.flight.is_empty() {
+                let now = Instant::now();
+                let want = self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now);
+                if want > 0 {
+                    if let Err(kind) = self.write_batch(want, connect_start, now).await {
+                        return self.closer_after(Ending::Failed(kind));
+                    }
                 }
-            }
-            if self.flight.is_empty() {
-                match self.reuse.retired(self.sent, 0, now) {
-                    Some(Retired::NotPersistent) => return self.await_server_close().await,
-                    Some(Retired::Limit | Retired::Idle) => return Closer::Client,
-                    None => {}
-                }
-                match self.idle().await {
-                    Idle::Work => continue,
-                    Idle::Over => return Closer::Client,
-                    Idle::Ended(ending) => return self.closer_after(ending),
-                    Idle::Unexpected => return self.close_gracefully().await,
+                if self.flight.is_empty() {
+                    match self.reuse.retired(self.sent, 0, now) {
+                        Some(Retired::NotPersistent) => return self.await_server_close().await,
+                        Some(Retired::Limit | Retired::Idle) => return Closer::Client,
+                        None => {}
+                    }
+                    match self.idle().await {
+                        Idle::Work => continue,
+                        Idle::Over => return Closer::Client,
+                        Idle::Ended(ending) => return self.closer_after(ending),
+                        Idle::Unexpected => return self.close_gracefully().await,
+                    }
                 }
             }
             let room = self.ctx.tickets.is_some()

@@ -122,6 +122,8 @@ pub struct Recorder {
     retries: u64,
     keep_alive: KeepAlive,
     timeline: Vec<Second>,
+    /// The second last recorded into: its start, its end, its index in `timeline`.
+    current: (Instant, Instant, usize),
 }
 
 impl Recorder {
@@ -148,15 +150,22 @@ impl Recorder {
             retries: 0,
             keep_alive: KeepAlive::default(),
             timeline: Vec::new(),
+            current: (started, started, 0),
         }
     }
 
+    /// The timeline entry of the second `at` falls in. Events come in time order per thread, so the
+    /// current second is remembered and a clock subtraction is paid once a second, not per request.
     fn second(&mut self, at: Instant) -> &mut Second {
-        let index = at.saturating_duration_since(self.started).as_secs() as usize;
-        if index >= self.timeline.len() {
-            self.timeline.resize(index + 1, Second::default());
+        if !(self.current.0..self.current.1).contains(&at) {
+            let index = at.saturating_duration_since(self.started).as_secs();
+            let begins = self.started + Duration::from_secs(index);
+            self.current = (begins, begins + Duration::from_secs(1), index as usize);
+            if self.current.2 >= self.timeline.len() {
+                self.timeline.resize(self.current.2 + 1, Second::default());
+            }
         }
-        &mut self.timeline[index]
+        &mut self.timeline[self.current.2]
     }
 
     pub fn connected(&mut self, at: Instant, handshake: Duration) {
