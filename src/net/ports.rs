@@ -8,8 +8,10 @@ The kernel settings come in as `Settings` (read by `net/socket.rs`); the kernel'
 TIME_WAIT sockets (`net/census.rs`) seeds the ledger at start.
 
 A port is held while its connection is open and, when the client closed first, for the TIME_WAIT
-length after the close. Closes are kept per tuple in a ring of one-second buckets (a `VecDeque` of
-(expiry second, count), at most one entry per second of the TIME_WAIT window).
+length after the close. Closes are kept per tuple in a ring of 100 ms buckets (a `VecDeque` of
+(expiry tick, count), at most one entry per tick of the TIME_WAIT window). Not one-second buckets: where
+tcp_tw_reuse frees a port after 1 s, rounding closes up to whole seconds held ports up to 2 s, which
+halved what a loopback tuple sustains (the governor capped parallel mode at 14k connections/s).
 */
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -42,6 +44,9 @@ pub fn occupancy_warning(tuple: Tuple, held: u64, capacity: u64) -> Option<Strin
 
 /// How long an EADDRNOTAVAIL keeps an IP out of rotation for a destination (DESIGN.md §4).
 const SATURATED_FOR: Duration = Duration::from_secs(1);
+
+/// The ledger's clock resolution: closes free ports at most this late, never early.
+const TICK_MS: u64 = 100;
 
 /// One (client IP, server IP, server port): the unit the kernel allots ephemeral ports in, because
 /// with IP_BIND_ADDRESS_NO_PORT a local port only has to be unique per 4-tuple.
@@ -107,21 +112,27 @@ impl Settings {
         }
     }
 
-    /// Seconds a client-first close holds its port for this tuple: 60, or the reuse delay rounded
-    /// up to whole seconds where reuse applies (the kernel reuses once more than
-    /// `tcp_tw_reuse_delay` ms have passed since the socket entered TIME_WAIT).
-    pub fn hold_secs(&self, tuple: Tuple) -> u32 {
+    /// Milliseconds a client-first close holds its port for this tuple: 60 s, or where reuse applies
+    /// the reuse delay (the kernel reuses once more than `tcp_tw_reuse_delay` ms have passed since the
+    /// socket entered TIME_WAIT), rounded up to the ledger's 100 ms tick.
+    pub fn hold_ms(&self, tuple: Tuple) -> u32 {
+        let full = TIME_WAIT_SECS * 1000;
         if self.reuses(tuple) {
-            self.tw_reuse_delay_ms.div_ceil(1000).clamp(1, TIME_WAIT_SECS)
+            (u64::from(self.tw_reuse_delay_ms).div_ceil(TICK_MS) * TICK_MS).clamp(TICK_MS, u64::from(full)) as u32
         } else {
-            TIME_WAIT_SECS
+            full
         }
+    }
+
+    /// The hold in whole seconds, rounded up, for reports.
+    pub fn hold_secs(&self, tuple: Tuple) -> u32 {
+        self.hold_ms(tuple).div_ceil(1000)
     }
 
     /// New connections per second one tuple sustains when the client closes first:
     /// ports / hold time (28,232 / 60 = 470 by default).
     pub fn tuple_rate(&self, tuple: Tuple) -> f64 {
-        f64::from(self.ports_per_tuple()) / f64::from(self.hold_secs(tuple))
+        f64::from(self.ports_per_tuple()) * 1000.0 / f64::from(self.hold_ms(tuple))
     }
 
     /// The sustainable new-connection rate of a set of tuples: the sum of each one's rate.
@@ -136,7 +147,7 @@ impl Settings {
         if ports == 0 {
             return None;
         }
-        let needed = (rate.max(0.0) * f64::from(self.hold_secs(tuple)) / f64::from(ports)).ceil();
+        let needed = (rate.max(0.0) * f64::from(self.hold_ms(tuple)) / 1000.0 / f64::from(ports)).ceil();
         // `as` saturates, so an absurd rate gives u64::MAX rather than wrapping.
         Some(needed as u64)
     }
@@ -150,7 +161,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[derive(Debug, Default)]
 struct Slot {
     open: u64,
-    /// Client-first closes as (second, counted from the ledger's epoch, at which they free; count),
+    /// Client-first closes as (tick, counted from the ledger's epoch, at which they free; count),
     /// oldest first.
     time_wait: VecDeque<(u64, u64)>,
     time_wait_total: u64,
@@ -159,9 +170,9 @@ struct Slot {
 }
 
 impl Slot {
-    fn expire(&mut self, now_second: u64) {
+    fn expire(&mut self, now_tick: u64) {
         while let Some(&(frees_at, count)) = self.time_wait.front() {
-            if frees_at > now_second {
+            if frees_at > now_tick {
                 break;
             }
             self.time_wait.pop_front();
@@ -169,12 +180,12 @@ impl Slot {
         }
     }
 
-    /// Returns the second the ports were filed under, which may be later than `frees_at`.
+    /// Returns the tick the ports were filed under, which may be later than `frees_at`.
     fn add_time_wait(&mut self, frees_at: u64, count: u64) -> u64 {
         self.time_wait_total += count;
         match self.time_wait.back_mut() {
             Some((last, n)) if *last >= frees_at => {
-                // Same second, or a caller's `now` slightly older than the last one: fold it into
+                // Same tick, or a caller's `now` slightly older than the last one: fold it into
                 // the later bucket, which only holds the port a little longer (never shorter).
                 *n += count;
                 *last
@@ -194,7 +205,7 @@ pub struct Ledger {
     capacity: u64,
     epoch: Instant,
     slots: HashMap<Tuple, Slot>,
-    /// Every tuple's TIME_WAIT ports by the second they free, so the total is exact without a walk
+    /// Every tuple's TIME_WAIT ports by the tick they free, so the total is exact without a walk
     /// over all tuples (hold times differ per tuple, hence a map rather than one ring).
     all_time_wait: BTreeMap<u64, u64>,
     time_wait_now: u64,
@@ -252,18 +263,18 @@ impl Ledger {
 
     /// Ports of the tuple in use now: open connections plus TIME_WAIT.
     pub fn held(&mut self, tuple: Tuple, now: Instant) -> u64 {
-        let second = self.second(now);
+        let tick = self.tick(now);
         self.slots.get_mut(&tuple).map_or(0, |slot| {
-            slot.expire(second);
+            slot.expire(tick);
             slot.open + slot.time_wait_total
         })
     }
 
     /// TIME_WAIT ports of the tuple now.
     pub fn time_wait(&mut self, tuple: Tuple, now: Instant) -> u64 {
-        let second = self.second(now);
+        let tick = self.tick(now);
         self.slots.get_mut(&tuple).map_or(0, |slot| {
-            slot.expire(second);
+            slot.expire(tick);
             slot.time_wait_total
         })
     }
@@ -308,7 +319,7 @@ impl Ledger {
             return Some(now);
         }
         let slot = self.slots.get(&tuple)?;
-        slot.time_wait.front().map(|&(frees_at, _)| self.epoch + Duration::from_secs(frees_at))
+        slot.time_wait.front().map(|&(frees_at, _)| self.epoch + Duration::from_millis(frees_at * TICK_MS))
     }
 
     /// connect() failed with EADDRNOTAVAIL: the kernel found no port, whatever the ledger thinks.
@@ -319,7 +330,7 @@ impl Ledger {
 
     /// TIME_WAIT ports across all tuples now.
     pub fn time_wait_total(&mut self, now: Instant) -> u64 {
-        self.expire_all(self.second(now));
+        self.expire_all(self.tick(now));
         self.time_wait_now
     }
 
@@ -333,36 +344,35 @@ impl Ledger {
     }
 
     fn add_time_wait(&mut self, tuple: Tuple, count: u64, now: Instant) {
-        let hold = u64::from(self.settings.hold_secs(tuple));
-        let frees_at = self.second_ceil(now) + hold;
+        let hold = u64::from(self.settings.hold_ms(tuple)) / TICK_MS;
+        let frees_at = self.tick_ceil(now) + hold;
         let frees_at = self.slots.entry(tuple).or_default().add_time_wait(frees_at, count);
-        self.expire_all(self.second(now));
+        self.expire_all(self.tick(now));
         *self.all_time_wait.entry(frees_at).or_default() += count;
         self.time_wait_now += count;
         self.time_wait_peak = self.time_wait_peak.max(self.time_wait_now);
     }
 
-    fn expire_all(&mut self, now_second: u64) {
+    fn expire_all(&mut self, now_tick: u64) {
         while let Some(entry) = self.all_time_wait.first_entry() {
-            if *entry.key() > now_second {
+            if *entry.key() > now_tick {
                 break;
             }
             self.time_wait_now -= entry.remove();
         }
     }
 
-    /// Whole seconds since the epoch, rounded down: a bucket ending at second S is expired from
-    /// the instant S on.
-    fn second(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_secs()
+    /// Ticks since the epoch, rounded down: a bucket ending at tick T is expired from the instant T on.
+    fn tick(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.epoch).as_nanos() / u128::from(TICK_MS * 1_000_000)) as u64
     }
 
-    /// Whole seconds since the epoch, rounded up: a close at 0.0 s frees at exactly the hold time;
-    /// one at 0.5 s frees at the next whole second after it (up to a second late, never early,
-    /// which also covers the kernel's timer firing a little after the nominal 60 s).
-    fn second_ceil(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.epoch);
-        since.as_secs() + u64::from(since.subsec_nanos() > 0)
+    /// Ticks since the epoch, rounded up: a close on a tick frees at exactly the hold time; one between
+    /// ticks at the next tick after it (up to 100 ms late, never early, which also covers the kernel's
+    /// timer firing a little after the nominal time).
+    fn tick_ceil(&self, now: Instant) -> u64 {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        nanos.div_ceil(u128::from(TICK_MS * 1_000_000)) as u64
     }
 }
 
@@ -454,14 +464,14 @@ mod tests {
     }
 
     #[test]
-    fn a_close_between_seconds_frees_on_the_next_whole_second_after_the_hold() {
+    fn a_close_between_ticks_frees_on_the_next_tick_after_the_hold() {
         let t0 = Instant::now();
         let mut ledger = Ledger::new(settings(), t0);
         let t = tuple("192.0.2.1", SERVER);
         ledger.opened(t);
-        ledger.closed(t, Closer::Client, secs(t0, 0.5));
-        assert_eq!(ledger.time_wait(t, secs(t0, 60.5)), 1, "never freed early");
-        assert_eq!(ledger.time_wait(t, secs(t0, 61.0)), 0);
+        ledger.closed(t, Closer::Client, secs(t0, 0.55));
+        assert_eq!(ledger.time_wait(t, secs(t0, 60.55)), 1, "never freed early");
+        assert_eq!(ledger.time_wait(t, secs(t0, 60.6)), 0, "at most a tick late");
     }
 
     #[test]
