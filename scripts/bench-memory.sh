@@ -65,25 +65,9 @@ http {
 }
 EOF
 
-stop_nginx() {
-  [ -n "$NGINX_PID" ] || return 0
-  kill -QUIT "$NGINX_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$NGINX_PID" 2>/dev/null && kill -KILL "$NGINX_PID" 2>/dev/null
-  wait "$NGINX_PID" 2>/dev/null
-  NGINX_PID=""
-}
-trap stop_nginx EXIT
-trap 'exit 130' INT TERM
-
-taskset -c "$SERVER_CPU" nginx -c "$WORKDIR/nginx.conf" -p "$WORKDIR" > "$WORKDIR/logs/nginx.out" 2>&1 &
-NGINX_PID=$!
-for _ in $(seq 1 50); do # bounded: 5 s
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { log "nginx did not start: $(cat "$WORKDIR/logs/error.log")"; exit 1; }
+# shellcheck source=lib/nginx.sh
+. "$(dirname "$0")/lib/nginx.sh"
+start_nginx
 
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }
 nginx_rss_kib() {
