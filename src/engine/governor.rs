@@ -312,13 +312,17 @@ impl Governor {
         mode.kernel_time_wait_peak = mode.kernel_time_wait_peak.max(kernel.unwrap_or(0));
         mode.samples.push((ledger, kernel));
         drop(mode);
-        let capacity = u64::from(self.settings().ports_per_tuple());
+        let settings = self.settings();
+        let capacity = u64::from(settings.ports_per_tuple());
         let mut warned = self.warned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.occupancy(now)
             .into_iter()
             .filter_map(|(tuple, held, _)| {
-                // The kernel may hold more than the ledger knows: TIME_WAIT left by another program.
-                let held = held.max(census.map_or(0, |c| c.get(tuple).time_wait));
+                // The kernel may hold more than the ledger knows (TIME_WAIT left by another program), except
+                // where tcp_tw_reuse lets connect() take its TIME_WAIT ports over: there its count says
+                // nothing about free ports.
+                let kernel = if settings.reuses(tuple) { 0 } else { census.map_or(0, |c| c.get(tuple).time_wait) };
+                let held = held.max(kernel);
                 occupancy_warning(tuple, held, capacity).filter(|_| warned.insert(tuple))
             })
             .collect()
