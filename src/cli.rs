@@ -86,7 +86,7 @@ pub enum CompareFormatArg {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target URL (http://host[:port]/path). Without one, the embedded server is started on 127.0.0.1:0.
+    /// Target URL, http://host/path or http://host:port/path. Without one, the embedded server is started on 127.0.0.1:0.
     pub url: Option<String>,
 
     /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn. [default: keepalive]
@@ -230,7 +230,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PortsArgs {
-    /// The server whose tuples to count (http://host[:port]/). Without one: every tuple holding TIME_WAIT.
+    /// The server whose tuples to count (http://host/ or http://host:port/). Without one: every tuple holding TIME_WAIT.
     pub url: Option<String>,
 
     /// Client IPs to count for: IPs, ranges 127.0.0.2-127.0.0.40, CIDRs, comma-separated. Default: the

@@ -32,7 +32,7 @@ pub struct PortsReport {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TupleRow {
     pub client_ip: String,
-    /// "ip:port" ("[v6]:port").
+    /// `ip:port` (`[v6]:port`).
     pub server: String,
     pub time_wait: u64,
     pub established: u64,
