@@ -8,10 +8,13 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `cli`: clap definitions only.
 - `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
 - `plan`: flags over a profile resolved into one validated `Plan`; request bytes rendered once per mode.
-- `http`: request rendering and the incremental response parser; pure, no I/O.
+- `http`: request rendering, the incremental response parser, and the connection-reuse rules
+  (`http::reuse`: Keep-Alive max/timeout, pipelining only once persistent); pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
   ledger (`net::ports`, pure) and `--source-ip` parsing.
-- `engine`: the one spawn/stop loop; modes differ only in per-connection policy.
+- `engine`: the one spawn/stop loop; modes differ only in per-connection policy. `engine::pace` is the
+  pure `--rate` schedule, `engine::schedule` hands scheduled requests to connections, and
+  `engine::governor` asks the port ledger before every new connection.
 - `record`: per-thread recorders merged at the end; the serde result type; `merge` of saved results.
 - `report`: text, json, csv and markdown writers over a finished result; `gate` (`--check`) and
   `compare` math apart from their printing.
