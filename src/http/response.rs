@@ -478,21 +478,28 @@ fn head_facts(resp: &httparse::Response<'_, '_>) -> Result<HeadFacts, ParseError
         if !matches!(name.len(), 10 | 14 | 17) {
             continue;
         }
-        if name.eq_ignore_ascii_case(b"connection") {
+        if is(name, b"connection") {
             for token in list(h.value) {
-                facts.connection_close |= token.eq_ignore_ascii_case(b"close");
-                facts.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                facts.connection_close |= is(token, b"close");
+                facts.connection_keep_alive |= is(token, b"keep-alive");
             }
-        } else if name.eq_ignore_ascii_case(b"keep-alive") {
+        } else if is(name, b"keep-alive") {
             parse_keep_alive(h.value, &mut facts);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if is(name, b"transfer-encoding") {
             codings.add(h.value);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+        } else if is(name, b"content-length") {
             facts.content_length = merge_content_length(facts.content_length, h.value);
         }
     }
     facts.transfer_encoding = codings.chunked();
     Ok(facts)
+}
+
+/// `bytes` equals `lower` (lowercase letters and `-` only) ignoring ASCII case. One OR per byte rather than
+/// `eq_ignore_ascii_case`'s lowercasing of both sides: for a letter, `b | 0x20` is its lowercase; for `-`
+/// it also matches CR, which httparse never lets into a name or a value.
+fn is(bytes: &[u8], lower: &[u8]) -> bool {
+    bytes.len() == lower.len() && bytes.iter().zip(lower).all(|(&b, &l)| b | 0x20 == l)
 }
 
 /// The non-empty elements of a comma-separated field value, trimmed (RFC 9110 §5.6.1).
@@ -1071,6 +1078,16 @@ mod tests {
         assert_eq!(drive(&input, &[60, 100, 100], &[]), vec![Fail(ParseError::BadChunk)]);
         input.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
         assert_eq!(drive(&input, &[], &[]), vec![Fail(ParseError::BadChunk)]);
+    }
+
+    #[test]
+    fn names_match_ignoring_case_and_nothing_else() {
+        assert!(is(b"Keep-Alive", b"keep-alive") && is(b"CONNECTION", b"connection") && is(b"close", b"close"));
+        // the OR that folds letters must not fold other bytes onto them (CR onto `-` is the one exception,
+        // and httparse never lets a CR into a name or a value)
+        for other in [&b"keep_alive"[..], b"keep-aliv", b"keep-alive ", b"@lose", b"c\x0cose"] {
+            assert!(!is(other, b"keep-alive") && !is(other, b"close"), "{other:?}");
+        }
     }
 
     #[test]
