@@ -14,7 +14,6 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -102,7 +101,6 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                     timer: timer.as_mut(),
                     reuse: Reuse::new(limit),
                     sent: 0,
-                    answered: 0,
                 };
                 let closer = session.run(start).await;
                 LiveCounters::bump(&ctx.live.open_connections, -1);
@@ -137,10 +135,8 @@ async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
                         governor.waited(waiting.elapsed());
                         continue;
                     }
-                    Grant::Exhausted => {
-                        ctx.shared.halted.store(true, Ordering::Relaxed);
-                        return Err(io::ErrorKind::AddrNotAvailable.into());
-                    }
+                    // The governor now tells the engine to stop claiming work.
+                    Grant::Exhausted => return Err(io::ErrorKind::AddrNotAvailable.into()),
                 };
                 let start = Instant::now();
                 let bind = governor.bind_to(ip);
@@ -179,9 +175,8 @@ struct Session<'a> {
     backlog: &'a mut Backlog,
     timer: Pin<&'a mut Sleep>,
     reuse: Reuse,
-    /// Requests written on this connection, and responses completed on it.
+    /// Requests written on this connection (`reuse` counts the responses).
     sent: u64,
-    answered: u64,
 }
 
 /// How a read ended.
@@ -427,7 +422,8 @@ impl Session<'_> {
         };
         let mut recorder = self.ctx.recorder.borrow_mut();
         recorder.completed(&exchange, meta.status);
-        if self.answered == 0 && !meta.persistent && self.ctx.shared.plan.requests_per_connection.is_none() {
+        let first = self.reuse.persistent().is_none();
+        if first && !meta.persistent && self.ctx.shared.plan.requests_per_connection.is_none() {
             recorder.keep_alive_declined();
         }
         if meta.keep_alive_max.is_some() || meta.keep_alive_timeout_secs.is_some() {
@@ -435,7 +431,6 @@ impl Session<'_> {
         }
         drop(recorder);
         self.reuse.on_response(meta, done);
-        self.answered += 1;
         LiveCounters::bump(&self.ctx.live.requests, 1);
     }
 
@@ -477,7 +472,7 @@ impl Session<'_> {
             return;
         }
         if matches!(ending, Ending::Eof | Ending::Announced | Ending::Failed(_)) {
-            self.backlog.proven = self.answered.max(1);
+            self.backlog.proven = self.reuse.answered().max(1);
         }
         let unanswered = match ending {
             Ending::Failed(kind) => kind,

@@ -29,6 +29,9 @@ pub struct Governor {
     client_ips: Vec<IpAddr>,
     policy: PortPolicy,
     mode: Mutex<ModePorts>,
+    /// `fail` found no free port during this mode: the engine stops claiming work (checked per request,
+    /// hence an atomic rather than a field under the lock).
+    exhausted: AtomicBool,
     /// Tuples already warned about for passing half their ports.
     warned: Mutex<HashSet<Tuple>>,
     /// No `--source-ip`: the one client IP is the kernel's own choice for the target.
@@ -89,11 +92,9 @@ struct ModePorts {
     /// Connections established per client IP.
     opened: Vec<u64>,
     waited: Duration,
-    time_wait_peak: u64,
     kernel_time_wait_peak: u64,
     /// Once a second: (ledger, kernel) TIME_WAIT over this run's tuples.
     samples: Vec<(u64, Option<u64>)>,
-    exhausted: bool,
 }
 
 /// Samples the governor once a second while a mode runs (and once more when dropped), printing the
@@ -172,6 +173,7 @@ impl Governor {
             client_ips,
             policy,
             mode: Mutex::new(mode),
+            exhausted: AtomicBool::new(false),
             warned: Mutex::new(HashSet::new()),
             kernel_chooses: false,
         }
@@ -203,10 +205,6 @@ impl Governor {
             self.client_ips.len(),
             settings.tw_reuse
         ))
-    }
-
-    pub fn client_ips(&self) -> &[IpAddr] {
-        &self.client_ips
     }
 
     pub fn tuples(&self) -> impl Iterator<Item = Tuple> + '_ {
@@ -250,8 +248,7 @@ impl Governor {
                 Grant::From(ip)
             }
             (None, PortPolicy::Fail) => {
-                drop(ledger);
-                self.mode().exhausted = true;
+                self.exhausted.store(true, Ordering::Relaxed);
                 Grant::Exhausted
             }
             (None, _) => {
@@ -282,14 +279,7 @@ impl Governor {
 
     /// A connection from `ip` ended; a client-first close holds its port in TIME_WAIT.
     pub fn closed(&self, ip: IpAddr, closer: Closer, now: Instant) {
-        let mut ledger = self.ledger();
-        ledger.closed(Tuple { client: ip, server: self.server }, closer, now);
-        if closer == Closer::Client {
-            let held = ledger.time_wait_total(now);
-            drop(ledger);
-            let mut mode = self.mode();
-            mode.time_wait_peak = mode.time_wait_peak.max(held);
-        }
+        self.ledger().closed(Tuple { client: ip, server: self.server }, closer, now);
     }
 
     /// A new connection waited for a port.
@@ -299,7 +289,7 @@ impl Governor {
 
     /// Did `fail` find no port during this mode?
     pub fn exhausted(&self) -> bool {
-        self.mode().exhausted
+        self.exhausted.load(Ordering::Relaxed)
     }
 
     /// The once-a-second cross-check: the ledger's TIME_WAIT count beside the kernel's. Returns a warning
@@ -308,7 +298,6 @@ impl Governor {
         let ledger = self.ledger().time_wait_total(now);
         let kernel = census.map(|c| self.tuples().map(|tuple| c.get(tuple).time_wait).sum());
         let mut mode = self.mode();
-        mode.time_wait_peak = mode.time_wait_peak.max(ledger);
         mode.kernel_time_wait_peak = mode.kernel_time_wait_peak.max(kernel.unwrap_or(0));
         mode.samples.push((ledger, kernel));
         drop(mode);
@@ -332,10 +321,12 @@ impl Governor {
     pub fn end_mode(&self) -> (Ports, Vec<Sample>) {
         let fresh = ModePorts { opened: vec![0; self.client_ips.len()], ..ModePorts::default() };
         let mode = std::mem::replace(&mut *self.mode(), fresh);
+        self.exhausted.store(false, Ordering::Relaxed);
+        let time_wait_peak = self.ledger().restart_peak(Instant::now());
         let ports = Ports {
             policy: self.policy.name().to_string(),
             client_ips: self.client_ips.iter().map(IpAddr::to_string).collect(),
-            time_wait_peak: mode.time_wait_peak,
+            time_wait_peak,
             kernel_time_wait_peak: mode.kernel_time_wait_peak,
             waited_ms: mode.waited.as_millis() as u64,
             per_ip: self

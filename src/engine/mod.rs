@@ -59,15 +59,13 @@ struct Shared {
     requests_issued: AtomicU64,
     deadline: Option<Instant>,
     stop: &'static AtomicBool,
-    /// The mode stops early: `--port-policy fail` ran out of ports.
-    halted: AtomicBool,
     governor: Arc<governor::Governor>,
 }
 
 impl Shared {
     /// Ctrl-C, or the mode ran out of ports: nothing new starts, not even a retry.
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.halted.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.governor.exhausted()
     }
 
     /// Nothing more may be claimed: the budget is spent, the duration is over, or Ctrl-C.
@@ -138,16 +136,7 @@ pub fn run_mode(
     };
     let burst = plan.request.repeat(plan.depth as usize);
     let read_buffer = read_buffer_size(plan.connections);
-    let shared = Arc::new(Shared {
-        plan,
-        addr,
-        burst,
-        requests_issued: AtomicU64::new(0),
-        deadline,
-        stop,
-        halted: AtomicBool::new(false),
-        governor,
-    });
+    let shared = Arc::new(Shared { plan, addr, burst, requests_issued: AtomicU64::new(0), deadline, stop, governor });
     let handles: Vec<_> = (0..threads)
         .map(|index| {
             let shared = shared.clone();
@@ -172,7 +161,7 @@ pub fn run_mode(
         recorder,
         elapsed: finished.duration_since(started),
         interrupted: shared.stop.load(Ordering::Relaxed),
-        ran_out_of_ports: shared.halted.load(Ordering::Relaxed),
+        ran_out_of_ports: shared.governor.exhausted(),
     }
 }
 

@@ -60,6 +60,11 @@ impl Reuse {
         }
     }
 
+    /// Responses completed on this connection.
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
+
     /// Did the first response show the connection persists? None before it.
     pub fn persistent(&self) -> Option<bool> {
         self.persistent

@@ -339,6 +339,13 @@ impl Ledger {
         self.time_wait_peak
     }
 
+    /// Returns the peak so far and starts a new one from what is held now (a run's next mode).
+    pub fn restart_peak(&mut self, now: Instant) -> u64 {
+        let peak = self.time_wait_peak;
+        self.time_wait_peak = self.time_wait_total(now);
+        peak
+    }
+
     fn is_saturated(&self, tuple: Tuple, now: Instant) -> bool {
         self.slots.get(&tuple).and_then(|s| s.saturated_until).is_some_and(|until| now < until)
     }
