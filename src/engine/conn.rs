@@ -16,7 +16,7 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Sleep};
 
@@ -515,10 +515,20 @@ impl Session<'_> {
         loop {
             tokio::select! {
                 biased;
-                result = self.stream.read(&mut self.buffer[..]) => match result {
-                    Ok(0) => return Some(Closer::Server),
-                    Ok(_) => continue,
-                    Err(err) if ErrorKind::of_io(&err) == ErrorKind::Reset => return Some(Closer::Reset),
+                ready = self.stream.ready(Interest::READABLE) => match ready {
+                    // The FIN is in and a short read already took everything before it (tokio cleared
+                    // READABLE then and keeps READ_CLOSED): the read that would return 0 is skipped (a
+                    // syscall per connection in close mode). An RST sets READABLE, so it is read.
+                    Ok(ready) if ready.is_read_closed() && !(ready - Ready::READ_CLOSED).is_readable() => {
+                        return Some(Closer::Server)
+                    }
+                    Ok(_) => match self.stream.try_read(&mut self.buffer[..]) {
+                        Ok(0) => return Some(Closer::Server),
+                        Ok(_) => continue,
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(err) if ErrorKind::of_io(&err) == ErrorKind::Reset => return Some(Closer::Reset),
+                        Err(_) => return None,
+                    },
                     Err(_) => return None,
                 },
                 () = sleep_until(due.into()) => return None,
