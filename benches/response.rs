@@ -3,7 +3,8 @@
 //!
 //! - `pipelined_16_same_head`: 16 small nginx-like responses arrive in one read, parsed one after another
 //!   the way the engine does it (a new parser per request, each fed the rest of the buffer, one head memo
-//!   for the worker): the heads are identical, as nginx's are within a second, so the memo recalls them;
+//!   per engine thread): the heads are identical, as nginx's are within a second, so the memo recalls
+//!   them;
 //! - `pipelined_16_distinct_heads`: the same with a request id in every head, so every head misses the
 //!   memo and is parsed by httparse and remembered (the memo's worst case);
 //! - `chunked_64k`: one chunked response, 64 × 1 KiB chunks, in one buffer;

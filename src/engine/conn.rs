@@ -22,7 +22,7 @@ use tokio::time::{sleep_until, Sleep};
 
 use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
-use crate::http::response::{EofOutcome, Feed, HeadMemo, ResponseMeta, ResponseParser};
+use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
 use crate::net::socket;
 use crate::record::{Closer, ErrorKind, Exchange};
@@ -63,7 +63,6 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
     let mut buffer = vec![0u8; ctx.read_buffer];
-    let mut memo = HeadMemo::default();
     let mut flight = VecDeque::with_capacity(plan.depth as usize);
     let mut backlog = Backlog { pending: VecDeque::new(), proven: u64::MAX };
     let mut timer = pin!(sleep_until(Instant::now().into()));
@@ -97,7 +96,6 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                     ctx: &ctx,
                     stream,
                     buffer: &mut buffer,
-                    memo: &mut memo,
                     flight: &mut flight,
                     backlog: &mut backlog,
                     timer: timer.as_mut(),
@@ -173,7 +171,6 @@ struct Session<'a> {
     ctx: &'a ThreadCtx,
     stream: TcpStream,
     buffer: &'a mut Vec<u8>,
-    memo: &'a mut HeadMemo,
     flight: &'a mut VecDeque<InFlight>,
     backlog: &'a mut Backlog,
     timer: Pin<&'a mut Sleep>,
@@ -280,7 +277,9 @@ impl Session<'_> {
                     return self.close_gracefully().await;
                 };
                 head.first_byte.get_or_insert(now);
-                match head.parser.feed(&self.buffer[start..end], self.memo) {
+                // The memo's borrow ends with this statement, before any await below.
+                let fed = head.parser.feed(&self.buffer[start..end], &mut self.ctx.memo.borrow_mut());
+                match fed {
                     Ok(Feed::Incomplete { consumed }) => {
                         start += consumed;
                         break;

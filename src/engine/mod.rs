@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::http::response::HeadMemo;
 use crate::plan::{ModePlan, Stop};
 use crate::record::Recorder;
 
@@ -105,6 +106,8 @@ struct ThreadCtx {
     recorder: RefCell<Recorder>,
     live: Arc<LiveCounters>,
     read_buffer: usize,
+    /// The thread's last response head: its connections talk to one server, which repeats itself.
+    memo: RefCell<HeadMemo>,
     /// A connection opened before the run (the preflight), used before opening any other.
     opened: RefCell<Option<Opened>>,
     /// Open loop (`--rate`): the scheduled requests waiting for a connection.
@@ -193,6 +196,7 @@ fn run_thread(
         shared,
         live,
         read_buffer,
+        memo: RefCell::new(HeadMemo::default()),
         opened: RefCell::new(opened),
         tickets: pacer.map(|_| schedule::Tickets::new()),
     });

@@ -163,24 +163,18 @@ struct HeadFacts {
     content_length: Result<Option<u64>, ParseError>,
 }
 
-/// The last complete head a connection's worker parsed, byte for byte, and its facts.
+/// The last complete head an engine thread parsed, byte for byte, and its facts.
 ///
 /// Why: under load a server sends the same head over and over (nginx changes only `Date`, once a second),
 /// and httparse was half of the client's instructions per pipelined response (callgrind: 1,387 of 2,942).
 /// A head whose first bytes equal the remembered head is that head: httparse's verdict depends only on
 /// the bytes up to the first blank line, which ends the remembered bytes, so the facts are reused after
 /// one `memcmp` instead of a parse. Any other head is parsed by httparse and remembered in its place.
-/// One per worker, shared by its connections; it holds no borrow, so it outlives the parsers.
-#[derive(Debug)]
+/// One per engine thread, shared by its connections; it holds no borrow, so it outlives the parsers.
+#[derive(Debug, Default)]
 pub struct HeadMemo {
     head: Vec<u8>,
     facts: Option<HeadFacts>,
-}
-
-impl Default for HeadMemo {
-    fn default() -> Self {
-        Self { head: Vec::with_capacity(MEMO_MAX_BYTES), facts: None }
-    }
 }
 
 impl HeadMemo {
@@ -225,7 +219,7 @@ impl ResponseParser {
     }
 
     /// Feeds the caller's unconsumed bytes: everything not yet consumed by an earlier call, plus whatever
-    /// arrived since. `memo` is the worker's; any memo gives the same answers, only faster when it hits.
+    /// arrived since. `memo` is the engine thread's; any memo gives the same answers, only faster when it hits.
     pub fn feed(&mut self, buf: &[u8], memo: &mut HeadMemo) -> Result<Feed, ParseError> {
         let mut pos = 0;
         loop {
@@ -687,7 +681,7 @@ mod tests {
     /// Plays the engine: appends `input` in pieces of the given sizes (the rest in one piece after
     /// them), drops what the parser consumed, starts a new parser per response, and calls `eof` once
     /// everything has been delivered. `heads[i]` says whether request `i` was HEAD. One [`HeadMemo`] for
-    /// the whole stream, as a worker has.
+    /// the whole stream, as an engine thread has.
     fn drive(input: &[u8], cuts: &[usize], heads: &[bool]) -> Vec<Event> {
         drive_with(input, cuts, heads, Memo::Shared)
     }
