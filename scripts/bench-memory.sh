@@ -12,7 +12,8 @@
 # The target is nginx on its own core, not the embedded server, so that only the client's memory is in
 # the process measured. RSS is read from /proc/PID/status (VmRSS) once a second; the peak is
 # /usr/bin/time's %M. The fd limit is raised for both processes (connbench needs one per connection).
-# Loopback only, and the run is bounded by -d plus a hard timeout.
+# Loopback only, and the run is bounded by -d plus a hard timeout. Exits 1 when a check says NO (a run
+# whose connections did not all come up measured something else).
 set -u -o pipefail
 
 C=${CONNS:-10000}
@@ -148,5 +149,8 @@ if early and late:
           f"{drift:+.1f} %: {'yes (within ±10 %)' if flat else 'NO (more than ±10 %)'}")
 print(f"- under 100 MiB: peak {peak_mib:.1f} MiB: {'yes' if peak_mib < 100 else 'NO'}")
 print(f"- all {C} connections up: {'yes' if most >= C else f'NO (at most {most:.0f})'}")
+sys.exit(0 if early and late and flat and peak_mib < 100 and most >= C else 1)
 EOF
+verdict=$?
 log "samples in $WORKDIR/samples.tsv"
+exit "$verdict"
