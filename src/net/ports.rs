@@ -207,8 +207,8 @@ pub struct Ledger {
     capacity: u64,
     epoch: Instant,
     /// Fx, not SipHash: every connection looks its tuple up three times, and SipHash cost ~390
-    /// instructions a lookup (callgrind, close mode), a sixth of the client's work per connection. The
-    /// keys are the client's own addresses, so there is no one to mount a collision attack.
+    /// instructions a lookup (callgrind, close mode): a sixth of the user-space instructions per
+    /// connection. The keys are the client's own addresses: no one can choose them to collide.
     slots: FxHashMap<Tuple, Slot>,
     /// Every tuple's TIME_WAIT ports by the tick they free, so the total is exact without a walk
     /// over all tuples (hold times differ per tuple, hence a map rather than one ring).
