@@ -45,29 +45,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 ports=$(awk '{print $2 - $1 + 1}' /proc/sys/net/ipv4/ip_local_port_range)
 [ "$ports" -gt "$C" ] || { log "ip_local_port_range has $ports ports, fewer than $C connections"; exit 2; }
 
-mkdir -p "$WORKDIR/logs"
-cat > "$WORKDIR/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $((want * 2));
-daemon off;
-pid $WORKDIR/logs/nginx.pid;
-error_log $WORKDIR/logs/error.log warn;
-events { worker_connections $((want * 2)); }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300;
-    client_body_temp_path $WORKDIR/logs; proxy_temp_path $WORKDIR/logs; fastcgi_temp_path $WORKDIR/logs;
-    uwsgi_temp_path $WORKDIR/logs; scgi_temp_path $WORKDIR/logs;
-    server {
-        listen 127.0.0.1:$PORT backlog=65535;
-        location / { return 200 "hello world\n"; }
-    }
-}
-EOF
-
 # shellcheck source=lib/nginx.sh
 . "$(dirname "$0")/lib/nginx.sh"
+write_nginx_conf $((want * 2)) 100000000
 start_nginx
 
 rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null; }

@@ -63,25 +63,10 @@ if [[ " $TOOLS " == *" connbench "* ]] && [ -z "${CONNBENCH_PREBUILT:-}" ]; then
 fi
 
 # ------------------------------------------------------------------------------------------ nginx
-mkdir -p "$WORKDIR/logs" "$WORKDIR/out"
-cat > "$WORKDIR/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORKDIR/logs/nginx.pid;
-error_log $WORKDIR/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 65;
-    client_body_temp_path $WORKDIR/logs; proxy_temp_path $WORKDIR/logs; fastcgi_temp_path $WORKDIR/logs;
-    uwsgi_temp_path $WORKDIR/logs; scgi_temp_path $WORKDIR/logs;
-    server {
-        listen 127.0.0.1:$PORT backlog=4096;
-        location / { return 200 "hello world\n"; }
-    }
-}
-EOF
+mkdir -p "$WORKDIR/out"
+# shellcheck source=lib/nginx.sh
+. "$(dirname "$0")/lib/nginx.sh"
+write_nginx_conf 4096 100000000
 cat > "$WORKDIR/pipeline.lua" <<'EOF'
 -- wrk HTTP/1.1 pipelining: each write carries DEPTH requests
 local depth = tonumber(os.getenv("DEPTH") or "16")
@@ -93,8 +78,6 @@ end
 request = function() return req end
 EOF
 
-# shellcheck source=lib/nginx.sh
-. "$(dirname "$0")/lib/nginx.sh"
 start_nginx
 
 nginx_ticks() { # utime+stime of the nginx worker(s), in clock ticks

@@ -16,29 +16,14 @@ bin=${CONNBENCH:-$here/target/release/connbench}
 [ -x "$bin" ] || (cd "$here" && cargo build --release --quiet)
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx)" >&2; exit 2; }
 
-work=$(mktemp -d)
-trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$work"' EXIT
-mkdir -p "$work/logs"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $work/nginx.pid;
-error_log $work/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests ${KEEPALIVE_REQUESTS:-10000000};
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-  uwsgi_temp_path $work; scgi_temp_path $work;
-  server {
-    listen 127.0.0.1:$PORT;
-    location = /status { stub_status; }
-    location / { return 200 "hello world\n"; }
-  }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work"
-sleep 0.3
+WORKDIR=$(mktemp -d)
+SERVER_CPU=${SERVER_CPU:-0}
+log() { echo "[nginx-counters] $*" >&2; }
+# shellcheck source=lib/nginx.sh
+. "$(dirname "$0")/lib/nginx.sh"
+write_nginx_conf 4096 "${KEEPALIVE_REQUESTS:-10000000}" 'location = /status { stub_status; }'
+start_nginx
+trap 'stop_nginx; rm -rf "$WORKDIR"' EXIT
 
 # stub_status: "Active connections", then "accepts handled requests" on the third line.
 status() { curl -s "http://127.0.0.1:$PORT/status" 2>/dev/null || python3 -c "
@@ -49,12 +34,12 @@ printf '%-10s %10s %10s %12s %12s %8s %8s %s\n' mode requests nginx_req connecti
 fail=0
 for mode in serial parallel keepalive pipeline; do
   read -r acc0 req0 < <(counters)
-  "$bin" run "http://127.0.0.1:$PORT/" --mode "$mode" -n "$N" -c 50 --format json --no-progress > "$work/$mode.json"
+  "$bin" run "http://127.0.0.1:$PORT/" --mode "$mode" -n "$N" -c 50 --format json --no-progress > "$WORKDIR/$mode.json"
   read -r acc1 req1 < <(counters)
   # The status request itself is one connection and one request.
   nginx_conn=$((acc1 - acc0 - 1)); nginx_req=$((req1 - req0 - 1))
   read -r ours_req ours_conn errors retries < <(python3 -c "
-import json; r = json.load(open('$work/$mode.json'))['runs'][0]
+import json; r = json.load(open('$WORKDIR/$mode.json'))['runs'][0]
 print(r['requests'], r['connections_opened'], sum(r['errors'].values()), r['retries'])")
   verdict=ok
   [ $((ours_req + errors)) = "$N" ] && [ "$ours_req" = "$nginx_req" ] && [ "$ours_conn" = "$nginx_conn" ] || { verdict=MISMATCH; fail=1; }

@@ -1,6 +1,34 @@
-# Sourced by the benchmark scripts: runs the nginx they configured in $WORKDIR/nginx.conf (which must say
-# `daemon off;`) pinned to $SERVER_CPU, waits until 127.0.0.1:$PORT answers (5 s at most), and stops it
-# when the script exits. Needs a `log` function.
+# Sourced by the scripts that measure against nginx. `write_nginx_conf` writes the one configuration
+# they share to $WORKDIR/nginx.conf; `start_nginx` runs it pinned to $SERVER_CPU, waits until
+# 127.0.0.1:$PORT answers (5 s at most), and stops it when the script exits. Needs a `log` function.
+
+# write_nginx_conf WORKER_CONNECTIONS KEEPALIVE_REQUESTS [EXTRA_LOCATION]
+# One worker, no access log, `return 200 "hello world\n"` at /. EXTRA_LOCATION is one more location
+# block (nginx-counters.sh adds stub_status). The fd limit is raised to the worker's connections.
+write_nginx_conf() {
+  local connections=$1 keepalive_requests=$2 extra=${3:-}
+  mkdir -p "$WORKDIR/logs"
+  cat > "$WORKDIR/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $connections;
+daemon off;
+pid $WORKDIR/logs/nginx.pid;
+error_log $WORKDIR/logs/error.log warn;
+events { worker_connections $connections; }
+http {
+    access_log off;
+    keepalive_requests $keepalive_requests;
+    keepalive_timeout 300;
+    client_body_temp_path $WORKDIR/logs; proxy_temp_path $WORKDIR/logs; fastcgi_temp_path $WORKDIR/logs;
+    uwsgi_temp_path $WORKDIR/logs; scgi_temp_path $WORKDIR/logs;
+    server {
+        listen 127.0.0.1:$PORT backlog=65535;
+        $extra
+        location / { return 200 "hello world\n"; }
+    }
+}
+EOF
+}
 
 stop_nginx() {
   [ -n "${NGINX_PID:-}" ] || return 0
