@@ -62,10 +62,12 @@ pub async fn connect_from(
             ))
         }
     };
-    match ready.is_write_closed().then(|| stream.take_error()).transpose()?.flatten() {
-        Some(err) => Err(err),
-        None => Ok(stream),
+    if ready.is_write_closed() {
+        if let Some(err) = stream.take_error()? {
+            return Err(err);
+        }
     }
+    Ok(stream)
 }
 
 /// The same recipe, blocking: the connection that proves the target reachable before any load (and then
