@@ -6,6 +6,8 @@ connbench: an HTTP/1.x load generator whose subject is connection management.
 Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
 - `cli`: clap definitions only.
+- `mode`, `check`: leaf vocabulary shared by the plan, the result and the reports (the `Mode` enum; the
+  `--check` grammar), so that no two modules import each other.
 - `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
 - `plan`: flags over a profile resolved into one validated `Plan`; request bytes rendered once per mode.
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
@@ -29,9 +31,11 @@ spawn tasks.
 
 pub mod app;
 pub mod capacity;
+pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod mode;
 pub mod net;
 pub mod plan;
 pub mod profile;

@@ -11,37 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::check::Check;
 use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
+pub use crate::mode::Mode;
 use crate::profile::Profile;
-use crate::report::gate::Check;
 use crate::server::ServerConfig;
-
-/// The seeds' four connection strategies, in the order `--mode all` runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Serial,
-    Parallel,
-    Keepalive,
-    Pipeline,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Serial => "serial",
-            Mode::Parallel => "parallel",
-            Mode::Keepalive => "keepalive",
-            Mode::Pipeline => "pipeline",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseBy {

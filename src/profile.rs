@@ -13,10 +13,10 @@ use std::time::Duration;
 use clap::ValueEnum;
 use serde::{Deserialize, Deserializer};
 
+use crate::check::Check;
 use crate::cli::{
     parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg, PortPolicyArg,
 };
-use crate::report::gate::Check;
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
 #[derive(Debug, Default, Deserialize)]

@@ -180,7 +180,7 @@ fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Mode;
+    use crate::mode::Mode;
     use crate::record::result::fixture;
     use crate::record::{Exchange, Recorder, RunShape};
     use std::time::{Duration, Instant};

@@ -340,7 +340,7 @@ impl Recorder {
 /// What the result says about the shape of the run, beside what was measured.
 #[derive(Debug, Clone, Copy)]
 pub struct RunShape {
-    pub mode: crate::plan::Mode,
+    pub mode: crate::mode::Mode,
     pub connections: u32,
     pub depth: u32,
     pub rate: Option<f64>,
@@ -382,7 +382,7 @@ pub fn decode(hist: &Hist) -> Result<Histogram<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Mode;
+    use crate::mode::Mode;
 
     const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1, rate: None };
 

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Mode;
+use crate::mode::Mode;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

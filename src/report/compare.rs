@@ -325,7 +325,7 @@ mod tests {
         }
     }
 
-    fn result(runs: &[(crate::plan::Mode, f64, u64)]) -> RunResult {
+    fn result(runs: &[(crate::mode::Mode, f64, u64)]) -> RunResult {
         let runs = runs
             .iter()
             .map(|&(mode, rps, p99)| {
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn the_gate_fails_on_falling_rps_or_rising_p99_only() {
-        use crate::plan::Mode::*;
+        use crate::mode::Mode::*;
         let keepalive = result(&[(Keepalive, 80_000.0, 1500)]);
         let serial = result(&[(Serial, 5_000.0, 300)]);
         // a different mode on each side: paired because each result holds one run
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn several_modes_pair_by_mode_and_name_the_unmatched() {
-        use crate::plan::Mode::*;
+        use crate::mode::Mode::*;
         let a = result(&[(Serial, 100.0, 10), (Keepalive, 1000.0, 10)]);
         let b = result(&[(Keepalive, 800.0, 10), (Pipeline, 5000.0, 10)]);
         let c = compare("a", &a, "b", &b, Some(10.0));

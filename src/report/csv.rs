@@ -44,7 +44,7 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Mode;
+    use crate::mode::Mode;
     use crate::record::result::fixture;
 
     #[test]

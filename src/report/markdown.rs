@@ -48,7 +48,7 @@ fn stat(h: &Hist, us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Mode;
+    use crate::mode::Mode;
     use crate::record::result::fixture;
 
     #[test]
