@@ -17,7 +17,7 @@ use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, RunArgs};
 use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
-use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
+use crate::plan::{url_parts, Format, Plan, Stop, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::report::{compare, gate};
@@ -172,6 +172,29 @@ fn write_json_file(path: &std::path::Path, flag: &str, result: &RunResult) -> Re
 }
 
 /// Runs every mode of the plan against its target and returns what was measured.
+/// Descriptors kept for everything but the connections: the runtime, the census socket, stdio, files.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the open-files limit and refuses, before any load, a plan whose connections cannot fit in it: one
+/// descriptor each, two with the embedded server in-process (it holds the other end).
+fn check_open_files(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+    let limit = socket::raise_open_files_limit()?;
+    let connections = match plan.stop {
+        Stop::Requests(n) => u64::from(plan.connections).min(n),
+        Stop::After(_) => u64::from(plan.connections),
+    };
+    let per_connection = if embedded { 2 } else { 1 };
+    let needed = connections * per_connection + RESERVED_FDS;
+    if needed > limit {
+        return Err(Failure::Usage(format!(
+            "-c {connections} needs about {needed} open files{}, but the limit (RLIMIT_NOFILE) is {limit}: \
+             raise it (ulimit -n) or lower -c",
+            if embedded { " (two per connection with the embedded server)" } else { "" }
+        )));
+    }
+    Ok(())
+}
+
 pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let embedded;
@@ -182,6 +205,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded), 1)
         }
     };
+    check_open_files(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(&client_side(plan), target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
     let threads = engine_threads(reserved_cores);

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::server::CloseAfter;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "connbench",
@@ -278,9 +280,10 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_keep_alive_timeout: Option<Duration>,
 
-    /// Embedded server: close after N responses without saying so, even with requests queued.
-    #[arg(long, help_heading = "Embedded server")]
-    pub server_close_after: Option<u64>,
+    /// Embedded server: close after N responses without saying so, even with requests queued; N-M draws a
+    /// number from N to M for each connection (a busy server closing connections early).
+    #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]
+    pub server_close_after: Option<CloseAfter>,
 
     /// Embedded server: silently close connections idle this long.
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]

@@ -18,7 +18,7 @@ use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
 use crate::profile::Profile;
-use crate::server::ServerConfig;
+use crate::server::{CloseAfter, ServerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseBy {
@@ -118,6 +118,9 @@ pub struct ModePlan {
     pub rate: Option<f64>,
     /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
     pub idempotent: bool,
+    /// `--close-by server` in serial and parallel: after the response, wait for the server's FIN. Every other
+    /// response that ends its connection ends it at once.
+    pub await_server_close: bool,
     pub stop: Stop,
     pub nodelay: bool,
     pub connect_timeout: Duration,
@@ -274,7 +277,7 @@ impl Plan {
         let connection = if await_server_close {
             Some("close")
         } else if self.http10 && !one_shot {
-            // HTTP/1.0 connections persist only when asked (the seeds' Keep-Alive extension).
+            // HTTP/1.0 connections persist only when asked (the Keep-Alive extension of HTTP: The Definitive Guide, ch. 4).
             Some("Keep-Alive")
         } else {
             None
@@ -297,6 +300,7 @@ impl Plan {
             head_request: self.method == "HEAD",
             rate: self.rate,
             idempotent: self.idempotent(),
+            await_server_close,
             stop: self.stop,
             // A connection that carries one request writes once: Nagle never holds a first write back, so
             // TCP_NODELAY would be a syscall per connection that changes nothing.
@@ -389,7 +393,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         http10: knobs.server_http10 || p.server_http10 == Some(true),
         keep_alive_max: knobs.server_keep_alive_max.or(p.server_keep_alive_max),
         keep_alive_timeout: knobs.server_keep_alive_timeout.or(p.server_keep_alive_timeout),
-        close_after: knobs.server_close_after.or(p.server_close_after),
+        close_after: knobs.server_close_after.or(p.server_close_after.map(CloseAfter::exactly)),
         idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),

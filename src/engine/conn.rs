@@ -4,10 +4,15 @@
 //! `depth` in flight once the connection has proved persistent. Everything a request does is recorded as it
 //! happens, in this thread's recorder.
 //!
-//! Every request claimed ends in one whole response or one counted error. When a connection ends with
-//! requests unanswered (the server closed, reset, or sent something unparseable ahead of them), each
-//! unanswered idempotent request is sent again, once, on the worker's next connection (`retries`); a
-//! non-idempotent one, or one already retried, is an error.
+//! Every request claimed ends in one whole response or one counted error (or, when the window ends with it
+//! in flight, in `in_flight_at_end`). When a connection ends with requests unanswered (the server closed,
+//! reset, or sent something unparseable ahead of them), the server never read them: each idempotent one is
+//! sent again first on the worker's next connection (`retries`), and is not a server error. A busy server
+//! may close any idle connection early (HTTP: The Definitive Guide, ch. 4; Apache's event MPM does), so an
+//! early close after at least one response is progress and its unanswered requests are re-sent as often as
+//! that happens; a connection that answered nothing gives each request one more try. A non-idempotent
+//! request is never re-sent. A per-connection limit is imposed only when the server showed the same one on
+//! `LEARN_AFTER` connections in a row.
 
 use std::collections::VecDeque;
 use std::io;
@@ -29,6 +34,13 @@ use crate::record::{Closer, ErrorKind, Exchange};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
+/// Early closes after the same number of responses, on this many connections in a row, make that number a
+/// limit the worker keeps to: one close is a busy moment, a streak is the server's rule.
+const LEARN_AFTER: u32 = 3;
+/// A worker whose connects keep failing (a dead server, no free descriptor) waits before the next one, from
+/// the first to the longest pause, doubling: never a spin, and a server that comes back is found quickly.
+const BACKOFF_FIRST: Duration = Duration::from_millis(1);
+const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 
 /// A request taken from the mode's allowance and not yet written.
 struct Pending {
@@ -41,10 +53,33 @@ struct Pending {
 /// Requests a worker owes: a claimed first request waiting for its connection, and retries.
 struct Backlog {
     pending: VecDeque<Pending>,
-    /// Responses the server gave on the last connection it closed with requests unanswered. A connection
-    /// that carries retries carries no more than that, so a server that drops pipelined requests after a
-    /// fixed count answers every retry the second time.
-    proven: u64,
+    learned: Streak,
+}
+
+/// The responses answered on the last connections the server closed early, with how many in a row agreed.
+#[derive(Default)]
+struct Streak {
+    answered: u64,
+    times: u32,
+}
+
+impl Streak {
+    /// A connection ended early after `answered` responses.
+    fn early_close(&mut self, answered: u64) {
+        if answered == 0 {
+            return;
+        }
+        if answered == self.answered {
+            self.times = self.times.saturating_add(1);
+        } else {
+            *self = Streak { answered, times: 1 };
+        }
+    }
+
+    /// The per-connection limit the server has shown often enough to keep to.
+    fn limit(&self) -> Option<u64> {
+        (self.times >= LEARN_AFTER).then_some(self.answered)
+    }
 }
 
 /// A request written and not yet answered.
@@ -59,13 +94,20 @@ struct InFlight {
     parser: ResponseParser,
 }
 
-pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
+/// One connection after another until the mode's allowance ends. `owed`: the engine has claimed this worker's
+/// first request already (closed loop), so that every one of `-c` workers opens a connection.
+pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
     let mut buffer = vec![0u8; ctx.read_buffer];
     let mut flight = VecDeque::with_capacity(plan.depth as usize);
-    let mut backlog = Backlog { pending: VecDeque::new(), proven: u64::MAX };
+    let mut backlog = Backlog { pending: VecDeque::new(), learned: Streak::default() };
+    if owed {
+        ctx.issued(1);
+        backlog.pending.push_back(Pending { start: None, retried: false });
+    }
     let mut timer = pin!(sleep_until(Instant::now().into()));
+    let mut backoff = BACKOFF_FIRST;
     loop {
         // A connection is opened only for work: the first request is claimed before connecting, and a
         // failed connect is that request's one error.
@@ -75,7 +117,10 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                     Some(due) => Some(due),
                     None => return,
                 },
-                None if shared.claim(1, Instant::now()) == 1 => None,
+                None if shared.claim(1, Instant::now()) == 1 => {
+                    ctx.issued(1);
+                    None
+                }
                 None => return,
             };
             backlog.pending.push_back(Pending { start, retried: false });
@@ -84,14 +129,13 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
             Err(err) => {
                 backlog.pending.pop_front();
                 ctx.failed(Instant::now(), ErrorKind::of_io(&err));
+                sleep_until((Instant::now() + backoff).into()).await;
+                backoff = (backoff * 2).min(BACKOFF_LONGEST);
             }
             Ok((stream, start, ip)) => {
-                LiveCounters::bump(&ctx.live.open_connections, 1);
-                let limit = match backlog.pending.front() {
-                    Some(Pending { retried: true, .. }) => Some(backlog.proven),
-                    _ => None,
-                };
-                let limit = [plan.requests_per_connection, limit].into_iter().flatten().min();
+                backoff = BACKOFF_FIRST;
+                let lease = Lease::new(&ctx, ip);
+                let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
                 let mut session = Session {
                     ctx: &ctx,
                     stream,
@@ -103,11 +147,39 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>) {
                     sent: 0,
                 };
                 let closer = session.run(start).await;
-                LiveCounters::bump(&ctx.live.open_connections, -1);
-                ctx.recorder.borrow_mut().closed(closer);
-                shared.governor.closed(ip, closer, Instant::now());
+                if let Some((_, in_full)) = session.reuse.announced_max() {
+                    ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
+                }
+                lease.close(closer);
             }
         }
+    }
+}
+
+/// An open connection's place in the live count and the port ledger, given back when it closes, or when the
+/// end of the window drops the worker with it open (the client closes it then).
+struct Lease<'a> {
+    ctx: &'a ThreadCtx,
+    ip: IpAddr,
+    closer: Closer,
+}
+
+impl<'a> Lease<'a> {
+    fn new(ctx: &'a ThreadCtx, ip: IpAddr) -> Lease<'a> {
+        LiveCounters::bump(&ctx.live.open_connections, 1);
+        Lease { ctx, ip, closer: Closer::Client }
+    }
+
+    fn close(mut self, closer: Closer) {
+        self.closer = closer;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        LiveCounters::bump(&self.ctx.live.open_connections, -1);
+        self.ctx.recorder.borrow_mut().closed(self.closer);
+        self.ctx.shared.governor.closed(self.ip, self.closer, Instant::now());
     }
 }
 
@@ -160,6 +232,11 @@ async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
 }
 
 impl ThreadCtx {
+    /// Requests taken from the mode's allowance by this thread, to tell at the end how many were in flight.
+    pub(super) fn issued(&self, count: u64) {
+        self.issued.set(self.issued.get() + count);
+    }
+
     fn failed(&self, at: Instant, kind: ErrorKind) {
         self.recorder.borrow_mut().failed(at, kind);
         LiveCounters::bump(&self.live.errors, 1);
@@ -244,7 +321,7 @@ impl Session<'_> {
                 }
                 if self.flight.is_empty() {
                     match self.reuse.retired(self.sent, 0, now) {
-                        Some(Retired::NotPersistent) => return self.await_server_close().await,
+                        Some(Retired::NotPersistent) => return self.after_last_response().await,
                         Some(Retired::Limit | Retired::Idle) => return Closer::Client,
                         None => {}
                     }
@@ -310,7 +387,11 @@ impl Session<'_> {
         let fresh = match (&ctx.tickets, want - owed as u64) {
             (_, 0) => 0,
             (Some(tickets), more) => more.min(tickets.waiting() as u64),
-            (None, more) => ctx.shared.claim(more, now),
+            (None, more) => {
+                let claimed = ctx.shared.claim(more, now);
+                ctx.issued(claimed);
+                claimed
+            }
         };
         let batch = owed as u64 + fresh;
         if batch == 0 {
@@ -429,7 +510,7 @@ impl Session<'_> {
             recorder.keep_alive_declined();
         }
         if meta.keep_alive_max.is_some() || meta.keep_alive_timeout_secs.is_some() {
-            recorder.keep_alive_limits(meta.keep_alive_max, meta.keep_alive_timeout_secs);
+            recorder.keep_alive_limits(meta.keep_alive_max.filter(|_| first), meta.keep_alive_timeout_secs);
         }
         drop(recorder);
         self.reuse.on_response(meta, done);
@@ -473,8 +554,9 @@ impl Session<'_> {
         if self.flight.is_empty() {
             return;
         }
+        let answered = self.reuse.answered();
         if matches!(ending, Ending::Eof | Ending::Announced | Ending::Failed(_)) {
-            self.backlog.proven = self.reuse.answered().max(1);
+            self.backlog.learned.early_close(answered);
         }
         let unanswered = match ending {
             Ending::Failed(kind) => kind,
@@ -482,8 +564,11 @@ impl Session<'_> {
         };
         let plan = &self.ctx.shared.plan;
         let may_retry = plan.idempotent && !self.ctx.shared.stopping();
+        // A connection that answered something made progress: what it left unanswered the server never
+        // read, and goes again however often that happens. One that answered nothing gives one more try.
+        let progress = answered > 0;
         for request in self.flight.drain(..) {
-            if may_retry && !request.retried {
+            if may_retry && (progress || !request.retried) {
                 self.backlog.pending.push_back(Pending { start: Some(request.start), retried: true });
                 self.ctx.recorder.borrow_mut().retried();
             } else {
@@ -492,10 +577,16 @@ impl Session<'_> {
         }
     }
 
-    /// After a response that said the connection closes: wait for the server's FIN so the close is
-    /// the server's (and TIME_WAIT lands on its side), bounded by the request timeout.
-    async fn await_server_close(&mut self) -> Closer {
-        let due = Instant::now() + self.ctx.shared.plan.timeout;
+    /// After a response that said the connection closes. With `--close-by server`, wait for the server's
+    /// FIN so the close is the server's (and TIME_WAIT lands on its side), bounded by the request timeout.
+    /// Otherwise the exchange is over and so is the connection: it is the server's close if its FIN is
+    /// already in, else ours, at once (a server that keeps the socket open must not cost a timeout).
+    async fn after_last_response(&mut self) -> Closer {
+        let due = if self.ctx.shared.plan.await_server_close {
+            Instant::now() + self.ctx.shared.plan.timeout
+        } else {
+            Instant::now()
+        };
         self.drain_until(due).await.unwrap_or(Closer::Client)
     }
 

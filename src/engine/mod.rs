@@ -14,11 +14,13 @@ pub mod governor;
 mod pace;
 mod schedule;
 
-use std::cell::RefCell;
+use tokio::time::sleep_until;
+
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::http::response::HeadMemo;
@@ -28,6 +30,8 @@ use crate::record::Recorder;
 /// What one mode measured, before it is frozen into a result.
 pub struct ModeRun {
     pub recorder: Recorder,
+    /// The measurement window: `-d` when the run reached it (a stalled response never stretches it), else
+    /// until the last request ended or the stop.
     pub elapsed: Duration,
     /// The stop flag ended the mode early.
     pub interrupted: bool,
@@ -69,15 +73,6 @@ impl Shared {
         self.stop.load(Ordering::Relaxed) || self.governor.exhausted()
     }
 
-    /// Nothing more may be claimed: the budget is spent, the duration is over, or Ctrl-C.
-    fn exhausted(&self, now: Instant) -> bool {
-        self.stopping()
-            || match self.plan.stop {
-                Stop::Requests(limit) => self.requests_issued.load(Ordering::Relaxed) >= limit,
-                Stop::After(_) => self.deadline.is_some_and(|d| now >= d),
-            }
-    }
-
     /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
     /// A request claimed is a request issued: it ends in a response or one counted error.
     fn claim(&self, want: u64, now: Instant) -> u64 {
@@ -112,6 +107,9 @@ struct ThreadCtx {
     opened: RefCell<Option<Opened>>,
     /// Open loop (`--rate`): the scheduled requests waiting for a connection.
     tickets: Option<schedule::Tickets>,
+    /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
+    /// flight.
+    issued: Cell<u64>,
 }
 
 /// A connection already established, where from, and how long its handshake took.
@@ -131,7 +129,18 @@ pub fn run_mode(
     live: &[Arc<LiveCounters>],
     mut opened: Option<Opened>,
 ) -> ModeRun {
-    let threads = threads.clamp(1, plan.connections as usize).min(live.len());
+    // With -n, never more workers than requests: each one owns its first request from the start.
+    let workers = match plan.stop {
+        Stop::Requests(n) => u64::from(plan.connections).min(n.max(1)) as usize,
+        Stop::After(_) => plan.connections as usize,
+    };
+    let threads = threads.clamp(1, workers).min(live.len());
+    // The runtimes are built before the clock starts and the threads start together, so a thread that is
+    // slow to start neither loses part of the window nor finds the -n budget spent (every -c opens).
+    let runtimes: Vec<_> = (0..threads).map(|_| runtime()).collect();
+    let barrier = Arc::new(Barrier::new(threads));
+    let open_loop = plan.rate.is_some();
+    let requests_issued = AtomicU64::new(if open_loop { 0 } else { workers as u64 });
     let started = Instant::now();
     let deadline = match plan.stop {
         Stop::After(d) => Some(started + d),
@@ -139,33 +148,58 @@ pub fn run_mode(
     };
     let burst = plan.request.repeat(plan.depth as usize);
     let read_buffer = read_buffer_size(plan.connections);
-    let shared = Arc::new(Shared { plan, addr, burst, requests_issued: AtomicU64::new(0), deadline, stop, governor });
-    let handles: Vec<_> = (0..threads)
-        .map(|index| {
-            let shared = shared.clone();
-            let live = live[index].clone();
-            let connections = share(shared.plan.connections as usize, threads, index);
-            let pacer = shared.plan.rate.map(|rate| pace::Pacer::new(rate, threads, index));
-            let opened = opened.take();
+    let shared = Arc::new(Shared { plan, addr, burst, requests_issued, deadline, stop, governor });
+    let handles: Vec<_> = runtimes
+        .into_iter()
+        .enumerate()
+        .map(|(index, runtime)| {
+            let thread = ThreadPlan {
+                shared: shared.clone(),
+                live: live[index].clone(),
+                workers: share(workers, threads, index),
+                pacer: shared.plan.rate.map(|rate| pace::Pacer::new(rate, threads, index)),
+                started,
+                read_buffer,
+                opened: opened.take(),
+                barrier: barrier.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("connbench-{index}"))
-                .spawn(move || run_thread(shared, live, connections, pacer, started, read_buffer, opened))
+                .spawn(move || run_thread(runtime, thread))
                 .expect("spawning an engine thread")
         })
         .collect();
-    let mut recorder = Recorder::new(started, shared.plan.rate.is_some());
+    let mut recorder = Recorder::new(started, open_loop);
     let mut finished = started;
     for handle in handles {
         let (part, done) = handle.join().expect("engine thread panicked");
         recorder.merge(&part);
         finished = finished.max(done);
     }
+    let finished = deadline.map_or(finished, |d| finished.min(d));
     ModeRun {
         recorder,
         elapsed: finished.duration_since(started),
         interrupted: shared.stop.load(Ordering::Relaxed),
         ran_out_of_ports: shared.governor.exhausted(),
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("building a current-thread runtime")
+}
+
+/// What one engine thread is given.
+struct ThreadPlan {
+    shared: Arc<Shared>,
+    live: Arc<LiveCounters>,
+    /// Its share of the connections.
+    workers: usize,
+    pacer: Option<pace::Pacer>,
+    started: Instant,
+    read_buffer: usize,
+    opened: Option<Opened>,
+    barrier: Arc<Barrier>,
 }
 
 /// Connections of thread `index` when `total` are spread over `threads`.
@@ -180,17 +214,8 @@ fn read_buffer_size(connections: u32) -> usize {
     ((32 << 20) / connections as usize).clamp(4 << 10, 64 << 10)
 }
 
-fn run_thread(
-    shared: Arc<Shared>,
-    live: Arc<LiveCounters>,
-    connections: usize,
-    pacer: Option<pace::Pacer>,
-    started: Instant,
-    read_buffer: usize,
-    opened: Option<Opened>,
-) -> (Recorder, Instant) {
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("building a current-thread runtime");
+fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
+    let ThreadPlan { shared, live, workers, pacer, started, read_buffer, opened, barrier } = thread;
     let ctx = Rc::new(ThreadCtx {
         recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
@@ -198,18 +223,20 @@ fn run_thread(
         read_buffer,
         memo: RefCell::new(HeadMemo::default()),
         opened: RefCell::new(opened),
-        tickets: pacer.map(|_| schedule::Tickets::new()),
+        tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
+        issued: Cell::new(0),
     });
+    barrier.wait();
     let local = tokio::task::LocalSet::new();
     let finished = local.block_on(&runtime, {
         let ctx = ctx.clone();
         async move {
             let load = async {
                 match pacer {
-                    Some(pacer) => schedule::pace(ctx.clone(), pacer, started, connections).await,
+                    Some(pacer) => schedule::pace(ctx.clone(), pacer, started, workers).await,
                     None => {
                         let workers: Vec<_> =
-                            (0..connections).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone()))).collect();
+                            (0..workers).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone(), true))).collect();
                         for worker in workers {
                             let _ = worker.await;
                         }
@@ -218,27 +245,40 @@ fn run_thread(
             };
             tokio::select! {
                 () = load => {}
-                () = watchdog(&ctx.shared) => {}
+                // The open-loop pacer ends its own window, after releasing what was due before the end.
+                () = window_end(&ctx.shared, pacer.is_none()) => {}
             }
             Instant::now()
         }
     });
-    // Dropping the set ends tasks still running after a stop; what they measured is in the recorder.
+    // Dropping the set ends the tasks still running at the end of the window or after a stop; what they
+    // measured is in the recorder, and their open connections close as they drop.
     drop(local);
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
-    (ctx.recorder.into_inner(), finished)
+    let mut recorder = ctx.recorder.into_inner();
+    if let Some(tickets) = &ctx.tickets {
+        recorder.missed(tickets.left_unsent());
+    }
+    recorder.in_flight_at_end(ctx.issued.get());
+    (recorder, finished)
 }
 
-/// Returns when the run must end now: the stop flag (Ctrl-C), or the duration plus one request
-/// timeout, which no well-behaved worker reaches because each request is bounded by the timeout.
-async fn watchdog(shared: &Shared) {
-    let hard_stop = shared.deadline.map(|d| d + shared.plan.timeout + Duration::from_millis(500));
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if shared.stop.load(Ordering::Relaxed) || hard_stop.is_some_and(|h| Instant::now() >= h) {
-            return;
+/// Returns when the run must end now, whatever is in flight: the end of the `-d` window, or the stop flag
+/// (Ctrl-C). Requests still in flight then are counted as such, neither completed nor failed.
+async fn window_end(shared: &Shared, at_deadline: bool) {
+    let deadline = shared.deadline.filter(|_| at_deadline).map(|d| sleep_until(d.into()));
+    let stopped = async {
+        while !shared.stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    };
+    match deadline {
+        Some(deadline) => tokio::select! {
+            () = deadline => {}
+            () = stopped => {}
+        },
+        None => stopped.await,
     }
 }
 

@@ -12,7 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -20,17 +20,26 @@ use tokio::time::sleep_until;
 
 use super::pace::Pacer;
 use super::{conn, ThreadCtx};
+use crate::plan::Stop;
 
-/// A scheduled request not yet started.
+/// The shortest pause between two wake-ups of the pacer: tokio's timer granularity.
+const PACER_TICK: Duration = Duration::from_millis(1);
+
+/// Tickets `first..end`, released together by one wake-up of the pacer at `released`.
 #[derive(Clone, Copy)]
-struct Ticket {
-    due: Instant,
+struct Batch {
+    first: u64,
+    end: u64,
     released: Instant,
 }
 
 /// One thread's queue of scheduled requests not yet started.
 pub(super) struct Tickets {
-    due: RefCell<VecDeque<Ticket>>,
+    pacer: Pacer,
+    started: Instant,
+    batches: RefCell<VecDeque<Batch>>,
+    waiting: Cell<u64>,
+    missed: Cell<u64>,
     /// Idle workers wait here, one woken per ticket.
     idle_ready: Notify,
     idle: Cell<usize>,
@@ -41,9 +50,13 @@ pub(super) struct Tickets {
 }
 
 impl Tickets {
-    pub(super) fn new() -> Tickets {
+    pub(super) fn new(pacer: Pacer, started: Instant) -> Tickets {
         Tickets {
-            due: RefCell::new(VecDeque::new()),
+            pacer,
+            started,
+            batches: RefCell::new(VecDeque::new()),
+            waiting: Cell::new(0),
+            missed: Cell::new(0),
             idle_ready: Notify::new(),
             idle: Cell::new(0),
             room_ready: Notify::new(),
@@ -53,14 +66,56 @@ impl Tickets {
 
     /// Scheduled requests waiting for a connection.
     pub(super) fn waiting(&self) -> usize {
-        self.due.borrow().len()
+        self.waiting.get() as usize
+    }
+
+    /// Requests that were due and never sent: missed on the way, and still waiting now.
+    pub(super) fn left_unsent(&self) -> u64 {
+        self.missed.get() + self.waiting.get()
+    }
+
+    /// Queues tickets `first..end`, released now.
+    fn release(&self, first: u64, end: u64, now: Instant) {
+        if first < end {
+            self.batches.borrow_mut().push_back(Batch { first, end, released: now });
+            self.waiting.set(self.waiting.get() + (end - first));
+        }
+    }
+
+    /// Drops, as missed, the tickets that have waited longer than `timeout` past their due time.
+    fn expire(&self, now: Instant, timeout: Duration) {
+        let Some(cutoff) = now.checked_sub(timeout) else { return };
+        let stale = self.pacer.due_before(cutoff.saturating_duration_since(self.started));
+        let mut batches = self.batches.borrow_mut();
+        while let Some(batch) = batches.front_mut() {
+            if batch.first >= stale {
+                break;
+            }
+            let dropped = stale.min(batch.end) - batch.first;
+            batch.first += dropped;
+            self.waiting.set(self.waiting.get() - dropped);
+            self.missed.set(self.missed.get() + dropped);
+            if batch.first == batch.end {
+                batches.pop_front();
+            }
+        }
     }
 
     /// Takes the oldest waiting request, recording how late it starts; returns where its latency counts from.
     pub(super) fn take(&self, ctx: &ThreadCtx, now: Instant) -> Option<Instant> {
-        let ticket = self.due.borrow_mut().pop_front()?;
-        ctx.recorder.borrow_mut().paced(now.saturating_duration_since(ticket.due));
-        Some(ticket.released)
+        self.expire(now, ctx.shared.plan.timeout);
+        let mut batches = self.batches.borrow_mut();
+        let batch = batches.front_mut()?;
+        let (k, released) = (batch.first, batch.released);
+        batch.first += 1;
+        if batch.first == batch.end {
+            batches.pop_front();
+        }
+        self.waiting.set(self.waiting.get() - 1);
+        let due = self.started + self.pacer.due(k);
+        ctx.recorder.borrow_mut().paced(now.saturating_duration_since(due));
+        ctx.issued(1);
+        Some(due.max(released))
     }
 
     /// Waits, idle, for the next scheduled request; None once the schedule is over.
@@ -100,21 +155,30 @@ impl Drop for IdleGuard<'_> {
 }
 
 /// The thread's pacer: schedules its share of the rate until the mode's allowance ends, starting workers
-/// as the load needs them, then waits for every worker to finish.
+/// as the load needs them. A `-d` window ends at its deadline, once the requests due before it have had
+/// their chance to go out (what is then in flight is counted as such); a `-n` run waits for every worker.
 pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max_workers: usize) {
     let tickets = ctx.tickets.as_ref().expect("an open-loop thread has a ticket queue");
+    let shared = &ctx.shared;
+    let window = match shared.plan.stop {
+        Stop::After(window) => Some(window),
+        Stop::Requests(_) => None,
+    };
     let mut workers = JoinSet::new();
     let mut issued = 0u64;
     loop {
         let now = Instant::now();
-        let due = pacer.due_before(now.saturating_duration_since(started) + std::time::Duration::from_nanos(1));
+        let elapsed = now.saturating_duration_since(started);
+        let window_over = window.is_some_and(|w| elapsed >= w);
+        // Tickets due by now, and strictly before the window's end.
+        let by_now = elapsed + Duration::from_nanos(1);
+        let due = pacer.due_before(window.map_or(by_now, |w| by_now.min(w)));
         let want = due - issued;
-        let granted = ctx.shared.claim(want, now);
-        let ticket = |k| {
-            let due = started + pacer.due(k);
-            Ticket { due, released: due.max(now) }
-        };
-        tickets.due.borrow_mut().extend((issued..issued + granted).map(ticket));
+        // A ticket belongs to the window its due time falls in, whenever the pacer wakes to release it.
+        let last_due = started + pacer.due(due.saturating_sub(1));
+        let granted = shared.claim(want, last_due);
+        tickets.release(issued, issued + granted, now);
+        tickets.expire(now, shared.plan.timeout);
         issued += granted;
         let idle = tickets.idle.get();
         for _ in 0..(granted as usize).min(idle) {
@@ -122,16 +186,23 @@ pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max
         }
         let unserved = (granted as usize).saturating_sub(idle);
         for _ in 0..unserved.min(max_workers - workers.len()) {
-            workers.spawn_local(conn::worker(ctx.clone()));
+            workers.spawn_local(conn::worker(ctx.clone(), false));
         }
         if unserved > 0 {
             tickets.room_ready.notify_waiters();
         }
-        if granted < want || ctx.shared.exhausted(Instant::now()) {
+        if window_over || shared.stopping() {
+            // The workers just woken write what was due before the end, then the window closes.
+            tokio::task::yield_now().await;
+            return;
+        }
+        if granted < want {
             break;
         }
-        let next = started + pacer.due(issued);
-        sleep_until(ctx.shared.deadline.map_or(next, |d| next.min(d)).into()).await;
+        // Behind the schedule (a rate above what a wake-up per tick can release one by one), the next batch
+        // is released a tick later instead of spinning: the requests due meanwhile go out together.
+        let next = (started + pacer.due(issued)).max(Instant::now() + PACER_TICK);
+        sleep_until(shared.deadline.map_or(next, |d| next.min(d)).into()).await;
     }
     tickets.finished.set(true);
     tickets.idle_ready.notify_waiters();

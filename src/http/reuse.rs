@@ -1,15 +1,15 @@
-//! What the client may still send on one connection, from what the server has said about it (DESIGN.md §2,
-//! the seeds' rules for persistent connections). Pure: responses and instants in, a number of requests out.
+//! What the client may still send on one connection, from what the server has said about it (the rules for
+//! persistent connections of HTTP: The Definitive Guide, ch. 4, and RFC 9112 §9). Pure: responses and
+//! instants in, a number of requests out.
 //!
 //! - Until a response has shown the connection persists, one request at a time: pipelining starts only on a
 //!   connection known to be persistent.
 //! - A response that is not persistent (HTTP/1.1 `Connection: close`, HTTP/1.0 without `Connection:
 //!   Keep-Alive`, a body delimited by the close) ends the connection: nothing more is sent.
-//! - `Keep-Alive: max=M` is read conservatively: after the response that carries it, at most M-1 more
-//!   requests. That is exactly right for servers that announce the per-connection total on every response
-//!   (and close after the Mth), and one short for servers that count down remaining requests (Apache's
-//!   `max=99` on the second response); sending one request the server then drops would cost a retry, reopening
-//!   one connection early costs a handshake.
+//! - `Keep-Alive: max=M` means M *more* requests after the response that carries it (the book: "how many
+//!   more transactions the server is willing to keep the connection alive for"). Apache counts down: max=100
+//!   on the first response, 99 on the second, ... 1 on the 100th, then `Connection: close` on the 101st. Each
+//!   announcement can only lower the cap, so a server that repeats a constant max costs at worst a retry.
 //! - `Keep-Alive: timeout=T`: a connection idle for most of T is not reused, because the server may close it
 //!   while the request is on the wire. The margin is a tenth of T.
 
@@ -24,6 +24,8 @@ pub struct Reuse {
     answered: u64,
     /// None until the first response.
     persistent: Option<bool>,
+    /// The `Keep-Alive: max` of the first response: the allowance the server announced for this connection.
+    first_max: Option<u32>,
     /// A connection idle this long is not reused.
     idle_limit: Option<Duration>,
     last_response: Option<Instant>,
@@ -43,15 +45,25 @@ pub enum Retired {
 impl Reuse {
     /// `limit`: requests the mode sends on one connection (None: as many as the server takes).
     pub fn new(limit: Option<u64>) -> Reuse {
-        Reuse { cap: limit.unwrap_or(u64::MAX), answered: 0, persistent: None, idle_limit: None, last_response: None }
+        Reuse {
+            cap: limit.unwrap_or(u64::MAX),
+            answered: 0,
+            persistent: None,
+            first_max: None,
+            idle_limit: None,
+            last_response: None,
+        }
     }
 
     pub fn on_response(&mut self, meta: &ResponseMeta, now: Instant) {
         self.answered += 1;
+        if self.answered == 1 {
+            self.first_max = meta.keep_alive_max;
+        }
         self.persistent = Some(meta.persistent);
         self.last_response = Some(now);
         if let Some(max) = meta.keep_alive_max {
-            self.cap = self.cap.min(self.answered + u64::from(max).saturating_sub(1));
+            self.cap = self.cap.min(self.answered + u64::from(max));
         }
         if let Some(secs) = meta.keep_alive_timeout_secs {
             let limit = Duration::from_secs(secs.into());
@@ -63,6 +75,12 @@ impl Reuse {
     /// Responses completed on this connection.
     pub fn answered(&self) -> u64 {
         self.answered
+    }
+
+    /// The `Keep-Alive: max` announced on the first response, and whether the connection carried all of it
+    /// (the first request plus `max` more).
+    pub fn announced_max(&self) -> Option<(u32, bool)> {
+        self.first_max.map(|max| (max, self.answered > u64::from(max)))
     }
 
     /// Did the first response show the connection persists? None before it.
@@ -155,21 +173,28 @@ mod tests {
     }
 
     #[test]
-    fn announced_max_caps_the_connection_including_what_was_answered() {
+    fn announced_max_is_that_many_more_requests() {
         let now = Instant::now();
+        // Apache with MaxKeepAliveRequests 5: max=5, 4, 3, 2, 1, then Connection: close: six in all
+        let mut apache = Reuse::new(None);
+        for (answered, max) in (1..=5).zip((1..=5).rev()) {
+            assert_eq!(apache.retired(answered - 1, 0, now), None, "request {answered} may go");
+            apache.on_response(&meta(true, Some(max), None), now);
+        }
+        assert_eq!(apache.sendable(5, 0, 1, now), 1, "max=1 on the fifth: one more");
+        assert_eq!(apache.announced_max(), Some((5, false)));
+        apache.on_response(&meta(false, None, None), now);
+        assert_eq!(apache.retired(6, 0, now), Some(Retired::NotPersistent));
+        assert_eq!(apache.announced_max(), Some((5, true)), "six requests used the announced five more in full");
+        // max=3 on the first response: three more, however deep the pipeline
         let mut r = Reuse::new(None);
         r.on_response(&meta(true, Some(3), None), now);
-        // max=3 on the first response: two more, however deep the pipeline
-        assert_eq!(r.sendable(1, 0, 16, now), 2);
+        assert_eq!(r.sendable(1, 0, 16, now), 3);
+        // a server that repeats a constant max only lowers the cap to what it says each time
         r.on_response(&meta(true, Some(3), None), now);
-        assert_eq!(r.sendable(3, 1, 16, now), 0);
-        assert_eq!(r.retired(3, 0, now), Some(Retired::Limit));
-        // a countdown (Apache) only lowers the cap further
-        let mut apache = Reuse::new(None);
-        apache.on_response(&meta(true, Some(100), None), now);
-        apache.on_response(&meta(true, Some(2), None), now);
-        assert_eq!(apache.sendable(2, 0, 16, now), 1);
-        // max=1 or 0: nothing more
+        assert_eq!(r.sendable(2, 0, 16, now), 2);
+        assert_eq!(r.retired(4, 0, now), Some(Retired::Limit));
+        // max=0: nothing more
         let mut last = Reuse::new(None);
         last.on_response(&meta(true, Some(0), None), now);
         assert_eq!(last.sendable(1, 0, 16, now), 0);

@@ -189,6 +189,18 @@ pub fn port_settings() -> Settings {
     )
 }
 
+/// Raises the soft limit on open files to the hard one (as nginx's `worker_rlimit_nofile` or wrk's users'
+/// `ulimit -n` would) and returns the limit now in force: every connection costs a descriptor, and the soft
+/// default of 1024 would otherwise cap `-c` long before the machine does.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Ok(hard);
+    }
+    Ok(soft)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

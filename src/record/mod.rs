@@ -120,6 +120,7 @@ pub struct Recorder {
     closed_by_server: u64,
     closed_by_reset: u64,
     retries: u64,
+    in_flight_at_end: u64,
     keep_alive: KeepAlive,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
@@ -148,6 +149,7 @@ impl Recorder {
             closed_by_server: 0,
             closed_by_reset: 0,
             retries: 0,
+            in_flight_at_end: 0,
             keep_alive: KeepAlive::default(),
             timeline: Vec::new(),
             current: (started, started, 0),
@@ -230,6 +232,17 @@ impl Recorder {
         self.pacing.max_lag_us = self.pacing.max_lag_us.max(micros(lag));
     }
 
+    /// Scheduled requests (`--rate`) that were due and never sent.
+    pub fn missed(&mut self, count: u64) {
+        self.pacing.missed += count;
+    }
+
+    /// Requests this recorder's thread issued that had neither a response nor an error when the run ended.
+    pub fn in_flight_at_end(&mut self, issued: u64) {
+        let settled = self.requests + self.errors.total();
+        self.in_flight_at_end += issued.saturating_sub(settled);
+    }
+
     /// An unanswered request will be sent again on a new connection.
     pub fn retried(&mut self) {
         self.retries += 1;
@@ -240,9 +253,17 @@ impl Recorder {
         self.keep_alive.declined += 1;
     }
 
-    /// A response announced `Keep-Alive: max=, timeout=` limits.
-    pub fn keep_alive_limits(&mut self, max: Option<u32>, timeout_s: Option<u32>) {
-        self.keep_alive.merge(&KeepAlive { declined: 0, limits_announced: 1, max, timeout_s });
+    /// A response announced `Keep-Alive: max=, timeout=` limits (`first_max`: the max of a connection's first
+    /// response; later ones count down).
+    pub fn keep_alive_limits(&mut self, first_max: Option<u32>, timeout_s: Option<u32>) {
+        let announced = KeepAlive { limits_announced: 1, max: first_max, timeout_s, ..KeepAlive::default() };
+        self.keep_alive.merge(&announced);
+    }
+
+    /// A connection whose first response announced `Keep-Alive: max` has closed, having carried all of it or not.
+    pub fn keep_alive_max_used(&mut self, in_full: bool) {
+        self.keep_alive.max_connections += 1;
+        self.keep_alive.max_used_in_full += u64::from(in_full);
     }
 
     pub fn received(&mut self, bytes: usize) {
@@ -274,6 +295,7 @@ impl Recorder {
         self.closed_by_server += other.closed_by_server;
         self.closed_by_reset += other.closed_by_reset;
         self.retries += other.retries;
+        self.in_flight_at_end += other.in_flight_at_end;
         self.keep_alive.merge(&other.keep_alive);
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
@@ -303,6 +325,7 @@ impl Recorder {
             status: self.status,
             errors: self.errors,
             retries: self.retries,
+            in_flight_at_end: self.in_flight_at_end,
             bytes_received: self.bytes_received,
             connections_opened: self.connections_opened,
             closed_by_client: self.closed_by_client,
@@ -433,7 +456,7 @@ mod tests {
         let m = r.finish(shape, Duration::from_secs(1));
         assert_eq!(m.latency.total.max_us / 1000, 300, "from the schedule");
         assert_eq!(m.latency.total_uncorrected.unwrap().max_us, 100);
-        assert_eq!(m.pacing, Some(Pacing { late_starts: 1, max_lag_us: 300_000 }));
+        assert_eq!(m.pacing, Some(Pacing { late_starts: 1, max_lag_us: 300_000, missed: 0 }));
         assert_eq!(m.rate, Some(50.0));
         let closed = Recorder::new(t0, false).finish(SHAPE, Duration::from_secs(1));
         assert_eq!((closed.latency.total_uncorrected, closed.pacing), (None, None));
@@ -461,6 +484,12 @@ mod tests {
         assert_eq!(m.retries, 1);
         let k = &m.keep_alive;
         assert_eq!((k.declined, k.limits_announced, k.max, k.timeout_s), (1, 2, Some(3), Some(5)));
+        b.keep_alive_max_used(true);
+        b.keep_alive_max_used(false);
+        let mut c = Recorder::new(t0, false);
+        c.merge(&b);
+        let k = c.finish(SHAPE, Duration::from_secs(3)).keep_alive;
+        assert_eq!((k.max_connections, k.max_used_in_full), (2, 1));
         let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
         assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
     }

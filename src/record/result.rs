@@ -62,6 +62,10 @@ pub struct ModeResult {
     pub status: StatusCounts,
     pub errors: ErrorCounts,
     pub retries: u64,
+    /// Requests sent and still unanswered when the window (`-d`) ended or the run was interrupted: neither
+    /// completed nor errors.
+    #[serde(default)]
+    pub in_flight_at_end: u64,
     pub rps: f64,
     pub bytes_received: u64,
     pub connections_opened: u64,
@@ -148,12 +152,17 @@ pub struct Pacing {
     pub late_starts: u64,
     /// The largest delay between a request's scheduled and actual start.
     pub max_lag_us: u64,
+    /// Requests due inside the window that were never sent: no connection was free for them within
+    /// `--timeout` of their due time, or the window ended first.
+    #[serde(default)]
+    pub missed: u64,
 }
 
 impl Pacing {
     pub fn merge(&mut self, other: &Pacing) {
         self.late_starts += other.late_starts;
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
+        self.missed += other.missed;
     }
 }
 
@@ -165,8 +174,15 @@ pub struct KeepAlive {
     pub declined: u64,
     /// Responses carrying a `Keep-Alive: timeout=, max=` limit.
     pub limits_announced: u64,
-    /// The smallest `max` announced, if any.
+    /// The `max` announced on a connection's first response (the smallest, if connections differ): the
+    /// requests the server takes after that first one.
     pub max: Option<u32>,
+    /// Connections whose first response announced a `max`, and how many of them carried all of it (the
+    /// first request plus `max` more) before closing.
+    #[serde(default)]
+    pub max_connections: u64,
+    #[serde(default)]
+    pub max_used_in_full: u64,
     /// The smallest `timeout` announced, in seconds, if any.
     pub timeout_s: Option<u32>,
 }
@@ -175,6 +191,8 @@ impl KeepAlive {
     pub fn merge(&mut self, other: &KeepAlive) {
         self.declined += other.declined;
         self.limits_announced += other.limits_announced;
+        self.max_connections += other.max_connections;
+        self.max_used_in_full += other.max_used_in_full;
         self.max = min_some(self.max, other.max);
         self.timeout_s = min_some(self.timeout_s, other.timeout_s);
     }
@@ -263,6 +281,7 @@ pub(crate) mod fixture {
             status: StatusCounts::default(),
             errors: ErrorCounts::default(),
             retries: 0,
+            in_flight_at_end: 0,
             rps: 0.0,
             bytes_received: 0,
             connections_opened: 0,

@@ -1,4 +1,4 @@
-//! The report for people: the modes side by side, one column each (the seeds' Figure 4-18, measured).
+//! The report for people: the modes side by side, one column each (Figure 4-18 of HTTP: The Definitive Guide, ch. 4, measured).
 
 use std::io::{self, Write};
 
@@ -33,6 +33,7 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         row(out, "total p50, uncorrected", runs, |r| uncorrected(r, |h| h.p50_us))?;
         row(out, "total p99, uncorrected", runs, |r| uncorrected(r, |h| h.p99_us))?;
         row(out, "late starts", runs, |r| r.pacing.map_or("-".into(), |p| p.late_starts.to_string()))?;
+        row(out, "missed (never sent)", runs, |r| r.pacing.map_or("-".into(), |p| p.missed.to_string()))?;
     }
     row(out, "total p50, new conn", runs, |r| stat(&r.latency.total_first, |h| h.p50_us))?;
     row(out, "total p50, reused", runs, |r| stat(&r.latency.total_reused, |h| h.p50_us))?;
@@ -51,6 +52,9 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
     row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
+    if runs.iter().any(|r| r.in_flight_at_end > 0) {
+        row(out, "in flight at end", runs, |r| r.in_flight_at_end.to_string())?;
+    }
     for run in runs.iter().filter(|r| r.errors.total() > 0) {
         writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
     }
@@ -117,12 +121,15 @@ fn error_breakdown(e: &ErrorCounts) -> String {
     .join(", ")
 }
 
+/// What the server announced and how much of it the client used: `max=M` on a first response allows M more.
 fn announced_limits(k: &KeepAlive) -> String {
-    let limits: Vec<_> = [k.max.map(|m| format!("max={m}")), k.timeout_s.map(|t| format!("timeout={t}s"))]
-        .into_iter()
-        .flatten()
-        .collect();
-    format!("server announced Keep-Alive {} on {} responses (honoured)", limits.join(", "), k.limits_announced)
+    let max = k.max.map(|m| format!("max={m} ({} requests per connection)", u64::from(m) + 1));
+    let limits: Vec<_> = [max, k.timeout_s.map(|t| format!("timeout={t}s"))].into_iter().flatten().collect();
+    let mut text = format!("server announced Keep-Alive {} on {} responses", limits.join(", "), k.limits_announced);
+    if k.max_connections > 0 {
+        text += &format!("; {} of {} connections used max in full", k.max_used_in_full, k.max_connections);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -144,9 +151,20 @@ mod tests {
 
     #[test]
     fn announced_limits_name_what_was_said() {
-        let k = KeepAlive { declined: 0, limits_announced: 7, max: Some(3), timeout_s: Some(5) };
-        assert_eq!(announced_limits(&k), "server announced Keep-Alive max=3, timeout=5s on 7 responses (honoured)");
-        let k = KeepAlive { max: None, ..k };
-        assert_eq!(announced_limits(&k), "server announced Keep-Alive timeout=5s on 7 responses (honoured)");
+        let k = KeepAlive {
+            limits_announced: 7,
+            max: Some(3),
+            timeout_s: Some(5),
+            max_connections: 2,
+            max_used_in_full: 1,
+            ..KeepAlive::default()
+        };
+        assert_eq!(
+            announced_limits(&k),
+            "server announced Keep-Alive max=3 (4 requests per connection), timeout=5s on 7 responses; \
+             1 of 2 connections used max in full"
+        );
+        let k = KeepAlive { max: None, max_connections: 0, ..k };
+        assert_eq!(announced_limits(&k), "server announced Keep-Alive timeout=5s on 7 responses");
     }
 }

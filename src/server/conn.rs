@@ -33,19 +33,20 @@ pub(super) struct Shared {
     config: ServerConfig,
     pub(super) stats: Arc<ServerStats>,
     rendered: Rendered,
-    idle: Option<Duration>,
     /// Requests answered by every connection, counted only when a stall is configured.
     answered: AtomicU64,
+    /// Connections served so far, to draw each one's `close_after`.
+    accepted: AtomicU64,
 }
 
 impl Shared {
     pub(super) fn new(config: ServerConfig, stats: Arc<ServerStats>) -> Self {
         Shared {
             rendered: Rendered::new(&config),
-            idle: config.idle_limit(),
             config,
             stats,
             answered: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
         }
     }
 }
@@ -80,6 +81,8 @@ struct Conn {
     body: Body,
     /// Responses sent on this connection.
     served: u64,
+    /// `close_after` drawn for this connection: close silently after this many responses.
+    close_at: Option<u64>,
     max_seen: usize,
     /// Counts not yet published to the shared stats.
     new_requests: u64,
@@ -101,6 +104,7 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         queue: Vec::new(),
         body: Body::None,
         served: 0,
+        close_at: sh.config.close_after.map(|c| c.draw(sh.accepted.fetch_add(1, Relaxed))),
         max_seen: 0,
         new_requests: 0,
         new_responses: 0,
@@ -133,7 +137,7 @@ impl Conn {
                 return Ok(());
             }
             let read = self.stream.read(&mut self.buf[self.end..]);
-            let n = match sh.idle {
+            let n = match sh.config.idle_limit(self.served) {
                 Some(limit) => match tokio::time::timeout(limit, read).await {
                     Ok(n) => n?,
                     Err(_) => return Ok(()),
@@ -230,7 +234,7 @@ impl Conn {
         let rendered = &sh.rendered;
         let ready = if self.body == Body::None { self.queue.len() } else { self.queue.len() - 1 };
         for i in 0..ready {
-            if cfg.close_after.is_some_and(|n| self.served >= n) {
+            if self.close_at.is_some_and(|n| self.served >= n) {
                 return Ok(Flow::Close);
             }
             let head = match self.queue[i] {
@@ -248,7 +252,10 @@ impl Conn {
                 tokio::time::sleep(wait).await;
             }
             self.served += 1;
-            let close = !head.keep || cfg.keep_alive_max.is_some_and(|m| self.served >= u64::from(m));
+            // `Keep-Alive: max=M` counts down the requests still allowed after this one, as Apache does: M on
+            // the first response, 1 on the Mth, `Connection: close` on response M+1.
+            let max_left = cfg.keep_alive_max.map(|m| (u64::from(m) + 1).saturating_sub(self.served));
+            let close = !head.keep || max_left == Some(0);
             let conn = match (close, head.v10) {
                 (true, _) => ConnHeader::Close,
                 (false, true) => ConnHeader::Keep10,
@@ -261,8 +268,8 @@ impl Conn {
                 (false, false) => &rendered.bodies[f],
                 (false, true) => &rendered.bodies[f][..rendered.truncated[f]],
             };
-            self.push(sh, &rendered.heads[f][conn as usize], body).await?;
-            if close || cfg.truncate || cfg.close_after.is_some_and(|n| self.served >= n) {
+            self.push(sh, framing, conn, max_left, body).await?;
+            if close || cfg.truncate || self.close_at.is_some_and(|n| self.served >= n) {
                 return Ok(Flow::Close);
             }
         }
@@ -278,9 +285,16 @@ impl Conn {
     }
 
     /// Adds one response to the output; a large body is written from the shared bytes, not copied.
-    async fn push(&mut self, sh: &Shared, head: &[u8], body: &[u8]) -> io::Result<()> {
+    async fn push(
+        &mut self,
+        sh: &Shared,
+        framing: Framing,
+        conn: ConnHeader,
+        max_left: Option<u64>,
+        body: &[u8],
+    ) -> io::Result<()> {
         self.new_responses += 1;
-        self.out.extend_from_slice(head);
+        sh.rendered.head(&mut self.out, framing, conn, max_left);
         if body.len() <= INLINE_BODY_MAX {
             self.out.extend_from_slice(body);
             return Ok(());

@@ -44,8 +44,8 @@
 //! - Chunked responses are sent to HTTP/1.1 requests only; HTTP/1.0 requests get `Content-Length`.
 //! - Outside `http10` mode, HTTP/1.0 requests get an `HTTP/1.1` status line, as any HTTP/1.1 server sends.
 //! - Statuses that cannot carry a body (1xx, 204, 304) are sent without body and without framing headers.
-//! - `Keep-Alive: max=M` is the same M on every response of a connection (the per-connection limit), not a
-//!   countdown as Apache sends.
+//! - `Keep-Alive: max=M` counts down as Apache's does: it is the number of requests the server still takes after
+//!   this response (M on the first, 1 on the Mth), and response M+1 carries `Connection: close`.
 //! - A graceful close is `shutdown(Write)` then drop; if the client has already sent more (requests the server
 //!   drops), they are read away for at most a second first, so the kernel sends FIN rather than RST (lingering
 //!   close, RFC 9112 §9.6).
@@ -91,14 +91,16 @@ pub struct ServerConfig {
     /// Behave as an HTTP/1.0 server: status line `HTTP/1.0`; keep the connection only if the request says
     /// `Connection: keep-alive` (then reply `Connection: Keep-Alive`), otherwise close after the response.
     pub http10: bool,
-    /// Advertise `Keep-Alive: max=M` and close after M responses on a connection (the Mth carries
-    /// `Connection: close`). At least 1.
+    /// Advertise `Keep-Alive: max=` counting down from M (requests still allowed after each response) and close
+    /// after M+1 responses on a connection (the last carries `Connection: close`), as Apache's
+    /// `MaxKeepAliveRequests M` does. At least 1.
     pub keep_alive_max: Option<u32>,
     /// Advertise `Keep-Alive: timeout=T` (whole seconds, rounded down) and close connections idle longer than T.
     pub keep_alive_timeout: Option<Duration>,
     /// Close the connection after N responses WITHOUT announcing it, even with further requests already
-    /// received and unanswered: a server dropping pipelined requests. 0 closes on the first request bytes.
-    pub close_after: Option<u64>,
+    /// received and unanswered: a server dropping pipelined requests, or a busy one closing idle connections
+    /// early. 0 closes on the first request bytes. A range draws N per connection.
+    pub close_after: Option<CloseAfter>,
     /// Close silently a connection idle (no request bytes) this long.
     pub idle_timeout: Option<Duration>,
     /// Whenever the server would close a connection, reset it instead (`SO_LINGER 0` then drop: RST).
@@ -130,6 +132,45 @@ impl Default for ServerConfig {
     }
 }
 
+/// See [`ServerConfig::close_after`]: `N`, or `N-M` for a number drawn uniformly from N..=M per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseAfter {
+    pub fewest: u64,
+    pub most: u64,
+}
+
+impl CloseAfter {
+    pub const fn exactly(n: u64) -> CloseAfter {
+        CloseAfter { fewest: n, most: n }
+    }
+
+    /// The limit of connection number `index`: a fixed draw (splitmix64 of the index), so a test run is
+    /// repeatable and needs no random number crate.
+    fn draw(self, index: u64) -> u64 {
+        let mut z = index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        self.fewest + z % (self.most - self.fewest + 1)
+    }
+}
+
+impl std::str::FromStr for CloseAfter {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<CloseAfter, String> {
+        let number = |t: &str| t.trim().parse::<u64>().map_err(|_| format!("'{text}' is not N or N-M (whole numbers)"));
+        let (fewest, most) = match text.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(text)?, number(text)?),
+        };
+        if fewest > most {
+            return Err(format!("'{text}': the range must go from fewer to more"));
+        }
+        Ok(CloseAfter { fewest, most })
+    }
+}
+
 /// See [`ServerConfig::stall`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stall {
@@ -154,9 +195,12 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// How long a connection may wait for request bytes: the shorter of `idle_timeout` and `keep_alive_timeout`.
-    fn idle_limit(&self) -> Option<Duration> {
-        match (self.idle_timeout, self.keep_alive_timeout) {
+    /// How long a connection may wait for request bytes: `idle_timeout`, and once a response has been sent,
+    /// the shorter of it and `keep_alive_timeout`. As in Apache (`KeepAliveTimeout`) and nginx
+    /// (`keepalive_timeout`), the keep-alive timeout runs between requests, not before the first.
+    fn idle_limit(&self, served: u64) -> Option<Duration> {
+        let keep_alive = self.keep_alive_timeout.filter(|_| served > 0);
+        match (self.idle_timeout, keep_alive) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -1,6 +1,8 @@
 //! The pre-rendered responses: every byte the server sends is formatted once per [`ServerConfig`], so the hot
 //! path only copies bytes.
 
+use std::io::Write as _;
+
 use super::ServerConfig;
 
 /// How a response body is framed.
@@ -24,7 +26,8 @@ pub(super) enum ConnHeader {
 /// Every byte the server sends, rendered once per config.
 #[derive(Debug)]
 pub(super) struct Rendered {
-    /// Response heads, by `[Framing][ConnHeader]`.
+    /// Response heads, by `[Framing][ConnHeader]`. With `keep_alive_max`, the persistent heads end in
+    /// `max=` + the blank line, and [`Rendered::head`] writes the countdown's digits in between.
     pub(super) heads: [[Box<[u8]>; 3]; 2],
     /// The body as framed, by `[Framing]` (the raw bytes, or one chunk and the last chunk).
     pub(super) bodies: [Box<[u8]>; 2],
@@ -75,7 +78,26 @@ pub(super) fn bodyless(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
 }
 
+/// The blank line that ends a head.
+const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+
 impl Rendered {
+    /// Appends the head `[framing][conn]` to `out`; `max_left` is the `Keep-Alive: max` of this response when
+    /// the config counts down (the persistent heads only).
+    pub(super) fn head(&self, out: &mut Vec<u8>, framing: Framing, conn: ConnHeader, max_left: Option<u64>) {
+        let head = &self.heads[framing as usize][conn as usize];
+        match max_left {
+            Some(left) if conn != ConnHeader::Close => {
+                let digits_at = head.len() - END_OF_HEAD.len();
+                out.extend_from_slice(&head[..digits_at]);
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{left}");
+                out.extend_from_slice(END_OF_HEAD);
+            }
+            _ => out.extend_from_slice(head),
+        }
+    }
+
     pub(super) fn new(config: &ServerConfig) -> Self {
         let version = if config.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
         let no_body = bodyless(config.status);
@@ -86,8 +108,9 @@ impl Rendered {
         if let Some(t) = config.keep_alive_timeout {
             keep_alive.push(format!("timeout={}", t.as_secs()));
         }
-        if let Some(m) = config.keep_alive_max {
-            keep_alive.push(format!("max={m}"));
+        if config.keep_alive_max.is_some() {
+            // Last on the line: the countdown's digits are written in at the end of the head, per response.
+            keep_alive.push("max=".to_string());
         }
         let keep_alive_line = if keep_alive.is_empty() {
             String::new()
@@ -153,11 +176,15 @@ mod tests {
         assert_eq!(reason(200), "OK");
         assert_eq!(reason(599), "Unknown");
         let r = Rendered::new(&ServerConfig { status: 599, keep_alive_max: Some(7), ..Default::default() });
-        let head = |f: Framing, c: ConnHeader| String::from_utf8(r.heads[f as usize][c as usize].to_vec()).unwrap();
+        let head = |f: Framing, c: ConnHeader| {
+            let mut out = Vec::new();
+            r.head(&mut out, f, c, Some(6));
+            String::from_utf8(out).unwrap()
+        };
         assert_eq!(
             head(Framing::Length, ConnHeader::Keep11),
             "HTTP/1.1 599 Unknown\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\
-             Connection: Keep-Alive\r\nKeep-Alive: max=7\r\n\r\n"
+             Connection: Keep-Alive\r\nKeep-Alive: max=6\r\n\r\n"
         );
         assert_eq!(
             head(Framing::Chunked, ConnHeader::Close),

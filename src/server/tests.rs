@@ -246,7 +246,7 @@ async fn http10_mode_speaks_http10() {
 }
 
 #[tokio::test]
-async fn keep_alive_max_closes_after_m_responses() {
+async fn keep_alive_max_counts_down_and_closes_after_m_plus_one_responses() {
     within(async {
         let config = ServerConfig {
             keep_alive_max: Some(3),
@@ -255,19 +255,15 @@ async fn keep_alive_max_closes_after_m_responses() {
         };
         let server = start(config).await;
         let mut c = Client::connect(server.addr).await;
-        for i in 1..=3 {
+        for max in [Some("timeout=5, max=3"), Some("timeout=5, max=2"), Some("timeout=5, max=1"), None] {
             c.send(GET).await;
             let r = c.response(false).await;
-            if i < 3 {
-                assert_eq!(r.header("keep-alive"), Some("timeout=5, max=3"));
-                assert_eq!(r.header("connection"), Some("Keep-Alive"));
-            } else {
-                assert_eq!(r.header("connection"), Some("close"));
-                assert_eq!(r.header("keep-alive"), None);
-            }
+            assert_eq!(r.header("keep-alive"), max);
+            let connection = if max.is_some() { "Keep-Alive" } else { "close" };
+            assert_eq!(r.header("connection"), Some(connection));
         }
         assert_eq!(c.end().await, Ok(Vec::new()));
-        assert_eq!(server.stats.snapshot(), stats(1, 3, 3, 1));
+        assert_eq!(server.stats.snapshot(), stats(1, 4, 4, 1));
         server.shutdown().await;
     })
     .await;
@@ -276,7 +272,7 @@ async fn keep_alive_max_closes_after_m_responses() {
 #[tokio::test]
 async fn close_after_drops_pipelined_requests_silently() {
     within(async {
-        let server = start(ServerConfig { close_after: Some(2), ..Default::default() }).await;
+        let server = start(ServerConfig { close_after: Some(CloseAfter::exactly(2)), ..Default::default() }).await;
         let mut c = Client::connect(server.addr).await;
         c.send(&GET.repeat(5)).await;
         for _ in 0..2 {
@@ -294,8 +290,12 @@ async fn close_after_drops_pipelined_requests_silently() {
 #[tokio::test]
 async fn close_reads_late_requests_away_instead_of_resetting() {
     within(async {
-        let server =
-            start(ServerConfig { close_after: Some(1), delay: Duration::from_millis(50), ..Default::default() }).await;
+        let server = start(ServerConfig {
+            close_after: Some(CloseAfter::exactly(1)),
+            delay: Duration::from_millis(50),
+            ..Default::default()
+        })
+        .await;
         let mut c = Client::connect(server.addr).await;
         c.send(GET).await;
         // Arrives during the delay, after the server's last read.

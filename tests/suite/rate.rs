@@ -1,4 +1,4 @@
-//! `--rate`: requests start on a fixed schedule, and latency counts from it (issue #6).
+//! `--rate`: requests start on a fixed schedule, and latency counts from it.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -62,4 +62,21 @@ fn no_progress_redraws_reach_stderr_off_a_terminal() {
     assert!(out.status.success());
     assert!(out.stderr.is_empty(), "stderr: {:?}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("keepalive"));
+}
+
+#[test]
+fn every_request_due_in_the_window_is_completed_failed_in_flight_or_missed() {
+    // Far more than two slow connections can carry: what they cannot start is missed, not dropped, and the
+    // queue of what is due stays bounded even at a billion a second.
+    let target = server(ServerConfig { delay: Duration::from_millis(50), ..ServerConfig::default() });
+    for rate in ["100000", "1000000000"] {
+        let began = std::time::Instant::now();
+        let m = only(&run(&target, &["--rate", rate, "-d", "1s", "-c", "2", "--timeout", "200ms"])).clone();
+        assert!(began.elapsed() < Duration::from_millis(2500), "took {:?}", began.elapsed());
+        assert_eq!(m.duration_s, 1.0);
+        let missed = m.pacing.expect("reported with --rate").missed;
+        let due: u64 = rate.parse().unwrap();
+        assert_eq!(m.requests + m.errors.total() + m.in_flight_at_end + missed, due, "{m:?}");
+        assert!(m.requests > 0 && missed > due / 2, "{} completed, {missed} missed", m.requests);
+    }
 }

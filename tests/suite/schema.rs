@@ -41,6 +41,7 @@ fn json_result_has_the_designed_names() {
             "status",
             "errors",
             "retries",
+            "in_flight_at_end",
             "rps",
             "bytes_received",
             "connections_opened",
@@ -57,7 +58,10 @@ fn json_result_has_the_designed_names() {
     assert_eq!(run["mode"], "serial");
     assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections
-    assert_eq!(keys(&run["keep_alive"]), set(&["declined", "limits_announced", "max", "timeout_s"]));
+    assert_eq!(
+        keys(&run["keep_alive"]),
+        set(&["declined", "limits_announced", "max", "timeout_s", "max_connections", "max_used_in_full"])
+    );
     assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
     assert_eq!(
         keys(&run["errors"]),
