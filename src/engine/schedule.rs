@@ -102,8 +102,8 @@ impl Tickets {
     }
 
     /// Takes the oldest waiting request, recording how late it starts; returns where its latency counts from.
+    /// (Expiry is the pacer's, at its wake-ups: a worker that saw `waiting()` tickets finds them all here.)
     pub(super) fn take(&self, ctx: &ThreadCtx, now: Instant) -> Option<Instant> {
-        self.expire(now, ctx.shared.plan.timeout);
         let mut batches = self.batches.borrow_mut();
         let batch = batches.front_mut()?;
         let (k, released) = (batch.first, batch.released);
@@ -206,5 +206,37 @@ pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max
     }
     tickets.finished.set(true);
     tickets.idle_ready.notify_waiters();
-    while workers.join_next().await.is_some() {}
+    // The last tickets still expire while the workers finish: a request due long ago is missed, not sent.
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => if joined.is_none() { return },
+            () = tokio::time::sleep(PACER_TICK) => tickets.expire(Instant::now(), shared.plan.timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_waiting_longer_than_the_timeout_are_missed_and_the_queue_holds_ranges() {
+        let t0 = Instant::now();
+        let tickets = Tickets::new(Pacer::new(1000.0, 1, 0), t0);
+        // a wake-up per millisecond for 1.5 s, none taken: 1,500 tickets in 1,500 batches
+        for k in 0..1500 {
+            tickets.release(k, k + 1, t0 + Duration::from_millis(k));
+        }
+        tickets.release(1500, 1500, t0);
+        assert_eq!((tickets.waiting(), tickets.batches.borrow().len()), (1500, 1500));
+        // at 1.5 s with a 1 s timeout, the 500 due before 0.5 s have waited too long
+        tickets.expire(t0 + Duration::from_millis(1500), Duration::from_secs(1));
+        assert_eq!((tickets.waiting(), tickets.missed.get(), tickets.left_unsent()), (1000, 500, 1500));
+        assert_eq!(tickets.batches.borrow().len(), 1000);
+        // one wake-up that releases a million tickets is one entry
+        tickets.release(1500, 1_001_500, t0 + Duration::from_millis(1500));
+        assert_eq!((tickets.waiting(), tickets.batches.borrow().len()), (1_001_000, 1001));
+        tickets.expire(t0 + Duration::from_secs(3600), Duration::from_secs(1));
+        assert_eq!((tickets.waiting(), tickets.missed.get(), tickets.batches.borrow().len()), (0, 1_001_500, 0));
+    }
 }
