@@ -300,7 +300,7 @@ fn engine_threads(reserved: usize) -> usize {
     cores.saturating_sub(reserved).max(1)
 }
 
-fn resolve(url: &url::Url) -> Result<Target, Failure> {
+pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
     let (host, path) = url_parts(url);
     let name = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);

@@ -39,6 +39,9 @@ pub enum Command {
     /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
     /// sustainable new-connection rate.
     Ports(PortsArgs),
+    /// A report card of a server's connection management, in seconds and with no load: persistence,
+    /// Keep-Alive, requests per connection, idle timeout, pipelining, closes, handshake share, Nagle.
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,6 +250,31 @@ pub struct PortsArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: PortsFormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The server to probe (http://host:port/path).
+    pub url: String,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ProbeFormatArg,
+
+    /// The whole probe ends within this time; an idle timeout longer than what is left is reported as
+    /// "longer than".
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub max_time: Duration,
+
+    /// Requests sent one after another on one connection to find how many the server answers on it.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub max_requests: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormatArg {
+    Text,
+    Json,
 }
 
 /// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.

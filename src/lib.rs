@@ -23,7 +23,9 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
 - `app`: the glue of `connbench run`, `compare` and `merge`.
-- `capacity`: the glue of `connbench ports` (port capacity now, issue #4).
+- `capacity`: the glue of `connbench ports` (port capacity now).
+- `probe`: `connbench probe`, a report card of a server's connection management: one driver that
+  observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
 
 `http`, `record`, `report`, `profile` and `plan` never touch tokio; only `engine` (and the embedded server)
 spawn tasks.
@@ -38,6 +40,7 @@ pub mod http;
 pub mod mode;
 pub mod net;
 pub mod plan;
+pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod record;

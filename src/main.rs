@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => app::compare(args).map(|()| true),
         Command::Merge(args) => app::merge(args).map(|()| true),
         Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
+        Command::Probe(args) => connbench::probe::run(args).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -330,7 +330,7 @@ impl Plan {
     }
 }
 
-fn parse_url(text: &str) -> Result<Url, String> {
+pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
         "http" => {}
