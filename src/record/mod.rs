@@ -331,6 +331,7 @@ impl Recorder {
                     opened: s.opened,
                     time_wait: None,
                     kernel_time_wait: None,
+                    client_ips: None,
                 })
                 .collect(),
         }
