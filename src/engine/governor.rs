@@ -55,6 +55,7 @@ struct State {
     ips: Vec<IpAddr>,
     /// `auto`: client IPs not yet in rotation; empty for `kernel` and a list.
     reserve: Box<dyn Iterator<Item = IpAddr> + Send>,
+    /// At most this many left in the reserve; 0 once it is found empty.
     reserve_left: usize,
     mode: ModePorts,
 }
@@ -301,7 +302,11 @@ impl Governor {
     /// once a new connection takes one; None when the reserve is empty. A full one is returned as holding
     /// more than it can, so it is never chosen.
     fn join_next(&self, state: &mut State, now: Instant) -> Option<(IpAddr, u64)> {
-        let ip = state.reserve.next()?;
+        let Some(ip) = state.reserve.next() else {
+            // Addresses that could not be bound were skipped: the count was only an upper bound.
+            state.reserve_left = 0;
+            return None;
+        };
         state.reserve_left = state.reserve_left.saturating_sub(1);
         self.join(state, ip);
         Some((ip, state.ledger.held(Tuple { client: ip, server: self.server }, now) + 1))
@@ -535,6 +540,14 @@ mod tests {
             assert_eq!(g.acquire(t0), Grant::From("127.0.0.7".parse().unwrap()));
         }
         assert!(matches!(g.acquire(t0), Grant::From(_)), "an empty reserve: the best IP, as a list would");
+        // a reserve that held fewer usable addresses than counted is found empty, and warnings resume
+        let g = governor_with(2, &["127.0.0.2"], &["127.0.0.3"], PortPolicy::Wait, None, t0);
+        g.state().reserve_left = 5;
+        for _ in 0..4 {
+            assert!(matches!(g.acquire(t0), Grant::From(_)));
+        }
+        assert_eq!(g.state().reserve_left, 0);
+        assert_eq!(g.sample(None, t0).len(), 2, "both tuples full, nothing left to add");
         let mut g = governor_with(1, &["127.0.0.2"], &[], PortPolicy::Wait, None, t0);
         g.source = "auto";
         assert!(matches!(g.acquire(t0), Grant::From(_)));
