@@ -206,7 +206,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         }
     };
     check_open_files(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
-    let governor = engine::governor::prepare(&client_side(plan), target.addr).map_err(Failure::Usage)?;
+    let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
@@ -228,6 +228,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.client_ips = Some(sample.client_ips);
             }
         }
         if outcome.ran_out_of_ports {
@@ -276,21 +277,6 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         },
         runs,
     })
-}
-
-/// Against the embedded server, connections come from 127.0.0.2 unless `--source-ip` says otherwise: the
-/// hundreds of thousands of ports a serial or parallel run leaves in TIME_WAIT for 60 s are then ports of
-/// 127.0.0.2, and other programs (the test suite, right after the README's first command) can still bind
-/// 127.0.0.1:0. Any 127.x address is local on Linux.
-fn client_side(plan: &Plan) -> std::borrow::Cow<'_, Plan> {
-    match plan.target {
-        TargetSpec::Embedded(_) if plan.source_ips.is_empty() => {
-            let mut own = plan.clone();
-            own.source_ips = vec![std::net::Ipv4Addr::new(127, 0, 0, 2).into()];
-            std::borrow::Cow::Owned(own)
-        }
-        _ => std::borrow::Cow::Borrowed(plan),
-    }
 }
 
 /// One thread per core the process may use; with the embedded server in-process, one core is left

@@ -119,8 +119,10 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
 
-    /// Client IPs new connections rotate over: IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated.
-    #[arg(long, value_name = "LIST")]
+    /// Client IPs new connections rotate over. auto: added as the new-connection rate needs them (127.0.0.2
+    /// up toward loopback, else the addresses of the route's interface); kernel: no bind, the kernel's choice;
+    /// or exactly a LIST of IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated. [default: auto]
+    #[arg(long, value_name = "auto|kernel|LIST")]
     pub source_ip: Option<String>,
 
     /// When no client IP has a free port: wait for one, fail (exit 2 up front, or stop the mode), or off
@@ -238,9 +240,10 @@ pub struct PortsArgs {
     /// The server whose tuples to count (http://host/ or http://host:port/). Without one: every tuple holding TIME_WAIT.
     pub url: Option<String>,
 
-    /// Client IPs to count for: IPs, ranges 127.0.0.2-127.0.0.40, CIDRs, comma-separated. Default: the
-    /// address the kernel would pick for the URL.
-    #[arg(long, requires = "url")]
+    /// Client IPs to count for, as `run` takes them: auto (the first one `run` would use, and how many more
+    /// it may add), kernel (the address the kernel picks for the URL), or a LIST of IPs, ranges
+    /// 127.0.0.2-127.0.0.40 and CIDRs, comma-separated. [default: auto]
+    #[arg(long, requires = "url", value_name = "auto|kernel|LIST")]
     pub source_ip: Option<String>,
 
     /// New connections per second to plan for: prints the client IPs it needs.

@@ -13,10 +13,11 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
   (`http::reuse`: Keep-Alive max/timeout, pipelining only once persistent); pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
-  ledger (`net::ports`, pure) and `--source-ip` parsing.
+  ledger (`net::ports`, pure), `--source-ip auto|kernel|LIST` parsing (`net::source`, pure) and the
+  client IPs it means toward a server (`net::clients`).
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy. `engine::pace` is the
   pure `--rate` schedule, `engine::schedule` hands scheduled requests to connections, and
-  `engine::governor` asks the port ledger before every new connection.
+  `engine::governor` asks the port ledger before every new connection and adds client IPs under `auto`.
 - `record`: per-thread recorders merged at the end; the serde result type; `merge` of saved results.
 - `report`: text, json, csv and markdown writers over a finished result; `gate` (`--check`) and
   `compare` math apart from their printing.

@@ -83,8 +83,8 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub http10: bool,
-    /// `--source-ip`; empty: the address the kernel would choose for the target.
-    pub source_ips: Vec<std::net::IpAddr>,
+    /// `--source-ip auto|kernel|LIST` [auto].
+    pub source_ips: crate::net::source::SourceIps,
     pub port_policy: PortPolicy,
     pub close_by: CloseBy,
     pub nodelay: bool,
@@ -240,8 +240,8 @@ impl Plan {
             body,
             http10: args.http1_0 || profile.http1_0 == Some(true),
             source_ips: match args.source_ip.as_ref().or(profile.source_ip.as_ref()) {
-                Some(list) => crate::net::source::parse_source_ips(list)?,
-                None => Vec::new(),
+                Some(text) => crate::net::source::SourceIps::parse(text)?,
+                None => crate::net::source::SourceIps::Auto,
             },
             port_policy: match args.port_policy.or(profile.port_policy).unwrap_or(PortPolicyArg::Wait) {
                 PortPolicyArg::Wait => PortPolicy::Wait,

@@ -202,7 +202,7 @@ mod tests {
 
     /// Apache with MaxKeepAliveRequests 5, KeepAliveTimeout 2, as the probe sees it.
     fn apache() -> Observations {
-        let countdown: Vec<_> = (1..=5).rev().map(|m| meta(true, Some(m), Some(2))).chain([meta(false, None, None)]);
+        let countdown = (1..=5).rev().map(|m| meta(true, Some(m), Some(2))).chain([meta(false, None, None)]);
         let ms = Duration::from_millis;
         Observations {
             http11: Sequence { responses: countdown.collect(), end: Some(End::Fin) },

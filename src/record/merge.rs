@@ -9,7 +9,7 @@ Results of different plans are refused, naming the field that differs. Pure: no 
 
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, PerIp, Ports, RunResult, Tick};
+use super::result::{Hist, ModeResult, Ports, RunResult, Tick};
 use super::{decode, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
@@ -125,7 +125,8 @@ fn add_hists<'a>(mut hists: impl Iterator<Item = &'a Hist>) -> Result<Hist, Stri
     Ok(summarize(&sum))
 }
 
-/// Each machine holds its own ports: peaks and per-IP counts add up, the wait is the longest.
+/// Each machine holds its own ports: peaks and per-IP counts add up, the wait and the occupancy of a
+/// tuple are the largest.
 fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
     let mut merged: Option<Ports> = None;
     for ports in runs.iter().filter_map(|r| r.ports.as_ref()) {
@@ -136,6 +137,7 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
         m.time_wait_peak += ports.time_wait_peak;
         m.kernel_time_wait_peak += ports.kernel_time_wait_peak;
         m.waited_ms = m.waited_ms.max(ports.waited_ms);
+        m.occupancy_peak = max_some(m.occupancy_peak, ports.occupancy_peak);
         for ip in &ports.client_ips {
             if !m.client_ips.contains(ip) {
                 m.client_ips.push(ip.clone());
@@ -143,8 +145,11 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
         }
         for per in &ports.per_ip {
             match m.per_ip.iter_mut().find(|p| p.ip == per.ip) {
-                Some(mine) => mine.opened += per.opened,
-                None => m.per_ip.push(PerIp { ip: per.ip.clone(), opened: per.opened }),
+                Some(mine) => {
+                    mine.opened += per.opened;
+                    mine.held_peak = max_some(mine.held_peak, per.held_peak);
+                }
+                None => m.per_ip.push(per.clone()),
             }
         }
     }
@@ -162,12 +167,20 @@ fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
                 m.opened += tick.opened;
                 m.time_wait = add_some(m.time_wait, tick.time_wait);
                 m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
+                m.client_ips = add_some(m.client_ips, tick.client_ips);
             }
             None => merged.push(tick.clone()),
         }
     }
     merged.sort_by_key(|t| t.t);
     merged
+}
+
+fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {

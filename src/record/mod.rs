@@ -354,6 +354,7 @@ impl Recorder {
                     opened: s.opened,
                     time_wait: None,
                     kernel_time_wait: None,
+                    client_ips: None,
                 })
                 .collect(),
         }

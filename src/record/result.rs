@@ -236,17 +236,34 @@ pub struct Hist {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ports {
     pub policy: String,
+    /// The client IPs in rotation at the mode's end.
     pub client_ips: Vec<String>,
+    /// Peak TIME_WAIT ports of the run's tuples held from connect(), as the ledger counts them: for the
+    /// hold the kernel applies (1 s where tcp_tw_reuse covers the tuple, 60 s otherwise).
     pub time_wait_peak: u64,
+    /// Peak TIME_WAIT sockets of the run's tuples as the kernel counts them: each kept 60 s, whether or
+    /// not tcp_tw_reuse lets connect() take its port over sooner.
     pub kernel_time_wait_peak: u64,
     pub waited_ms: u64,
     pub per_ip: Vec<PerIp>,
+    /// How the client IPs were chosen: `auto` (added by the governor as the rate needed), `kernel` (the
+    /// kernel's choice, no bind) or `list` (`--source-ip LIST`). Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// The largest share of its ports any one tuple held at once (open plus TIME_WAIT under the hold the
+    /// kernel applies), 0 to 1. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupancy_peak: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PerIp {
     pub ip: String,
+    /// New connections from this client IP.
     pub opened: u64,
+    /// The most ports its tuple held at once (open plus TIME_WAIT under the hold). Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_peak: Option<u64>,
 }
 
 /// One second of the run.
@@ -262,6 +279,9 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+    /// Client IPs in rotation at the end of the second. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ips: Option<u64>,
 }
 
 /// Results built by hand for the unit tests of compare, gate and merge.

@@ -44,11 +44,18 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "retries", runs, |r| r.retries.to_string())?;
     if runs.iter().any(|r| r.ports.is_some()) {
         let port = |r: &ModeResult, cell: fn(&Ports) -> String| r.ports.as_ref().map_or("-".into(), cell);
-        row(out, "client IPs", runs, |r| port(r, |p| p.client_ips.len().to_string()))?;
-        row(out, "TIME_WAIT ledger/kern", runs, |r| {
-            port(r, |p| format!("{}/{}", p.time_wait_peak, p.kernel_time_wait_peak))
+        // What the port governor did; occupancy and the TIME_WAIT it holds use the hold the kernel applies
+        // (1 s where tcp_tw_reuse covers the tuple), the kernel's own count keeps every socket 60 s.
+        row(out, "client IPs", runs, |r| port(r, client_ips))?;
+        row(out, "new conns per IP, max", runs, |r| {
+            port(r, |p| p.per_ip.iter().map(|i| i.opened).max().unwrap_or(0).to_string())
+        })?;
+        row(out, "port occupancy peak", runs, |r| {
+            port(r, |p| p.occupancy_peak.map_or("-".into(), |o| format!("{:.1}%", 100.0 * o)))
         })?;
         row(out, "port wait", runs, |r| port(r, |p| micros(p.waited_ms * 1000)))?;
+        row(out, "TIME_WAIT held, peak", runs, |r| port(r, |p| p.time_wait_peak.to_string()))?;
+        row(out, "kernel TIME_WAIT (60s)", runs, |r| port(r, |p| p.kernel_time_wait_peak.to_string()))?;
     }
     row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
@@ -70,6 +77,14 @@ fn row(out: &mut impl Write, label: &str, runs: &[ModeResult], cell: impl Fn(&Mo
         write!(out, "{:>COLUMN$}", cell(run))?;
     }
     writeln!(out)
+}
+
+/// How many client IPs, and how they were chosen (`auto`, `kernel`, `list`) where the result says.
+fn client_ips(p: &Ports) -> String {
+    match &p.source_ip {
+        Some(source) => format!("{} {source}", p.client_ips.len()),
+        None => p.client_ips.len().to_string(),
+    }
 }
 
 fn ratio(requests: u64, connections: u64) -> String {

@@ -84,7 +84,26 @@ fn json_result_has_the_designed_names() {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
-    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait"]));
+    // client_ips: added within schema 1, the client IPs in rotation at the end of each second
+    assert_eq!(
+        keys(&run["timeline"][0]),
+        set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait", "client_ips"])
+    );
+    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did)
+    assert_eq!(
+        keys(&run["ports"]),
+        set(&[
+            "policy",
+            "client_ips",
+            "time_wait_peak",
+            "kernel_time_wait_peak",
+            "waited_ms",
+            "per_ip",
+            "source_ip",
+            "occupancy_peak"
+        ])
+    );
+    assert_eq!(keys(&run["ports"]["per_ip"][0]), set(&["ip", "opened", "held_peak"]));
     // The result type reads back what it wrote: compare and merge depend on it.
     let back: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(serde_json::to_value(&back).unwrap(), json);
