@@ -49,8 +49,12 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         })?;
         row(out, "port wait", runs, |r| port(r, |p| micros(p.waited_ms * 1000)))?;
     }
-    row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
+    row(out, "non-2xx", runs, |r| r.status.non_2xx().to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
+    // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
+    for run in runs.iter().filter(|r| r.status.non_2xx() > 0) {
+        writeln!(out, "  {}", non_2xx_warning(run))?;
+    }
     for run in runs.iter().filter(|r| r.errors.total() > 0) {
         writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
     }
@@ -117,6 +121,17 @@ fn error_breakdown(e: &ErrorCounts) -> String {
     .join(", ")
 }
 
+fn non_2xx_warning(run: &ModeResult) -> String {
+    let share = crate::report::gate::non_2xx_rate(run) * 100.0;
+    format!(
+        "{}: WARNING: {} of {} responses ({share:.1}%) were not 2xx: {}",
+        run.mode.name(),
+        run.status.non_2xx(),
+        run.status.total(),
+        run.status.non_2xx_breakdown()
+    )
+}
+
 fn announced_limits(k: &KeepAlive) -> String {
     let limits: Vec<_> = [k.max.map(|m| format!("max={m}")), k.timeout_s.map(|t| format!("timeout={t}s"))]
         .into_iter()
@@ -140,6 +155,15 @@ mod tests {
     fn only_nonzero_errors_are_listed() {
         let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
         assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
+    }
+
+    #[test]
+    fn non_2xx_responses_are_flagged_with_their_classes() {
+        let mut run = crate::record::result::fixture::mode_result(crate::mode::Mode::Keepalive);
+        for status in [200, 503, 503, 999] {
+            run.status.count(status);
+        }
+        assert_eq!(non_2xx_warning(&run), "keepalive: WARNING: 3 of 4 responses (75.0%) were not 2xx: 5xx 2, other 1");
     }
 
     #[test]

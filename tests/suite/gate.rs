@@ -44,22 +44,8 @@ fn checks_that_pass_exit_0_and_a_failed_one_exits_1_naming_mode_measured_and_ask
     // with the text report, the verdicts follow it on stdout: 3 checks for each of 2 modes
     assert_eq!(stdout.lines().filter(|l| l.starts_with("check ") && l.ends_with(" ok")).count(), 6, "{stdout}");
 
-    let (code, _, stderr) =
+    let (code, stdout, stderr) =
         connbench(&["run", "-n", "200", "-c", "2", "--format", "json", "--check", "errors<=0", "--check", "rps>1e12"]);
-    assert_eq!(code, 2, "1e12 is not a bare number: {stderr}");
-    let (code, stdout, stderr) = connbench(&[
-        "run",
-        "-n",
-        "200",
-        "-c",
-        "2",
-        "--format",
-        "json",
-        "--check",
-        "errors<=0",
-        "--check",
-        "rps>1000000000000",
-    ]);
     assert_eq!(code, 1, "{stderr}");
     // the mode, what was asked, and what was measured
     let failed = stderr.lines().find(|l| l.ends_with("FAILED")).expect("the failed check on stderr");
@@ -260,7 +246,8 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     let lines: Vec<_> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("mode,connections,requests,rps,errors,connections_opened,connect_p50_us,"));
-    assert!(lines[0].ends_with(",total_p50_us,total_p90_us,total_p99_us,total_max_us"));
+    assert!(lines[0].contains(",total_p50_us,total_p90_us,total_p99_us,total_max_us,"));
+    assert!(lines[0].ends_with(",status_other,non_2xx"));
     assert!(lines[1].starts_with("serial,1,100,") && lines[2].starts_with("keepalive,2,100,"), "{stdout}");
     let columns = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == columns));
