@@ -206,6 +206,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let mut complete = true;
     for &mode in &plan.modes {
         let mode_plan = plan.mode_plan(mode, &target);
+        let request = mode_plan.request.clone();
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
@@ -236,6 +237,9 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
                 mode.name(),
                 run.errors.fd_exhausted
             );
+        }
+        if run.requests == 0 && run.errors.parse > 0 && run.errors.parse == run.errors.total() {
+            eprintln!("connbench: {}: {}", mode.name(), not_http(target.addr, &request));
         }
         if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0) {
             eprintln!(
@@ -269,6 +273,25 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         },
         runs,
     })
+}
+
+/// What to say when no response could be parsed: most likely the target speaks another protocol (SSH,
+/// TLS, Redis), and its first bytes say which. They are asked for again on a connection of its own, as
+/// the engine keeps no bytes of the responses it could not parse.
+fn not_http(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::Read;
+    let wait = Duration::from_secs(1);
+    let mut first = [0u8; 64];
+    let answer = std::net::TcpStream::connect_timeout(&addr, wait).and_then(|mut stream| {
+        stream.set_read_timeout(Some(wait))?;
+        stream.write_all(request)?;
+        stream.read(&mut first)
+    });
+    let said = match answer {
+        Ok(0) | Err(_) => "nothing it could read again".to_string(),
+        Ok(n) => format!("it answers \"{}\"", first[..n].escape_ascii()),
+    };
+    format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
 }
 
 /// Against the embedded server, connections come from 127.0.0.2 unless `--source-ip` says otherwise: the

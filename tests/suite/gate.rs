@@ -259,3 +259,35 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     assert!(table[1].starts_with("| --- |"));
     assert!(table[2].starts_with("| serial |") && table[3].starts_with("| keepalive |"));
 }
+
+#[test]
+fn an_all_503_run_is_flagged_and_fails_a_non_2xx_gate_that_error_rate_lets_through() {
+    let (code, stdout, stderr) = connbench(&[
+        "run",
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "--server-status",
+        "503",
+        "--check",
+        "error_rate<1%",
+        "--check",
+        "non_2xx_rate<1%",
+        "--check",
+        "non_2xx<=0",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("keepalive: WARNING: 20 of 20 responses (100.0%) were not 2xx: 5xx 20"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("error_rate < 1%") && l.ends_with(" ok")), "{stdout}");
+    assert!(stderr.contains("non_2xx_rate < 1% (measured 100%); keepalive non_2xx <= 0 (measured 20)"), "{stderr}");
+}
+
+#[test]
+fn a_status_outside_100_to_599_is_other_never_a_success() {
+    let target = server(ServerConfig { status: 999, ..ServerConfig::default() });
+    let result = crate::util::run(&target, &["-n", "10", "-c", "1"]);
+    let run = crate::util::only(&result);
+    assert_eq!((run.requests, run.status.other, run.status.s2xx, run.status.non_2xx()), (10, 10, 0, 10));
+    crate::util::assert_consistent(run);
+}
