@@ -176,7 +176,7 @@ pub struct RunArgs {
     #[arg(short = 'p', long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
 
-    /// A gate on each mode's result, 'METRIC OP VALUE' (repeatable): e.g. 'p99.total<20ms', 'error_rate<0.1%', 'rps>=5000'.
+    /// A gate on each mode's result, 'METRIC OP VALUE' (repeatable): e.g. 'p99.total<20ms', 'error_rate<0.1%', 'non_2xx<=0', 'rps>=5000'.
     #[arg(long = "check", value_name = "EXPR")]
     pub checks: Vec<String>,
 
@@ -184,7 +184,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// With --baseline: exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10).
+    /// With --baseline: exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10; 0 to 100).
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub max_regression: Option<f64>,
 
