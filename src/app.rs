@@ -370,6 +370,8 @@ pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<
     let listen: SocketAddr =
         args.listen.parse().map_err(|_| Failure::Usage(format!("--listen '{}': expected IP:PORT", args.listen)))?;
     let config = crate::plan::server_config(&args.knobs, &crate::profile::Profile::default());
+    // Refused before "serving" is printed, so nobody reads that it serves.
+    config.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -271,7 +271,7 @@ pub struct ServerKnobs {
     pub server_http10: bool,
 
     /// Embedded server: advertise Keep-Alive max=M and close after M responses.
-    #[arg(long, help_heading = "Embedded server")]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Embedded server")]
     pub server_keep_alive_max: Option<u32>,
 
     /// Embedded server: advertise Keep-Alive timeout=T and close connections idle longer.

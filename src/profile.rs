@@ -80,6 +80,7 @@ pub struct Profile {
     pub server_status: Option<u16>,
     pub server_chunked: Option<bool>,
     pub server_http10: Option<bool>,
+    #[serde(default, deserialize_with = "keep_alive_max")]
     pub server_keep_alive_max: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub server_keep_alive_timeout: Option<Duration>,
@@ -280,6 +281,10 @@ fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     ranged(d, "server_status", 200, 599)
 }
 
+fn keep_alive_max<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ranged(d, "server_keep_alive_max", 1, u64::from(u32::MAX))
+}
+
 fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
     texts.iter().map(|t| Check::parse(t).map_err(serde::de::Error::custom)).collect()
@@ -359,6 +364,9 @@ mod tests {
             ("nodelay = yes\n", 1, ""),
             ("port_policy = \"maybe\"\n", 1, "'maybe' is not one of wait, fail, off"),
             ("rate = 0\n", 1, "'0' is not a rate"),
+            ("server_keep_alive_max = 0\n", 1, "server_keep_alive_max must be a whole number from 1"),
+            ("server_body_size = 99999999999999\n", 1, "largest body"),
+            ("duration = 1e30\n", 1, "too long"),
         ] {
             let err = Profile::parse(text).unwrap_err();
             assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");

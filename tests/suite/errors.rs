@@ -55,6 +55,9 @@ fn values_out_of_range_exit_2_with_one_line_and_no_panic() {
         (vec!["run", "--server-delay", "1e30"], "--server-delay"),
         (vec!["run", "--server-body-size", "99999999999999"], "largest body"),
         (vec!["serve", "--server-body-size", "99999999999999"], "largest body"),
+        (vec!["serve", "--server-keep-alive-max", "0"], "--server-keep-alive-max"),
+        // refused before "serving" is printed
+        (vec!["serve", "--listen", "127.0.0.1:0", "--server-http10", "--server-chunked"], "HTTP/1.0"),
         (vec!["run", "--rate", "1e-30"], "smallest rate"),
         (vec!["run", "-p", profile], ":2: "),
         (vec!["run", "-p", headers], ":2: headers 'NoColon'"),
