@@ -23,7 +23,8 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
   `compare` math apart from their printing.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
-- `app`: the glue of `connbench run`, `compare` and `merge`.
+- `app`: the glue of `connbench run`, `compare` and `merge`; `output`: the `-o` file, opened before any
+  load and written after the report; `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
 - `capacity`: the glue of `connbench ports` (port capacity now).
 - `probe`: `connbench probe`, a report card of a server's connection management: one driver that
   observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
@@ -40,6 +41,7 @@ pub mod engine;
 pub mod http;
 pub mod mode;
 pub mod net;
+pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod profile;
@@ -47,3 +49,4 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod server;
+pub mod signals;

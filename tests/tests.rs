@@ -13,6 +13,10 @@ mod modes;
 #[path = "suite/cli.rs"]
 mod cli;
 
+// Bad input and signals: range checks, -o before any load, SIGTERM and SIGHUP, gates behind a closed pipe.
+#[path = "suite/errors.rs"]
+mod errors;
+
 // The JSON result carries exactly the names of DESIGN.md §5.
 #[path = "suite/schema.rs"]
 mod schema;

@@ -60,6 +60,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult) -> Result
         if ma.depth != mb.depth {
             return differ(&format!("depth ({mode})"), ma.depth.to_string(), mb.depth.to_string());
         }
+        // Open-loop latency counts from each request's scheduled time, closed-loop from its start: the
+        // two cannot share a histogram. Open-loop rates may differ (each machine's share of the plan).
+        let lp = |r: &ModeResult| r.rate.map_or("closed loop".to_string(), |rate| format!("open loop (--rate {rate})"));
+        if ma.rate.is_some() != mb.rate.is_some() {
+            return differ(&format!("loop ({mode})"), lp(ma), lp(mb));
+        }
     }
     Ok(())
 }
@@ -251,12 +257,13 @@ mod tests {
         let a = measured(10, 100, 1.0);
         // each case: a change to b, and what the message must name
         type Change = fn(&mut RunResult);
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 6] = [
             (|r| r.runs[0].connections = 8, "in connections (keepalive): 8 vs 4"),
             (|r| r.runs[0].depth = 16, "in depth (keepalive)"),
             (|r| r.runs[0].mode = Mode::Serial, "in modes: serial vs keepalive"),
             (|r| r.target = "http://10.0.0.1/".into(), "in target"),
             (|r| r.method = Some("POST".into()), "in method: POST vs GET"),
+            (|r| r.runs[0].rate = Some(500.0), "in loop (keepalive): open loop (--rate 500) vs closed loop"),
         ];
         for (change, needle) in cases {
             let mut b = a.clone();
@@ -271,6 +278,18 @@ mod tests {
         let mut b = a.clone();
         b.target = "http://127.0.0.1:5678/ (embedded server)".into();
         assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
+        // two open-loop shares of one plan merge, their rates added
+        let (mut a, mut b) = (a, b);
+        (a.runs[0].rate, b.runs[0].rate) = (Some(100.0), Some(200.0));
+        assert_eq!(merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].rate, Some(300.0));
+    }
+
+    #[test]
+    fn statuses_add_up_other_included() {
+        let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
+        (a.runs[0].status.other, b.runs[0].status.s1xx, b.runs[0].status.s5xx) = (2, 1, 4);
+        let status = merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].status.clone();
+        assert_eq!((status.s2xx, status.s1xx, status.s5xx, status.other, status.non_2xx()), (20, 1, 4, 2, 7));
     }
 
     #[test]

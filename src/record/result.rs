@@ -84,8 +84,13 @@ pub struct ModeResult {
     pub timeline: Vec<Tick>,
 }
 
+/// Responses by status class. `1xx` and `other` were added within schema 1 (absent in older results):
+/// a final 1xx is a 101 Switching Protocols (interim 1xx responses are skipped, not counted), and
+/// `other` is a status outside 100-599, which is never a success.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StatusCounts {
+    #[serde(rename = "1xx", default)]
+    pub s1xx: u64,
     #[serde(rename = "2xx")]
     pub s2xx: u64,
     #[serde(rename = "3xx")]
@@ -94,6 +99,8 @@ pub struct StatusCounts {
     pub s4xx: u64,
     #[serde(rename = "5xx")]
     pub s5xx: u64,
+    #[serde(default)]
+    pub other: u64,
 }
 
 /// Errors by kind, never by message (DESIGN.md §5). One per failed request.
@@ -111,11 +118,41 @@ pub struct ErrorCounts {
 }
 
 impl StatusCounts {
+    /// Counts one response by its status.
+    pub fn count(&mut self, status: u16) {
+        match status {
+            100..=199 => self.s1xx += 1,
+            200..=299 => self.s2xx += 1,
+            300..=399 => self.s3xx += 1,
+            400..=499 => self.s4xx += 1,
+            500..=599 => self.s5xx += 1,
+            _ => self.other += 1,
+        }
+    }
+
     pub fn add(&mut self, other: &StatusCounts) {
+        self.s1xx += other.s1xx;
         self.s2xx += other.s2xx;
         self.s3xx += other.s3xx;
         self.s4xx += other.s4xx;
         self.s5xx += other.s5xx;
+        self.other += other.other;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.s2xx + self.non_2xx()
+    }
+
+    /// Responses that were not a success: every class but 2xx.
+    pub fn non_2xx(&self) -> u64 {
+        self.s1xx + self.s3xx + self.s4xx + self.s5xx + self.other
+    }
+
+    /// The classes other than 2xx that were seen, as people read them: `5xx 3, other 1`.
+    pub fn non_2xx_breakdown(&self) -> String {
+        let classes =
+            [("1xx", self.s1xx), ("3xx", self.s3xx), ("4xx", self.s4xx), ("5xx", self.s5xx), ("other", self.other)];
+        classes.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
     }
 }
 
