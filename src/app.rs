@@ -18,7 +18,7 @@ use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::output::OutputFile;
-use crate::plan::{url_parts, Format, Plan, Stop, Target, TargetSpec};
+use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::report::{compare, gate};
@@ -192,14 +192,12 @@ fn load_result(path: &std::path::Path, what: &str) -> Result<RunResult, Failure>
 /// Descriptors kept for everything but the connections: the runtime, the census socket, stdio, files.
 const RESERVED_FDS: u64 = 64;
 
-/// Raises the open-files limit and refuses, before any load, a plan whose connections cannot fit in it: one
-/// descriptor each, two with the embedded server in-process (it holds the other end).
-fn check_open_files(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+/// Refuses, before any load, a plan whose connections cannot fit on this machine: in the open-files limit
+/// (raised first to the hard limit; one descriptor each, two with the embedded server in-process, which
+/// holds the other end), or in the memory available.
+fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+    let connections = u64::from(plan.connections);
     let limit = socket::raise_open_files_limit()?;
-    let connections = match plan.stop {
-        Stop::Requests(n) => u64::from(plan.connections).min(n),
-        Stop::After(_) => u64::from(plan.connections),
-    };
     let per_connection = if embedded { 2 } else { 1 };
     let needed = connections * per_connection + RESERVED_FDS;
     if needed > limit {
@@ -209,7 +207,23 @@ fn check_open_files(plan: &Plan, embedded: bool) -> Result<(), Failure> {
             if embedded { " (two per connection with the embedded server)" } else { "" }
         )));
     }
+    let memory = connections * engine::memory_per_connection(plan.connections) as u64;
+    if let Some(available) = available_memory().filter(|&available| memory > available / 10 * 8) {
+        return Err(Failure::Usage(format!(
+            "-c {connections} needs about {} MiB of memory, more than the {} MiB available: lower -c",
+            memory >> 20,
+            available >> 20
+        )));
+    }
     Ok(())
+}
+
+/// MemAvailable of /proc/meminfo, in bytes (None where the kernel does not say).
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
 }
 
 pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
@@ -222,7 +236,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded), 1)
         }
     };
-    check_open_files(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
+    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
     let threads = engine_threads(reserved_cores);
@@ -266,13 +280,17 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         if run.requests == 0 && run.errors.parse > 0 && run.errors.parse == run.errors.total() {
             eprintln!("connbench: {}: {}", mode.name(), not_http(target.addr, &request));
         }
-        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0) {
+        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
+            let missed = match pacing.missed {
+                0 => String::new(),
+                n => format!(", and {n} were never sent (missed)"),
+            };
             eprintln!(
-                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag {}): \
-                 every connection was busy; raise -c or lower --rate",
+                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag \
+                 {}){missed}: every connection was busy; raise -c or lower --rate",
                 mode.name(),
                 pacing.late_starts,
-                run.requests + run.errors.total(),
+                run.requests + run.errors.total() + run.in_flight_at_end,
                 crate::record::LATE,
                 crate::report::micros(pacing.max_lag_us),
             );

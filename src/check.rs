@@ -2,7 +2,7 @@
 The `--check` grammar (DESIGN.md §1): `METRIC OP VALUE`, parsed into a `Check`. A leaf of shared
 vocabulary: the plan and profiles parse checks here, `report::gate` measures them against a result.
 
-METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, or `STAT.PHASE` with STAT in
+METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
 `p50 p90 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
 `connect ttfb transfer total`. OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
 need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
@@ -21,6 +21,8 @@ pub enum Metric {
     Non2xx,
     /// Non-2xx responses over all responses, as a fraction.
     Non2xxRate,
+    /// Open loop: requests due in the window and never sent.
+    Missed,
     Latency(Stat, Phase),
 }
 
@@ -111,11 +113,12 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "error_rate" => return Ok(Metric::ErrorRate),
         "non_2xx" => return Ok(Metric::Non2xx),
         "non_2xx_rate" => return Ok(Metric::Non2xxRate),
+        "missed" => return Ok(Metric::Missed),
         _ => {}
     }
     let unknown = || {
         format!(
-            "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, or STAT.PHASE with STAT \
+            "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, missed, or STAT.PHASE with STAT \
              in p50 p90 p99 p99.9 p99.99 max mean and PHASE in connect ttfb transfer total)"
         )
     };
@@ -141,8 +144,8 @@ fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
         (Metric::ErrorRate | Metric::Non2xxRate, "%") => Ok(number / 100.0),
         (Metric::ErrorRate | Metric::Non2xxRate, "") => Err(format!("'{text}': a rate needs %, as in '{text}%'")),
         (Metric::ErrorRate | Metric::Non2xxRate, _) => Err(format!("'{text}': a rate takes %")),
-        (Metric::Rps | Metric::Errors | Metric::Non2xx, "") => Ok(number),
-        (Metric::Rps | Metric::Errors | Metric::Non2xx, _) => {
+        (Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed, "") => Ok(number),
+        (Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed, _) => {
             Err(format!("'{text}': rps and counts take a bare number"))
         }
     }
@@ -181,6 +184,7 @@ impl fmt::Display for Metric {
             Metric::ErrorRate => f.write_str("error_rate"),
             Metric::Non2xx => f.write_str("non_2xx"),
             Metric::Non2xxRate => f.write_str("non_2xx_rate"),
+            Metric::Missed => f.write_str("missed"),
             Metric::Latency(stat, phase) => {
                 let stat = STATS.iter().find(|(_, s)| s == stat).map_or("?", |(name, _)| name);
                 let phase = PHASES.iter().find(|(_, p)| p == phase).map_or("?", |(name, _)| name);
@@ -211,6 +215,7 @@ mod tests {
             ("p999.total<2.5E-1s", lat(Stat::P999, Phase::Total), Op::Lt, 250_000.0),
             ("p9999.connect<1ms", lat(Stat::P9999, Phase::Connect), Op::Lt, 1000.0),
             ("non_2xx<=0", Metric::Non2xx, Op::Le, 0.0),
+            ("missed<1", Metric::Missed, Op::Lt, 1.0),
             ("non_2xx_rate<0.5%", Metric::Non2xxRate, Op::Lt, 0.005),
             (" errors <= 0 ", Metric::Errors, Op::Le, 0.0),
         ] {

@@ -20,6 +20,8 @@ impl Check {
             Metric::ErrorRate => Some(error_rate(run)),
             Metric::Non2xx => Some(run.status.non_2xx() as f64),
             Metric::Non2xxRate => Some(non_2xx_rate(run)),
+            // Closed loop schedules nothing, so nothing can be missed: a gate on it has no samples.
+            Metric::Missed => run.pacing.map(|p| p.missed as f64),
             Metric::Latency(stat, phase) => {
                 let hist = phase_hist(run, phase);
                 (hist.count > 0).then(|| stat_of(hist, stat))
@@ -32,7 +34,7 @@ impl Check {
         match self.metric {
             Metric::Rps => format!("{value:.1}"),
             Metric::Errors => format!("{value:.0}"),
-            Metric::Non2xx => format!("{value:.0}"),
+            Metric::Non2xx | Metric::Missed => format!("{value:.0}"),
             Metric::ErrorRate | Metric::Non2xxRate => format!("{}%", trim_float(value * 100.0)),
             Metric::Latency(..) => micros(value.round() as u64),
         }
@@ -89,7 +91,7 @@ fn trim_float(v: f64) -> String {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let asked = match self.metric {
-            Metric::Rps | Metric::Errors | Metric::Non2xx => trim_float(self.value),
+            Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed => trim_float(self.value),
             // 20.00ms reads as 20ms, 1.50ms as 1.5ms
             Metric::Latency(..) => {
                 let text = self.show(self.value);
