@@ -158,7 +158,7 @@ fn announced(f: &Findings) -> String {
     let a = &f.announced;
     let mut parts = Vec::new();
     if let Some(t) = a.keep_alive_timeout_s {
-        parts.push(format!("timeout={t}"));
+        parts.push(format!("timeout={t}s"));
     }
     if let Some(m) = a.keep_alive_max {
         let counting = match a.max_counts_down {
