@@ -104,12 +104,12 @@ fn an_output_that_cannot_be_created_costs_no_load_and_a_full_disk_keeps_the_repo
 }
 
 #[test]
-fn sigterm_and_sighup_stop_the_run_like_ctrl_c_and_still_write_it() {
+fn ctrl_c_sigterm_and_sighup_stop_the_run_and_still_write_what_was_measured() {
     let dir = scratch("signals");
-    for (signal, code) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
         let saved = dir.join(format!("{signal}.json"));
         let mut child = binary()
-            .args(["run", "-c", "2", "-d", "30s", "--format", "json", "-o"])
+            .args(["run", "--mode", "keepalive,pipeline", "-c", "2", "-d", "30s", "--format", "json", "-o"])
             .arg(&saved)
             .env("CI", "true")
             .stdout(Stdio::piped())
@@ -124,7 +124,10 @@ fn sigterm_and_sighup_stop_the_run_like_ctrl_c_and_still_write_it() {
         for text in [stdout, std::fs::read_to_string(&saved).unwrap()] {
             let json: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(json["complete"], false, "{signal}");
-            assert!(json["runs"][0]["requests"].as_u64().unwrap() > 0, "{signal}");
+            let runs = json["runs"].as_array().unwrap();
+            assert_eq!(runs.len(), 1, "{signal}: the interrupted mode is the last one");
+            assert!(runs[0]["requests"].as_u64().unwrap() > 0, "{signal}");
+            assert!(runs[0]["duration_s"].as_f64().unwrap() < 10.0, "{signal}");
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
