@@ -42,14 +42,25 @@ pub enum Command {
     /// A report card of a server's connection management, in seconds and with no load: persistence,
     /// Keep-Alive, requests per connection, idle timeout, pipelining, closes, handshake share, Nagle.
     Probe(ProbeArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell (e.g. `connbench completions bash >
+    /// /etc/bash_completion.d/connbench`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, in roff (e.g. `connbench man > /usr/local/share/man/man1/connbench.1`).
+    Man,
 }
 
+/// The connection strategies of HTTP: The Definitive Guide, ch. 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// One connection at a time, one request on each, then closed.
     Serial,
+    /// -c connections at once, one request on each, then closed (as a browser fetches in parallel).
     Parallel,
+    /// -c persistent connections, the next request sent when the last is answered.
     Keepalive,
+    /// -c persistent connections with up to --depth requests in flight on each, answered in order.
     Pipeline,
+    /// Each of the modes above in turn, side by side.
     All,
 }
 
@@ -107,15 +118,18 @@ pub struct RunArgs {
     pub depth: Option<u32>,
 
     /// How long each mode runs (10s, 2m, 500ms; a bare number is seconds). Default 10s unless -n is given.
-    #[arg(short = 'd', long, value_parser = parse_duration)]
+    /// -z is the same, as in hey and oha.
+    #[arg(short = 'd', long, short_alias = 'z', value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error.
-    #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error
+    /// (k and M suffixes: 10k, 1M).
+    #[arg(short = 'n', long = "requests", value_parser = parse_count)]
     pub requests: Option<u64>,
 
-    /// Open loop: start requests at this fixed rate (requests/s over all connections); latency counts from
-    /// each request's scheduled start, so a stalled server is not under-reported (no coordinated omission).
+    /// Open loop: start requests at this fixed rate (requests/s over all connections, k and M suffixes:
+    /// 5k); latency counts from each request's scheduled start, so a stalled server is not under-reported
+    /// (no coordinated omission).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
 
@@ -399,12 +413,31 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 pub const RATES: std::ops::RangeInclusive<f64> = 0.001..=1e9;
 
 /// A rate in connections (or requests) per second, within [`RATES`].
+/// A number as people type it on a command line: `5000`, `5k`, `1.5M`, `1e6`.
+fn with_suffix(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, scale) = match text.char_indices().last()? {
+        (at, 'k' | 'K') => (&text[..at], 1e3),
+        (at, 'M') => (&text[..at], 1e6),
+        _ => (text, 1.0),
+    };
+    number.parse::<f64>().ok().filter(|n| n.is_finite()).map(|n| n * scale)
+}
+
+/// `-n`: a whole number of requests, at least 1, with an optional k or M.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    match with_suffix(text) {
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u64::MAX as f64 => Ok(n as u64),
+        _ => Err(format!("'{text}' is not a number of requests (a whole number from 1, e.g. 1000, 10k, 1M)")),
+    }
+}
+
 pub fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
+    match with_suffix(text).ok_or(()) {
         Ok(rate) if RATES.contains(&rate) => Ok(rate),
         Ok(rate) if rate > *RATES.end() => Err(format!("'{text}' is more than the largest rate, 1e9 per second")),
         Ok(rate) if rate > 0.0 => Err(format!("'{text}' is less than the smallest rate, 0.001 per second")),
-        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000)")),
+        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000 or 5k)")),
     }
 }
 
@@ -461,6 +494,19 @@ mod tests {
         let Command::Ports(ports) = cli.command else { panic!("not ports") };
         assert_eq!(ports.source_ip.as_deref(), Some("127.0.0.2"));
         assert_eq!(ports.format, PortsFormatArg::Text);
+    }
+
+    #[test]
+    fn flags_people_bring_from_other_tools() {
+        let cli = Cli::try_parse_from(["connbench", "run", "-z", "3s", "-n", "10k", "--rate", "1.5k"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!((run.duration, run.requests, run.rate), (Some(Duration::from_secs(3)), Some(10_000), Some(1500.0)));
+        assert_eq!(parse_count("1M"), Ok(1_000_000));
+        assert_eq!(parse_rate("2M"), Ok(2e6));
+        for bad in ["0", "1.5", "-3", "k", "10x", "1e30"] {
+            assert!(parse_count(bad).is_err(), "-n {bad}");
+        }
+        assert!(parse_rate("inf").is_err() && parse_rate("2G").is_err());
     }
 
     #[test]

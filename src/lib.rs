@@ -26,6 +26,7 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `app`: the glue of `connbench run`, `compare` and `merge`; `output`: the `-o` file, opened before any
   load and written after the report; `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
 - `capacity`: the glue of `connbench ports` (port capacity now).
+- `manual`: shell completions and the man page, generated from `cli`.
 - `probe`: `connbench probe`, a report card of a server's connection management: one driver that
   observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
 
@@ -33,12 +34,18 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 spawn tasks.
 */
 
+// The port accounting reads the kernel's TCP sockets over netlink sock_diag and binds with
+// IP_BIND_ADDRESS_NO_PORT; the open-files limit is raised with setrlimit: Linux interfaces, no fallback.
+#[cfg(not(target_os = "linux"))]
+compile_error!("connbench runs on Linux only (netlink sock_diag, IP_BIND_ADDRESS_NO_PORT, /proc/sys/net)");
+
 pub mod app;
 pub mod capacity;
 pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod manual;
 pub mod mode;
 pub mod net;
 pub mod output;

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
         Command::Merge(args) => app::merge(args).map(|()| true),
         Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
         Command::Probe(args) => connbench::probe::run(args).map(|()| true),
+        Command::Completions { shell } => {
+            connbench::manual::completions(*shell, &mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true)
+        }
+        Command::Man => connbench::manual::man(&mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
