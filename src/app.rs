@@ -239,6 +239,12 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
+    if let Some(at) = plan.start_at {
+        // A connection idle for long may be closed by the server meanwhile: open a fresh one then.
+        if wait_until(at, stop) > Duration::from_secs(1) {
+            first_connection = None;
+        }
+    }
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
@@ -249,11 +255,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
+        let started = SystemTime::now();
         let outcome =
             engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, first_connection.take());
         drop(sampler);
         drop(tracker);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
+        run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         let (ports, samples) = governor.end_mode();
         run.ports = Some(ports);
         for (i, tick) in run.timeline.iter_mut().enumerate() {
@@ -315,7 +323,28 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             time_wait_secs: socket::TIME_WAIT_SECS,
         },
         runs,
+        shard: plan.shard,
+        whole: plan.shard.map(|_| plan.whole),
     })
+}
+
+/// `--start-at`: sleeps until `at` (or a stop signal) and returns how long it waited. A moment already past
+/// starts at once, saying so when it is more than a second ago.
+fn wait_until(at: SystemTime, stop: &AtomicBool) -> Duration {
+    let began = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(left) => {
+            let until = began + left;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
+            }
+        }
+        Err(past) if past.duration() > Duration::from_secs(1) => {
+            eprintln!("connbench: --start-at was {:.1} s ago: starting now", past.duration().as_secs_f64());
+        }
+        Err(_) => {}
+    }
+    began.elapsed()
 }
 
 /// What to say when no response could be parsed: most likely the target speaks another protocol (SSH,

@@ -46,7 +46,7 @@ fn for_server(args: &PortsArgs, url: &str, settings: &Settings) -> Result<PortsR
         Some(text) => SourceIps::parse(text).map_err(Failure::Usage)?,
         None => SourceIps::Auto,
     };
-    let clients = clients::resolve(&source_ips, server).map_err(Failure::Usage)?;
+    let clients = clients::resolve(&source_ips, server, None).map_err(Failure::Usage)?;
     // Taken after the checks, so a bad flag costs no dump.
     let census = census::take_toward(server)?;
     let tuples: Vec<Tuple> = clients.first.iter().map(|&client| Tuple { client, server }).collect();

@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::server::CloseAfter;
+use crate::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -192,6 +193,16 @@ pub struct RunArgs {
     /// Never show the progress bar (it shows only when stderr is a terminal and CI is not set).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Run share I (from 0) of a plan that N processes run at once: -c, -n and --rate split between them,
+    /// adding up exactly, and a slice of the client IPs each; `connbench merge` puts the N results together.
+    #[arg(long, value_name = "I/N", help_heading = "Several load machines")]
+    pub shard: Option<Shard>,
+
+    /// Wait until this moment before the load (Unix seconds or RFC 3339), so that shards started apart
+    /// measure the same window.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at, help_heading = "Several load machines")]
+    pub start_at: Option<std::time::SystemTime>,
 
     /// Read run options from a TOML profile; flags given here override it (-H and --check add to its lists).
     #[arg(short = 'p', long, value_name = "FILE")]
@@ -413,6 +424,19 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 pub const RATES: std::ops::RangeInclusive<f64> = 0.001..=1e9;
 
 /// A rate in connections (or requests) per second, within [`RATES`].
+/// `--start-at`: Unix seconds (`1767225600`, `1767225600.5`) or RFC 3339 (`2026-12-02T21:00:00Z`).
+pub fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return match Duration::try_from_secs_f64(secs) {
+            Ok(since_epoch) if secs < 1e11 => Ok(std::time::UNIX_EPOCH + since_epoch),
+            _ => Err(format!("'{text}' is not a time (Unix seconds, or RFC 3339 as in 2026-12-02T21:00:00Z)")),
+        };
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("'{text}' is not a time ({e}; Unix seconds, or RFC 3339 as in 2026-12-02T21:00:00Z)"))
+}
+
 /// A number as people type it on a command line: `5000`, `5k`, `1.5M`, `1e6`.
 fn with_suffix(text: &str) -> Option<f64> {
     let text = text.trim();
@@ -507,6 +531,10 @@ mod tests {
             assert!(parse_count(bad).is_err(), "-n {bad}");
         }
         assert!(parse_rate("inf").is_err() && parse_rate("2G").is_err());
+        let at = |text| parse_start_at(text).map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+        assert_eq!(at("1764709200.5"), Ok(1_764_709_200_500));
+        assert_eq!(at("2025-12-02T21:00:00Z"), Ok(1_764_709_200_000));
+        assert!(at("tomorrow").unwrap_err().contains("is not a time"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ connbench: an HTTP/1.x load generator whose subject is connection management.
 Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
 - `cli`: clap definitions only.
+- `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.
 - `mode`, `check`: leaf vocabulary shared by the plan, the result and the reports (the `Mode` enum; the
   `--check` grammar), so that no two modules import each other.
 - `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
@@ -56,4 +57,5 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod server;
+pub mod shard;
 pub mod signals;

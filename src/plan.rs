@@ -20,6 +20,7 @@ pub use crate::mode::Mode;
 use crate::net::source::SourceIps;
 use crate::profile::Profile;
 use crate::server::{CloseAfter, ServerConfig};
+use crate::shard::{Shard, WholePlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseBy {
@@ -105,6 +106,11 @@ pub struct Plan {
     pub baseline: Option<PathBuf>,
     /// `--max-regression PCT` (with a baseline): the gate on requests/s and p99 total.
     pub max_regression: Option<f64>,
+    /// `--shard I/N`: this process runs share I of the plan; `whole` is the plan all N run together.
+    pub shard: Option<Shard>,
+    pub whole: WholePlan,
+    /// `--start-at`: when the load starts.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
@@ -271,6 +277,19 @@ impl Plan {
             connections = connections.min(u32::try_from(n).unwrap_or(u32::MAX));
         }
         let clamped_from = asked_connections.filter(|&asked| asked > connections);
+        let rate = args.rate.or(profile.rate);
+        let whole = WholePlan {
+            connections,
+            rate,
+            requests: match stop {
+                Stop::Requests(n) => Some(n),
+                Stop::After(_) => None,
+            },
+        };
+        let (connections, stop, rate, source_ips) = match args.shard {
+            Some(shard) => split(shard, connections, stop, rate, source_ips)?,
+            None => (connections, stop, rate, source_ips),
+        };
         Ok(Plan {
             target,
             modes,
@@ -278,7 +297,7 @@ impl Plan {
             clamped_from,
             depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
             stop,
-            rate: args.rate.or(profile.rate),
+            rate,
             method,
             headers,
             body,
@@ -308,6 +327,9 @@ impl Plan {
             checks,
             baseline,
             max_regression,
+            shard: args.shard,
+            whole,
+            start_at: args.start_at,
         })
     }
 
@@ -393,6 +415,39 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
         return Err(format!("URL '{text}': port 0 is not a port (a server listens on 1 to 65535)"));
     }
     Ok(url)
+}
+
+/// The share of `--shard I/N`: connections and `-n` split so that the shares add up exactly, the rate split
+/// evenly, and a `--source-ip` list sliced so that no two shards share a client IP (`auto` takes its own slice
+/// of 127.0.0.0/8 on loopback; toward other servers each machine has its own addresses anyway).
+fn split(
+    shard: Shard,
+    connections: u32,
+    stop: Stop,
+    rate: Option<f64>,
+    source_ips: SourceIps,
+) -> Result<(u32, Stop, Option<f64>, SourceIps), String> {
+    let n = shard.count;
+    let too_few = |what: String| format!("--shard {}/{n}: {what} cannot be split over {n} shards", shard.index);
+    let share = shard.share(u64::from(connections)) as u32;
+    if share == 0 {
+        return Err(too_few(format!("-c {connections} (one connection each at least)")));
+    }
+    let stop = match stop {
+        Stop::Requests(requests) if shard.share(requests) == 0 => {
+            return Err(too_few(format!("-n {requests} (one request each at least)")))
+        }
+        Stop::Requests(requests) => Stop::Requests(shard.share(requests)),
+        window => window,
+    };
+    let source_ips = match source_ips {
+        SourceIps::List(ips) if shard.slice(&ips).is_empty() => {
+            return Err(too_few(format!("--source-ip's {} addresses (one each at least)", ips.len())))
+        }
+        SourceIps::List(ips) => SourceIps::List(shard.slice(&ips).to_vec()),
+        other => other,
+    };
+    Ok((share, stop, rate.map(|rate| shard.rate(rate)), source_ips))
 }
 
 /// The Host header and request target of a URL (RFC 9112 §3.2: origin-form).
@@ -504,6 +559,33 @@ mod tests {
         let p = plan(&["-n", "5"]).unwrap();
         assert_eq!((p.connections, p.notes().len()), (5, 0));
         assert_eq!(plan(&["-c", "1000", "-d", "1s"]).unwrap().connections, 1000);
+    }
+
+    #[test]
+    fn a_shard_runs_its_share_of_connections_requests_rate_and_client_ips() {
+        let p = plan(&["--shard", "0/3", "-c", "10", "-n", "1001", "--source-ip", "127.0.0.2-127.0.0.8"]).unwrap();
+        assert_eq!((p.connections, p.stop), (4, Stop::Requests(334)));
+        let ips = |p: &Plan| match &p.source_ips {
+            SourceIps::List(ips) => ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ips(&p), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        assert_eq!(p.whole, WholePlan { connections: 10, rate: None, requests: Some(1001) });
+        let last = plan(&["--shard", "2/3", "-c", "10", "--rate", "3000", "--source-ip", "127.0.0.2-127.0.0.8"]);
+        let last = last.unwrap();
+        assert_eq!(
+            (last.connections, last.rate, ips(&last)),
+            (3, Some(1000.0), vec!["127.0.0.7".into(), "127.0.0.8".into()])
+        );
+        // a share of nothing is refused, naming what cannot be split
+        for (args, needle) in [
+            (&["--shard", "2/3", "-c", "2"][..], "-c 2 (one connection each at least) cannot be split over 3"),
+            (&["--shard", "1/2", "-n", "1"][..], "-c 1 (one connection each at least)"),
+            (&["--shard", "3/4", "--source-ip", "127.0.0.2-127.0.0.4"][..], "--source-ip's 3 addresses"),
+        ] {
+            let err = plan(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
     }
 
     #[test]

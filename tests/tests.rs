@@ -44,3 +44,7 @@ mod netns;
 // `connbench probe`: each finding both ways against the embedded server's knobs.
 #[path = "suite/probe.rs"]
 mod probe;
+
+// `--shard I/N` and `--start-at`: shares of one plan merged into exactly the whole.
+#[path = "suite/shards.rs"]
+mod shards;

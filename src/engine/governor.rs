@@ -64,7 +64,7 @@ struct State {
 /// from the kernel's census, and, under `fail`, the refusal of a plan that cannot fit. Errors are one line
 /// for exit 2.
 pub fn prepare(plan: &Plan, server: SocketAddr) -> Result<Arc<Governor>, String> {
-    let clients = clients::resolve(&plan.source_ips, server)?;
+    let clients = clients::resolve(&plan.source_ips, server, plan.shard)?;
     let now = Instant::now();
     let census = census::take_toward(server).ok();
     let governor = Governor::new(socket::port_settings(), server, clients, plan.port_policy, census, now);

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::net::socket;
 use crate::net::source::{self, SourceIps};
+use crate::shard::Shard;
 
 /// The client IPs toward one server.
 pub struct ClientIps {
@@ -30,7 +31,7 @@ pub struct ClientIps {
 }
 
 /// Resolves `--source-ip` toward `server`. Errors are one line for exit 2.
-pub fn resolve(source_ips: &SourceIps, server: SocketAddr) -> Result<ClientIps, String> {
+pub fn resolve(source_ips: &SourceIps, server: SocketAddr, shard: Option<Shard>) -> Result<ClientIps, String> {
     let kernel_choice =
         socket::default_source_ip(server).map_err(|e| format!("no source address reaches {server}: {e}"));
     let fixed = |first: Vec<IpAddr>, kernel_choice: Option<IpAddr>| ClientIps {
@@ -52,7 +53,7 @@ pub fn resolve(source_ips: &SourceIps, server: SocketAddr) -> Result<ClientIps, 
         SourceIps::Auto => {
             let kernel_choice = kernel_choice?;
             let (candidates, len): (Box<dyn Iterator<Item = IpAddr> + Send>, usize) = if is_v4_loopback(server.ip()) {
-                (Box::new(source::loopback_pool()), source::MAX_SOURCE_IPS as usize)
+                (Box::new(source::loopback_pool(shard)), source::MAX_SOURCE_IPS as usize)
             } else {
                 let addrs = socket::route_interface_addrs(server).unwrap_or_else(|_| vec![kernel_choice]);
                 let len = addrs.len();
@@ -87,7 +88,7 @@ mod tests {
 
     #[test]
     fn auto_toward_loopback_starts_at_127_0_0_2_and_draws_the_next_ones() {
-        let mut clients = resolve(&SourceIps::Auto, "127.0.0.1:80".parse().unwrap()).unwrap();
+        let mut clients = resolve(&SourceIps::Auto, "127.0.0.1:80".parse().unwrap(), None).unwrap();
         assert_eq!((clients.source, clients.first.clone()), ("auto", ips("127.0.0.2")));
         assert_eq!(clients.reserve.by_ref().take(3).collect::<Vec<_>>(), ips("127.0.0.3-127.0.0.5"));
         assert_eq!(clients.reserve_len, 65_535);
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn auto_toward_ipv6_loopback_has_the_one_address_of_lo() {
-        let mut clients = resolve(&SourceIps::Auto, "[::1]:80".parse().unwrap()).unwrap();
+        let mut clients = resolve(&SourceIps::Auto, "[::1]:80".parse().unwrap(), None).unwrap();
         assert_eq!(clients.first, ips("::1"));
         assert_eq!(clients.reserve.next(), None);
     }
@@ -104,14 +105,14 @@ mod tests {
     #[test]
     fn kernel_and_lists_mean_exactly_what_they_say() {
         let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        let mut kernel = resolve(&SourceIps::Kernel, server).unwrap();
+        let mut kernel = resolve(&SourceIps::Kernel, server, None).unwrap();
         assert_eq!((kernel.source, kernel.first.clone()), ("kernel", ips("127.0.0.1")));
         assert_eq!(kernel.reserve.next(), None);
-        let mut list = resolve(&SourceIps::List(ips("127.0.0.7-127.0.0.8")), server).unwrap();
+        let mut list = resolve(&SourceIps::List(ips("127.0.0.7-127.0.0.8")), server, None).unwrap();
         assert_eq!((list.source, list.first.clone()), ("list", ips("127.0.0.7-127.0.0.8")));
         assert_eq!((list.reserve.next(), list.reserve_len), (None, 0));
         // TEST-NET-3 (RFC 5737): not on this host
-        let err = resolve(&SourceIps::List(ips("203.0.113.7")), server).err().unwrap();
+        let err = resolve(&SourceIps::List(ips("203.0.113.7")), server, None).err().unwrap();
         assert!(err.contains("203.0.113.7"), "{err}");
     }
 }

@@ -8,6 +8,8 @@ probe-binds every address before it carries load.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::shard::Shard;
+
 /// More client IPs than this is a typo (a /8 instead of a /24), not a plan: each IP is probe-bound
 /// at start and has its own ledger entry.
 pub const MAX_SOURCE_IPS: u128 = 65_536;
@@ -46,10 +48,13 @@ impl SourceIps {
 
 /// The client IPs `auto` rotates over toward a loopback server: 127.0.0.2 up, as many as a list may
 /// name. Linux routes all of 127.0.0.0/8 to `lo` as local addresses, so nothing needs configuring;
-/// 127.0.0.1 is left to other programs, whose ports a heavy run would otherwise hold.
-pub fn loopback_pool() -> impl Iterator<Item = IpAddr> + Send {
+/// 127.0.0.1 is left to other programs, whose ports a heavy run would otherwise hold. A shard (`--shard`)
+/// takes its own slice of 127.0.0.2-127.255.255.254, so shards on one host never share a client IP.
+pub fn loopback_pool(shard: Option<Shard>) -> impl Iterator<Item = IpAddr> + Send {
     let first = u32::from(Ipv4Addr::new(127, 0, 0, 2));
-    (first..first + MAX_SOURCE_IPS as u32).map(|n| IpAddr::V4(Ipv4Addr::from(n)))
+    let whole = u32::from(Ipv4Addr::new(127, 255, 255, 254)) - first + 1;
+    let (first, len) = shard.map_or((first, whole), |shard| shard.range(first, whole));
+    (first..first + len.min(MAX_SOURCE_IPS as u32)).map(|n| IpAddr::V4(Ipv4Addr::from(n)))
 }
 
 /// The addresses of a `--source-ip` list, in the order given, each once.
@@ -220,11 +225,15 @@ mod tests {
 
     #[test]
     fn the_loopback_pool_starts_at_127_0_0_2_and_stops_at_the_cap() {
-        let pool: Vec<IpAddr> = loopback_pool().collect();
+        let pool: Vec<IpAddr> = loopback_pool(None).collect();
         assert_eq!(pool[0].to_string(), "127.0.0.2");
         assert_eq!(pool[254].to_string(), "127.0.1.0");
         assert_eq!(pool.len() as u128, MAX_SOURCE_IPS);
         assert!(pool.iter().all(|ip| ip.is_loopback()));
+        // shards take disjoint slices of 127/8, each still as large as the cap
+        let first = |index| loopback_pool(Some(Shard { index, count: 3 })).next().unwrap().to_string();
+        assert_eq!([first(0), first(1), first(2)], ["127.0.0.2", "127.85.85.86", "127.170.170.170"]);
+        assert_eq!(loopback_pool(Some(Shard { index: 2, count: 3 })).count() as u128, MAX_SOURCE_IPS);
     }
 
     #[test]

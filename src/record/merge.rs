@@ -4,7 +4,12 @@ exactly. Counts are added; histograms are decoded from their serialized form, ad
 again, so percentiles are recomputed and never averaged; requests/s is the summed requests over the
 longest duration (the machines ran side by side).
 
-Results of different plans are refused, naming the field that differs. Pure: no I/O.
+Results of different plans are refused, naming the field that differs. Shards of one plan (`--shard I/N`)
+merge into the whole: every shard exactly once (a shard given twice is refused, missing ones are named),
+and the merged result describes the whole plan (its connections and rate are the sums of the shares).
+Timelines are lined up by wall-clock second, so shards started together add second by second.
+
+Pure: no I/O.
 */
 
 use hdrhistogram::Histogram;
@@ -17,26 +22,65 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
     let Some(&(first_name, first)) = inputs.first() else {
         return Err("nothing to merge".into());
     };
+    let sharded = every_shard_once(inputs)?;
     for &(name, other) in &inputs[1..] {
-        same_plan(first_name, first, name, other)?;
+        same_plan(first_name, first, name, other, sharded)?;
     }
     let results: Vec<&RunResult> = inputs.iter().map(|(_, r)| *r).collect();
     let mut runs = Vec::new();
     for (index, run) in first.runs.iter().enumerate() {
         let same_mode: Vec<&ModeResult> = results.iter().map(|r| &r.runs[index]).collect();
-        runs.push(merge_mode(run, &same_mode).map_err(|e| format!("{} mode: {e}", run.mode.name()))?);
+        let mut merged = merge_mode(run, &same_mode).map_err(|e| format!("{} mode: {e}", run.mode.name()))?;
+        if sharded {
+            merged.connections = same_mode.iter().map(|r| r.connections).sum();
+        }
+        runs.push(merged);
     }
     Ok(RunResult {
         complete: results.iter().all(|r| r.complete),
         // RFC 3339 in UTC sorts as text: the earliest start.
         started_at: results.iter().map(|r| r.started_at.clone()).min().unwrap_or_default(),
         runs,
+        shard: None,
+        whole: None,
         ..first.clone()
     })
 }
 
+/// Whether the inputs are shards of one plan, each given once and none missing; mixing shards with whole
+/// runs, or shards of different plans, is refused.
+fn every_shard_once(inputs: &[(&str, &RunResult)]) -> Result<bool, String> {
+    let (first_name, first) = inputs[0];
+    let Some(first_shard) = first.shard else {
+        return match inputs.iter().find(|(_, r)| r.shard.is_some()) {
+            Some((name, _)) => Err(format!("{name} is a shard (--shard) and {first_name} is not: merge shards alone")),
+            None => Ok(false),
+        };
+    };
+    let count = first_shard.count;
+    let mut seen: Vec<Option<&str>> = vec![None; count as usize];
+    for &(name, result) in inputs {
+        let shard = result.shard.ok_or_else(|| format!("{first_name} is a shard (--shard) and {name} is not"))?;
+        if shard.count != count || result.whole != first.whole {
+            return Err(format!(
+                "{name} is a shard of another plan than {first_name} (--shard {}/{}, whole plan {:?} vs {:?})",
+                shard.index, shard.count, result.whole, first.whole
+            ));
+        }
+        if let Some(earlier) = seen[shard.index as usize].replace(name) {
+            return Err(format!("shard {}/{count} is given twice: {earlier} and {name}", shard.index));
+        }
+    }
+    let missing: Vec<String> =
+        seen.iter().enumerate().filter(|(_, name)| name.is_none()).map(|(i, _)| format!("{i}/{count}")).collect();
+    if !missing.is_empty() {
+        return Err(format!("shard {} missing: the merged result would not be the whole plan", missing.join(", ")));
+    }
+    Ok(true)
+}
+
 /// Refuses results that did not run the same plan, naming the first field that differs.
-fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult) -> Result<(), String> {
+fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: bool) -> Result<(), String> {
     let differ =
         |field: &str, va: String, vb: String| Err(format!("{b_name} differs from {a_name} in {field}: {vb} vs {va}"));
     if a.schema_version != b.schema_version {
@@ -54,7 +98,8 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult) -> Result
     }
     for (ma, mb) in a.runs.iter().zip(&b.runs) {
         let mode = ma.mode.name();
-        if ma.connections != mb.connections {
+        // Shards run shares of the connections, which differ by one at most.
+        if ma.connections != mb.connections && !sharded {
             return differ(&format!("connections ({mode})"), ma.connections.to_string(), mb.connections.to_string());
         }
         if ma.depth != mb.depth {
@@ -103,6 +148,7 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
     });
     merged.ports = merge_ports(runs);
     merged.timeline = merge_timelines(runs);
+    merged.started_unix_ms = runs.iter().map(|r| r.started_unix_ms).min().flatten();
     Ok(merged)
 }
 
@@ -111,6 +157,7 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.status.add(&o.status);
     m.errors.add(&o.errors);
     m.retries += o.retries;
+    m.in_flight_at_end += o.in_flight_at_end;
     m.bytes_received += o.bytes_received;
     m.connections_opened += o.connections_opened;
     m.closed_by_client += o.closed_by_client;
@@ -162,24 +209,38 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
     merged
 }
 
-/// Seconds are counted from each mode's start on each machine, and added second by second.
+/// Seconds are counted from each mode's start on each machine; where every run says when it started, they
+/// are lined up by wall-clock second (the earliest start's seconds), then added second by second.
 fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
+    let starts: Option<Vec<u64>> = runs.iter().map(|r| r.started_unix_ms).collect();
+    let earliest = starts.as_ref().and_then(|s| s.iter().min().copied());
     let mut merged: Vec<Tick> = Vec::new();
-    for tick in runs.iter().flat_map(|r| &r.timeline) {
-        match merged.iter_mut().find(|m| m.t == tick.t) {
-            Some(m) => {
-                m.requests += tick.requests;
-                m.errors += tick.errors;
-                m.opened += tick.opened;
-                m.time_wait = add_some(m.time_wait, tick.time_wait);
-                m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
-                m.client_ips = add_some(m.client_ips, tick.client_ips);
-            }
-            None => merged.push(tick.clone()),
+    for (index, run) in runs.iter().enumerate() {
+        let shift = match (&starts, earliest) {
+            (Some(starts), Some(earliest)) => ((starts[index] - earliest) as f64 / 1000.0).round() as u64,
+            _ => 0,
+        };
+        for tick in &run.timeline {
+            let tick = Tick { t: tick.t + shift, ..tick.clone() };
+            add_tick(&mut merged, &tick);
         }
     }
     merged.sort_by_key(|t| t.t);
     merged
+}
+
+fn add_tick(merged: &mut Vec<Tick>, tick: &Tick) {
+    match merged.iter_mut().find(|m| m.t == tick.t) {
+        Some(m) => {
+            m.requests += tick.requests;
+            m.errors += tick.errors;
+            m.opened += tick.opened;
+            m.time_wait = add_some(m.time_wait, tick.time_wait);
+            m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
+            m.client_ips = add_some(m.client_ips, tick.client_ips);
+        }
+        None => merged.push(tick.clone()),
+    }
 }
 
 fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -202,6 +263,7 @@ mod tests {
     use crate::mode::Mode;
     use crate::record::result::fixture;
     use crate::record::{Exchange, Recorder, RunShape};
+    use crate::shard::{Shard, WholePlan};
     use std::time::{Duration, Instant};
 
     /// A keep-alive run of `requests` requests of `us` µs each, over `secs` seconds.
@@ -250,6 +312,38 @@ mod tests {
         assert_eq!(run.timeline.len(), 1);
         assert_eq!(run.timeline[0].requests, 2500);
         assert_eq!(run.pacing, None, "closed-loop runs have no pacing");
+    }
+
+    /// Shard `index` of `count` of a plan of 5 connections, `requests` requests, started at `start_ms`.
+    fn shard(index: u32, count: u32, requests: u64, start_ms: u64) -> RunResult {
+        let mut result = measured(requests, 100, 3.0);
+        let shard = Shard { index, count };
+        result.shard = Some(shard);
+        result.whole = Some(WholePlan { connections: 5, rate: None, requests: Some(1001) });
+        result.runs[0].connections = shard.share(5) as u32;
+        result.runs[0].started_unix_ms = Some(start_ms);
+        result
+    }
+
+    #[test]
+    fn shards_merge_into_the_whole_plan_each_once() {
+        let (a, b, c) = (shard(0, 3, 334, 1_000_000), shard(1, 3, 334, 1_000_400), shard(2, 3, 333, 1_001_900));
+        let m = merge(&[("a", &a), ("b", &b), ("c", &c)]).unwrap();
+        assert_eq!((m.runs[0].requests, m.runs[0].connections), (1001, 5), "2 + 2 + 1 connections");
+        assert_eq!((m.shard, m.whole), (None, None), "the merged result is the whole plan");
+        // b started 0.4 s after a: the same second; c 1.9 s after: two seconds later
+        let ticks: Vec<_> = m.runs[0].timeline.iter().map(|t| (t.t, t.requests)).collect();
+        assert_eq!(ticks, vec![(1, 668), (3, 333)]);
+        // each shard once, and all of them
+        let err = merge(&[("a", &a), ("b", &b), ("again", &b)]).unwrap_err();
+        assert!(err.contains("shard 1/3 is given twice: b and again"), "{err}");
+        let err = merge(&[("a", &a), ("c", &c)]).unwrap_err();
+        assert!(err.contains("shard 1/3 missing"), "{err}");
+        let err = merge(&[("a", &a), ("whole", &measured(10, 100, 1.0))]).unwrap_err();
+        assert!(err.contains("whole is not"), "{err}");
+        let mut other = shard(1, 3, 334, 0);
+        other.whole = Some(WholePlan { connections: 5, rate: None, requests: Some(2000) });
+        assert!(merge(&[("a", &a), ("other", &other), ("c", &c)]).unwrap_err().contains("another plan"));
     }
 
     #[test]

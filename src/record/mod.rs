@@ -337,6 +337,7 @@ impl Recorder {
             },
             pacing: shape.rate.map(|_| self.pacing),
             ports: None,
+            started_unix_ms: None,
             timeline: self
                 .timeline
                 .iter()

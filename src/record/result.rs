@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::mode::Mode;
+use crate::shard::{Shard, WholePlan};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -26,6 +27,12 @@ pub struct RunResult {
     pub command: Vec<String>,
     pub system: System,
     pub runs: Vec<ModeResult>,
+    /// `--shard I/N`: which share of the plan this result is, and the plan all shards ran together. Absent
+    /// in unsharded and merged results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<WholePlan>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +88,10 @@ pub struct ModeResult {
     pub pacing: Option<Pacing>,
     /// Port accounting (DESIGN.md §4).
     pub ports: Option<Ports>,
+    /// When the mode started, in Unix milliseconds: timeline second t is the second after it, so `merge`
+    /// lines up the timelines of shards started together (absent in results written before it was added).
+    #[serde(default)]
+    pub started_unix_ms: Option<u64>,
     pub timeline: Vec<Tick>,
 }
 
@@ -357,6 +368,7 @@ pub(crate) mod fixture {
             },
             pacing: None,
             ports: None,
+            started_unix_ms: None,
             timeline: Vec::new(),
         }
     }
@@ -372,6 +384,8 @@ pub(crate) mod fixture {
             command: vec![],
             system: System { ip_local_port_range: Some([32768, 60999]), tcp_tw_reuse: Some(2), time_wait_secs: 60 },
             runs,
+            shard: None,
+            whole: None,
         }
     }
 }

@@ -52,6 +52,7 @@ fn json_result_has_the_designed_names() {
             "latency",
             "pacing",
             "ports",
+            "started_unix_ms",
             "timeline",
         ])
     );
