@@ -3,7 +3,7 @@ The `--check` grammar (DESIGN.md §1): `METRIC OP VALUE`, parsed into a `Check`.
 vocabulary: the plan and profiles parse checks here, `report::gate` measures them against a result.
 
 METRIC is `rps`, `errors`, `error_rate`, or `STAT.PHASE` with STAT in `p50 p90 p99 p99.9 p99.99 max
-mean` and PHASE in `connect ttfb transfer total`. OP is `< <= > >=`. VALUE is a number; latencies
+mean` and PHASE in `connect tls ttfb transfer total` (`tls`: https only). OP is `< <= > >=`. VALUE is a number; latencies
 need a unit (`us`, `ms`, `s`), `error_rate` takes `%` (a bare number is a fraction), `rps` and
 `errors` are bare numbers.
 */
@@ -36,6 +36,8 @@ pub enum Phase {
     Ttfb,
     Transfer,
     Total,
+    /// https: the TLS handshake, apart from `connect`.
+    Tls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +65,13 @@ const STATS: [(&str, Stat); 7] = [
     ("max", Stat::Max),
     ("mean", Stat::Mean),
 ];
-const PHASES: [(&str, Phase); 4] =
-    [("connect", Phase::Connect), ("ttfb", Phase::Ttfb), ("transfer", Phase::Transfer), ("total", Phase::Total)];
+const PHASES: [(&str, Phase); 5] = [
+    ("connect", Phase::Connect),
+    ("ttfb", Phase::Ttfb),
+    ("transfer", Phase::Transfer),
+    ("total", Phase::Total),
+    ("tls", Phase::Tls),
+];
 
 impl Check {
     /// Parses `METRIC OP VALUE`; the error names the expression and what is wrong with it.
@@ -105,7 +112,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     let unknown = || {
         format!(
             "unknown metric '{text}' (rps, errors, error_rate, or STAT.PHASE with STAT in p50 p90 p99 p99.9 \
-             p99.99 max mean and PHASE in connect ttfb transfer total)"
+             p99.99 max mean and PHASE in connect tls ttfb transfer total)"
         )
     };
     // The phase follows the last dot: `p99.9.total` is p99.9 of total.
@@ -176,6 +183,7 @@ mod tests {
             ("max.ttfb>1.5s", lat(Stat::Max, Phase::Ttfb), Op::Gt, 1_500_000.0),
             ("p99.9.transfer<1ms", lat(Stat::P999, Phase::Transfer), Op::Lt, 1000.0),
             ("p99.99.total<2ms", lat(Stat::P9999, Phase::Total), Op::Lt, 2000.0),
+            ("p99.tls<5ms", lat(Stat::P99, Phase::Tls), Op::Lt, 5000.0),
             ("mean.total<1µs", lat(Stat::Mean, Phase::Total), Op::Lt, 1.0),
             ("error_rate<0.1%", Metric::ErrorRate, Op::Lt, 0.001),
             ("error_rate<0.02", Metric::ErrorRate, Op::Lt, 0.02),

@@ -101,6 +101,8 @@ pub struct Plan {
     pub baseline: Option<PathBuf>,
     /// `--max-regression PCT` (with a baseline): the gate on requests/s and p99 total.
     pub max_regression: Option<f64>,
+    /// https (a URL's, or the embedded server's with `--tls`): verification, trusted certificates, resumption.
+    pub tls: crate::net::tls::Options,
 }
 
 /// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
@@ -125,6 +127,8 @@ pub struct ModePlan {
     pub nodelay: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// https: how connections are secured (the target's).
+    pub tls: Option<Arc<crate::net::tls::Client>>,
 }
 
 /// Where to connect and what to call the host; known only after resolution or binding.
@@ -137,6 +141,8 @@ pub struct Target {
     pub path: String,
     /// For the result and the report.
     pub display: String,
+    /// https: the TLS every connection to it speaks.
+    pub tls: Option<Arc<crate::net::tls::Client>>,
 }
 
 // NOTE: the defaults of DESIGN.md §1, also written in the `[default: …]` of cli.rs's doc comments.
@@ -162,9 +168,29 @@ impl Plan {
             Some(path) => format!("profile {}: {what}", path.display()),
             None => what.to_string(),
         };
+        let mut tls = crate::net::tls::Options {
+            insecure: args.insecure,
+            resume: args.tls_resume.unwrap_or(true),
+            extra_roots: match &args.cacert {
+                Some(path) => crate::net::tls::read_certificates(path, "--cacert")?,
+                None => Vec::new(),
+            },
+        };
         let target = match args.url.as_ref().or(profile.url.as_ref()) {
+            Some(_) if args.server.tls => {
+                return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
+            }
             Some(text) => TargetSpec::Url(parse_url(text)?),
-            None => TargetSpec::Embedded(server_config(&args.server, profile)),
+            None => {
+                let mut config = server_config(&args.server, profile);
+                if args.server.tls {
+                    // Made now, trusted by this run only.
+                    let identity = crate::net::tls::Identity::self_signed()?;
+                    tls.extra_roots.extend(identity.chain.iter().cloned());
+                    config.tls = Some(identity.server_config()?);
+                }
+                TargetSpec::Embedded(config)
+            }
         };
         let mode_args = match (&args.mode[..], &profile.mode[..]) {
             ([], []) => &[ModeArg::Keepalive][..],
@@ -267,6 +293,7 @@ impl Plan {
             checks,
             baseline,
             max_regression,
+            tls,
         })
     }
 
@@ -307,6 +334,7 @@ impl Plan {
             nodelay: self.nodelay && !one_shot,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            tls: target.tls.clone(),
         }
     }
 }
@@ -333,9 +361,8 @@ impl Plan {
 fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
-        "http" => {}
-        "https" => return Err(format!("URL '{text}': https is not supported yet; use http://")),
-        other => return Err(format!("URL '{text}': scheme '{other}' is not http")),
+        "http" | "https" => {}
+        other => return Err(format!("URL '{text}': scheme '{other}' is not http or https")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("URL '{text}': no host"));
@@ -398,6 +425,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),
         stall: knobs.server_stall.or(p.server_stall),
+        tls: None,
     }
 }
 
@@ -415,7 +443,8 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target { addr: "127.0.0.1:80".parse().unwrap(), host: "h".into(), path: "/".into(), display: "x".into() }
+        let addr = "127.0.0.1:80".parse().unwrap();
+        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None }
     }
 
     #[test]
@@ -430,7 +459,8 @@ mod tests {
         for (args, needle) in [
             (vec!["ftp://x/"], "scheme 'ftp'"),
             (vec!["not a url"], "URL 'not a url'"),
-            (vec!["https://x/"], "https is not supported"),
+            (vec!["--tls", "https://x/"], "--tls is for the embedded server"),
+            (vec!["https://x/", "--cacert", "/nonexistent/ca.pem"], "--cacert /nonexistent/ca.pem"),
             (vec!["-H", "novalue"], "-H 'novalue'"),
             (vec!["-H", "Connection: close"], "set by the mode"),
             (vec!["-X", "GE T"], "-X/--method"),

@@ -4,3 +4,5 @@ pub mod census;
 pub mod ports;
 pub mod socket;
 pub mod source;
+pub mod stream;
+pub mod tls;

@@ -91,6 +91,10 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
         Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
         None => None,
     };
+    l.tls = match runs.iter().map(|r| r.latency.tls.as_ref()).collect::<Option<Vec<_>>>() {
+        Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("tls: {e}"))?),
+        None => None,
+    };
     merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|mut a, b| {
         a.merge(&b);
         a
@@ -111,6 +115,9 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.closed_by_server += o.closed_by_server;
     m.closed_by_reset += o.closed_by_reset;
     m.keep_alive.merge(&o.keep_alive);
+    if let Some(theirs) = &o.tls {
+        m.tls.get_or_insert_with(Default::default).add(theirs);
+    }
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.

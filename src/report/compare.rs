@@ -138,7 +138,7 @@ pub fn compare(
 type Pick = fn(&ModeResult) -> Option<f64>;
 
 /// The figures compared: name, unit, direction, gated, how to read it from a mode's result.
-const FIGURES: [(&str, Unit, Better, bool, Pick); 19] = [
+const FIGURES: [(&str, Unit, Better, bool, Pick); 23] = [
     ("requests/s", Unit::PerSecond, Better::Higher, true, |r| Some(r.rps)),
     ("requests", Unit::Count, Better::Neither, false, |r| Some(r.requests as f64)),
     ("errors", Unit::Count, Better::Lower, false, |r| Some(r.errors.total() as f64)),
@@ -147,6 +147,10 @@ const FIGURES: [(&str, Unit, Better, bool, Pick); 19] = [
     ("retries", Unit::Count, Better::Lower, false, |r| Some(r.retries as f64)),
     ("connect p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.connect, |h| h.p50_us)),
     ("connect p99", Unit::Micros, Better::Lower, false, |r| us(&r.latency.connect, |h| h.p99_us)),
+    ("tls p50", Unit::Micros, Better::Lower, false, |r| r.latency.tls.as_ref().and_then(|h| us(h, |h| h.p50_us))),
+    ("tls p99", Unit::Micros, Better::Lower, false, |r| r.latency.tls.as_ref().and_then(|h| us(h, |h| h.p99_us))),
+    ("tls handshakes full", Unit::Count, Better::Neither, false, |r| r.tls.as_ref().map(|t| t.handshakes_full as f64)),
+    ("tls resumed", Unit::Count, Better::Neither, false, |r| r.tls.as_ref().map(|t| t.handshakes_resumed as f64)),
     ("ttfb p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.ttfb, |h| h.p50_us)),
     ("ttfb p99", Unit::Micros, Better::Lower, false, |r| us(&r.latency.ttfb, |h| h.p99_us)),
     ("transfer p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.transfer, |h| h.p50_us)),
@@ -167,8 +171,11 @@ fn us(h: &Hist, pick: fn(&Hist) -> u64) -> Option<f64> {
 
 fn pair(a: &ModeResult, b: &ModeResult, max_regression_pct: Option<f64>) -> Pair {
     let threshold = max_regression_pct.unwrap_or(DEFAULT_THRESHOLD_PCT) / 100.0;
+    // The tls figures only where a side spoke TLS: an http comparison has no such row.
+    let tls = a.tls.is_some() || b.tls.is_some();
     let rows = FIGURES
         .iter()
+        .filter(|(metric, ..)| tls || !metric.starts_with("tls "))
         .map(|&(metric, unit, better, gated, pick)| {
             let (va, vb) = (pick(a), pick(b));
             let (trend, ratio) = match (va, vb) {

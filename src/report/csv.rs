@@ -20,6 +20,8 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     for (phase, _) in PHASES {
         write!(out, ",{phase}_p50_us,{phase}_p90_us,{phase}_p99_us,{phase}_max_us")?;
     }
+    // https only; the cells are empty for http.
+    write!(out, ",tls_p50_us,tls_p90_us,tls_p99_us,tls_max_us,tls_handshakes_full,tls_handshakes_resumed")?;
     writeln!(out)?;
     for run in &result.runs {
         write!(
@@ -35,6 +37,14 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         for (_, pick) in PHASES {
             let h = pick(run);
             write!(out, ",{},{},{},{}", h.p50_us, h.p90_us, h.p99_us, h.max_us)?;
+        }
+        match (&run.latency.tls, &run.tls) {
+            (Some(h), Some(tls)) => write!(
+                out,
+                ",{},{},{},{},{},{}",
+                h.p50_us, h.p90_us, h.p99_us, h.max_us, tls.handshakes_full, tls.handshakes_resumed
+            )?,
+            _ => write!(out, ",,,,,,")?,
         }
         writeln!(out)?;
     }
@@ -59,11 +69,12 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16);
+        assert_eq!(header.len(), 6 + 16 + 6);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
-        assert_eq!(header[18..], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
+        assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
+        assert_eq!(header[22..24], ["tls_p50_us", "tls_p90_us"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",40,60,90,400,,,,,,"), "{}", lines[2]);
         assert!(lines.iter().all(|l| l.split(',').count() == header.len()));
     }
 }
