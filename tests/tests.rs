@@ -36,3 +36,7 @@ mod ports;
 // Port accounting in private network namespaces with a 10-port range (issue #4's acceptance).
 #[path = "suite/netns.rs"]
 mod netns;
+
+// HTTPS: every mode over TLS against the server's counts, resumption, verification before any load, TLS errors.
+#[path = "suite/tls.rs"]
+mod tls;
