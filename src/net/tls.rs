@@ -195,6 +195,14 @@ fn describe_certificate(reason: &rustls::CertificateError) -> String {
         E::NotValidYet | E::NotValidYetContext { .. } => "not valid yet".into(),
         E::NotValidForName | E::NotValidForNameContext { .. } => "not valid for this host name".into(),
         E::Revoked => "revoked".into(),
+        // A trusted certificate bears the issuer's name, but not the key that signed this one: an unknown
+        // authority that happens to share a name with a known one.
+        E::BadSignature | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "signed by an unknown authority (its issuer's name matches a trusted certificate, its signature does not)"
+                .into()
+        }
+        // webpki's own findings, e.g. CaUsedAsEndEntity: a CA certificate served as the server's own.
+        E::Other(other) => other.to_string(),
         other => format!("{other:?}"),
     }
 }
