@@ -13,7 +13,8 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
   (`http::reuse`: Keep-Alive max/timeout, pipelining only once persistent); pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
-  ledger (`net::ports`, pure) and `--source-ip` parsing.
+  ledger (`net::ports`, pure) and `--source-ip` parsing; the transport (`net::stream`: plain TCP or TLS,
+  one enum under the engine's and the server's connection loops) and its TLS configuration (`net::tls`).
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy. `engine::pace` is the
   pure `--rate` schedule, `engine::schedule` hands scheduled requests to connections, and
   `engine::governor` asks the port ledger before every new connection.
