@@ -240,7 +240,7 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr), NotOpened> {
                             return Err(NotOpened::Connect(err));
                         }
                     }
-                    Err(Failed::Handshake { started, connected, closer, .. }) => {
+                    Err(Failed::Handshake { started, connected, closer }) => {
                         ctx.recorder.borrow_mut().connected(connected, connected - started);
                         return Err(NotOpened::Handshake { ip, closer });
                     }

@@ -55,7 +55,7 @@ pub enum Failed {
     Connect(io::Error),
     /// TCP connected (`connected` is when), then the TLS handshake failed, and the connection closed: `closer`
     /// says who ended it.
-    Handshake { started: Instant, connected: Instant, error: io::Error, closer: Closer },
+    Handshake { started: Instant, connected: Instant, closer: Closer },
 }
 
 /// Opens a connection to `addr` from `client_ip` (socket.rs' recipe) and, with `tls`, secures it. `limit` bounds
@@ -76,7 +76,7 @@ pub async fn connect(
     let connector = TlsConnector::from(client.config.clone());
     match secure(connector.connect(client.server_name.clone(), tcp), connected, limit).await {
         Ok((stream, handshake)) => Ok(Connected { stream, started, connected, tls: Some(handshake) }),
-        Err((error, closer)) => Err(Failed::Handshake { started, connected, error, closer }),
+        Err((_, closer)) => Err(Failed::Handshake { started, connected, closer }),
     }
 }
 
@@ -107,6 +107,7 @@ pub async fn adopt(
     config.resumption = Resumption::disabled();
     let connector = TlsConnector::from(std::sync::Arc::new(config));
     let connecting = connector.connect_with(client.server_name.clone(), tcp, |fresh| *fresh = session);
+    // No handshake is left to wait for: the limit is never reached.
     let (stream, _) = secure(connecting, now, Duration::from_secs(1)).await.map_err(|(error, _)| error)?;
     Ok(Connected { stream, started: connected - tcp_took, connected, tls: Some(handshake) })
 }

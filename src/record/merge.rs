@@ -268,6 +268,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_handshakes_add_up() {
+        let tls = |full, resumed| crate::record::result::TlsSummary {
+            version: "TLSv1.3".into(),
+            cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: Some("http/1.1".into()),
+            handshakes_full: full,
+            handshakes_resumed: resumed,
+            insecure: false,
+        };
+        let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
+        a.runs[0].tls = Some(tls(1, 9));
+        b.runs[0].tls = Some(tls(2, 8));
+        (a.runs[0].latency.tls, b.runs[0].latency.tls) =
+            (Some(a.runs[0].latency.connect.clone()), Some(b.runs[0].latency.connect.clone()));
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(m.runs[0].tls, Some(tls(3, 17)));
+        assert_eq!(m.runs[0].latency.tls.as_ref().map(|h| h.count), Some(2));
+        // http results stay without
+        let plain = measured(10, 100, 1.0);
+        let m = merge(&[("a", &plain), ("b", &plain)]).unwrap();
+        assert_eq!((m.runs[0].tls.as_ref(), m.runs[0].latency.tls.as_ref()), (None, None));
+    }
+
+    #[test]
     fn a_damaged_histogram_is_an_error_not_a_guess() {
         let a = measured(10, 100, 1.0);
         let mut b = a.clone();

@@ -555,6 +555,29 @@ mod tests {
     }
 
     #[test]
+    fn tls_handshakes_are_timed_and_counted_apart_and_merged() {
+        let t0 = Instant::now();
+        let tls13 = Negotiated { version: "TLSv1.3", cipher: "TLS13_AES_128_GCM_SHA256", alpn: Some("http/1.1") };
+        let mut a = Recorder::new(t0, false);
+        a.tls_handshake(Duration::from_micros(900), false, tls13);
+        a.tls_handshake(Duration::from_micros(300), true, tls13);
+        let mut b = Recorder::new(t0, false);
+        b.tls_handshake(Duration::from_micros(280), true, tls13);
+        b.failed(t0, ErrorKind::Tls);
+        a.merge(&b);
+        let m = a.finish(SHAPE, Duration::from_secs(1));
+        let tls = m.tls.expect("a recorder that saw a handshake reports TLS");
+        assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (1, 2));
+        assert_eq!((tls.version.as_str(), tls.alpn.as_deref()), ("TLSv1.3", Some("http/1.1")));
+        let hist = m.latency.tls.expect("the tls phase");
+        assert_eq!((hist.count, hist.min_us, hist.max_us), (3, 280, 900));
+        assert_eq!((m.errors.tls, m.errors.total()), (1, 1));
+        // plain http: no tls at all
+        let http = Recorder::new(t0, false).finish(SHAPE, Duration::from_secs(1));
+        assert_eq!((http.tls, http.latency.tls), (None, None));
+    }
+
+    #[test]
     fn histograms_round_trip_through_the_result() {
         let mut h = new_histogram();
         for v in [1, 10, 100, 1000, 10_000] {

@@ -370,6 +370,19 @@ mod tests {
     }
 
     #[test]
+    fn tls_figures_show_only_where_a_side_spoke_tls() {
+        use crate::mode::Mode::*;
+        let http = result(&[(Serial, 100.0, 10)]);
+        let metrics = |c: &Comparison| c.pairs[0].rows.iter().map(|r| r.metric).collect::<Vec<_>>();
+        assert!(!metrics(&compare("a", &http, "b", &http, None)).iter().any(|m| m.starts_with("tls")));
+        let mut https = http.clone();
+        https.runs[0].tls = Some(crate::record::result::TlsSummary { handshakes_resumed: 99, ..Default::default() });
+        let c = compare("http", &http, "https", &https, None);
+        let resumed = c.pairs[0].rows.iter().find(|r| r.metric == "tls resumed").expect("a tls row");
+        assert_eq!((resumed.a, resumed.b, resumed.trend), (None, Some(99.0), Trend::Missing));
+    }
+
+    #[test]
     fn several_modes_pair_by_mode_and_name_the_unmatched() {
         use crate::mode::Mode::*;
         let a = result(&[(Serial, 100.0, 10), (Keepalive, 1000.0, 10)]);

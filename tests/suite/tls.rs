@@ -4,7 +4,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use connbench::plan::Mode;
 use connbench::server::ServerConfig;
 
-use crate::util::{assert_consistent, connbench, run_url, settled, tls_server};
+use crate::util::{assert_consistent, connbench, raw_server, run_url, settled, tls_server};
 
 fn https(addr: SocketAddr) -> String {
     format!("https://{addr}/")
@@ -77,6 +77,11 @@ fn a_certificate_that_does_not_verify_stops_the_run_before_any_request() {
     let (code, _, stderr) = connbench(&["run", &url, "-n", "1", "--cacert", ca.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(settled(&target).requests, 11);
+    // a server that does not speak TLS at all is found before any load too
+    let plain = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
+    let (code, _, stderr) = connbench(&["run", &https(plain), "-n", "1", "-k"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("TLS handshake with https://127.0.0.1:"), "{stderr}");
 }
 
 /// Passes the first connection on to `tls` (a TLS server), and answers every later one with bytes that are
