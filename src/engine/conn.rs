@@ -625,7 +625,8 @@ impl Session<'_> {
     /// The client's own close after an abnormal end (a timeout, bytes that cannot be matched): shut down
     /// writing, then read away what the server still sends for a moment, so that close() finds nothing
     /// unread and the kernel sends FIN rather than RST (RFC 9112 §9.6). A normal client close needs none
-    /// of this: every response has been read, and dropping the socket sends FIN.
+    /// of this: every response has been read, and dropping the socket sends FIN (over TLS, after the
+    /// `close_notify` the worker sends).
     async fn close_gracefully(&mut self) -> Closer {
         let _ = self.stream.shutdown().await;
         let _ = self.stream.until_peer_closes(&mut self.buffer[..], Instant::now() + CLIENT_LINGER).await;

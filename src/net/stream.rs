@@ -95,11 +95,7 @@ pub async fn adopt(
         return Ok(Connected { stream: Stream::Tcp(tcp), started: now - tcp_took, connected: now, tls: None });
     };
     let connected = now - tls_took;
-    let handshake = Handshake {
-        took: tls_took,
-        resumed: session.handshake_kind() == Some(HandshakeKind::Resumed),
-        negotiated: negotiated(&session),
-    };
+    let handshake = finished(&session, tls_took);
     // NOTE: tokio-rustls builds a TlsStream only around a handshake it drives, so the finished session replaces
     // the fresh one before the first poll, which then has no handshake left to do. The fresh one must not take
     // a session ticket from the run's store: it is built without resumption.
@@ -129,12 +125,7 @@ async fn secure(
             return Err((error, Closer::Client));
         }
     };
-    let session = stream.get_ref().1;
-    let handshake = Handshake {
-        took: connected.elapsed(),
-        resumed: session.handshake_kind() == Some(HandshakeKind::Resumed),
-        negotiated: negotiated(session),
-    };
+    let handshake = finished(stream.get_ref().1, connected.elapsed());
     Ok((Stream::Tls(Box::new(stream.into())), handshake))
 }
 
@@ -147,6 +138,12 @@ fn handshake_closer(error: &io::Error) -> Closer {
         _ if ErrorKind::of_io(error) == ErrorKind::Reset => Closer::Reset,
         _ => Closer::Client,
     }
+}
+
+/// A finished handshake, as the recorder wants it.
+fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
+    let resumed = session.handshake_kind() == Some(HandshakeKind::Resumed);
+    Handshake { took, resumed, negotiated: negotiated(session) }
 }
 
 fn negotiated(session: &rustls::CommonState) -> Negotiated {
