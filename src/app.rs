@@ -17,7 +17,8 @@ use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, RunArgs};
 use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
-use crate::plan::{url_parts, Format, Plan, Stop, Target, TargetSpec};
+use crate::output::OutputFile;
+use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::report::{compare, gate};
@@ -37,23 +38,34 @@ pub enum Failure {
     Io(#[from] std::io::Error),
 }
 
-/// `connbench run`: measure, write the result where the flags say, then hold it to the gates.
+/// `connbench run`: measure, print the report, write the result where `-o` says, then hold it to the gates.
 pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
-    // Read before any load, so a missing or damaged baseline costs nothing.
-    let baseline = plan.baseline.as_deref().map(|path| load_result(path, "--baseline")).transpose()?;
+    // Read and opened before any load, so a missing baseline or an unwritable -o costs nothing.
+    let baseline = match &plan.baseline {
+        Some(path) => Some(load_result(path, "--baseline")?),
+        None => None,
+    };
+    if let (Some(baseline), Some(path)) = (&baseline, &plan.baseline) {
+        let modes: Vec<_> = baseline.runs.iter().map(|r| r.mode).collect();
+        if let Some(why) =
+            compare::nothing_in_common(&format!("--baseline {}", path.display()), &modes, "this run", &plan.modes)
+        {
+            return Err(Failure::Usage(why));
+        }
+    }
+    let output = plan.output.as_deref().map(OutputFile::open).transpose().map_err(Failure::Usage)?;
     for note in plan.notes() {
         eprintln!("connbench: {note}");
     }
     let result = measure(&plan, stop)?;
     let stopped_short = !result.complete && !stop.load(std::sync::atomic::Ordering::Relaxed);
-    if let Some(path) = &plan.output {
-        write_json_file(path, "-o/--output", &result)?;
+    // The report first: a result file that cannot be written must not take the report with it.
+    let printed = print(|mut out| report::write(plan.format, &result, &mut out));
+    if let Some(output) = output {
+        output.write(&result).map_err(Failure::Usage)?;
     }
-    let mut stdout = std::io::stdout().lock();
-    report::write(plan.format, &result, &mut stdout)?;
-    stdout.flush()?;
-    drop(stdout);
+    printed?;
     if stopped_short {
         return Err(Failure::Usage("the run stopped early: --port-policy fail found no free port".into()));
     }
@@ -71,30 +83,52 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
     }
 }
 
+/// Writes to stdout. A reader that has gone (`connbench run | head`) made its choice: what it did not
+/// read is not a failure, and what follows (the `-o` file, the gates and their exit code) still happens.
+fn print(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let written = write(&mut stdout).and_then(|()| stdout.flush());
+    unless_reader_gone(written)
+}
+
+fn unless_reader_gone(written: std::io::Result<()>) -> std::io::Result<()> {
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Evaluates `--check` and `--baseline`, prints the verdicts for people, and returns what failed.
 /// People read stdout when it carries the text report, stderr when it carries JSON, CSV or markdown.
 fn hold_to_gates(plan: &Plan, baseline: Option<&RunResult>, result: &RunResult) -> Result<Vec<String>, Failure> {
-    let mut people: Box<dyn Write> = match plan.format {
-        Format::Text => Box::new(std::io::stdout().lock()),
-        Format::Json | Format::Csv | Format::Markdown => Box::new(std::io::stderr().lock()),
-    };
-    let mut failed = Vec::new();
-    if !plan.checks.is_empty() {
-        let rows = gate::evaluate(&plan.checks, &result.runs);
-        writeln!(people)?;
-        gate::write_rows(&rows, &mut people)?;
-        for row in rows.iter().filter(|r| !r.passed) {
-            failed.push(format!("{} {} (measured {})", row.mode, row.check, row.measured));
+    let rows = gate::evaluate(&plan.checks, &result.runs);
+    let mut failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|row| format!("{} {} (measured {})", row.mode, row.check, row.measured))
+        .collect();
+    let comparison = match (baseline, &plan.baseline) {
+        (Some(baseline), Some(path)) => {
+            Some(compare::compare(&path.display().to_string(), baseline, "this run", result, plan.max_regression))
         }
+        _ => None,
+    };
+    failed.extend(comparison.iter().flat_map(compare::Comparison::regressions));
+    let verdicts = |people: &mut dyn Write| {
+        if !rows.is_empty() {
+            writeln!(people)?;
+            gate::write_rows(&rows, people)?;
+        }
+        if let Some(comparison) = &comparison {
+            writeln!(people)?;
+            compare::write_text(comparison, people)?;
+        }
+        people.flush()
+    };
+    match plan.format {
+        Format::Text => print(verdicts)?,
+        Format::Json | Format::Csv | Format::Markdown => verdicts(&mut std::io::stderr().lock())?,
     }
-    if let (Some(baseline), Some(path)) = (baseline, &plan.baseline) {
-        let comparison =
-            compare::compare(&path.display().to_string(), baseline, "this run", result, plan.max_regression);
-        writeln!(people)?;
-        compare::write_text(&comparison, &mut people)?;
-        failed.extend(comparison.regressions());
-    }
-    people.flush()?;
     Ok(failed)
 }
 
@@ -102,22 +136,16 @@ fn hold_to_gates(plan: &Plan, baseline: Option<&RunResult>, result: &RunResult) 
 pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
     let (a, b) = (load_result(&args.a, "A")?, load_result(&args.b, "B")?);
     let (a_name, b_name) = (args.a.display().to_string(), args.b.display().to_string());
+    let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode).collect::<Vec<_>>();
+    if let Some(why) = compare::nothing_in_common(&a_name, &modes(&a), &b_name, &modes(&b)) {
+        return Err(Failure::Usage(why));
+    }
     let comparison = compare::compare(&a_name, &a, &b_name, &b, args.max_regression);
-    if comparison.pairs.is_empty() {
-        let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(", ");
-        return Err(Failure::Usage(format!(
-            "{a_name} ({}) and {b_name} ({}) have no mode in common",
-            modes(&a),
-            modes(&b)
-        )));
-    }
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        CompareFormatArg::Text => compare::write_text(&comparison, &mut stdout)?,
-        CompareFormatArg::Markdown => compare::write_markdown(&comparison, &mut stdout)?,
-        CompareFormatArg::Json => compare::write_json(&comparison, &mut stdout)?,
-    }
-    stdout.flush()?;
+    print(|out| match args.format {
+        CompareFormatArg::Text => compare::write_text(&comparison, out),
+        CompareFormatArg::Markdown => compare::write_markdown(&comparison, out),
+        CompareFormatArg::Json => compare::write_json(&comparison, out),
+    })?;
     let regressions = comparison.regressions();
     if regressions.is_empty() {
         Ok(())
@@ -128,23 +156,20 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
 
 /// `connbench merge A B … [-o OUT]`: one result from several machines' results of the same plan.
 pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let output = args.output.as_deref().map(OutputFile::open).transpose().map_err(Failure::Usage)?;
     let mut loaded = Vec::new();
     for path in &args.files {
         loaded.push((path.display().to_string(), load_result(path, "merge")?));
     }
     let inputs: Vec<(&str, &RunResult)> = loaded.iter().map(|(name, r)| (name.as_str(), r)).collect();
     let merged = crate::record::merge::merge(&inputs).map_err(|e| Failure::Usage(format!("cannot merge: {e}")))?;
-    match &args.output {
-        Some(path) => {
-            write_json_file(path, "-o/--output", &merged)?;
+    match (output, &args.output) {
+        (Some(output), Some(path)) => {
+            output.write(&merged).map_err(Failure::Usage)?;
             let requests: u64 = merged.runs.iter().map(|r| r.requests).sum();
             eprintln!("connbench: merged {} results ({requests} requests) into {}", inputs.len(), path.display());
         }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            report::write(Format::Json, &merged, &mut stdout)?;
-            stdout.flush()?;
-        }
+        _ => print(|mut out| report::write(Format::Json, &merged, &mut out))?,
     }
     Ok(())
 }
@@ -163,26 +188,16 @@ fn load_result(path: &std::path::Path, what: &str) -> Result<RunResult, Failure>
     serde_json::from_value(version).map_err(|e| Failure::Usage(format!("{what} {name}: not a connbench result: {e}")))
 }
 
-fn write_json_file(path: &std::path::Path, flag: &str, result: &RunResult) -> Result<(), Failure> {
-    let file = std::fs::File::create(path).map_err(|e| Failure::Usage(format!("{flag} {}: {e}", path.display())))?;
-    let mut file = std::io::BufWriter::new(file);
-    report::write(Format::Json, result, &mut file)?;
-    file.flush()?;
-    Ok(())
-}
-
 /// Runs every mode of the plan against its target and returns what was measured.
 /// Descriptors kept for everything but the connections: the runtime, the census socket, stdio, files.
 const RESERVED_FDS: u64 = 64;
 
-/// Raises the open-files limit and refuses, before any load, a plan whose connections cannot fit in it: one
-/// descriptor each, two with the embedded server in-process (it holds the other end).
-fn check_open_files(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+/// Refuses, before any load, a plan whose connections cannot fit on this machine: in the open-files limit
+/// (raised first to the hard limit; one descriptor each, two with the embedded server in-process, which
+/// holds the other end), or in the memory available.
+fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+    let connections = u64::from(plan.connections);
     let limit = socket::raise_open_files_limit()?;
-    let connections = match plan.stop {
-        Stop::Requests(n) => u64::from(plan.connections).min(n),
-        Stop::After(_) => u64::from(plan.connections),
-    };
     let per_connection = if embedded { 2 } else { 1 };
     let needed = connections * per_connection + RESERVED_FDS;
     if needed > limit {
@@ -192,27 +207,47 @@ fn check_open_files(plan: &Plan, embedded: bool) -> Result<(), Failure> {
             if embedded { " (two per connection with the embedded server)" } else { "" }
         )));
     }
+    let memory = connections * engine::memory_per_connection(plan.connections) as u64;
+    if let Some(available) = available_memory().filter(|&available| memory > available / 10 * 8) {
+        return Err(Failure::Usage(format!(
+            "-c {connections} needs about {} MiB of memory, more than the {} MiB available: lower -c",
+            memory >> 20,
+            available >> 20
+        )));
+    }
     Ok(())
+}
+
+/// MemAvailable of /proc/meminfo, in bytes (None where the kernel does not say).
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
 }
 
 pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let embedded;
     let (target, reserved_cores) = match &plan.target {
-        TargetSpec::Url(url) => (resolve(url, &plan.tls)?, 0),
+        TargetSpec::Url(url) => {
+            let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &plan.tls)?;
+            (Target { tls, ..resolve(url)? }, 0)
+        }
         TargetSpec::Embedded(config) => {
             embedded = server::spawn_thread(config.clone())?;
             (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
-    check_open_files(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
-    let governor = engine::governor::prepare(&client_side(plan), target.addr).map_err(Failure::Usage)?;
+    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
+    let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
     for &mode in &plan.modes {
         let mode_plan = plan.mode_plan(mode, &target);
+        let request = mode_plan.request.clone();
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
@@ -231,6 +266,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.client_ips = Some(sample.client_ips);
             }
         }
         if outcome.ran_out_of_ports {
@@ -247,13 +283,20 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
                 run.errors.fd_exhausted
             );
         }
-        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0) {
+        if run.requests == 0 && run.errors.parse > 0 && run.errors.parse == run.errors.total() {
+            eprintln!("connbench: {}: {}", mode.name(), not_http(target.addr, &request));
+        }
+        if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
+            let missed = match pacing.missed {
+                0 => String::new(),
+                n => format!(", and {n} were never sent (missed)"),
+            };
             eprintln!(
-                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag {}): \
-                 every connection was busy; raise -c or lower --rate",
+                "connbench: {}: {} of {} requests started more than {:?} after their scheduled time (largest lag \
+                 {}){missed}: every connection was busy; raise -c or lower --rate",
                 mode.name(),
                 pacing.late_starts,
-                run.requests + run.errors.total(),
+                run.requests + run.errors.total() + run.in_flight_at_end,
                 crate::record::LATE,
                 crate::report::micros(pacing.max_lag_us),
             );
@@ -281,19 +324,23 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     })
 }
 
-/// Against the embedded server, connections come from 127.0.0.2 unless `--source-ip` says otherwise: the
-/// hundreds of thousands of ports a serial or parallel run leaves in TIME_WAIT for 60 s are then ports of
-/// 127.0.0.2, and other programs (the test suite, right after the README's first command) can still bind
-/// 127.0.0.1:0. Any 127.x address is local on Linux.
-fn client_side(plan: &Plan) -> std::borrow::Cow<'_, Plan> {
-    match plan.target {
-        TargetSpec::Embedded(_) if plan.source_ips.is_empty() => {
-            let mut own = plan.clone();
-            own.source_ips = vec![std::net::Ipv4Addr::new(127, 0, 0, 2).into()];
-            std::borrow::Cow::Owned(own)
-        }
-        _ => std::borrow::Cow::Borrowed(plan),
-    }
+/// What to say when no response could be parsed: most likely the target speaks another protocol (SSH,
+/// TLS, Redis), and its first bytes say which. They are asked for again on a connection of its own, as
+/// the engine keeps no bytes of the responses it could not parse.
+fn not_http(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::Read;
+    let wait = Duration::from_secs(1);
+    let mut first = [0u8; 64];
+    let answer = std::net::TcpStream::connect_timeout(&addr, wait).and_then(|mut stream| {
+        stream.set_read_timeout(Some(wait))?;
+        stream.write_all(request)?;
+        stream.read(&mut first)
+    });
+    let said = match answer {
+        Ok(0) | Err(_) => "nothing it could read again".to_string(),
+        Ok(n) => format!("it answers \"{}\"", first[..n].escape_ascii()),
+    };
+    format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
 }
 
 /// One thread per core the process may use; with the embedded server in-process, one core is left
@@ -303,7 +350,7 @@ fn engine_threads(reserved: usize) -> usize {
     cores.saturating_sub(reserved).max(1)
 }
 
-fn resolve(url: &url::Url, tls: &crate::net::tls::Options) -> Result<Target, Failure> {
+pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
     let (host, path) = url_parts(url);
     let name = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
@@ -314,8 +361,7 @@ fn resolve(url: &url::Url, tls: &crate::net::tls::Options) -> Result<Target, Fai
         .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
         .next()
         .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    let tls = secure(url.scheme() == "https", bare, tls)?;
-    Ok(Target { addr, host, path, display: url.to_string(), tls })
+    Ok(Target { addr, host, path, display: url.to_string(), tls: None })
 }
 
 fn embedded_target(server: &ServerThread, https: bool, tls: &crate::net::tls::Options) -> Result<Target, Failure> {
@@ -399,41 +445,13 @@ fn tls_preflight(
     })
 }
 
-/// Turns the first Ctrl-C into a stop request (the run ends and reports what it measured) and the
-/// second into an immediate exit, for a user who does not want to wait.
-pub fn stop_on_ctrl_c() -> &'static AtomicBool {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    if let Err(err) = watch_ctrl_c(&STOP) {
-        eprintln!("connbench: Ctrl-C will not stop the run cleanly: {err}");
-    }
-    &STOP
-}
-
-fn watch_ctrl_c(stop: &'static AtomicBool) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    // Registered here, before any load, so an early Ctrl-C is not lost.
-    let mut interrupts = {
-        let _context = runtime.enter();
-        signal(SignalKind::interrupt())?
-    };
-    std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
-        runtime.block_on(async {
-            interrupts.recv().await;
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            eprintln!("connbench: stopping; Ctrl-C again to quit at once");
-            interrupts.recv().await;
-            std::process::exit(130)
-        })
-    })?;
-    Ok(())
-}
-
 /// `connbench serve`: the embedded server on its own until Ctrl-C.
 pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<(), Failure> {
     let listen: SocketAddr =
         args.listen.parse().map_err(|_| Failure::Usage(format!("--listen '{}': expected IP:PORT", args.listen)))?;
     let mut config = crate::plan::server_config(&args.knobs, &crate::profile::Profile::default());
+    // Refused before "serving" is printed, so nobody reads that it serves.
+    config.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let scheme = if args.knobs.tls {
         config.tls = Some(serving_identity(args)?.server_config().map_err(Failure::Usage)?);
         "https"

@@ -1,6 +1,7 @@
 /*!
-The glue of `connbench ports` (DESIGN.md §1, §4): URL and `--source-ip` -> probe-bind -> kernel
-settings and census -> `report::ports::PortsReport` -> stdout, with occupancy warnings on stderr.
+The glue of `connbench ports` (DESIGN.md §1, §4): URL and `--source-ip` -> the client IPs `run` would
+start from (`net/clients.rs`, probe-bound) -> kernel settings and census -> `report::ports::PortsReport`
+-> stdout, with occupancy warnings on stderr.
 
 `run` resolves its own URL rather than through `plan`: any http or https URL names a server whose
 ports can be counted, and no request is ever sent.
@@ -13,7 +14,8 @@ use crate::app::Failure;
 use crate::cli::{PortsArgs, PortsFormatArg};
 use crate::net::census::{self, Census};
 use crate::net::ports::{Settings, Tuple, TIME_WAIT_SECS};
-use crate::net::{socket, source};
+use crate::net::source::SourceIps;
+use crate::net::{clients, socket};
 use crate::report::ports::{self as report, PortsReport, TupleRow};
 
 /// How many tuples the census without a URL lists.
@@ -41,13 +43,13 @@ pub fn run(args: &PortsArgs) -> Result<(), Failure> {
 fn for_server(args: &PortsArgs, url: &str, settings: &Settings) -> Result<PortsReport, Failure> {
     let server = server_addr(url).map_err(Failure::Usage)?;
     let source_ips = match &args.source_ip {
-        Some(list) => source::parse_source_ips(list).map_err(Failure::Usage)?,
-        None => Vec::new(),
+        Some(text) => SourceIps::parse(text).map_err(Failure::Usage)?,
+        None => SourceIps::Auto,
     };
-    let clients = socket::client_ips(&source_ips, server).map_err(Failure::Usage)?;
+    let clients = clients::resolve(&source_ips, server).map_err(Failure::Usage)?;
     // Taken after the checks, so a bad flag costs no dump.
     let census = census::take_toward(server)?;
-    let tuples: Vec<Tuple> = clients.iter().map(|&client| Tuple { client, server }).collect();
+    let tuples: Vec<Tuple> = clients.first.iter().map(|&client| Tuple { client, server }).collect();
     // Tuples of one server share a hold time unless loopback and real client IPs are mixed; the
     // longest one is the one to plan with.
     let hold = tuples.iter().map(|&t| settings.hold_secs(t)).max().unwrap_or(TIME_WAIT_SECS);
@@ -62,6 +64,8 @@ fn for_server(args: &PortsArgs, url: &str, settings: &Settings) -> Result<PortsR
         sustainable_conn_rate: Some(settings.sustainable_rate(&tuples)),
         rate,
         client_ips_needed: rate.zip(worst).and_then(|(rate, t)| settings.ips_needed(rate, t)),
+        source_ip: Some(clients.source.to_string()),
+        more_client_ips: (source_ips == SourceIps::Auto).then_some(clients.reserve_len as u64),
     })
 }
 
@@ -79,14 +83,14 @@ fn time_wait_holders(settings: &Settings, census: &Census) -> PortsReport {
         sustainable_conn_rate: None,
         rate: None,
         client_ips_needed: None,
+        source_ip: None,
+        more_client_ips: None,
     }
 }
 
 fn row(tuple: Tuple, census: &Census, settings: &Settings) -> TupleRow {
     let counts = census.get(tuple);
-    // Where tw_reuse applies, connect() takes over a TIME_WAIT port once it is a second old; the
-    // census cannot tell the few younger ones apart, so only open connections hold ports there.
-    let held_by_time_wait = if settings.reuses(tuple) { 0 } else { counts.time_wait };
+    let held_by_time_wait = settings.time_wait_held(tuple, counts.time_wait);
     TupleRow {
         client_ip: tuple.client.to_string(),
         server: tuple.server.to_string(),

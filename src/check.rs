@@ -2,10 +2,11 @@
 The `--check` grammar (DESIGN.md §1): `METRIC OP VALUE`, parsed into a `Check`. A leaf of shared
 vocabulary: the plan and profiles parse checks here, `report::gate` measures them against a result.
 
-METRIC is `rps`, `errors`, `error_rate`, or `STAT.PHASE` with STAT in `p50 p90 p99 p99.9 p99.99 max
-mean` and PHASE in `connect tls ttfb transfer total` (`tls`: https only). OP is `< <= > >=`. VALUE is a number; latencies
-need a unit (`us`, `ms`, `s`), `error_rate` takes `%` (a bare number is a fraction), `rps` and
-`errors` are bare numbers.
+METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
+`p50 p90 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
+`connect tls ttfb transfer total` (`tls`: https only). OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
+need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
+person and 5 % by another, a gate that may never fail), counts and `rps` are bare numbers.
 */
 
 use std::fmt;
@@ -16,6 +17,12 @@ pub enum Metric {
     Errors,
     /// Failed requests over all requests, as a fraction.
     ErrorRate,
+    /// Responses whose status was not 2xx (1xx, 3xx, 4xx, 5xx, other).
+    Non2xx,
+    /// Non-2xx responses over all responses, as a fraction.
+    Non2xxRate,
+    /// Open loop: requests due in the window and never sent.
+    Missed,
     Latency(Stat, Phase),
 }
 
@@ -56,12 +63,16 @@ pub struct Check {
     pub value: f64,
 }
 
-const STATS: [(&str, Stat); 7] = [
+/// Each statistic's name; the first of a statistic is the one it is shown with, the others are accepted
+/// (`p999`, as in the JSON's `p999_us`).
+const STATS: [(&str, Stat); 9] = [
     ("p50", Stat::P50),
     ("p90", Stat::P90),
     ("p99", Stat::P99),
     ("p99.9", Stat::P999),
+    ("p999", Stat::P999),
     ("p99.99", Stat::P9999),
+    ("p9999", Stat::P9999),
     ("max", Stat::Max),
     ("mean", Stat::Mean),
 ];
@@ -107,12 +118,15 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "rps" => return Ok(Metric::Rps),
         "errors" => return Ok(Metric::Errors),
         "error_rate" => return Ok(Metric::ErrorRate),
+        "non_2xx" => return Ok(Metric::Non2xx),
+        "non_2xx_rate" => return Ok(Metric::Non2xxRate),
+        "missed" => return Ok(Metric::Missed),
         _ => {}
     }
     let unknown = || {
         format!(
-            "unknown metric '{text}' (rps, errors, error_rate, or STAT.PHASE with STAT in p50 p90 p99 p99.9 \
-             p99.99 max mean and PHASE in connect tls ttfb transfer total)"
+            "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, missed, or STAT.PHASE with STAT \
+             in p50 p90 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total)"
         )
     };
     // The phase follows the last dot: `p99.9.total` is p99.9 of total.
@@ -123,8 +137,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
 }
 
 fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = text.split_at(number_len(text));
     let number: f64 = match number.parse() {
         Ok(n) if f64::is_finite(n) => n,
         _ => return Err(format!("'{text}' is not a number")),
@@ -135,11 +148,27 @@ fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
         (Metric::Latency(..), "ms") => Ok(number * 1e3),
         (Metric::Latency(..), "s") => Ok(number * 1e6),
         (Metric::Latency(..), _) => Err(format!("'{text}': a latency needs a unit: us, ms or s")),
-        (Metric::ErrorRate, "%") => Ok(number / 100.0),
-        (Metric::ErrorRate, "") => Ok(number),
-        (Metric::ErrorRate, _) => Err(format!("'{text}': error_rate takes % (or a bare fraction)")),
-        (Metric::Rps | Metric::Errors, "") => Ok(number),
-        (Metric::Rps | Metric::Errors, _) => Err(format!("'{text}': rps and errors take a bare number")),
+        (Metric::ErrorRate | Metric::Non2xxRate, "%") => Ok(number / 100.0),
+        (Metric::ErrorRate | Metric::Non2xxRate, "") => Err(format!("'{text}': a rate needs %, as in '{text}%'")),
+        (Metric::ErrorRate | Metric::Non2xxRate, _) => Err(format!("'{text}': a rate takes %")),
+        (Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed, "") => Ok(number),
+        (Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed, _) => {
+            Err(format!("'{text}': rps and counts take a bare number"))
+        }
+    }
+}
+
+/// The length of the unsigned decimal number `text` starts with: digits, a point, an exponent (`1e9`,
+/// `2.5E-3`). What follows is the unit.
+fn number_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
+    let mantissa = digits(0);
+    let Some(b'e' | b'E') = bytes.get(mantissa) else { return mantissa };
+    let sign = usize::from(matches!(bytes.get(mantissa + 1), Some(b'+' | b'-')));
+    match bytes[mantissa + 1 + sign..].iter().take_while(|b| b.is_ascii_digit()).count() {
+        0 => mantissa,
+        exponent => mantissa + 1 + sign + exponent,
     }
 }
 
@@ -160,6 +189,9 @@ impl fmt::Display for Metric {
             Metric::Rps => f.write_str("rps"),
             Metric::Errors => f.write_str("errors"),
             Metric::ErrorRate => f.write_str("error_rate"),
+            Metric::Non2xx => f.write_str("non_2xx"),
+            Metric::Non2xxRate => f.write_str("non_2xx_rate"),
+            Metric::Missed => f.write_str("missed"),
             Metric::Latency(stat, phase) => {
                 let stat = STATS.iter().find(|(_, s)| s == stat).map_or("?", |(name, _)| name);
                 let phase = PHASES.iter().find(|(_, p)| p == phase).map_or("?", |(name, _)| name);
@@ -186,8 +218,13 @@ mod tests {
             ("p99.tls<5ms", lat(Stat::P99, Phase::Tls), Op::Lt, 5000.0),
             ("mean.total<1µs", lat(Stat::Mean, Phase::Total), Op::Lt, 1.0),
             ("error_rate<0.1%", Metric::ErrorRate, Op::Lt, 0.001),
-            ("error_rate<0.02", Metric::ErrorRate, Op::Lt, 0.02),
             ("rps>=5000", Metric::Rps, Op::Ge, 5000.0),
+            ("rps>1e9", Metric::Rps, Op::Gt, 1e9),
+            ("p999.total<2.5E-1s", lat(Stat::P999, Phase::Total), Op::Lt, 250_000.0),
+            ("p9999.connect<1ms", lat(Stat::P9999, Phase::Connect), Op::Lt, 1000.0),
+            ("non_2xx<=0", Metric::Non2xx, Op::Le, 0.0),
+            ("missed<1", Metric::Missed, Op::Lt, 1.0),
+            ("non_2xx_rate<0.5%", Metric::Non2xxRate, Op::Lt, 0.005),
             (" errors <= 0 ", Metric::Errors, Op::Le, 0.0),
         ] {
             let check = Check::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -208,7 +245,13 @@ mod tests {
             ("p99.total<20", "needs a unit"),
             ("p99.total<20kg", "needs a unit"),
             ("rps>5k", "bare number"),
+            ("non_2xx<1%", "bare number"),
             ("error_rate<1ms", "takes %"),
+            // a bare number for a rate: 5 % or 500 %? say which
+            ("error_rate<5", "needs %, as in '5%'"),
+            ("error_rate<0.02", "needs %"),
+            ("non_2xx_rate<1", "needs %"),
+            ("rps>1e", "bare number"),
             ("rps>", "not a number"),
             ("rps>=-1", "not a number"),
             ("rps<<1", "not a number"),

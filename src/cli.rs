@@ -39,14 +39,28 @@ pub enum Command {
     /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
     /// sustainable new-connection rate.
     Ports(PortsArgs),
+    /// A report card of a server's connection management, in seconds and with no load: persistence,
+    /// Keep-Alive, requests per connection, idle timeout, pipelining, closes, handshake share, Nagle.
+    Probe(ProbeArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell (e.g. `connbench completions bash >
+    /// /etc/bash_completion.d/connbench`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, in roff (e.g. `connbench man > /usr/local/share/man/man1/connbench.1`).
+    Man,
 }
 
+/// The connection strategies of HTTP: The Definitive Guide, ch. 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// One connection at a time, one request on each, then closed.
     Serial,
+    /// -c connections at once, one request on each, then closed (as a browser fetches in parallel).
     Parallel,
+    /// -c persistent connections, the next request sent when the last is answered.
     Keepalive,
+    /// -c persistent connections with up to --depth requests in flight on each, answered in order.
     Pipeline,
+    /// Each of the modes above in turn, side by side.
     All,
 }
 
@@ -104,20 +118,25 @@ pub struct RunArgs {
     pub depth: Option<u32>,
 
     /// How long each mode runs (10s, 2m, 500ms; a bare number is seconds). Default 10s unless -n is given.
-    #[arg(short = 'd', long, value_parser = parse_duration)]
+    /// -z is the same, as in hey and oha.
+    #[arg(short = 'd', long, short_alias = 'z', value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error.
-    #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Requests per mode: exactly N are issued, each ending in a whole response or one counted error
+    /// (k and M suffixes: 10k, 1M).
+    #[arg(short = 'n', long = "requests", value_parser = parse_count)]
     pub requests: Option<u64>,
 
-    /// Open loop: start requests at this fixed rate (requests/s over all connections); latency counts from
-    /// each request's scheduled start, so a stalled server is not under-reported (no coordinated omission).
+    /// Open loop: start requests at this fixed rate (requests/s over all connections, k and M suffixes:
+    /// 5k); latency counts from each request's scheduled start, so a stalled server is not under-reported
+    /// (no coordinated omission).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
 
-    /// Client IPs new connections rotate over: IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated.
-    #[arg(long, value_name = "LIST")]
+    /// Client IPs new connections rotate over. auto: added as the new-connection rate needs them (127.0.0.2
+    /// up toward loopback, else the addresses of the route's interface); kernel: no bind, the kernel's choice;
+    /// or exactly a LIST of IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated. [default: auto]
+    #[arg(long, value_name = "auto|kernel|LIST")]
     pub source_ip: Option<String>,
 
     /// When no client IP has a free port: wait for one, fail (exit 2 up front, or stop the mode), or off
@@ -178,7 +197,7 @@ pub struct RunArgs {
     #[arg(short = 'p', long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
 
-    /// A gate on each mode's result, 'METRIC OP VALUE' (repeatable): e.g. 'p99.total<20ms', 'error_rate<0.1%', 'rps>=5000'.
+    /// A gate on each mode's result, 'METRIC OP VALUE' (repeatable): e.g. 'p99.total<20ms', 'error_rate<0.1%', 'non_2xx<=0', 'rps>=5000'.
     #[arg(long = "check", value_name = "EXPR")]
     pub checks: Vec<String>,
 
@@ -186,7 +205,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// With --baseline: exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10).
+    /// With --baseline: exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10; 0 to 100).
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub max_regression: Option<f64>,
 
@@ -256,9 +275,10 @@ pub struct PortsArgs {
     /// The server whose tuples to count (http://host/ or http://host:port/). Without one: every tuple holding TIME_WAIT.
     pub url: Option<String>,
 
-    /// Client IPs to count for: IPs, ranges 127.0.0.2-127.0.0.40, CIDRs, comma-separated. Default: the
-    /// address the kernel would pick for the URL.
-    #[arg(long, requires = "url")]
+    /// Client IPs to count for, as `run` takes them: auto (the first one `run` would use, and how many more
+    /// it may add), kernel (the address the kernel picks for the URL), or a LIST of IPs, ranges
+    /// 127.0.0.2-127.0.0.40 and CIDRs, comma-separated. [default: auto]
+    #[arg(long, requires = "url", value_name = "auto|kernel|LIST")]
     pub source_ip: Option<String>,
 
     /// New connections per second to plan for: prints the client IPs it needs.
@@ -270,11 +290,36 @@ pub struct PortsArgs {
     pub format: PortsFormatArg,
 }
 
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The server to probe (http://host:port/path).
+    pub url: String,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ProbeFormatArg,
+
+    /// The whole probe ends within this time; an idle timeout longer than what is left is reported as
+    /// "longer than".
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub max_time: Duration,
+
+    /// Requests sent one after another on one connection to find how many the server answers on it.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub max_requests: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormatArg {
+    Text,
+    Json,
+}
+
 /// The embedded server's knobs: used by `serve`, and by `run` when no URL is given.
 #[derive(Debug, Args, Clone)]
 pub struct ServerKnobs {
     /// Embedded server: response body size in bytes (12 gives "hello world\n"). [default: 12]
-    #[arg(long, help_heading = "Embedded server")]
+    #[arg(long, value_parser = parse_body_size, help_heading = "Embedded server")]
     pub server_body_size: Option<usize>,
 
     /// Embedded server: delay before each response. [default: 0s]
@@ -294,7 +339,7 @@ pub struct ServerKnobs {
     pub server_http10: bool,
 
     /// Embedded server: advertise Keep-Alive max=M and close after M responses.
-    #[arg(long, help_heading = "Embedded server")]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Embedded server")]
     pub server_keep_alive_max: Option<u32>,
 
     /// Embedded server: advertise Keep-Alive timeout=T and close connections idle longer.
@@ -327,39 +372,110 @@ pub struct ServerKnobs {
     pub server_stall: Option<crate::server::Stall>,
 }
 
+/// A clap error as one line: its message and tips, without the usage block and the pointer to --help
+/// that follow, so a script's log shows the problem on the line where it failed.
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut blocks = text.split("\n\n").map(|block| block.split_whitespace().collect::<Vec<_>>().join(" "));
+    let message = blocks.next().unwrap_or_default();
+    let mut line = message.strip_prefix("error: ").unwrap_or(&message).to_string();
+    // A missing argument is best explained by the usage line that shows where it goes.
+    let usage = err.kind() == clap::error::ErrorKind::MissingRequiredArgument;
+    for block in blocks {
+        if block.starts_with("tip: ") || (usage && block.starts_with("Usage: ")) {
+            line.push_str(&format!(" ({})", block.replacen("Usage: ", "usage: ", 1)));
+        }
+    }
+    line
+}
+
 pub fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
     let (after, length) = text.split_once(':').ok_or_else(|| format!("'{text}' is not AFTER:LENGTH (try 100:1s)"))?;
     let after = after.trim().parse().map_err(|_| format!("'{after}' is not a request count (try 100:1s)"))?;
     Ok(crate::server::Stall { after, length: parse_duration(length)? })
 }
 
+/// The longest duration any option takes. Deadlines are instants (`now + d`), which overflow and panic
+/// somewhere past 10^19 s; a year is longer than any benchmark, timeout or server delay means.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Durations as people type them: `10s`, `2m`, `500ms`, `1h`; a bare number means seconds (as in wrk).
+/// At most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(format!("'{text}' is not a duration (try 10s, 2m, 500ms)"))
-        };
+    let duration = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).map_err(|_| too_long(text))?,
+        Ok(_) => return Err(format!("'{text}' is not a duration (try 10s, 2m, 500ms)")),
+        Err(_) => humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_long(text),
+            e => format!("'{text}' is not a duration ({e}; try 10s, 2m, 500ms)"),
+        })?,
+    };
+    if duration > MAX_DURATION {
+        return Err(too_long(text));
     }
-    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e}; try 10s, 2m, 500ms)"))
+    Ok(duration)
 }
 
-/// A percentage as people type it: `10%`, `10`, `2.5%`.
+fn too_long(text: &str) -> String {
+    format!("'{text}' is too long (at most 365 days)")
+}
+
+/// A percentage of a figure that may fall by at most all of it: `10%`, `10`, `2.5%`, from 0 to 100.
 pub fn parse_percent(text: &str) -> Result<f64, String> {
     let number = text.trim().trim_end_matches('%').trim();
     match number.parse::<f64>() {
-        Ok(pct) if pct.is_finite() && pct >= 0.0 => Ok(pct),
+        Ok(pct) if (0.0..=100.0).contains(&pct) => Ok(pct),
+        Ok(pct) if pct > 100.0 => {
+            Err(format!("'{text}' is more than 100% (requests/s cannot fall by more than all of it)"))
+        }
         _ => Err(format!("'{text}' is not a percentage (try 10%)")),
     }
 }
 
-/// A rate in connections (or requests) per second: a positive, finite number.
+/// The rates `--rate` accepts, per second: one request every 1000 s up to a billion a second. Outside
+/// them the schedule's arithmetic (intervals, counts due) leaves the range of a `Duration`.
+pub const RATES: std::ops::RangeInclusive<f64> = 0.001..=1e9;
+
+/// A rate in connections (or requests) per second, within [`RATES`].
+/// A number as people type it on a command line: `5000`, `5k`, `1.5M`, `1e6`.
+fn with_suffix(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, scale) = match text.char_indices().last()? {
+        (at, 'k' | 'K') => (&text[..at], 1e3),
+        (at, 'M') => (&text[..at], 1e6),
+        _ => (text, 1.0),
+    };
+    number.parse::<f64>().ok().filter(|n| n.is_finite()).map(|n| n * scale)
+}
+
+/// `-n`: a whole number of requests, at least 1, with an optional k or M.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    match with_suffix(text) {
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u64::MAX as f64 => Ok(n as u64),
+        _ => Err(format!("'{text}' is not a number of requests (a whole number from 1, e.g. 1000, 10k, 1M)")),
+    }
+}
+
 pub fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000)")),
+    match with_suffix(text).ok_or(()) {
+        Ok(rate) if RATES.contains(&rate) => Ok(rate),
+        Ok(rate) if rate > *RATES.end() => Err(format!("'{text}' is more than the largest rate, 1e9 per second")),
+        Ok(rate) if rate > 0.0 => Err(format!("'{text}' is less than the smallest rate, 0.001 per second")),
+        _ => Err(format!("'{text}' is not a rate (a positive number per second, e.g. 5000 or 5k)")),
+    }
+}
+
+/// The largest body the embedded server sends. It renders each body once and keeps it (twice, for the
+/// chunked variant): a size the memory cannot hold must be refused up front, not fail an allocation.
+pub const MAX_BODY_SIZE: u64 = 1 << 30;
+
+/// `--server-body-size`: bytes, from 0 to [`MAX_BODY_SIZE`].
+pub fn parse_body_size(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<u64>() {
+        Ok(size) if size <= MAX_BODY_SIZE => Ok(size as usize),
+        Ok(_) => Err(format!("'{text}' is more than the largest body, {MAX_BODY_SIZE} bytes (1 GiB)")),
+        Err(_) => Err(format!("'{text}' is not a size in bytes")),
     }
 }
 
@@ -406,6 +522,19 @@ mod tests {
     }
 
     #[test]
+    fn flags_people_bring_from_other_tools() {
+        let cli = Cli::try_parse_from(["connbench", "run", "-z", "3s", "-n", "10k", "--rate", "1.5k"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!((run.duration, run.requests, run.rate), (Some(Duration::from_secs(3)), Some(10_000), Some(1500.0)));
+        assert_eq!(parse_count("1M"), Ok(1_000_000));
+        assert_eq!(parse_rate("2M"), Ok(2e6));
+        for bad in ["0", "1.5", "-3", "k", "10x", "1e30"] {
+            assert!(parse_count(bad).is_err(), "-n {bad}");
+        }
+        assert!(parse_rate("inf").is_err() && parse_rate("2G").is_err());
+    }
+
+    #[test]
     fn modes_take_a_comma_list() {
         let cli = Cli::try_parse_from(["connbench", "run", "--mode", "serial,pipeline"]).unwrap();
         let Command::Run(run) = cli.command else { panic!("not run") };
@@ -418,7 +547,46 @@ mod tests {
     fn percentages_take_an_optional_sign() {
         assert_eq!(parse_percent("10%"), Ok(10.0));
         assert_eq!(parse_percent("2.5"), Ok(2.5));
+        assert_eq!(parse_percent("100%"), Ok(100.0));
         assert!(parse_percent("-1%").is_err());
         assert!(parse_percent("ten").unwrap_err().contains("ten"));
+        assert!(parse_percent("150%").unwrap_err().contains("more than 100%"));
+    }
+
+    #[test]
+    fn values_beyond_what_the_run_can_hold_are_refused() {
+        // each case: the value, what the message must say
+        for (text, needle) in [
+            ("1e20", "too long"),
+            ("1e19", "too long"),
+            ("1e30", "too long"),
+            ("366d", "too long"),
+            ("99999999999999999999999h", "too long"),
+            ("NaN", "not a duration"),
+        ] {
+            assert!(parse_duration(text).unwrap_err().contains(needle), "{text}");
+        }
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        assert!(parse_rate("1e10").unwrap_err().contains("largest rate"));
+        assert!(parse_rate("1e-9").unwrap_err().contains("smallest rate"));
+        assert_eq!(parse_body_size("1073741824"), Ok(1 << 30));
+        assert!(parse_body_size("99999999999999").unwrap_err().contains("largest body"));
+        assert!(parse_body_size("-1").unwrap_err().contains("not a size"));
+    }
+
+    #[test]
+    fn clap_errors_are_one_line() {
+        // each case: arguments, what the line must say
+        for (args, needle) in [
+            (&["connbench", "run", "-c", "0"][..], "invalid value '0' for '--connections <CONNECTIONS>'"),
+            (&["connbench", "run", "--foo"], "unexpected argument '--foo' found (tip: "),
+            (&["connbench", "merge", "a.json"], "2 values required"),
+            (&["connbench", "ports", "--rate", "10"], "<URL> (usage: connbench ports --rate <RATE> <URL>)"),
+            (&["connbench", "run", "-d", "1e20"], "'1e20' is too long"),
+        ] {
+            let line = one_line(&Cli::try_parse_from(args).unwrap_err());
+            assert!(line.contains(needle), "{args:?}: {line}");
+            assert!(!line.contains('\n') && !line.contains("Usage") && !line.starts_with("error"), "{line}");
+        }
     }
 }

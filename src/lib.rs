@@ -13,22 +13,33 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
   (`http::reuse`: Keep-Alive max/timeout, pipelining only once persistent); pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
-  ledger (`net::ports`, pure) and `--source-ip` parsing; the transport (`net::stream`: plain TCP or TLS,
-  one enum under the engine's and the server's connection loops) and its TLS configuration (`net::tls`).
+  ledger (`net::ports`, pure), `--source-ip auto|kernel|LIST` parsing (`net::source`, pure) and the
+  client IPs it means toward a server (`net::clients`); the transport
+  (`net::stream`: plain TCP or TLS, one enum under the engine's and the server's connection loops) and its
+  TLS configuration (`net::tls`).
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy. `engine::pace` is the
   pure `--rate` schedule, `engine::schedule` hands scheduled requests to connections, and
-  `engine::governor` asks the port ledger before every new connection.
+  `engine::governor` asks the port ledger before every new connection and adds client IPs under `auto`.
 - `record`: per-thread recorders merged at the end; the serde result type; `merge` of saved results.
 - `report`: text, json, csv and markdown writers over a finished result; `gate` (`--check`) and
   `compare` math apart from their printing.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
-- `app`: the glue of `connbench run`, `compare` and `merge`.
-- `capacity`: the glue of `connbench ports` (port capacity now, issue #4).
+- `app`: the glue of `connbench run`, `compare` and `merge`; `output`: the `-o` file, opened before any
+  load and written after the report; `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
+- `capacity`: the glue of `connbench ports` (port capacity now).
+- `manual`: shell completions and the man page, generated from `cli`.
+- `probe`: `connbench probe`, a report card of a server's connection management: one driver that
+  observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
 
 `http`, `record`, `report`, `profile` and `plan` never touch tokio; only `engine` (and the embedded server)
 spawn tasks.
 */
+
+// The port accounting reads the kernel's TCP sockets over netlink sock_diag and binds with
+// IP_BIND_ADDRESS_NO_PORT; the open-files limit is raised with setrlimit: Linux interfaces, no fallback.
+#[cfg(not(target_os = "linux"))]
+compile_error!("connbench runs on Linux only (netlink sock_diag, IP_BIND_ADDRESS_NO_PORT, /proc/sys/net)");
 
 pub mod app;
 pub mod capacity;
@@ -36,11 +47,15 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod manual;
 pub mod mode;
 pub mod net;
+pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod record;
 pub mod report;
 pub mod server;
+pub mod signals;

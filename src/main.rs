@@ -1,26 +1,43 @@
 //! `main` parses, runs and maps the outcome to an exit code: 0 success, 1 a gate failed,
-//! 2 the run could not be made, 130 interrupted (after printing what was measured).
+//! 2 the run could not be made, 128 + the signal's number when a signal interrupted the run (after
+//! printing and writing what was measured).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use connbench::app::{self, Failure};
-use connbench::cli::{Cli, Command};
+use connbench::cli::{one_line, Cli, Command};
+use connbench::signals;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let stop = app::stop_on_ctrl_c();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // The full help, when no subcommand was given, is more use than its first line.
+        Err(err)
+            if err.use_stderr() && err.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            eprintln!("connbench: {}", one_line(&err));
+            return ExitCode::from(2);
+        }
+        Err(err) => err.exit(),
+    };
+    let stop = signals::watch();
     let outcome = match &cli.command {
         Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|result| result.complete),
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
         Command::Compare(args) => app::compare(args).map(|()| true),
         Command::Merge(args) => app::merge(args).map(|()| true),
         Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
+        Command::Probe(args) => connbench::probe::run(args).map(|()| true),
+        Command::Completions { shell } => {
+            connbench::manual::completions(*shell, &mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true)
+        }
+        Command::Man => connbench::manual::man(&mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(130),
-        // A closed pipe (`connbench run | head`) is the reader's choice, not our failure.
+        Ok(false) => ExitCode::from(signals::exit_code()),
+        // A closed pipe (`connbench ports | head`) is the reader's choice, not our failure.
         Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(Failure::Gate(why)) => {
             eprintln!("connbench: {why}");

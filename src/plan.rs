@@ -17,6 +17,7 @@ use crate::check::Check;
 use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
+use crate::net::source::SourceIps;
 use crate::profile::Profile;
 use crate::server::{CloseAfter, ServerConfig};
 
@@ -74,7 +75,10 @@ pub enum TargetSpec {
 pub struct Plan {
     pub target: TargetSpec,
     pub modes: Vec<Mode>,
+    /// Connections per mode (serial: 1), never more than `-n` requests.
     pub connections: u32,
+    /// `-c` as given, when it asked for more connections than `-n` has requests.
+    pub clamped_from: Option<u32>,
     pub depth: u32,
     pub stop: Stop,
     /// Open loop: requests started per second, on a fixed schedule.
@@ -83,8 +87,8 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub http10: bool,
-    /// `--source-ip`; empty: the address the kernel would choose for the target.
-    pub source_ips: Vec<std::net::IpAddr>,
+    /// `--source-ip auto|kernel|LIST` [auto].
+    pub source_ips: crate::net::source::SourceIps,
     pub port_policy: PortPolicy,
     pub close_by: CloseBy,
     pub nodelay: bool,
@@ -162,11 +166,11 @@ impl Plan {
         Plan::resolve(args, &profile, command)
     }
 
-    /// Flag, else profile, else default; then validated.
+    /// Flag, else profile, else default; then validated. An error about a value the profile gave names
+    /// the profile's file and line rather than a flag that was never given.
     pub fn resolve(args: &RunArgs, profile: &Profile, command: Vec<String>) -> Result<Plan, String> {
-        let in_profile = |what: &str| match &args.profile {
-            Some(path) => format!("profile {}: {what}", path.display()),
-            None => what.to_string(),
+        let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
+            move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
         let mut tls = crate::net::tls::Options {
             insecure: args.insecure,
@@ -176,12 +180,13 @@ impl Plan {
                 None => Vec::new(),
             },
         };
-        let target = match args.url.as_ref().or(profile.url.as_ref()) {
-            Some(_) if args.server.tls => {
+        let target = match (&args.url, &profile.url) {
+            (Some(_), _) | (_, Some(_)) if args.server.tls => {
                 return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
             }
-            Some(text) => TargetSpec::Url(parse_url(text)?),
-            None => {
+            (Some(text), _) => TargetSpec::Url(parse_url(text)?),
+            (None, Some(text)) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
+            (None, None) => {
                 let mut config = server_config(&args.server, profile);
                 if args.server.tls {
                     // Made now, trusted by this run only.
@@ -215,35 +220,59 @@ impl Plan {
         let given_method = args.method.as_deref().or(profile.method.as_deref()).unwrap_or("GET");
         let method = given_method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(is_token_byte) {
-            return Err(format!("-X/--method: '{given_method}' is not an HTTP method"));
+            let error = format!("-X/--method: '{given_method}' is not an HTTP method");
+            return Err(blame(args.method.is_some(), "method", "-X/--method")(error));
         }
-        let headers =
-            profile.headers.iter().chain(&args.headers).map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+        let mut headers = Vec::new();
+        for (text, by_flag) in profile.headers.iter().map(|h| (h, false)).chain(args.headers.iter().map(|h| (h, true)))
+        {
+            headers.push(parse_header(text).map_err(blame(by_flag, "headers", "-H"))?);
+        }
+        let by_flag = args.body.is_some() || args.body_file.is_some();
         let (body, body_file) = match (&args.body, &args.body_file) {
             (None, None) => (&profile.body, &profile.body_file),
             given => given,
         };
         let body = match (body, body_file) {
-            (Some(_), Some(_)) => return Err(in_profile("body and body_file cannot be used together")),
+            // clap refuses --body with --body-file, so both came from the profile
+            (Some(_), Some(_)) => {
+                return Err(profile.blame("body_file", "--body", "body and body_file cannot be used together".into()))
+            }
             (Some(body), None) => body.clone().into_bytes(),
-            (None, Some(path)) => std::fs::read(path).map_err(|e| format!("--body-file {}: {e}", path.display()))?,
+            (None, Some(path)) => std::fs::read(path)
+                .map_err(|e| format!("--body-file {}: {e}", path.display()))
+                .map_err(blame(by_flag, "body_file", "--body-file"))?,
             (None, None) => Vec::new(),
         };
+        let by_flag = args.requests.is_some() || args.duration.is_some();
         let (requests, duration) = match (args.requests, args.duration) {
             (None, None) => (profile.requests, profile.duration),
             given => given,
         };
         let stop = match (requests, duration) {
-            (Some(_), Some(_)) => return Err("-n/--requests and -d/--duration cannot be used together".into()),
+            (Some(_), Some(_)) if by_flag => {
+                return Err("-n/--requests and -d/--duration cannot be used together".into())
+            }
+            (Some(_), Some(_)) => {
+                return Err(profile.blame("duration", "-d", "requests and duration cannot be used together".into()))
+            }
             (Some(n), None) => Stop::Requests(n),
-            (None, Some(d)) if d.is_zero() => return Err("-d/--duration must be longer than 0s".into()),
+            (None, Some(d)) if d.is_zero() => {
+                let error = "-d/--duration must be longer than 0s".to_string();
+                return Err(blame(by_flag, "duration", "-d/--duration")(error));
+            }
             (None, Some(d)) => Stop::After(d),
             (None, None) => Stop::After(DEFAULT_DURATION),
         };
         let timeout = args.timeout.or(profile.timeout).unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            let error = "--timeout must be longer than 0s".to_string();
+            return Err(blame(args.timeout.is_some(), "timeout", "--timeout")(error));
+        }
         let connect_timeout = args.connect_timeout.or(profile.connect_timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        if timeout.is_zero() || connect_timeout.is_zero() {
-            return Err("--timeout and --connect-timeout must be longer than 0s".into());
+        if connect_timeout.is_zero() {
+            let error = "--connect-timeout must be longer than 0s".to_string();
+            return Err(blame(args.connect_timeout.is_some(), "connect_timeout", "--connect-timeout")(error));
         }
         let mut checks = profile.checks.clone();
         for text in &args.checks {
@@ -252,12 +281,27 @@ impl Plan {
         let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
         let max_regression = args.max_regression.or(profile.max_regression);
         if max_regression.is_some() && baseline.is_none() {
-            return Err("--max-regression needs --baseline FILE (a saved result to compare with)".into());
+            let error = "--max-regression needs --baseline FILE (a saved result to compare with)".to_string();
+            return Err(blame(args.max_regression.is_some(), "max_regression", "--max-regression")(error));
         }
+        let source_ips = match (&args.source_ip, &profile.source_ip) {
+            (Some(text), _) => SourceIps::parse(text)?,
+            (None, Some(text)) => SourceIps::parse(text).map_err(blame(false, "source_ip", "--source-ip"))?,
+            (None, None) => SourceIps::Auto,
+        };
+        let asked_connections = args.connections.or(profile.connections);
+        let mut connections = asked_connections.unwrap_or(DEFAULT_CONNECTIONS);
+        // More connections than requests would open connections that never carry one, and pay for their
+        // buffers and handshakes: with -n, one connection per request at most.
+        if let Stop::Requests(n) = stop {
+            connections = connections.min(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        let clamped_from = asked_connections.filter(|&asked| asked > connections);
         Ok(Plan {
             target,
             modes,
-            connections: args.connections.or(profile.connections).unwrap_or(DEFAULT_CONNECTIONS),
+            connections,
+            clamped_from,
             depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
             stop,
             rate: args.rate.or(profile.rate),
@@ -265,10 +309,7 @@ impl Plan {
             headers,
             body,
             http10: args.http1_0 || profile.http1_0 == Some(true),
-            source_ips: match args.source_ip.as_ref().or(profile.source_ip.as_ref()) {
-                Some(list) => crate::net::source::parse_source_ips(list)?,
-                None => Vec::new(),
-            },
+            source_ips,
             port_policy: match args.port_policy.or(profile.port_policy).unwrap_or(PortPolicyArg::Wait) {
                 PortPolicyArg::Wait => PortPolicy::Wait,
                 PortPolicyArg::Fail => PortPolicy::Fail,
@@ -348,6 +389,12 @@ impl Plan {
     /// What people should know about the plan before it runs (printed on stderr).
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if let Some(asked) = self.clamped_from {
+            notes.push(format!(
+                "note: -c {asked} is more than the {n} requests of -n: {n} connections, one per request",
+                n = self.connections
+            ));
+        }
         if self.modes.contains(&Mode::Pipeline) && !self.idempotent() && self.depth > 1 {
             notes.push(format!(
                 "note: {} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
@@ -358,14 +405,19 @@ impl Plan {
     }
 }
 
-fn parse_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("URL '{text}': {e}"))?;
+/// A URL as curl takes it: without a scheme (`127.0.0.1:8080/`), http:// is meant.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let full = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
+    let url = Url::parse(&full).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
         other => return Err(format!("URL '{text}': scheme '{other}' is not http or https")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("URL '{text}': no host"));
+    }
+    if url.port() == Some(0) {
+        return Err(format!("URL '{text}': port 0 is not a port (a server listens on 1 to 65535)"));
     }
     Ok(url)
 }
@@ -470,6 +522,55 @@ mod tests {
             let err = plan(&args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn no_more_connections_than_requests() {
+        let p = plan(&["-c", "1000000", "-n", "100"]).unwrap();
+        assert_eq!((p.connections, p.clamped_from), (100, Some(1_000_000)));
+        assert_eq!(p.mode_plan(Mode::Keepalive, &target()).connections, 100);
+        assert!(p.notes()[0].contains("-c 1000000 is more than the 100 requests"), "{:?}", p.notes());
+        // the default of 50 is lowered without a note; a duration keeps every connection
+        let p = plan(&["-n", "5"]).unwrap();
+        assert_eq!((p.connections, p.notes().len()), (5, 0));
+        assert_eq!(plan(&["-c", "1000", "-d", "1s"]).unwrap().connections, 1000);
+    }
+
+    #[test]
+    fn urls_read_as_curl_reads_them() {
+        let p = plan(&["127.0.0.1:8080/x"]).unwrap();
+        let TargetSpec::Url(url) = p.target else { panic!("a URL") };
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/x");
+        assert!(plan(&["http://127.0.0.1:0/"]).unwrap_err().contains("port 0 is not a port"));
+    }
+
+    #[test]
+    fn values_from_a_profile_are_blamed_on_its_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // each case: the profile, the flags beside it, what the message must say
+        for (text, flags, needle) in [
+            ("mode = \"serial\"\nheaders = [\"NoColon\"]\n", &[][..], ":2: headers 'NoColon': expected 'Name: value'"),
+            ("method = \"GE T\"\n", &[], ":1: method: 'GE T' is not an HTTP method"),
+            ("requests = 5\nduration = \"1s\"\n", &[], ":2: duration: requests and duration cannot be used together"),
+            ("duration = 0\n", &[], ":1: duration must be longer than 0s"),
+            ("url = \"ftp://x/\"\n", &[], ":1: url 'ftp://x/': scheme 'ftp' is not http"),
+            ("source_ip = \"nope\"\n", &[], ":1: source_ip 'nope': not an IP"),
+            ("max_regression = 5\n", &[], ":1: max_regression needs --baseline FILE"),
+            ("body_file = \"/nonexistent/b\"\n", &[], ":1: body_file /nonexistent/b: "),
+            ("body = \"x\"\nbody_file = \"b\"\n", &[], ":2: body_file: body and body_file cannot be used together"),
+            // a flag's own value is still named by the flag
+            ("mode = \"serial\"\n", &["-H", "NoColon"], "-H 'NoColon'"),
+        ] {
+            let path = dir.join("p.toml");
+            std::fs::write(&path, text).unwrap();
+            let mut args = vec!["-p", path.to_str().unwrap()];
+            args.extend_from_slice(flags);
+            let err = plan(&args).unwrap_err();
+            let expected = if flags.is_empty() { format!("profile {}{needle}", path.display()) } else { needle.into() };
+            assert!(err.starts_with(&expected), "{text:?}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

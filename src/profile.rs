@@ -4,7 +4,9 @@ for `-` (`connections = 6`, `close_by = "server"`, `server_body_size = 1024`), p
 parsers as the flags. Flags on the command line override a profile; `plan.rs` does the layering.
 
 A profile is checked whole before anything runs: an unknown key or a bad value is an error naming the
-file and the line (from toml's error span). No tokio, no network.
+file and the line (from toml's error span). What only the plan can find (a header without a colon,
+`requests` and `duration` together) names the file and the key's line too, through [`Profile::blame`].
+No tokio, no network.
 */
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::check::Check;
 use crate::cli::{
-    parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg, PortPolicyArg,
+    parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg,
+    PortPolicyArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -69,6 +72,7 @@ pub struct Profile {
     pub max_regression: Option<f64>,
 
     // The embedded server's knobs, used when no URL is given.
+    #[serde(default, deserialize_with = "body_size")]
     pub server_body_size: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     pub server_delay: Option<Duration>,
@@ -76,6 +80,7 @@ pub struct Profile {
     pub server_status: Option<u16>,
     pub server_chunked: Option<bool>,
     pub server_http10: Option<bool>,
+    #[serde(default, deserialize_with = "keep_alive_max")]
     pub server_keep_alive_max: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub server_keep_alive_timeout: Option<Duration>,
@@ -87,14 +92,47 @@ pub struct Profile {
     /// `"100:1s"`, as `--server-stall`.
     #[serde(default, deserialize_with = "stall")]
     pub server_stall: Option<crate::server::Stall>,
+
+    /// The file it was read from, for errors found after parsing; None for no profile.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
 }
+
+/// A profile's file and the line of each key in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    key_lines: Vec<(String, usize)>,
+}
+
+// NOTE: the serde aliases above, so that an error about `header = [...]` finds its line.
+const ALIASES: [(&str, &str); 4] =
+    [("header", "headers"), ("check", "checks"), ("http10", "http1_0"), ("http1.0", "http1_0")];
 
 impl Profile {
     /// Reads and checks a profile; the error is one line naming the file (and the line, when it is
     /// about a key or a value).
     pub fn load(path: &Path) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("profile {}: {e}", path.display()))?;
-        Profile::parse(&text).map_err(|e| format!("profile {}{e}", path.display()))
+        let mut profile = Profile::parse(&text).map_err(|e| format!("profile {}{e}", path.display()))?;
+        profile.origin = Some(Origin { path: path.to_path_buf(), key_lines: key_lines(&text) });
+        Ok(profile)
+    }
+
+    /// An error about the value of `key`, which the plan found in terms of its `flag` (`-H 'x': ...`):
+    /// from a profile, it names the file, line and key instead (`profile p.toml:3: headers 'x': ...`),
+    /// because the flag was never given.
+    pub fn blame(&self, key: &str, flag: &str, error: String) -> String {
+        let Some(origin) = &self.origin else { return error };
+        let line = origin.key_lines.iter().find(|(k, _)| k == key).map(|(_, line)| line);
+        let place = match line {
+            Some(line) => format!("profile {}:{line}: {key}", origin.path.display()),
+            None => format!("profile {}: {key}", origin.path.display()),
+        };
+        match error.strip_prefix(flag) {
+            Some(rest) => format!("{place}{rest}"),
+            None => format!("{place}: {error}"),
+        }
     }
 
     /// Parses a profile's text; the error starts with `:LINE: ` when toml knows where it is.
@@ -116,6 +154,22 @@ impl Profile {
             }
         })
     }
+}
+
+/// The line (from 1) of each top-level `key = value` of a profile, aliases under their field's name.
+/// Profiles are flat (no tables), so the first `=` of a line that starts with a bare or quoted key is it.
+fn key_lines(text: &str) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let Some((key, _)) = line.split_once('=') else { continue };
+        let key = key.trim().trim_matches('"');
+        let bare = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if bare {
+            let field = ALIASES.iter().find(|(alias, _)| *alias == key).map_or(key, |(_, field)| field);
+            found.push((field.to_string(), index + 1));
+        }
+    }
+    found
 }
 
 /// A string, or a number where the flag would take a bare number (durations, percentages).
@@ -155,6 +209,10 @@ fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 
 fn stall<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::server::Stall>, D::Error> {
     parsed(d, parse_stall)
+}
+
+fn body_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    parsed(d, parse_body_size)
 }
 
 fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -223,6 +281,10 @@ fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     ranged(d, "server_status", 200, 599)
 }
 
+fn keep_alive_max<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ranged(d, "server_keep_alive_max", 1, u64::from(u32::MAX))
+}
+
 fn checks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Check>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
     texts.iter().map(|t| Check::parse(t).map_err(serde::de::Error::custom)).collect()
@@ -268,6 +330,21 @@ mod tests {
     }
 
     #[test]
+    fn later_errors_name_the_file_and_the_line_of_the_key() {
+        let text = "# a comment\nmode = \"serial\"\n\nheader = [\n  \"A: b=c\",\n]\n\"http1.0\" = true\n";
+        let origin = Origin { path: "p.toml".into(), key_lines: key_lines(text) };
+        assert_eq!(origin.key_lines, vec![("mode".into(), 2), ("headers".into(), 4), ("http1_0".into(), 7)]);
+        let profile = Profile { origin: Some(origin), ..Profile::default() };
+        // the flag the message was written for becomes the profile's place
+        let err = profile.blame("headers", "-H", "-H 'x': expected 'Name: value'".into());
+        assert_eq!(err, "profile p.toml:4: headers 'x': expected 'Name: value'");
+        let err = profile.blame("mode", "--mode", "no flag named".into());
+        assert_eq!(err, "profile p.toml:2: mode: no flag named");
+        // with no profile, the flag's own message
+        assert_eq!(Profile::default().blame("headers", "-H", "-H 'x'".into()), "-H 'x'");
+    }
+
+    #[test]
     fn bad_keys_and_values_name_the_line() {
         // each case: the profile, the line, and what the message must say
         for (text, line, needle) in [
@@ -287,6 +364,9 @@ mod tests {
             ("nodelay = yes\n", 1, ""),
             ("port_policy = \"maybe\"\n", 1, "'maybe' is not one of wait, fail, off"),
             ("rate = 0\n", 1, "'0' is not a rate"),
+            ("server_keep_alive_max = 0\n", 1, "server_keep_alive_max must be a whole number from 1"),
+            ("server_body_size = 99999999999999\n", 1, "largest body"),
+            ("duration = 1e30\n", 1, "too long"),
         ] {
             let err = Profile::parse(text).unwrap_err();
             assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");

@@ -5,7 +5,7 @@
 #[path = "suite/util.rs"]
 mod util;
 
-// Each connection mode against the server's own counters (issue #2's acceptance).
+// Each connection mode against the server's own counters.
 #[path = "suite/modes.rs"]
 mod modes;
 
@@ -13,29 +13,37 @@ mod modes;
 #[path = "suite/cli.rs"]
 mod cli;
 
+// Bad input and signals: range checks, -o before any load, SIGTERM and SIGHUP, gates behind a closed pipe.
+#[path = "suite/errors.rs"]
+mod errors;
+
 // The JSON result carries exactly the names of DESIGN.md §5.
 #[path = "suite/schema.rs"]
 mod schema;
 
-// HTTP/1.x connection rules (issue #3): Keep-Alive, retries, close and reset, timeouts, malformed responses.
+// HTTP/1.x connection rules: Keep-Alive, retries, close and reset, timeouts, malformed responses.
 #[path = "suite/semantics.rs"]
 mod semantics;
 
-// Scripts and CI (issue #5): --check, compare, merge, profiles, csv and markdown.
+// Scripts and CI: --check, compare, merge, profiles, csv and markdown.
 #[path = "suite/gate.rs"]
 mod gate;
 
-// Open loop (issue #6): --rate schedules, coordinated-omission correction, the progress bar's manners.
+// Open loop: --rate schedules, coordinated-omission correction, the progress bar's manners.
 #[path = "suite/rate.rs"]
 mod rate;
 
-// `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic (issue #4).
+// `connbench ports`: the kernel's TIME_WAIT count per tuple and the capacity arithmetic.
 #[path = "suite/ports.rs"]
 mod ports;
 
-// Port accounting in private network namespaces with a 10-port range (issue #4's acceptance).
+// Port accounting in private network namespaces with a 10-port range.
 #[path = "suite/netns.rs"]
 mod netns;
+
+// `connbench probe`: each finding both ways against the embedded server's knobs.
+#[path = "suite/probe.rs"]
+mod probe;
 
 // HTTPS: every mode over TLS against the server's counts, resumption, verification before any load, TLS errors.
 #[path = "suite/tls.rs"]

@@ -348,7 +348,13 @@ impl Session<'_> {
                 if self.flight.is_empty() {
                     match self.reuse.retired(self.sent, 0, now) {
                         Some(Retired::NotPersistent) => return self.after_last_response().await,
-                        Some(Retired::Limit | Retired::Idle) => return Closer::Client,
+                        // One-shot modes close at once (the server keeps the connection open); a persistent
+                        // connection retired by a learned limit or the idle rule may race the server's own
+                        // close, and whose FIN came first decides where TIME_WAIT lands.
+                        Some(Retired::Limit) if self.ctx.shared.plan.requests_per_connection.is_some() => {
+                            return Closer::Client
+                        }
+                        Some(Retired::Limit | Retired::Idle) => return self.close_unless_closed().await,
                         None => {}
                     }
                     match self.idle().await {
@@ -611,15 +617,19 @@ impl Session<'_> {
 
     /// After a response that said the connection closes. With `--close-by server`, wait for the server's
     /// FIN so the close is the server's (and TIME_WAIT lands on its side), bounded by the request timeout.
-    /// Otherwise the exchange is over and so is the connection: it is the server's close if its FIN is
-    /// already in, else ours, at once (a server that keeps the socket open must not cost a timeout).
+    /// Otherwise the exchange is over and so is the connection, at once (a server that keeps the socket
+    /// open must not cost a timeout).
     async fn after_last_response(&mut self) -> Closer {
-        let due = if self.ctx.shared.plan.await_server_close {
-            Instant::now() + self.ctx.shared.plan.timeout
-        } else {
-            Instant::now()
-        };
-        self.stream.until_peer_closes(&mut self.buffer[..], due).await.unwrap_or(Closer::Client)
+        if self.ctx.shared.plan.await_server_close {
+            let due = Instant::now() + self.ctx.shared.plan.timeout;
+            return self.drain_until(due).await.unwrap_or(Closer::Client);
+        }
+        self.close_unless_closed().await
+    }
+
+    /// The client closes now, unless the server's FIN is already in: then the close was the server's.
+    async fn close_unless_closed(&mut self) -> Closer {
+        self.drain_until(Instant::now()).await.unwrap_or(Closer::Client)
     }
 
     /// The client's own close after an abnormal end (a timeout, bytes that cannot be matched): shut down
@@ -629,7 +639,12 @@ impl Session<'_> {
     /// `close_notify` the worker sends).
     async fn close_gracefully(&mut self) -> Closer {
         let _ = self.stream.shutdown().await;
-        let _ = self.stream.until_peer_closes(&mut self.buffer[..], Instant::now() + CLIENT_LINGER).await;
+        let _ = self.drain_until(Instant::now() + CLIENT_LINGER).await;
         Closer::Client
+    }
+
+    /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.
+    async fn drain_until(&mut self, due: Instant) -> Option<Closer> {
+        self.stream.until_peer_closes(&mut self.buffer[..], due).await
     }
 }

@@ -54,6 +54,21 @@ pub struct ResponseMeta {
     pub body_bytes: u64,
 }
 
+#[cfg(test)]
+impl ResponseMeta {
+    /// A 200 with these connection facts, for the tests of the rules built on responses.
+    pub(crate) fn with_keep_alive(persistent: bool, max: Option<u32>, timeout: Option<u32>) -> ResponseMeta {
+        ResponseMeta {
+            status: 200,
+            minor_version: 1,
+            persistent,
+            keep_alive_max: max,
+            keep_alive_timeout_secs: timeout,
+            body_bytes: 0,
+        }
+    }
+}
+
 /// Why a response could not be framed. The connection cannot be trusted after any of these: the engine
 /// counts a parse error and closes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -133,14 +133,7 @@ mod tests {
     use super::*;
 
     fn meta(persistent: bool, max: Option<u32>, timeout: Option<u32>) -> ResponseMeta {
-        ResponseMeta {
-            status: 200,
-            minor_version: 1,
-            persistent,
-            keep_alive_max: max,
-            keep_alive_timeout_secs: timeout,
-            body_bytes: 0,
-        }
+        ResponseMeta::with_keep_alive(persistent, max, timeout)
     }
 
     #[test]

@@ -84,12 +84,20 @@ pub fn via_netlink(toward: Option<SocketAddr>) -> io::Result<BTreeMap<Tuple, Cou
         None => &[AF_INET, AF_INET6],
     };
     for &family in families {
-        dump(&socket, family, toward.map(|s| s.port()), &mut tuples)?;
+        dump(&socket, family, toward.map(|s| s.port()), &mut |local, remote, state| {
+            count(&mut tuples, Tuple { client: local.ip(), server: remote }, state)
+        })?;
     }
     Ok(tuples)
 }
 
-fn dump(socket: &Socket, family: u8, port: Option<u16>, tuples: &mut BTreeMap<Tuple, Counts>) -> io::Result<()> {
+/// Calls `each(local, remote, state)` for every socket of the dump.
+fn dump(
+    socket: &Socket,
+    family: u8,
+    port: Option<u16>,
+    each: &mut dyn FnMut(SocketAddr, SocketAddr, u8),
+) -> io::Result<()> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let mut socket_id = if family == AF_INET { SocketId::new_v4() } else { SocketId::new_v6() };
@@ -129,9 +137,9 @@ fn dump(socket: &Socket, family: u8, port: Option<u16>, tuples: &mut BTreeMap<Tu
                 }
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
                     let id = &response.header.socket_id;
-                    let local = id.source_address.to_canonical();
+                    let local = SocketAddr::new(id.source_address.to_canonical(), id.source_port);
                     let remote = SocketAddr::new(id.destination_address.to_canonical(), id.destination_port);
-                    count(tuples, Tuple { client: local, server: remote }, response.header.state);
+                    each(local, remote, response.header.state);
                 }
                 _ => {}
             }
@@ -172,19 +180,19 @@ pub fn via_proc() -> io::Result<BTreeMap<Tuple, Counts>> {
 /// are skipped.
 pub fn parse_proc_net_tcp(text: &str, tuples: &mut BTreeMap<Tuple, Counts>) {
     for line in text.lines() {
-        if let Some((tuple, state)) = parse_proc_line(line) {
-            count(tuples, tuple, state);
+        if let Some((local, remote, state)) = parse_proc_line(line) {
+            count(tuples, Tuple { client: local.ip(), server: remote }, state);
         }
     }
 }
 
-/// `sl local_address rem_address st ...`, addresses as `HEX:PORT`.
-fn parse_proc_line(line: &str) -> Option<(Tuple, u8)> {
+/// `sl local_address rem_address st ...`, addresses as `HEX:PORT`: (local, remote, state).
+fn parse_proc_line(line: &str) -> Option<(SocketAddr, SocketAddr, u8)> {
     let mut fields = line.split_whitespace().skip(1);
     let local = parse_proc_addr(fields.next()?)?;
     let remote = parse_proc_addr(fields.next()?)?;
     let state = u8::from_str_radix(fields.next()?, 16).ok()?;
-    Some((Tuple { client: local.ip(), server: remote }, state))
+    Some((local, remote, state))
 }
 
 /// The kernel prints an address as its 32-bit words in the machine's byte order (`%08X` of each
@@ -314,16 +322,31 @@ mod tests {
         assert!(toward.tuples.keys().all(|t| t.server.port() == tuple.server.port()), "{:?}", toward.tuples);
     }
 
+    /// ESTABLISHED sockets from exactly `client` (IP and port) to `server`, as netlink (the whole dump, and
+    /// the dump the kernel filters by destination port) and /proc list them. Other processes on the host
+    /// may hold sockets of the same (client IP, server) tuple: a listener's port is reused as soon as the
+    /// listener closes, while connections it accepted live on. None holds our client's port toward it.
+    fn own_established(client: SocketAddr, server: SocketAddr) -> [u64; 3] {
+        let own = |local, remote, state| local == client && remote == server && state == TCP_ESTABLISHED;
+        let by_netlink = |port| {
+            let socket = Socket::new(NETLINK_SOCK_DIAG).unwrap();
+            socket.connect(&netlink_sys::SocketAddr::new(0, 0)).unwrap();
+            let mut seen = 0;
+            dump(&socket, AF_INET, port, &mut |local, remote, state| seen += u64::from(own(local, remote, state)))
+                .unwrap();
+            seen
+        };
+        let proc = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let by_proc = proc.lines().filter_map(parse_proc_line).filter(|&(l, r, s)| own(l, r, s)).count() as u64;
+        [by_netlink(None), by_netlink(Some(server.port())), by_proc]
+    }
+
     #[test]
     fn established_connections_are_counted_both_ways() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
-        let from: IpAddr = "127.0.0.4".parse().unwrap();
-        let _client = connect_from(from, server);
+        let client = connect_from("127.0.0.4".parse().unwrap(), server);
         let _accepted = listener.accept().unwrap();
-        let tuple = Tuple { client: from, server };
-        for tuples in [via_netlink(None).unwrap(), via_netlink(Some(server)).unwrap(), via_proc().unwrap()] {
-            assert_eq!(tuples.get(&tuple).map(|c| c.established), Some(1), "{tuple:?}");
-        }
+        assert_eq!(own_established(client.local_addr().unwrap(), server), [1, 1, 1], "{client:?}");
     }
 }

@@ -1,6 +1,7 @@
-//! Sockets, the kernel's TCP settings and sockets, and the port accounting built on them (issue #4).
+//! Sockets, the kernel's TCP settings and sockets, the client IPs, and the port accounting built on them.
 
 pub mod census;
+pub mod clients;
 pub mod ports;
 pub mod socket;
 pub mod source;

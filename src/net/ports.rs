@@ -30,7 +30,13 @@ pub const TIME_WAIT_SECS: u32 = 60;
 /// (DESIGN.md §4, measured: ~200 connects/s at half occupancy).
 pub const WARN_OCCUPANCY: f64 = 0.5;
 
+/// The governor's `auto` rotation adds a client IP before the best one would pass this share of its ports:
+/// a margin of two below `WARN_OCCUPANCY`, so a rate may double within one hold before any tuple reaches
+/// the slow half, and the kernel's port search stays short (a free port in 1 of every 4/3 tried).
+pub const ROTATE_OCCUPANCY: f64 = 0.25;
+
 /// The stderr warning for a tuple holding more than `WARN_OCCUPANCY` of its `capacity` ports, if it does.
+/// `held` counts the ports the kernel really withholds: see [`Settings::time_wait_held`].
 pub fn occupancy_warning(tuple: Tuple, held: u64, capacity: u64) -> Option<String> {
     let share = if capacity == 0 { 1.0 } else { held as f64 / capacity as f64 };
     (share > WARN_OCCUPANCY).then(|| {
@@ -123,6 +129,19 @@ impl Settings {
             (u64::from(self.tw_reuse_delay_ms).div_ceil(TICK_MS) * TICK_MS).clamp(TICK_MS, u64::from(full)) as u32
         } else {
             full
+        }
+    }
+
+    /// Of the kernel's count of a tuple's TIME_WAIT sockets (each kept 60 s), how many withhold their port
+    /// from connect(): all of them, or none where tcp_tw_reuse lets connect() take one over. There the
+    /// sockets younger than the reuse delay still withhold theirs, but a count cannot tell them apart;
+    /// they are the last second's closes, which the ledger itself holds. This is the one notion of a held
+    /// port behind every occupancy figure: the governor's, `run`'s warnings and `connbench ports`.
+    pub fn time_wait_held(&self, tuple: Tuple, kernel_time_wait: u64) -> u64 {
+        if self.reuses(tuple) {
+            0
+        } else {
+            kernel_time_wait
         }
     }
 
@@ -242,13 +261,15 @@ impl Ledger {
     }
 
     /// Seeds a tuple with the TIME_WAIT sockets the kernel already holds for it (a run right after
-    /// another). Their ages are unknown from a count, so they are taken as just closed: each frees
-    /// a whole hold time from `now`. That overstates how long they are held (by up to the hold
-    /// time) but never understates it: the cost of the error is some waiting, where the opposite
-    /// error would let the governor open connections that fail with EADDRNOTAVAIL.
-    pub fn seed(&mut self, tuple: Tuple, time_wait_count: u64, now: Instant) {
-        if time_wait_count > 0 {
-            self.add_time_wait(tuple, time_wait_count, now);
+    /// another), as far as they withhold ports ([`Settings::time_wait_held`]). Their ages are unknown
+    /// from a count, so they are taken as closed at `census_at`: each frees a whole hold time from
+    /// then. That overstates how long they are held (by up to the hold time) but never understates
+    /// it: the cost of the error is some waiting or one more client IP, where the opposite error would
+    /// let the governor open connections that fail with EADDRNOTAVAIL.
+    pub fn seed(&mut self, tuple: Tuple, kernel_time_wait: u64, census_at: Instant) {
+        let held = self.settings.time_wait_held(tuple, kernel_time_wait);
+        if held > 0 {
+            self.add_time_wait(tuple, held, census_at);
         }
     }
 
@@ -298,10 +319,10 @@ impl Ledger {
         (self.held(tuple, now) as f64 / self.capacity as f64).min(1.0)
     }
 
-    /// The client IP with the most free ports for `server`, skipping IPs marked saturated and IPs
-    /// with none free; ties go to the earlier IP in the list. None when no IP can take a connection
-    /// now (the `wait` governor then asks `next_free_at`).
-    pub fn pick(&mut self, client_ips: &[IpAddr], server: SocketAddr, now: Instant) -> Option<IpAddr> {
+    /// The client IP with the most free ports for `server`, and how many it has, skipping IPs marked
+    /// saturated and IPs with none free; ties go to the earlier IP in the list. None when no IP can take
+    /// a connection now (the `wait` governor then asks `next_free_at`).
+    pub fn pick(&mut self, client_ips: &[IpAddr], server: SocketAddr, now: Instant) -> Option<(IpAddr, u64)> {
         let mut best: Option<(IpAddr, u64)> = None;
         for &client in client_ips {
             let tuple = Tuple { client, server };
@@ -313,7 +334,7 @@ impl Ledger {
                 best = Some((client, free));
             }
         }
-        best.map(|(ip, _)| ip)
+        best
     }
 
     /// When the tuple will next have a free port: `now` if it has one; the end of its oldest
@@ -544,6 +565,17 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_time_wait_withholds_ports_only_where_tw_reuse_does_not_apply() {
+        let t0 = Instant::now();
+        let mut ledger = Ledger::new(settings(), t0);
+        let (real, lo) = (tuple("192.0.2.1", SERVER), tuple("127.0.0.2", LOOPBACK_SERVER));
+        assert_eq!((ledger.settings().time_wait_held(real, 7), ledger.settings().time_wait_held(lo, 7)), (7, 0));
+        ledger.seed(real, 7, t0);
+        ledger.seed(lo, 7, t0);
+        assert_eq!((ledger.free(real, t0), ledger.free(lo, t0)), (3, 10));
+    }
+
+    #[test]
     fn peak_is_the_most_held_at_once_across_tuples() {
         let t0 = Instant::now();
         let mut ledger = Ledger::new(settings(), t0);
@@ -574,7 +606,7 @@ mod tests {
         let ips: Vec<IpAddr> = ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().map(|s| s.parse().unwrap()).collect();
         let mut picks = Vec::new();
         for _ in 0..6 {
-            let ip = ledger.pick(&ips, server, t0).unwrap();
+            let (ip, _) = ledger.pick(&ips, server, t0).unwrap();
             ledger.opened(Tuple { client: ip, server });
             picks.push(ip);
         }
@@ -588,7 +620,7 @@ mod tests {
         }
         assert_eq!(ledger.pick(&ips, server, t0), None);
         ledger.closed(Tuple { client: ips[1], server }, Closer::Reset, t0);
-        assert_eq!(ledger.pick(&ips, server, t0), Some(ips[1]));
+        assert_eq!(ledger.pick(&ips, server, t0), Some((ips[1], 1)));
     }
 
     #[test]
@@ -598,13 +630,13 @@ mod tests {
         let server: SocketAddr = SERVER.parse().unwrap();
         let ips: Vec<IpAddr> = ["192.0.2.1", "192.0.2.2"].iter().map(|s| s.parse().unwrap()).collect();
         ledger.mark_saturated(ips[0], server, t0);
-        assert_eq!(ledger.pick(&ips, server, secs(t0, 0.999)), Some(ips[1]));
+        assert_eq!(ledger.pick(&ips, server, secs(t0, 0.999)), Some((ips[1], 10)));
         assert_eq!(ledger.pick(&ips[..1], server, secs(t0, 0.5)), None);
-        assert_eq!(ledger.pick(&ips, server, secs(t0, 1.0)), Some(ips[0]));
+        assert_eq!(ledger.pick(&ips, server, secs(t0, 1.0)), Some((ips[0], 10)));
         // saturation is per destination
         let other: SocketAddr = "192.0.2.20:80".parse().unwrap();
         ledger.mark_saturated(ips[0], server, secs(t0, 2.0));
-        assert_eq!(ledger.pick(&ips[..1], other, secs(t0, 2.0)), Some(ips[0]));
+        assert_eq!(ledger.pick(&ips[..1], other, secs(t0, 2.0)), Some((ips[0], 10)));
     }
 
     #[test]

@@ -89,21 +89,46 @@ pub fn connect_blocking_from(
     Ok(socket.into())
 }
 
-/// The client IPs a run or a capacity report toward `server` uses: `source_ips` (from `--source-ip`), each
-/// of the server's family and bound once to prove this host has it, or else the one address the kernel
-/// would choose. Errors are one line naming the address.
-pub fn client_ips(source_ips: &[IpAddr], server: SocketAddr) -> Result<Vec<IpAddr>, String> {
-    if source_ips.is_empty() {
-        return Ok(vec![default_source_ip(server).map_err(|e| format!("no source address reaches {server}: {e}"))?]);
-    }
-    for &ip in source_ips {
+/// Probe-binds each of `ips` (from `--source-ip`), which must be of the server's family, to prove this host
+/// has it. Errors are one line naming the address.
+pub fn check_source_ips(ips: &[IpAddr], server: SocketAddr) -> Result<(), String> {
+    for &ip in ips {
         if ip.is_ipv4() != server.is_ipv4() {
             return Err(format!("--source-ip {ip}: not the address family of the server {server}"));
         }
         probe_bind(ip)
             .map_err(|e| format!("--source-ip {ip}: cannot bind it ({e}); is it configured on this host?"))?;
     }
-    Ok(source_ips.to_vec())
+    Ok(())
+}
+
+/// The addresses of `server`'s family assigned to the interface of the route toward it, the route's own
+/// source address first: the client IPs a host already has for that destination. The interface is the
+/// one holding the source address the kernel picks for the route (`default_source_ip`), found with
+/// getifaddrs(3): that is the route's interface unless a route names a `src` on another interface, a setup
+/// rare enough not to justify a netlink route dump; every address is probe-bound before use anyway.
+/// IPv6 link-local addresses are left out unless the server is link-local too: they reach only the link.
+pub fn route_interface_addrs(server: SocketAddr) -> io::Result<Vec<IpAddr>> {
+    let source = default_source_ip(server)?;
+    let interfaces: Vec<_> = nix::ifaddrs::getifaddrs()?.collect();
+    let address = |a: &nix::ifaddrs::InterfaceAddress| -> Option<IpAddr> {
+        let storage = a.address.as_ref()?;
+        storage
+            .as_sockaddr_in()
+            .map(|v4| IpAddr::V4(v4.ip()))
+            .or_else(|| storage.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+    };
+    let Some(name) = interfaces.iter().find(|a| address(a) == Some(source)).map(|a| &a.interface_name) else {
+        return Ok(vec![source]);
+    };
+    let link_local = |ip: IpAddr| matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
+    let mut addrs = vec![source];
+    for ip in interfaces.iter().filter(|a| &a.interface_name == name).filter_map(address) {
+        if ip.is_ipv4() == server.is_ipv4() && (!link_local(ip) || link_local(server.ip())) && !addrs.contains(&ip) {
+            addrs.push(ip);
+        }
+    }
+    Ok(addrs)
 }
 
 /// Proves `ip` can be a client's source address (it is configured on this host), so a run can
@@ -252,6 +277,24 @@ mod tests {
         // TEST-NET-3 (RFC 5737): never configured on a test machine
         let err = probe_bind("203.0.113.7".parse().unwrap()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(nix::libc::EADDRNOTAVAIL), "{err}");
+    }
+
+    #[test]
+    fn the_route_to_loopback_is_lo_and_its_own_address_comes_first() {
+        let addrs = route_interface_addrs("127.0.0.1:80".parse().unwrap()).unwrap();
+        assert_eq!(addrs[0], "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(addrs.iter().all(|ip| ip.is_ipv4() && ip.is_loopback()), "{addrs:?}");
+        assert_eq!(route_interface_addrs("[::1]:80".parse().unwrap()).unwrap(), ["::1".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn a_source_ip_of_the_other_family_or_not_on_this_host_is_refused() {
+        let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        check_source_ips(&["127.0.0.2".parse().unwrap()], server).unwrap();
+        let err = check_source_ips(&["::1".parse().unwrap()], server).unwrap_err();
+        assert!(err.starts_with("--source-ip ::1: not the address family"), "{err}");
+        let err = check_source_ips(&["203.0.113.7".parse().unwrap()], server).unwrap_err();
+        assert!(err.starts_with("--source-ip 203.0.113.7: cannot bind it"), "{err}");
     }
 
     #[test]

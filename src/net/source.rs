@@ -1,7 +1,9 @@
 /*!
-`--source-ip LIST` (DESIGN.md §1): client IPs as single addresses, ranges `127.0.0.2-127.0.0.40` and
-CIDRs `127.0.0.0/30`, IPv4 or IPv6, comma-separated. Pure parsing; `net/socket.rs` probe-binds the
-result before any load.
+`--source-ip auto|kernel|LIST` (DESIGN.md §1, §4): `auto` (the default) lets the port governor add
+client IPs as the new-connection rate needs them; `kernel` binds nothing and lets the kernel choose;
+a LIST is client IPs as single addresses, ranges `127.0.0.2-127.0.0.40` and CIDRs `127.0.0.0/30`,
+IPv4 or IPv6, comma-separated. Pure parsing; `net/clients.rs` resolves the choice toward a server and
+probe-binds every address before it carries load.
 */
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -9,6 +11,46 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// More client IPs than this is a typo (a /8 instead of a /24), not a plan: each IP is probe-bound
 /// at start and has its own ledger entry.
 pub const MAX_SOURCE_IPS: u128 = 65_536;
+
+/// What `--source-ip` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SourceIps {
+    /// Start from one client IP and add more before any tuple's ports run short.
+    #[default]
+    Auto,
+    /// No bind: every connection leaves from the address the kernel picks for the route.
+    Kernel,
+    /// Exactly these client IPs, in rotation.
+    List(Vec<IpAddr>),
+}
+
+impl SourceIps {
+    /// `auto`, `kernel`, or a LIST as [`parse_source_ips`] reads it.
+    pub fn parse(text: &str) -> Result<SourceIps, String> {
+        match text.trim() {
+            "auto" => Ok(SourceIps::Auto),
+            "kernel" => Ok(SourceIps::Kernel),
+            list => parse_source_ips(list).map(SourceIps::List),
+        }
+    }
+
+    /// The word the reports use for the choice.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceIps::Auto => "auto",
+            SourceIps::Kernel => "kernel",
+            SourceIps::List(_) => "list",
+        }
+    }
+}
+
+/// The client IPs `auto` rotates over toward a loopback server: 127.0.0.2 up, as many as a list may
+/// name. Linux routes all of 127.0.0.0/8 to `lo` as local addresses, so nothing needs configuring;
+/// 127.0.0.1 is left to other programs, whose ports a heavy run would otherwise hold.
+pub fn loopback_pool() -> impl Iterator<Item = IpAddr> + Send {
+    let first = u32::from(Ipv4Addr::new(127, 0, 0, 2));
+    (first..first + MAX_SOURCE_IPS as u32).map(|n| IpAddr::V4(Ipv4Addr::from(n)))
+}
 
 /// The addresses of a `--source-ip` list, in the order given, each once.
 /// Errors name the item at fault and say what would be accepted.
@@ -77,7 +119,7 @@ fn parse_item(item: &str) -> Result<(IpAddr, u128), String> {
         let (first, count) = if ip.is_ipv4() && host_bits >= 2 { (network + 1, size - 2) } else { (network, size) };
         return Ok((from_u128(first, ip.is_ipv4()), count));
     }
-    let ip = parse_ip(item).ok_or_else(|| bad("not an IP, a range FIRST-LAST or a CIDR IP/PREFIX"))?;
+    let ip = parse_ip(item).ok_or_else(|| bad("not an IP, a range FIRST-LAST, a CIDR IP/PREFIX, auto or kernel"))?;
     Ok((ip, 1))
 }
 
@@ -165,6 +207,24 @@ mod tests {
             assert!(err.contains(needle), "{list}: {err}");
             assert!(err.starts_with("--source-ip"), "{list}: {err}");
         }
+    }
+
+    #[test]
+    fn auto_and_kernel_are_words_and_anything_else_a_list() {
+        assert_eq!(SourceIps::parse("auto"), Ok(SourceIps::Auto));
+        assert_eq!(SourceIps::parse("kernel"), Ok(SourceIps::Kernel));
+        assert_eq!(SourceIps::parse("127.0.0.2"), Ok(SourceIps::List(vec!["127.0.0.2".parse().unwrap()])));
+        assert!(SourceIps::parse("automatic").unwrap_err().starts_with("--source-ip 'automatic'"));
+        assert_eq!(SourceIps::default(), SourceIps::Auto);
+    }
+
+    #[test]
+    fn the_loopback_pool_starts_at_127_0_0_2_and_stops_at_the_cap() {
+        let pool: Vec<IpAddr> = loopback_pool().collect();
+        assert_eq!(pool[0].to_string(), "127.0.0.2");
+        assert_eq!(pool[254].to_string(), "127.0.1.0");
+        assert_eq!(pool.len() as u128, MAX_SOURCE_IPS);
+        assert!(pool.iter().all(|ip| ip.is_loopback()));
     }
 
     #[test]

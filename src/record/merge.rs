@@ -9,7 +9,7 @@ Results of different plans are refused, naming the field that differs. Pure: no 
 
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, PerIp, Ports, RunResult, Tick};
+use super::result::{Hist, ModeResult, Ports, RunResult, Tick};
 use super::{decode, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
@@ -59,6 +59,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult) -> Result
         }
         if ma.depth != mb.depth {
             return differ(&format!("depth ({mode})"), ma.depth.to_string(), mb.depth.to_string());
+        }
+        // Open-loop latency counts from each request's scheduled time, closed-loop from its start: the
+        // two cannot share a histogram. Open-loop rates may differ (each machine's share of the plan).
+        let lp = |r: &ModeResult| r.rate.map_or("closed loop".to_string(), |rate| format!("open loop (--rate {rate})"));
+        if ma.rate.is_some() != mb.rate.is_some() {
+            return differ(&format!("loop ({mode})"), lp(ma), lp(mb));
         }
     }
     Ok(())
@@ -132,7 +138,8 @@ fn add_hists<'a>(mut hists: impl Iterator<Item = &'a Hist>) -> Result<Hist, Stri
     Ok(summarize(&sum))
 }
 
-/// Each machine holds its own ports: peaks and per-IP counts add up, the wait is the longest.
+/// Each machine holds its own ports: peaks and per-IP counts add up, the wait and the occupancy of a
+/// tuple are the largest.
 fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
     let mut merged: Option<Ports> = None;
     for ports in runs.iter().filter_map(|r| r.ports.as_ref()) {
@@ -143,6 +150,7 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
         m.time_wait_peak += ports.time_wait_peak;
         m.kernel_time_wait_peak += ports.kernel_time_wait_peak;
         m.waited_ms = m.waited_ms.max(ports.waited_ms);
+        m.occupancy_peak = max_some(m.occupancy_peak, ports.occupancy_peak);
         for ip in &ports.client_ips {
             if !m.client_ips.contains(ip) {
                 m.client_ips.push(ip.clone());
@@ -150,8 +158,11 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
         }
         for per in &ports.per_ip {
             match m.per_ip.iter_mut().find(|p| p.ip == per.ip) {
-                Some(mine) => mine.opened += per.opened,
-                None => m.per_ip.push(PerIp { ip: per.ip.clone(), opened: per.opened }),
+                Some(mine) => {
+                    mine.opened += per.opened;
+                    mine.held_peak = max_some(mine.held_peak, per.held_peak);
+                }
+                None => m.per_ip.push(per.clone()),
             }
         }
     }
@@ -169,12 +180,20 @@ fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
                 m.opened += tick.opened;
                 m.time_wait = add_some(m.time_wait, tick.time_wait);
                 m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
+                m.client_ips = add_some(m.client_ips, tick.client_ips);
             }
             None => merged.push(tick.clone()),
         }
     }
     merged.sort_by_key(|t| t.t);
     merged
+}
+
+fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -245,12 +264,13 @@ mod tests {
         let a = measured(10, 100, 1.0);
         // each case: a change to b, and what the message must name
         type Change = fn(&mut RunResult);
-        let cases: [(Change, &str); 5] = [
+        let cases: [(Change, &str); 6] = [
             (|r| r.runs[0].connections = 8, "in connections (keepalive): 8 vs 4"),
             (|r| r.runs[0].depth = 16, "in depth (keepalive)"),
             (|r| r.runs[0].mode = Mode::Serial, "in modes: serial vs keepalive"),
             (|r| r.target = "http://10.0.0.1/".into(), "in target"),
             (|r| r.method = Some("POST".into()), "in method: POST vs GET"),
+            (|r| r.runs[0].rate = Some(500.0), "in loop (keepalive): open loop (--rate 500) vs closed loop"),
         ];
         for (change, needle) in cases {
             let mut b = a.clone();
@@ -265,6 +285,18 @@ mod tests {
         let mut b = a.clone();
         b.target = "http://127.0.0.1:5678/ (embedded server)".into();
         assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
+        // two open-loop shares of one plan merge, their rates added
+        let (mut a, mut b) = (a, b);
+        (a.runs[0].rate, b.runs[0].rate) = (Some(100.0), Some(200.0));
+        assert_eq!(merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].rate, Some(300.0));
+    }
+
+    #[test]
+    fn statuses_add_up_other_included() {
+        let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
+        (a.runs[0].status.other, b.runs[0].status.s1xx, b.runs[0].status.s5xx) = (2, 1, 4);
+        let status = merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].status.clone();
+        assert_eq!((status.s2xx, status.s1xx, status.s5xx, status.other, status.non_2xx()), (20, 1, 4, 2, 7));
     }
 
     #[test]

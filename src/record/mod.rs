@@ -223,13 +223,7 @@ impl Recorder {
 
     pub fn completed(&mut self, exchange: &Exchange, status: u16) {
         self.requests += 1;
-        match status {
-            200..=299 => self.status.s2xx += 1,
-            300..=399 => self.status.s3xx += 1,
-            400..=499 => self.status.s4xx += 1,
-            500..=599 => self.status.s5xx += 1,
-            _ => {}
-        }
+        self.status.count(status);
         let total = micros(exchange.done.saturating_duration_since(exchange.start));
         self.ttfb.saturating_record(micros(exchange.first_byte.saturating_duration_since(exchange.sent)));
         self.transfer.saturating_record(micros(exchange.done.saturating_duration_since(exchange.first_byte)));
@@ -406,6 +400,7 @@ impl Recorder {
                     opened: s.opened,
                     time_wait: None,
                     kernel_time_wait: None,
+                    client_ips: None,
                 })
                 .collect(),
             tls: self.tls.map(|tls| TlsSummary {
@@ -499,6 +494,7 @@ mod tests {
         assert_eq!(m.latency.total_reused.max_us, 500);
         assert_eq!(m.latency.total.count, 2);
         assert_eq!((m.status.s2xx, m.status.s4xx), (1, 1));
+        assert_eq!(m.status.non_2xx(), 1);
         assert_eq!(m.rps, 2.0);
     }
 

@@ -113,8 +113,13 @@ impl TlsSummary {
     }
 }
 
+/// Responses by status class. `1xx` and `other` were added within schema 1 (absent in older results):
+/// a final 1xx is a 101 Switching Protocols (interim 1xx responses are skipped, not counted), and
+/// `other` is a status outside 100-599, which is never a success.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StatusCounts {
+    #[serde(rename = "1xx", default)]
+    pub s1xx: u64,
     #[serde(rename = "2xx")]
     pub s2xx: u64,
     #[serde(rename = "3xx")]
@@ -123,6 +128,8 @@ pub struct StatusCounts {
     pub s4xx: u64,
     #[serde(rename = "5xx")]
     pub s5xx: u64,
+    #[serde(default)]
+    pub other: u64,
 }
 
 /// Errors by kind, never by message (DESIGN.md §5). One per failed request.
@@ -143,11 +150,41 @@ pub struct ErrorCounts {
 }
 
 impl StatusCounts {
+    /// Counts one response by its status.
+    pub fn count(&mut self, status: u16) {
+        match status {
+            100..=199 => self.s1xx += 1,
+            200..=299 => self.s2xx += 1,
+            300..=399 => self.s3xx += 1,
+            400..=499 => self.s4xx += 1,
+            500..=599 => self.s5xx += 1,
+            _ => self.other += 1,
+        }
+    }
+
     pub fn add(&mut self, other: &StatusCounts) {
+        self.s1xx += other.s1xx;
         self.s2xx += other.s2xx;
         self.s3xx += other.s3xx;
         self.s4xx += other.s4xx;
         self.s5xx += other.s5xx;
+        self.other += other.other;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.s2xx + self.non_2xx()
+    }
+
+    /// Responses that were not a success: every class but 2xx.
+    pub fn non_2xx(&self) -> u64 {
+        self.s1xx + self.s3xx + self.s4xx + self.s5xx + self.other
+    }
+
+    /// The classes other than 2xx that were seen, as people read them: `5xx 3, other 1`.
+    pub fn non_2xx_breakdown(&self) -> String {
+        let classes =
+            [("1xx", self.s1xx), ("3xx", self.s3xx), ("4xx", self.s4xx), ("5xx", self.s5xx), ("other", self.other)];
+        classes.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -287,17 +324,34 @@ pub static NO_SAMPLES: Hist = Hist {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ports {
     pub policy: String,
+    /// The client IPs in rotation at the mode's end.
     pub client_ips: Vec<String>,
+    /// Peak TIME_WAIT ports of the run's tuples held from connect(), as the ledger counts them: for the
+    /// hold the kernel applies (1 s where tcp_tw_reuse covers the tuple, 60 s otherwise).
     pub time_wait_peak: u64,
+    /// Peak TIME_WAIT sockets of the run's tuples as the kernel counts them: each kept 60 s, whether or
+    /// not tcp_tw_reuse lets connect() take its port over sooner.
     pub kernel_time_wait_peak: u64,
     pub waited_ms: u64,
     pub per_ip: Vec<PerIp>,
+    /// How the client IPs were chosen: `auto` (added by the governor as the rate needed), `kernel` (the
+    /// kernel's choice, no bind) or `list` (`--source-ip LIST`). Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// The largest share of its ports any one tuple held at once (open plus TIME_WAIT under the hold the
+    /// kernel applies), 0 to 1. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupancy_peak: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PerIp {
     pub ip: String,
+    /// New connections from this client IP.
     pub opened: u64,
+    /// The most ports its tuple held at once (open plus TIME_WAIT under the hold). Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_peak: Option<u64>,
 }
 
 /// One second of the run.
@@ -313,6 +367,9 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+    /// Client IPs in rotation at the end of the second. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ips: Option<u64>,
 }
 
 /// Results built by hand for the unit tests of compare, gate and merge.

@@ -13,8 +13,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::mode::Mode;
 use crate::record::result::{Hist, ModeResult, RunResult};
-use crate::report::gate::error_rate;
+use crate::report::gate::{error_rate, non_2xx_rate};
 use crate::report::text::micros;
 
 /// Changes smaller than this are "same" when no `--max-regression` is given.
@@ -111,6 +112,16 @@ impl Comparison {
     }
 }
 
+/// Why A and B cannot be compared, if they cannot: `compare` pairs runs by mode, or the two runs of
+/// single-mode results whatever their modes, and a comparison of nothing must not pass for a good one.
+pub fn nothing_in_common(a_name: &str, a: &[Mode], b_name: &str, b: &[Mode]) -> Option<String> {
+    let pairs = (a.len() == 1 && b.len() == 1) || a.iter().any(|mode| b.contains(mode));
+    let names = |modes: &[Mode]| modes.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ");
+    (!pairs).then(|| {
+        format!("{a_name} ({}) and {b_name} ({}) have no mode in common: nothing to compare", names(a), names(b))
+    })
+}
+
 /// Pairs the runs of A and B and annotates every figure; `a_name`/`b_name` label them (file names).
 pub fn compare(
     a_name: &str,
@@ -138,11 +149,13 @@ pub fn compare(
 type Pick = fn(&ModeResult) -> Option<f64>;
 
 /// The figures compared: name, unit, direction, gated, how to read it from a mode's result.
-const FIGURES: [(&str, Unit, Better, bool, Pick); 23] = [
+const FIGURES: [(&str, Unit, Better, bool, Pick); 25] = [
     ("requests/s", Unit::PerSecond, Better::Higher, true, |r| Some(r.rps)),
     ("requests", Unit::Count, Better::Neither, false, |r| Some(r.requests as f64)),
     ("errors", Unit::Count, Better::Lower, false, |r| Some(r.errors.total() as f64)),
     ("error rate", Unit::Fraction, Better::Lower, false, |r| Some(error_rate(r))),
+    ("non-2xx", Unit::Count, Better::Lower, false, |r| Some(r.status.non_2xx() as f64)),
+    ("non-2xx rate", Unit::Fraction, Better::Lower, false, |r| Some(non_2xx_rate(r))),
     ("connections opened", Unit::Count, Better::Neither, false, |r| Some(r.connections_opened as f64)),
     ("retries", Unit::Count, Better::Lower, false, |r| Some(r.retries as f64)),
     ("connect p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.connect, |h| h.p50_us)),
@@ -380,6 +393,26 @@ mod tests {
         let c = compare("http", &http, "https", &https, None);
         let resumed = c.pairs[0].rows.iter().find(|r| r.metric == "tls resumed").expect("a tls row");
         assert_eq!((resumed.a, resumed.b, resumed.trend), (None, Some(99.0), Trend::Missing));
+    }
+
+    #[test]
+    fn results_with_no_mode_in_common_cannot_be_compared() {
+        use crate::mode::Mode::*;
+        // each case: modes of A, modes of B, comparable
+        for (a, b, comparable) in [
+            (&[Serial][..], &[Keepalive][..], true), // one run each: paired whatever their modes
+            (&[Serial, Keepalive], &[Keepalive], true),
+            (&[Serial, Parallel], &[Keepalive], false),
+            (&[Serial], &[Keepalive, Pipeline], false),
+        ] {
+            let why = nothing_in_common("base.json", a, "this run", b);
+            assert_eq!(why.is_none(), comparable, "{a:?} {b:?}: {why:?}");
+        }
+        let why = nothing_in_common("base.json", &[Serial, Parallel], "this run", &[Keepalive]).unwrap();
+        assert_eq!(
+            why,
+            "base.json (serial, parallel) and this run (keepalive) have no mode in common: nothing to compare"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ impl Check {
             Metric::Rps => Some(run.rps),
             Metric::Errors => Some(run.errors.total() as f64),
             Metric::ErrorRate => Some(error_rate(run)),
+            Metric::Non2xx => Some(run.status.non_2xx() as f64),
+            Metric::Non2xxRate => Some(non_2xx_rate(run)),
+            // Closed loop schedules nothing, so nothing can be missed: a gate on it has no samples.
+            Metric::Missed => run.pacing.map(|p| p.missed as f64),
             Metric::Latency(stat, phase) => {
                 let hist = phase_hist(run, phase);
                 (hist.count > 0).then(|| stat_of(hist, stat))
@@ -30,7 +34,8 @@ impl Check {
         match self.metric {
             Metric::Rps => format!("{value:.1}"),
             Metric::Errors => format!("{value:.0}"),
-            Metric::ErrorRate => format!("{}%", trim_float(value * 100.0)),
+            Metric::Non2xx | Metric::Missed => format!("{value:.0}"),
+            Metric::ErrorRate | Metric::Non2xxRate => format!("{}%", trim_float(value * 100.0)),
             Metric::Latency(..) => micros(value.round() as u64),
         }
     }
@@ -44,6 +49,15 @@ pub fn error_rate(run: &ModeResult) -> f64 {
         0.0
     } else {
         errors / issued
+    }
+}
+
+/// Responses whose status was not 2xx over all responses; 0 when there was none. Failed requests have no
+/// status: `error_rate` counts them.
+pub fn non_2xx_rate(run: &ModeResult) -> f64 {
+    match run.status.total() {
+        0 => 0.0,
+        responses => run.status.non_2xx() as f64 / responses as f64,
     }
 }
 
@@ -78,14 +92,14 @@ fn trim_float(v: f64) -> String {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let asked = match self.metric {
-            Metric::Rps | Metric::Errors => trim_float(self.value),
+            Metric::Rps | Metric::Errors | Metric::Non2xx | Metric::Missed => trim_float(self.value),
             // 20.00ms reads as 20ms, 1.50ms as 1.5ms
             Metric::Latency(..) => {
                 let text = self.show(self.value);
                 let (number, unit) = text.split_at(text.find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
                 format!("{}{unit}", trim_float(number.parse().unwrap_or(0.0)))
             }
-            Metric::ErrorRate => self.show(self.value),
+            Metric::ErrorRate | Metric::Non2xxRate => self.show(self.value),
         };
         write!(f, "{} {} {asked}", self.metric, self.op)
     }
@@ -137,6 +151,28 @@ mod tests {
         (run.rps, run.requests, run.errors.reset) = (rps, requests, errors);
         run.latency.total = Hist { count: requests, p99_us: p99_total_us, ..Hist::default() };
         run
+    }
+
+    #[test]
+    fn non_2xx_counts_every_class_but_2xx_and_other_is_never_a_success() {
+        let mut run = run(100.0, 0, 0, 1000);
+        for status in [200, 204, 101, 301, 404, 503, 503, 999, 42] {
+            run.status.count(status);
+        }
+        run.requests = 9;
+        assert_eq!((run.status.s2xx, run.status.s1xx, run.status.other), (2, 1, 2));
+        let checks = ["non_2xx<=0", "non_2xx_rate<80%", "error_rate<1%"].map(|c| Check::parse(c).unwrap());
+        let rows = evaluate(&checks, &[run]);
+        let summary: Vec<_> = rows.iter().map(|r| (r.check.as_str(), r.measured.as_str(), r.passed)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("non_2xx <= 0", "7", false),
+                ("non_2xx_rate < 80%", "77.7778%", true),
+                // an all-failing server answers every request: no error, but no success either
+                ("error_rate < 1%", "0%", true),
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{Hist, RunResult};
+use crate::record::result::{Hist, ModeResult, RunResult};
 use crate::report::text::micros;
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
@@ -15,10 +15,10 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let (tls_head, tls_rule) = if tls { (" tls p50 | tls resumed |", " ---: | ---: |") } else { ("", "") };
     writeln!(
         out,
-        "| mode | connections | requests | requests/s | errors | connections opened | connect p50 |{tls_head} \
+        "| mode | connections | requests | requests/s | errors | non-2xx | connections opened | connect p50 |{tls_head} \
          ttfb p50 | total p50 | total p99 | total max |"
     )?;
-    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |{tls_rule} ---: | ---: | ---: | ---: |")?;
+    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{tls_rule} ---: | ---: | ---: | ---: |")?;
     for run in &result.runs {
         let l = &run.latency;
         let tls_cells = match (tls, &l.tls, &run.tls) {
@@ -30,12 +30,13 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         };
         writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {} | {} | {} |{tls_cells} {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |{tls_cells} {} | {} | {} | {} |",
             run.mode.name(),
             run.connections,
             run.requests,
             run.rps,
             run.errors.total(),
+            non_2xx(run),
             run.connections_opened,
             stat(&l.connect, l.connect.p50_us),
             stat(&l.ttfb, l.ttfb.p50_us),
@@ -45,6 +46,14 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Bold when there are any: a table of fast, error-free 503s must not read as a success.
+fn non_2xx(run: &ModeResult) -> String {
+    match run.status.non_2xx() {
+        0 => "0".into(),
+        n => format!("**{n}**"),
+    }
 }
 
 fn stat(h: &Hist, us: u64) -> String {
@@ -65,6 +74,7 @@ mod tests {
     fn a_table_with_a_row_per_mode() {
         let mut pipeline = fixture::mode_result(Mode::Pipeline);
         (pipeline.requests, pipeline.rps) = (20000, 71279.66);
+        pipeline.status.s5xx = 3;
         pipeline.latency.total = Hist { count: 20000, p50_us: 4490, p99_us: 7760, max_us: 9490, ..Hist::default() };
         let result = fixture::run_result(vec![fixture::mode_result(Mode::Serial), pipeline]);
         let mut out = Vec::new();
@@ -74,6 +84,6 @@ mod tests {
         assert_eq!(table.len(), 4, "{text}");
         let columns = table[0].matches('|').count();
         assert!(table.iter().all(|l| l.matches('|').count() == columns), "{text}");
-        assert_eq!(table[3], "| pipeline | 1 | 20000 | 71279.7 | 0 | 0 | - | - | 4.49ms | 7.76ms | 9.49ms |");
+        assert_eq!(table[3], "| pipeline | 1 | 20000 | 71279.7 | 0 | **3** | 0 | - | - | 4.49ms | 7.76ms | 9.49ms |");
     }
 }

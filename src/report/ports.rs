@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::net::ports::{occupancy_warning, Tuple, TIME_WAIT_SECS};
 
-/// Past this share of a tuple's ports held, the kernel's port search slows connect() down.
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PortsReport {
     pub ip_local_port_range: [u16; 2],
@@ -27,6 +25,13 @@ pub struct PortsReport {
     /// ⌈rate × time_wait_secs / ports_per_tuple⌉, with `--rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ips_needed: Option<u64>,
+    /// With a URL: `auto`, `kernel` or `list`, as `--source-ip` chose the tuples (added field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// `auto`: how many more client IPs `run` may add beyond the tuples listed, each probe-bound first
+    /// (added field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_client_ips: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +39,8 @@ pub struct TupleRow {
     pub client_ip: String,
     /// `ip:port` (`[v6]:port`).
     pub server: String,
+    /// The kernel's TIME_WAIT sockets: a fact, each kept 60 s, which withhold their ports from connect()
+    /// only where tw_reuse does not apply.
     pub time_wait: u64,
     pub established: u64,
     /// Ports a new connection could take now. Where tw_reuse applies (time_wait_secs 1) only open
@@ -87,12 +94,31 @@ pub fn write_text(report: &PortsReport, out: &mut impl Write) -> io::Result<()> 
     if let (Some(rate), Some(needed)) = (report.rate, report.client_ips_needed) {
         writeln!(out, "--rate {rate}/s needs {needed} client IP{}", if needed == 1 { "" } else { "s" })?;
     }
+    match report.more_client_ips {
+        Some(0) => writeln!(
+            out,
+            "--source-ip auto: no other address toward this server on the route's interface; each one added \
+             there would carry {:.1} more",
+            per_ip_rate(report)
+        )?,
+        Some(more) => writeln!(
+            out,
+            "--source-ip auto: run adds up to {more} more client IPs as the rate needs them, {:.1} each",
+            per_ip_rate(report)
+        )?,
+        None => {}
+    }
     Ok(())
+}
+
+/// New connections/s one more client IP carries.
+fn per_ip_rate(report: &PortsReport) -> f64 {
+    f64::from(report.ports_per_tuple) / f64::from(report.time_wait_secs.max(1))
 }
 
 /// Columns as wide as their widest cell; addresses left-aligned, counts right-aligned.
 fn table(rows: &[TupleRow], out: &mut impl Write) -> io::Result<()> {
-    let header = ["client IP", "server", "time_wait", "established", "free"];
+    let header = ["client IP", "server", "kernel TIME_WAIT", "established", "free"];
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|r| {
@@ -162,6 +188,8 @@ mod tests {
             sustainable_conn_rate: Some(940.7),
             rate: Some(5000.0),
             client_ips_needed: Some(11),
+            source_ip: Some("list".into()),
+            more_client_ips: None,
         }
     }
 
@@ -175,9 +203,9 @@ port range       32768-60999: 28222 ports per tuple (10 reserved)
 tcp_tw_reuse     2 (loopback only)
 TIME_WAIT        60 s
 
-client IP    server         time_wait  established   free
-192.0.2.1    192.0.2.10:80      15000           12  13210
-192.0.2.100  192.0.2.10:80          3            0  28219
+client IP    server         kernel TIME_WAIT  established   free
+192.0.2.1    192.0.2.10:80             15000           12  13210
+192.0.2.100  192.0.2.10:80                 3            0  28219
 
 sustainable new connections/s: 940.7 (28222 ports / 60 s x 2 client IPs)
 --rate 5000/s needs 11 client IPs

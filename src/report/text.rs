@@ -54,14 +54,25 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
     if runs.iter().any(|r| r.ports.is_some()) {
         let port = |r: &ModeResult, cell: fn(&Ports) -> String| r.ports.as_ref().map_or("-".into(), cell);
-        row(out, "client IPs", runs, |r| port(r, |p| p.client_ips.len().to_string()))?;
-        row(out, "TIME_WAIT ledger/kern", runs, |r| {
-            port(r, |p| format!("{}/{}", p.time_wait_peak, p.kernel_time_wait_peak))
+        // What the port governor did; occupancy and the TIME_WAIT it holds use the hold the kernel applies
+        // (1 s where tcp_tw_reuse covers the tuple), the kernel's own count keeps every socket 60 s.
+        row(out, "client IPs", runs, |r| port(r, client_ips))?;
+        row(out, "new conns per IP, max", runs, |r| {
+            port(r, |p| p.per_ip.iter().map(|i| i.opened).max().unwrap_or(0).to_string())
+        })?;
+        row(out, "port occupancy peak", runs, |r| {
+            port(r, |p| p.occupancy_peak.map_or("-".into(), |o| format!("{:.1}%", 100.0 * o)))
         })?;
         row(out, "port wait", runs, |r| port(r, |p| micros(p.waited_ms * 1000)))?;
+        row(out, "TIME_WAIT held, peak", runs, |r| port(r, |p| p.time_wait_peak.to_string()))?;
+        row(out, "kernel TIME_WAIT (60s)", runs, |r| port(r, |p| p.kernel_time_wait_peak.to_string()))?;
     }
-    row(out, "non-2xx", runs, |r| (r.status.s3xx + r.status.s4xx + r.status.s5xx).to_string())?;
+    row(out, "non-2xx", runs, |r| r.status.non_2xx().to_string())?;
     row(out, "errors", runs, |r| r.errors.total().to_string())?;
+    // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
+    for run in runs.iter().filter(|r| r.status.non_2xx() > 0) {
+        writeln!(out, "  {}", non_2xx_warning(run))?;
+    }
     if runs.iter().any(|r| r.in_flight_at_end > 0) {
         row(out, "in flight at end", runs, |r| r.in_flight_at_end.to_string())?;
     }
@@ -85,6 +96,14 @@ fn row(out: &mut impl Write, label: &str, runs: &[ModeResult], cell: impl Fn(&Mo
         write!(out, "{:>COLUMN$}", cell(run))?;
     }
     writeln!(out)
+}
+
+/// How many client IPs, and how they were chosen (`auto`, `kernel`, `list`) where the result says.
+fn client_ips(p: &Ports) -> String {
+    match &p.source_ip {
+        Some(source) => format!("{} {source}", p.client_ips.len()),
+        None => p.client_ips.len().to_string(),
+    }
 }
 
 fn ratio(requests: u64, connections: u64) -> String {
@@ -148,6 +167,17 @@ fn error_breakdown(e: &ErrorCounts) -> String {
     .join(", ")
 }
 
+fn non_2xx_warning(run: &ModeResult) -> String {
+    let share = crate::report::gate::non_2xx_rate(run) * 100.0;
+    format!(
+        "{}: WARNING: {} of {} responses ({share:.1}%) were not 2xx: {}",
+        run.mode.name(),
+        run.status.non_2xx(),
+        run.status.total(),
+        run.status.non_2xx_breakdown()
+    )
+}
+
 /// What the server announced and how much of it the client used: `max=M` on a first response allows M more.
 fn announced_limits(k: &KeepAlive) -> String {
     let max = k.max.map(|m| format!("max={m} ({} requests per connection)", u64::from(m) + 1));
@@ -174,6 +204,15 @@ mod tests {
     fn only_nonzero_errors_are_listed() {
         let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
         assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
+    }
+
+    #[test]
+    fn non_2xx_responses_are_flagged_with_their_classes() {
+        let mut run = crate::record::result::fixture::mode_result(crate::mode::Mode::Keepalive);
+        for status in [200, 503, 503, 999] {
+            run.status.count(status);
+        }
+        assert_eq!(non_2xx_warning(&run), "keepalive: WARNING: 3 of 4 responses (75.0%) were not 2xx: 5xx 2, other 1");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Port accounting where exhaustion is deterministic (issue #4): each test runs a shell in a private
-//! network namespace (`unshare -rn`) with a 10-port ephemeral range, starts the embedded server there
-//! and runs connbench against it. The namespace exists before connbench starts, since it is another
-//! process. Where namespaces are refused, the tests say so and pass without asserting.
+//! Port accounting where exhaustion is deterministic: each test runs a shell in a private network
+//! namespace (`unshare -rn`) with a 10-port ephemeral range, starts the embedded server there and runs
+//! connbench against it. The namespace exists before connbench starts, since it is another process.
+//! Where namespaces are refused, the tests say so and pass without asserting. Tests of one client IP
+//! say `--source-ip kernel` (127.0.0.1, no bind); the default, `auto`, rotates over 127.0.0.2 up.
 
 use std::process::{Command, Output};
 
@@ -50,11 +51,12 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-const FILL: &str = "\"$B\" run $U --mode serial -n 10 --format json; echo ---";
+/// Fills 127.0.0.1's ten ports with TIME_WAIT.
+const FILL: &str = "\"$B\" run $U --mode serial -n 10 --source-ip kernel --format json 2>/dev/null; echo ---";
 
 #[test]
 fn ten_client_closes_fill_a_ten_port_tuple_in_ledger_and_kernel_alike() {
-    let script = format!("{FILL}; \"$B\" ports $U --format json; \"$B\" run $U --mode serial -n 5 --port-policy fail 2>&2; echo \"fail exit $?\" >&2");
+    let script = format!("{FILL}; \"$B\" ports $U --source-ip kernel --format json; \"$B\" run $U --mode serial -n 5 --source-ip kernel --port-policy fail 2>&2; echo \"fail exit $?\" >&2");
     let Some(out) = lab(0, &script) else { return };
     let docs = results(&out);
     let run = &docs[0]["runs"][0];
@@ -84,7 +86,7 @@ fn rotation_over_three_more_client_ips_completes_what_one_cannot() {
 
 #[test]
 fn policy_off_counts_each_eaddrnotavail() {
-    let script = format!("{FILL}; \"$B\" run $U --mode serial -n 5 --port-policy off --format json");
+    let script = format!("{FILL}; \"$B\" run $U --mode serial -n 5 --source-ip kernel --port-policy off --format json");
     let Some(out) = lab(0, &script) else { return };
     let run = &results(&out)[1]["runs"][0];
     assert_eq!((run["requests"].as_u64(), run["errors"]["addr_unavailable"].as_u64()), (Some(0), Some(5)));
@@ -93,7 +95,10 @@ fn policy_off_counts_each_eaddrnotavail() {
 #[test]
 fn policy_wait_completes_by_waiting_for_ports_to_free() {
     // tcp_tw_reuse=1: a TIME_WAIT port is taken over after a second, so 40 connections fit 10 ports in turn.
-    let Some(out) = lab(1, "\"$B\" run $U --mode serial -n 40 --port-policy wait --format json") else { return };
+    let Some(out) = lab(1, "\"$B\" run $U --mode serial -n 40 --source-ip kernel --port-policy wait --format json")
+    else {
+        return;
+    };
     let run = &results(&out)[0]["runs"][0];
     assert_eq!((run["requests"].as_u64(), run["errors"]["addr_unavailable"].as_u64()), (Some(40), Some(0)));
     assert!(run["ports"]["waited_ms"].as_u64().unwrap() > 0, "it waited for ports");
@@ -102,7 +107,8 @@ fn policy_wait_completes_by_waiting_for_ports_to_free() {
 #[test]
 fn policy_fail_stops_a_mode_that_runs_out_and_still_writes_the_result() {
     // A duration run cannot say up front how many ports it needs: it starts, and stops at the 11th.
-    let script = "\"$B\" run $U --mode serial -d 5s --port-policy fail --format json; echo \"exit $?\" >&2";
+    let script =
+        "\"$B\" run $U --mode serial -d 5s --source-ip kernel --port-policy fail --format json; echo \"exit $?\" >&2";
     let Some(out) = lab(0, script) else { return };
     let result = &results(&out)[0];
     let run = &result["runs"][0];
@@ -110,4 +116,39 @@ fn policy_fail_stops_a_mode_that_runs_out_and_still_writes_the_result() {
     assert_eq!(result["complete"], false);
     let err = stderr(&out);
     assert!(err.contains("exit 2") && err.contains("TIME_WAIT"), "{err}");
+}
+
+/// The numbers of one mode's port accounting: (requests, errors, waited_ms, client IPs, most held by one).
+fn port_figures(run: &Value) -> (u64, u64, u64, Vec<String>, u64) {
+    let errors = run["errors"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let ports = &run["ports"];
+    let ips = ports["client_ips"].as_array().unwrap().iter().map(|ip| ip.as_str().unwrap().to_string()).collect();
+    let most_held = ports["per_ip"].as_array().unwrap().iter().map(|p| p["held_peak"].as_u64().unwrap()).max().unwrap();
+    (run["requests"].as_u64().unwrap(), errors, ports["waited_ms"].as_u64().unwrap(), ips, most_held)
+}
+
+#[test]
+fn by_default_new_client_ips_carry_what_one_cannot_with_no_error_and_no_wait() {
+    // 127.0.0.1's ports full first; then twice 50 client-first closes: the second run finds the first
+    // one's TIME_WAIT in the kernel's census and moves past those addresses.
+    let run = "\"$B\" run $U --mode serial -n 50 --format json";
+    let Some(out) = lab(0, &format!("{FILL}; {run}; echo ---; {run}")) else { return };
+    let docs = results(&out);
+    let mut all_ips = Vec::new();
+    for doc in &docs[1..] {
+        let run = &doc["runs"][0];
+        let (requests, errors, waited_ms, ips, most_held) = port_figures(run);
+        assert_eq!((requests, errors, waited_ms), (50, 0, 0), "{}", stderr(&out));
+        assert!(ips.len() >= 5 && ips.iter().all(|ip| ip.starts_with("127.")), "{ips:?}");
+        assert!(!ips.contains(&"127.0.0.1".to_string()), "auto leaves 127.0.0.1 alone: {ips:?}");
+        assert!(most_held <= 5, "no tuple past half its 10 ports: {most_held}");
+        assert_eq!(run["ports"]["source_ip"], "auto");
+        assert!(run["ports"]["occupancy_peak"].as_f64().unwrap() <= 0.5);
+        let per_second = run["timeline"].as_array().unwrap().iter().map(|t| t["client_ips"].as_u64().unwrap());
+        assert!(per_second.max().unwrap() >= 5, "the timeline counts client IPs in rotation");
+        all_ips.push(ips);
+    }
+    let fresh = all_ips[1].iter().filter(|ip| !all_ips[0].contains(ip)).count();
+    assert!(fresh >= 5, "the second run needs addresses the first left in TIME_WAIT: {all_ips:?}");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }

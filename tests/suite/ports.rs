@@ -1,5 +1,5 @@
-//! `connbench ports` against a listener the test holds (issue #4): the kernel's TIME_WAIT count per
-//! tuple, the designed JSON names, and one-line errors for bad input.
+//! `connbench ports` against a listener the test holds: the kernel's TIME_WAIT count per tuple, the
+//! designed JSON names, what `--source-ip auto` would start from, and one-line errors for bad input.
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -51,7 +51,8 @@ fn ports_json_counts_client_first_closes_for_the_tuple() {
     let server: SocketAddr = listener.local_addr().unwrap();
     client_first_closes(&listener, 5);
     let url = format!("http://{server}/");
-    let (code, stdout, stderr) = connbench(&["ports", &url, "--format", "json", "--rate", "1000"]);
+    let (code, stdout, stderr) =
+        connbench(&["ports", &url, "--source-ip", "kernel", "--format", "json", "--rate", "1000"]);
     assert_eq!(code, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let mut names: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
@@ -63,6 +64,7 @@ fn ports_json_counts_client_first_closes_for_the_tuple() {
             "ip_local_port_range",
             "ports_per_tuple",
             "rate",
+            "source_ip",
             "sustainable_conn_rate",
             "tcp_tw_reuse",
             "time_wait_secs",
@@ -70,7 +72,8 @@ fn ports_json_counts_client_first_closes_for_the_tuple() {
         ]
     );
     let tuples = json["tuples"].as_array().unwrap();
-    assert_eq!(tuples.len(), 1, "the default source IP only");
+    assert_eq!(tuples.len(), 1, "the kernel's source IP only");
+    assert_eq!(json["source_ip"], "kernel");
     let row = &tuples[0];
     let mut row_names: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
     row_names.sort_unstable();
@@ -83,6 +86,23 @@ fn ports_json_counts_client_first_closes_for_the_tuple() {
     let hold = json["time_wait_secs"].as_f64().unwrap();
     assert!((json["sustainable_conn_rate"].as_f64().unwrap() - ports / hold).abs() < 1e-6);
     assert_eq!(json["client_ips_needed"].as_f64().unwrap(), (1000.0 * hold / ports).ceil());
+}
+
+#[test]
+fn ports_by_default_starts_where_run_would_and_says_how_many_more_it_may_add() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (code, stdout, stderr) = connbench(&["ports", &url, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (json["source_ip"].as_str(), json["tuples"][0]["client_ip"].as_str()),
+        (Some("auto"), Some("127.0.0.2"))
+    );
+    assert_eq!(json["more_client_ips"], 65_535, "127.0.0.3 up, as many as a list may name");
+    let (code, stdout, stderr) = connbench(&["ports", &url]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("--source-ip auto: run adds up to 65535 more client IPs"), "{stdout}");
 }
 
 #[test]
@@ -114,6 +134,7 @@ fn bad_ports_input_exits_2_with_one_line_naming_it() {
     // each case: arguments, and what the one-line message must name
     for (args, needle) in [
         (vec!["ports", "http://127.0.0.1:1/", "--source-ip", "bogus"], "'bogus'"),
+        (vec!["ports", "http://127.0.0.1:1/", "--source-ip", "automatic"], "auto or kernel"),
         (vec!["ports", "http://127.0.0.1:1/", "--source-ip", "10.0.0.0/8"], "more than 65536"),
         // TEST-NET-3 (RFC 5737): not on this host, refused by the probe-bind
         (vec!["ports", "http://127.0.0.1:1/", "--source-ip", "203.0.113.7"], "203.0.113.7"),

@@ -80,3 +80,15 @@ fn every_request_due_in_the_window_is_completed_failed_in_flight_or_missed() {
         assert!(m.requests > 0 && missed > due / 2, "{} completed, {missed} missed", m.requests);
     }
 }
+
+#[test]
+fn missed_requests_are_gateable() {
+    let out = binary()
+        .args(["run", "--rate", "100000", "-d", "1s", "-c", "1", "--server-delay", "20ms", "--no-progress"])
+        .args(["--check", "missed<1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("missed < 1") && stdout.contains("FAILED"), "{stdout}");
+}

@@ -62,7 +62,8 @@ fn json_result_has_the_designed_names() {
         keys(&run["keep_alive"]),
         set(&["declined", "limits_announced", "max", "timeout_s", "max_connections", "max_used_in_full"])
     );
-    assert_eq!(keys(&run["status"]), set(&["2xx", "3xx", "4xx", "5xx"]));
+    // 1xx and other: added within schema 1
+    assert_eq!(keys(&run["status"]), set(&["1xx", "2xx", "3xx", "4xx", "5xx", "other"]));
     assert_eq!(
         keys(&run["errors"]),
         set(&[
@@ -86,8 +87,44 @@ fn json_result_has_the_designed_names() {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
-    assert_eq!(keys(&run["timeline"][0]), set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait"]));
+    // client_ips: added within schema 1, the client IPs in rotation at the end of each second
+    assert_eq!(
+        keys(&run["timeline"][0]),
+        set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait", "client_ips"])
+    );
+    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did)
+    assert_eq!(
+        keys(&run["ports"]),
+        set(&[
+            "policy",
+            "client_ips",
+            "time_wait_peak",
+            "kernel_time_wait_peak",
+            "waited_ms",
+            "per_ip",
+            "source_ip",
+            "occupancy_peak"
+        ])
+    );
+    assert_eq!(keys(&run["ports"]["per_ip"][0]), set(&["ip", "opened", "held_peak"]));
     // The result type reads back what it wrote: compare and merge depend on it.
     let back: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(serde_json::to_value(&back).unwrap(), json);
+}
+
+/// A result written before a field was added still loads: the added fields read as absent or zero.
+#[test]
+fn results_written_before_added_fields_still_load() {
+    let out = binary().args(["run", "-n", "5", "-c", "1", "--format", "json"]).env("CI", "true").output().unwrap();
+    let mut json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = json["runs"][0].as_object_mut().unwrap();
+    for added in ["keep_alive", "pacing"] {
+        run.remove(added);
+    }
+    let status = run["status"].as_object_mut().unwrap();
+    status.remove("1xx");
+    status.remove("other");
+    json.as_object_mut().unwrap().remove("method");
+    let old: connbench::record::result::RunResult = serde_json::from_value(json).unwrap();
+    assert_eq!((old.runs[0].status.other, old.runs[0].status.s1xx, old.runs[0].status.s2xx), (0, 0, 5));
 }

@@ -21,7 +21,6 @@ fn pipelined_requests_a_server_drops_are_retried_and_a_steady_limit_is_learned()
     // After three connections in a row closed after 5, each worker sends no more than 5 per connection: at
     // most 3 early closes of up to 10 retries each per worker, where not learning costs ~1000.
     assert!(m.retries <= 4 * 3 * 10, "{} retries", m.retries);
-    assert!(m.closed_by_client > 150, "the client keeps to the learned limit: {}", m.closed_by_client);
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub fn assert_consistent(m: &ModeResult) {
     assert_eq!(m.latency.total.count, m.requests, "{:?}: one total sample per request", m.mode);
     assert_eq!(m.latency.ttfb.count, m.requests);
     assert_eq!(m.latency.total_first.count + m.latency.total_reused.count, m.requests);
-    assert_eq!(m.status.s2xx + m.status.s3xx + m.status.s4xx + m.status.s5xx, m.requests);
+    assert_eq!(m.status.total(), m.requests, "{:?}: one status per response", m.mode);
 }
 
 pub fn binary() -> Command {

@@ -1,0 +1,265 @@
+//! What the observations say about the server, one pure function per finding, and the JSON type they make
+//! (`schema_version` 1: keys are added, never renamed).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::observe::{End, Observations, Sequence, PIPELINED};
+use crate::http::response::ResponseMeta;
+
+/// Below this, the time of one answer is mostly the round trip, and a batch's time says nothing about how
+/// the server worked through it.
+const TOO_FAST_TO_TELL: Duration = Duration::from_millis(1);
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Findings {
+    pub schema_version: u32,
+    pub target: String,
+    pub http11_persistent: bool,
+    pub http10_keep_alive: bool,
+    pub announced: Announced,
+    /// Requests answered on one connection before the server closed it; null if it did not within the cap.
+    pub max_requests_per_connection: Option<u64>,
+    pub max_requests_at_least: Option<u64>,
+    /// Seconds an idle persistent connection lived before the server closed it; null if it outlived the wait.
+    pub idle_timeout_s: Option<f64>,
+    pub idle_timeout_at_least_s: Option<f64>,
+    pub pipelining: Pipelining,
+    pub close: Close,
+    /// TCP connect time over connect plus one small exchange, on a new connection (median of samples).
+    pub handshake_share: Option<f64>,
+    pub connect_us: Option<u64>,
+    pub new_connection_exchange_us: Option<u64>,
+    pub nagle: Nagle,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Announced {
+    pub keep_alive_timeout_s: Option<u32>,
+    pub keep_alive_max: Option<u32>,
+    /// Did `max` fall from the first response to the second (Apache), or stay (a constant)? Null if unseen.
+    pub max_counts_down: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Pipelining {
+    pub sent: usize,
+    pub answered: usize,
+    pub in_order: bool,
+    /// Answered one after another (the batch took about as long as its requests one by one) or together;
+    /// null when one answer is too fast to tell.
+    pub serialized: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Close {
+    pub fin_after_close: bool,
+    pub rst_on_unread: bool,
+    /// How the connection ended in each case: "fin", "reset", "open" (not closed within 2 s), "failed".
+    pub after_close: &'static str,
+    pub with_unread: &'static str,
+    /// With unread data, did the response to the closing request still arrive whole?
+    pub unread_response_whole: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Nagle {
+    pub split_request_delay_ms: SplitDelay,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SplitDelay {
+    /// Nagle on (TCP_NODELAY off).
+    pub nodelay_off: Option<f64>,
+    pub nodelay_on: Option<f64>,
+}
+
+pub fn findings(target: &str, seen: &Observations) -> Findings {
+    let (max_requests, max_at_least) = requests_per_connection(&seen.http11);
+    let (idle, idle_at_least) = idle_timeout(seen);
+    let (connect, exchange) = new_connection_medians(&seen.new_connections);
+    Findings {
+        schema_version: 1,
+        target: target.to_string(),
+        http11_persistent: seen.http11.responses.len() >= 2,
+        http10_keep_alive: seen.http10.responses.len() >= 2,
+        announced: announced(&seen.http11).or_else(|| announced(&seen.http10)).unwrap_or(Announced {
+            keep_alive_timeout_s: None,
+            keep_alive_max: None,
+            max_counts_down: None,
+        }),
+        max_requests_per_connection: max_requests,
+        max_requests_at_least: max_at_least,
+        idle_timeout_s: idle,
+        idle_timeout_at_least_s: idle_at_least,
+        pipelining: pipelining(seen),
+        close: close(seen),
+        handshake_share: connect.zip(exchange).map(|(c, e)| round(c.as_secs_f64() / e.as_secs_f64(), 3)),
+        connect_us: connect.map(|d| d.as_micros() as u64),
+        new_connection_exchange_us: exchange.map(|d| d.as_micros() as u64),
+        nagle: Nagle {
+            split_request_delay_ms: SplitDelay {
+                nodelay_off: median(&seen.split_nagle_on).map(ms),
+                nodelay_on: median(&seen.split_nodelay).map(ms),
+            },
+        },
+    }
+}
+
+/// The first response that carried `Keep-Alive`, and whether the next one's `max` counted down.
+fn announced(sequence: &Sequence) -> Option<Announced> {
+    let carries = |m: &ResponseMeta| m.keep_alive_max.is_some() || m.keep_alive_timeout_secs.is_some();
+    let at = sequence.responses.iter().position(carries)?;
+    let first = sequence.responses[at];
+    let next_max = sequence.responses.get(at + 1).and_then(|m| m.keep_alive_max);
+    Some(Announced {
+        keep_alive_timeout_s: first.keep_alive_timeout_secs,
+        keep_alive_max: first.keep_alive_max,
+        max_counts_down: first.keep_alive_max.zip(next_max).map(|(a, b)| b < a),
+    })
+}
+
+fn requests_per_connection(sequence: &Sequence) -> (Option<u64>, Option<u64>) {
+    let answered = sequence.responses.len() as u64;
+    match sequence.end {
+        Some(End::Fin | End::Reset) if answered > 0 => (Some(answered), None),
+        _ => (None, Some(answered)),
+    }
+}
+
+fn idle_timeout(seen: &Observations) -> (Option<f64>, Option<f64>) {
+    match (seen.idle.end, seen.idle.lived) {
+        (End::Fin | End::Reset, Some(lived)) => (Some(round(lived.as_secs_f64(), 2)), None),
+        (End::Open, _) => (None, Some(round(seen.idle.waited.as_secs_f64(), 1))),
+        _ => (None, None),
+    }
+}
+
+fn pipelining(seen: &Observations) -> Pipelining {
+    let p = &seen.pipelined;
+    let serialized = (p.answered == PIPELINED && p.single >= TOO_FAST_TO_TELL)
+        .then(|| p.batch.as_secs_f64() > p.single.as_secs_f64() * PIPELINED as f64 / 2.0);
+    Pipelining { sent: PIPELINED, answered: p.answered, in_order: p.framed_in_order, serialized }
+}
+
+fn close(seen: &Observations) -> Close {
+    let c = &seen.closes;
+    Close {
+        fin_after_close: c.after_close == End::Fin,
+        rst_on_unread: c.with_unread == End::Reset,
+        after_close: end_name(c.after_close),
+        with_unread: end_name(c.with_unread),
+        unread_response_whole: c.unread_response_whole,
+    }
+}
+
+fn end_name(end: End) -> &'static str {
+    match end {
+        End::Fin => "fin",
+        End::Reset => "reset",
+        End::Open => "open",
+        End::Unexpected | End::Failed => "failed",
+    }
+}
+
+fn new_connection_medians(samples: &[(Duration, Duration)]) -> (Option<Duration>, Option<Duration>) {
+    let connects: Vec<_> = samples.iter().map(|s| s.0).collect();
+    let totals: Vec<_> = samples.iter().map(|s| s.1).collect();
+    (median(&connects), median(&totals))
+}
+
+fn median(samples: &[Duration]) -> Option<Duration> {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied()
+}
+
+fn ms(d: Duration) -> f64 {
+    round(d.as_secs_f64() * 1e3, 2)
+}
+
+fn round(value: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (value * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::observe::{Closes, Idle, Pipelined};
+    use super::*;
+
+    fn meta(persistent: bool, max: Option<u32>, timeout: Option<u32>) -> ResponseMeta {
+        ResponseMeta::with_keep_alive(persistent, max, timeout)
+    }
+
+    /// Apache with MaxKeepAliveRequests 5, KeepAliveTimeout 2, as the probe sees it.
+    fn apache() -> Observations {
+        let countdown = (1..=5).rev().map(|m| meta(true, Some(m), Some(2))).chain([meta(false, None, None)]);
+        let ms = Duration::from_millis;
+        Observations {
+            http11: Sequence { responses: countdown.collect(), end: Some(End::Fin) },
+            http10: Sequence { responses: vec![meta(true, Some(5), Some(2)); 3], end: None },
+            idle: Idle { lived: Some(ms(2003)), waited: ms(2003), end: End::Fin },
+            pipelined: Pipelined {
+                answered: 4,
+                framed_in_order: true,
+                batch: ms(1),
+                single: Duration::from_micros(300),
+            },
+            closes: Closes { after_close: End::Fin, with_unread: End::Fin, unread_response_whole: true },
+            new_connections: vec![(ms(1), ms(4)), (ms(1), ms(5)), (ms(2), ms(4))],
+            split_nagle_on: vec![ms(40), ms(41), ms(39)],
+            split_nodelay: vec![ms(1)],
+        }
+    }
+
+    #[test]
+    fn findings_read_what_the_server_did() {
+        let f = findings("http://x/", &apache());
+        assert!(f.http11_persistent && f.http10_keep_alive);
+        assert_eq!(
+            f.announced,
+            Announced { keep_alive_timeout_s: Some(2), keep_alive_max: Some(5), max_counts_down: Some(true) }
+        );
+        assert_eq!((f.max_requests_per_connection, f.max_requests_at_least), (Some(6), None));
+        assert_eq!((f.idle_timeout_s, f.idle_timeout_at_least_s), (Some(2.0), None));
+        // 0.3 ms for one answer is too fast to tell serialized from concurrent
+        assert_eq!(f.pipelining, Pipelining { sent: 4, answered: 4, in_order: true, serialized: None });
+        assert!(f.close.fin_after_close && !f.close.rst_on_unread);
+        assert_eq!(f.handshake_share, Some(0.25));
+        assert_eq!(f.nagle.split_request_delay_ms, SplitDelay { nodelay_off: Some(40.0), nodelay_on: Some(1.0) });
+    }
+
+    #[test]
+    fn findings_come_out_the_other_way_too() {
+        let mut seen = apache();
+        // a server that answers once and closes silently, never idles out within the wait, answers one of
+        // four pipelined requests, resets with unread data
+        seen.http11 = Sequence { responses: vec![meta(true, None, None)], end: Some(End::Fin) };
+        seen.http10 = Sequence { responses: vec![meta(false, None, None)], end: Some(End::Fin) };
+        seen.idle = Idle { lived: None, waited: Duration::from_secs(29), end: End::Open };
+        seen.pipelined.answered = 1;
+        seen.closes.with_unread = End::Reset;
+        let f = findings("http://x/", &seen);
+        assert!(!f.http11_persistent && !f.http10_keep_alive);
+        assert_eq!((f.max_requests_per_connection, f.idle_timeout_at_least_s), (Some(1), Some(29.0)));
+        assert_eq!((f.pipelining.answered, f.pipelining.serialized), (1, None));
+        assert!(f.close.rst_on_unread);
+        // a cap reached with the connection open is a lower bound; a constant max does not count down
+        seen.http11 = Sequence { responses: vec![meta(true, Some(100), None); 50], end: None };
+        let f = findings("http://x/", &seen);
+        assert_eq!((f.max_requests_per_connection, f.max_requests_at_least), (None, Some(50)));
+        assert_eq!(f.announced.max_counts_down, Some(false));
+        // 100 ms an answer: a batch of four in 400 ms was served one by one, in 110 ms together
+        seen.pipelined = Pipelined {
+            answered: 4,
+            framed_in_order: true,
+            batch: Duration::from_millis(400),
+            single: Duration::from_millis(100),
+        };
+        assert_eq!(findings("http://x/", &seen).pipelining.serialized, Some(true));
+        seen.pipelined.batch = Duration::from_millis(110);
+        assert_eq!(findings("http://x/", &seen).pipelining.serialized, Some(false));
+    }
+}

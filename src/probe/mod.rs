@@ -1,0 +1,47 @@
+/*!
+`connbench probe URL`: a report card of a server's connection management (DESIGN.md §9). Every rule of
+HTTP: The Definitive Guide, ch. 4 is something a server does or does not do; the probe finds out from a few
+connections and no load, within `--max-time`.
+
+- `observe`: the one driver, blocking sockets, every experiment timed and written down as it happened;
+- `findings`: each finding a pure function of those observations, and the JSON type;
+- `text`: the checklist for people, each finding with the rule it tests.
+
+Exit 0 when the probe ran, whatever the server does; 2 when it could not (refused, not HTTP).
+*/
+
+mod findings;
+mod observe;
+mod text;
+
+use std::io::Write;
+use std::time::Instant;
+
+pub use findings::Findings;
+
+use crate::app::{resolve, Failure};
+use crate::cli::{ProbeArgs, ProbeFormatArg};
+use crate::plan::parse_url;
+
+pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
+    let url = parse_url(&args.url).map_err(Failure::Usage)?;
+    // The probe's observations are made over plain sockets; a TLS server would only answer them with alerts.
+    if url.scheme() == "https" {
+        return Err(Failure::Usage(format!("URL '{}': probe speaks http only, not https", args.url)));
+    }
+    let target = resolve(&url)?;
+    let began = Instant::now();
+    let seen = observe::observe(&target, began + args.max_time, args.max_requests)
+        .map_err(|why| Failure::Usage(format!("cannot probe {}: {why}", target.display)))?;
+    let found = findings::findings(&target.display, &seen);
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        ProbeFormatArg::Text => text::write(&found, began.elapsed(), &mut stdout)?,
+        ProbeFormatArg::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &found).map_err(std::io::Error::from)?;
+            writeln!(stdout)?;
+        }
+    }
+    stdout.flush()?;
+    Ok(())
+}

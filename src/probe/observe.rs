@@ -1,0 +1,383 @@
+//! The driver: a few connections with blocking sockets, each experiment timed and written down as it
+//! happened, nothing concluded. Bounded by one deadline for the whole probe; the idle-timeout wait runs on
+//! its own thread so that it overlaps the rest.
+//!
+//! Blocking std sockets rather than the engine's tokio loop: a probe is a handful of strictly ordered
+//! exchanges, and a read with a timeout says exactly when and how the server closed (0 bytes is its FIN,
+//! ECONNRESET its RST), which is what the findings are made of.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::http::request::{render, RequestSpec};
+use crate::http::response::{EofOutcome, Feed, HeadMemo, ResponseMeta, ResponseParser};
+use crate::plan::Target;
+
+/// Requests in the pipelining experiment: GET and HEAD alternating, so that answers out of order cannot be
+/// framed (a HEAD answer has no body where a GET answer has one).
+pub const PIPELINED: usize = 4;
+/// Samples taken of the small exchange on a new connection, and of each Nagle case.
+const SAMPLES: usize = 5;
+/// How long a connection is given to show its end after a response that closes it.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The server's FIN: a read returned 0.
+    Fin,
+    /// The server's RST.
+    Reset,
+    /// Still open when we stopped waiting.
+    Open,
+    /// Bytes nobody asked for.
+    Unexpected,
+    /// Any other failure.
+    Failed,
+}
+
+/// Requests sent one after another on one connection until the server ended it or the cap was reached.
+#[derive(Debug, Clone, Default)]
+pub struct Sequence {
+    /// Every response, in order.
+    pub responses: Vec<ResponseMeta>,
+    /// How the connection ended; None when the cap was reached with it open.
+    pub end: Option<End>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Idle {
+    /// How long the connection stayed open after its response; None if it outlived the wait.
+    pub lived: Option<Duration>,
+    pub waited: Duration,
+    pub end: End,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipelined {
+    pub answered: usize,
+    /// Every answer was framed as the answer to the request in its place.
+    pub framed_in_order: bool,
+    /// From the write of the batch to its last answer.
+    pub batch: Duration,
+    /// The same, for one request alone on the same connection (the median of three).
+    pub single: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Closes {
+    /// After a response to `Connection: close`.
+    pub after_close: End,
+    /// After a response to `Connection: close` sent together with one more request the server leaves unread.
+    pub with_unread: End,
+    /// The response to that `Connection: close` arrived whole before the end.
+    pub unread_response_whole: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observations {
+    pub http11: Sequence,
+    pub http10: Sequence,
+    pub idle: Idle,
+    pub pipelined: Pipelined,
+    pub closes: Closes,
+    /// (TCP connect, connect plus one small exchange) on new connections.
+    pub new_connections: Vec<(Duration, Duration)>,
+    /// One request written in two parts: time to its answer with Nagle on (TCP_NODELAY off), and off.
+    pub split_nagle_on: Vec<Duration>,
+    pub split_nodelay: Vec<Duration>,
+}
+
+/// Why the probe could not run at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Unprobeable {
+    #[error("cannot connect: {0}")]
+    Connect(io::Error),
+    #[error("no HTTP response ({0})")]
+    NotHttp(String),
+}
+
+/// Runs every experiment against `target` within `deadline`.
+pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<Observations, Unprobeable> {
+    // The first exchange doubles as the check that there is an HTTP server at all.
+    let mut first = Conn::open(target.addr, deadline).map_err(Unprobeable::Connect)?.0;
+    first.send(&request(target, "GET", Version::Http11, None)).map_err(|e| Unprobeable::NotHttp(e.to_string()))?;
+    if let Err(end) = first.response(false, deadline) {
+        return Err(Unprobeable::NotHttp(first.describe_failure(end)));
+    }
+    drop(first);
+    std::thread::scope(|scope| {
+        // The idle wait is the long one: it overlaps everything else.
+        let idle = scope.spawn(|| idle(target, deadline));
+        let http11 = sequence(target, Version::Http11, max_requests, deadline);
+        let http10 = sequence(target, Version::Http10KeepAlive, 3, deadline);
+        let pipelined = pipelined(target, deadline);
+        let closes = closes(target, deadline);
+        let new_connections = (0..SAMPLES).filter_map(|_| new_connection(target, deadline)).collect();
+        let split_nagle_on = (0..SAMPLES).filter_map(|_| split_request(target, false, deadline)).collect();
+        let split_nodelay = (0..SAMPLES).filter_map(|_| split_request(target, true, deadline)).collect();
+        let idle = idle.join().expect("the idle experiment does not panic");
+        Ok(Observations { http11, http10, idle, pipelined, closes, new_connections, split_nagle_on, split_nodelay })
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Http11,
+    /// HTTP/1.0 asking for `Connection: Keep-Alive` (the extension HTTP/1.0 servers may honour).
+    Http10KeepAlive,
+}
+
+fn request(target: &Target, method: &str, version: Version, connection: Option<&str>) -> Vec<u8> {
+    let (http10, connection) = match version {
+        Version::Http11 => (false, connection),
+        Version::Http10KeepAlive => (true, connection.or(Some("Keep-Alive"))),
+    };
+    render(&RequestSpec {
+        method,
+        target: &target.path,
+        host: &target.host,
+        headers: &[],
+        body: &[],
+        http10,
+        connection,
+    })
+}
+
+/// Requests one at a time on one connection, until the server ends it or `cap` are answered.
+fn sequence(target: &Target, version: Version, cap: u64, deadline: Instant) -> Sequence {
+    let mut seen = Sequence::default();
+    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else {
+        seen.end = Some(End::Failed);
+        return seen;
+    };
+    let bytes = request(target, "GET", version, None);
+    while (seen.responses.len() as u64) < cap {
+        if conn.send(&bytes).is_err() {
+            seen.end = Some(End::Reset);
+            return seen;
+        }
+        match conn.response(false, deadline) {
+            Ok(meta) => {
+                seen.responses.push(meta);
+                if !meta.persistent {
+                    seen.end = Some(conn.wait_end(Instant::now() + CLOSE_WAIT));
+                    return seen;
+                }
+            }
+            Err(end) => {
+                seen.end = Some(end);
+                return seen;
+            }
+        }
+    }
+    seen
+}
+
+/// One exchange, then nothing: how long until the server closes the idle connection.
+fn idle(target: &Target, deadline: Instant) -> Idle {
+    let failed = Idle { lived: None, waited: Duration::ZERO, end: End::Failed };
+    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return failed };
+    if conn.send(&request(target, "GET", Version::Http11, None)).is_err() {
+        return failed;
+    }
+    match conn.response(false, deadline) {
+        Ok(meta) if meta.persistent => {}
+        _ => return failed,
+    }
+    let since = Instant::now();
+    // Stop a little before the deadline, so that the probe as a whole keeps to it.
+    let until = deadline.checked_sub(Duration::from_millis(200)).unwrap_or(deadline).max(since);
+    let end = conn.wait_end(until);
+    let waited = since.elapsed();
+    Idle { lived: (end != End::Open).then_some(waited), waited, end }
+}
+
+fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
+    let mut seen = Pipelined { answered: 0, framed_in_order: false, batch: Duration::ZERO, single: Duration::ZERO };
+    let get = request(target, "GET", Version::Http11, None);
+    // One request alone, each on a connection of its own (a server may answer only one per connection).
+    let mut singles: Vec<_> = (0..3)
+        .filter_map(|_| {
+            let (mut conn, _) = Conn::open(target.addr, deadline).ok()?;
+            let began = Instant::now();
+            conn.send(&get).ok()?;
+            conn.response(false, deadline).ok()?;
+            Some(began.elapsed())
+        })
+        .collect();
+    singles.sort();
+    seen.single = singles.get(singles.len() / 2).copied().unwrap_or_default();
+    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return seen };
+    let head = request(target, "HEAD", Version::Http11, None);
+    let methods: Vec<bool> = (0..PIPELINED).map(|i| i % 2 == 1).collect();
+    let batch: Vec<u8> = methods.iter().flat_map(|&is_head| if is_head { head.clone() } else { get.clone() }).collect();
+    let began = Instant::now();
+    if conn.send(&batch).is_err() {
+        return seen;
+    }
+    seen.framed_in_order = true;
+    for &is_head in &methods {
+        match conn.response(is_head, deadline) {
+            Ok(_) => seen.answered += 1,
+            Err(End::Unexpected) => {
+                seen.framed_in_order = false;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    seen.batch = began.elapsed();
+    seen
+}
+
+fn closes(target: &Target, deadline: Instant) -> Closes {
+    let close = request(target, "GET", Version::Http11, Some("close"));
+    let after = |bytes: &[u8]| -> (End, bool) {
+        let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return (End::Failed, false) };
+        if conn.send(bytes).is_err() {
+            return (End::Failed, false);
+        }
+        match conn.response(false, deadline) {
+            Ok(_) => (conn.wait_end(Instant::now() + CLOSE_WAIT), true),
+            Err(end) => (end, false),
+        }
+    };
+    let (after_close, _) = after(&close);
+    // One request more behind the one that closes: the server closes with it unread.
+    let mut two = close.clone();
+    two.extend_from_slice(&request(target, "GET", Version::Http11, None));
+    let (with_unread, whole) = after(&two);
+    Closes { after_close, with_unread, unread_response_whole: whole }
+}
+
+/// A new connection and one small exchange on it: (connect, connect plus exchange).
+fn new_connection(target: &Target, deadline: Instant) -> Option<(Duration, Duration)> {
+    let began = Instant::now();
+    let (mut conn, connect) = Conn::open(target.addr, deadline).ok()?;
+    conn.send(&request(target, "GET", Version::Http11, None)).ok()?;
+    conn.response(false, deadline).ok()?;
+    Some((connect, began.elapsed()))
+}
+
+/// One request written in two segments after a few ordinary exchanges (past TCP's quick-ACK start), with
+/// Nagle on or off: Nagle holds the second segment until the first is acknowledged, and a server that
+/// delays its ACK while waiting for the rest of the request makes that a delay (RFC 1122 §4.2.3.2, §4.2.3.4).
+fn split_request(target: &Target, nodelay: bool, deadline: Instant) -> Option<Duration> {
+    let (mut conn, _) = Conn::open(target.addr, deadline).ok()?;
+    conn.stream.set_nodelay(nodelay).ok()?;
+    let get = request(target, "GET", Version::Http11, None);
+    for _ in 0..3 {
+        conn.send(&get).ok()?;
+        conn.response(false, deadline).ok()?;
+    }
+    let split = get.len() / 2;
+    let began = Instant::now();
+    conn.send(&get[..split]).ok()?;
+    conn.send(&get[split..]).ok()?;
+    conn.response(false, deadline).ok()?;
+    Some(began.elapsed())
+}
+
+/// One blocking connection with its read buffer.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    memo: HeadMemo,
+}
+
+impl Conn {
+    /// Connects within the time left; returns the connection and how long the handshake took.
+    fn open(addr: SocketAddr, deadline: Instant) -> io::Result<(Conn, Duration)> {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let began = Instant::now();
+        let stream = TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(5)))?;
+        let connect = began.elapsed();
+        Ok((Conn { stream, buf: vec![0; 64 * 1024], start: 0, end: 0, memo: HeadMemo::default() }, connect))
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one whole response (of a HEAD request when `head`); the error says how the connection ended
+    /// instead, `Unexpected` for bytes that are not a response.
+    fn response(&mut self, head: bool, deadline: Instant) -> Result<ResponseMeta, End> {
+        let mut parser = ResponseParser::new(head);
+        loop {
+            match parser.feed(&self.buf[self.start..self.end], &mut self.memo) {
+                Ok(Feed::Complete { consumed, meta }) => {
+                    self.start += consumed;
+                    return Ok(meta);
+                }
+                Ok(Feed::Incomplete { consumed }) => self.start += consumed,
+                Err(_) => return Err(End::Unexpected),
+            }
+            match self.read(deadline) {
+                Ok(0) => {
+                    return match parser.eof() {
+                        EofOutcome::Complete(meta) => Ok(meta),
+                        EofOutcome::NothingReceived => Err(End::Fin),
+                        EofOutcome::Truncated => Err(End::Failed),
+                    }
+                }
+                Ok(_) => {}
+                Err(end) => return Err(end),
+            }
+        }
+    }
+
+    /// Waits for the server to end the connection, until `until`.
+    fn wait_end(&mut self, until: Instant) -> End {
+        if self.start < self.end {
+            return End::Unexpected;
+        }
+        match self.read(until) {
+            Ok(0) => End::Fin,
+            Ok(_) => End::Unexpected,
+            Err(end) => end,
+        }
+    }
+
+    /// One read into the free end of the buffer, bounded by `until`.
+    fn read(&mut self, until: Instant) -> Result<usize, End> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.end == self.buf.len() {
+            return Err(End::Unexpected);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(End::Open);
+        }
+        self.stream.set_read_timeout(Some(left)).map_err(|_| End::Failed)?;
+        match self.stream.read(&mut self.buf[self.end..]) {
+            Ok(n) => {
+                self.end += n;
+                Ok(n)
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(End::Open),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(End::Reset),
+            Err(_) => Err(End::Failed),
+        }
+    }
+
+    /// What the first bytes received were, for a server that does not speak HTTP.
+    fn describe_failure(&self, end: End) -> String {
+        let received = &self.buf[..self.end.min(32)];
+        match end {
+            End::Unexpected => format!("the server sent {:?}", String::from_utf8_lossy(received)),
+            End::Fin => "the server closed without answering".into(),
+            End::Reset => "the server reset the connection".into(),
+            End::Open => "no answer in time".into(),
+            End::Failed => "the answer was cut short".into(),
+        }
+    }
+}

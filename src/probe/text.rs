@@ -1,0 +1,176 @@
+//! The probe's checklist for people: a mark, the finding with its figure, and the rule it tests.
+//! ✓ the server does what the rule asks, ✗ it does not, · a figure with no right answer.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::findings::Findings;
+use crate::report::micros;
+
+const LABEL: usize = 30;
+
+pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "connbench probe {}  ({:.2} s)", f.target, took.as_secs_f64())?;
+    writeln!(out)?;
+    let yes_no = |ok: bool| if ok { "yes" } else { "no" };
+    line(
+        out,
+        Mark::of(f.http11_persistent),
+        "HTTP/1.1 persistent",
+        &format!("{}: a second request answered on the same connection", yes_no(f.http11_persistent)),
+        "HTTP/1.1 connections persist unless a response says Connection: close (RFC 9112 §9.3).",
+    )?;
+    line(
+        out,
+        Mark::of(f.http10_keep_alive),
+        "HTTP/1.0 Keep-Alive",
+        &format!("{}: Connection: Keep-Alive asked, and the connection was kept", yes_no(f.http10_keep_alive)),
+        "HTTP/1.0 persists only when both sides say Connection: Keep-Alive (HTTP: The Definitive Guide, ch. 4).",
+    )?;
+    line(
+        out,
+        Mark::Figure,
+        "Keep-Alive announced",
+        &announced(f),
+        "Keep-Alive: max=M is how many more requests the server will take; timeout is a hint (ch. 4).",
+    )?;
+    let per_connection = match (f.max_requests_per_connection, f.max_requests_at_least) {
+        (Some(n), _) => format!("{n}, then the server closed"),
+        (None, Some(n)) => format!("at least {n} (the probe's cap; still open)"),
+        (None, None) => "not measured".into(),
+    };
+    line(
+        out,
+        Mark::Figure,
+        "requests per connection",
+        &per_connection,
+        "A server may close a persistent connection after any number of requests; clients reopen (ch. 4).",
+    )?;
+    let idle = match (f.idle_timeout_s, f.idle_timeout_at_least_s) {
+        (Some(s), _) => format!("{s:.2} s, then the server closed"),
+        (None, Some(s)) => format!("longer than {s:.1} s"),
+        (None, None) => "not measured".into(),
+    };
+    line(
+        out,
+        Mark::Figure,
+        "idle timeout",
+        &idle,
+        "A server may close an idle connection at any time; a client must not reuse one it may have closed \
+         (RFC 9112 §9.5).",
+    )?;
+    let p = &f.pipelining;
+    let serialized = match p.serialized {
+        Some(true) => "one by one",
+        Some(false) => "together",
+        None => "too fast to tell how",
+    };
+    line(
+        out,
+        Mark::of(p.answered == p.sent && p.in_order),
+        "pipelining",
+        &format!(
+            "{} of {} answered{}, {serialized}",
+            p.answered,
+            p.sent,
+            if p.in_order { " in order" } else { ", out of order" }
+        ),
+        "Responses to pipelined requests come back in the order of the requests (RFC 9112 §9.3.2).",
+    )?;
+    let c = &f.close;
+    line(
+        out,
+        Mark::of(c.fin_after_close),
+        "close after Connection: close",
+        &c.after_close.to_uppercase(),
+        "A graceful close: the server sends FIN after its last response (ch. 4, graceful connection close).",
+    )?;
+    let unread = format!(
+        "{}{}",
+        c.with_unread.to_uppercase(),
+        if c.unread_response_whole { ", the response arrived whole" } else { ", the response was lost" }
+    );
+    line(
+        out,
+        Mark::of(!c.rst_on_unread),
+        "close with unread request",
+        &unread,
+        "Closing with unread data makes TCP send RST, which can destroy a response in flight; servers read \
+         first (RFC 9112 §9.6).",
+    )?;
+    let share = match (f.handshake_share, f.connect_us, f.new_connection_exchange_us) {
+        (Some(share), Some(connect), Some(total)) => {
+            format!("{:.0}% (connect {} of {})", share * 100.0, micros(connect), micros(total))
+        }
+        _ => "not measured".into(),
+    };
+    line(
+        out,
+        Mark::Figure,
+        "handshake share",
+        &share,
+        "Connection setup can dominate a small transaction on a new connection (ch. 4, TCP delays).",
+    )?;
+    let d = &f.nagle.split_request_delay_ms;
+    let nagle = match (d.nodelay_off, d.nodelay_on) {
+        (Some(off), Some(on)) => {
+            format!("split request answered in {off:.2} ms with Nagle, {on:.2} ms with TCP_NODELAY")
+        }
+        _ => "not measured".into(),
+    };
+    line(
+        out,
+        Mark::Figure,
+        "Nagle",
+        &nagle,
+        "Nagle holds a small segment until the last is acknowledged; with delayed ACKs that is a wait (ch. 4).",
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Mark {
+    Yes,
+    No,
+    Figure,
+}
+
+impl Mark {
+    fn of(ok: bool) -> Mark {
+        if ok {
+            Mark::Yes
+        } else {
+            Mark::No
+        }
+    }
+}
+
+fn line(out: &mut impl Write, mark: Mark, label: &str, finding: &str, rule: &str) -> io::Result<()> {
+    let mark = match mark {
+        Mark::Yes => "✓",
+        Mark::No => "✗",
+        Mark::Figure => "·",
+    };
+    writeln!(out, "{mark} {label:<LABEL$} {finding}")?;
+    writeln!(out, "  {:<LABEL$} {rule}", "")
+}
+
+fn announced(f: &Findings) -> String {
+    let a = &f.announced;
+    let mut parts = Vec::new();
+    if let Some(t) = a.keep_alive_timeout_s {
+        parts.push(format!("timeout={t}s"));
+    }
+    if let Some(m) = a.keep_alive_max {
+        let counting = match a.max_counts_down {
+            Some(true) => ", counting down",
+            Some(false) => ", the same on every response",
+            None => "",
+        };
+        parts.push(format!("max={m} ({} requests in all{counting})", u64::from(m) + 1));
+    }
+    if parts.is_empty() {
+        "nothing (no Keep-Alive header)".into()
+    } else {
+        parts.join(", ")
+    }
+}
