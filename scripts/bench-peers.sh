@@ -11,7 +11,8 @@
 #   SCENARIOS=keepalive TOOLS="wrk connbench" scripts/bench-peers.sh
 #
 # Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
-# PORT [18090], SERVER_CPU [0], CLIENT_CPU [1], SCENARIOS ["keepalive pipeline close"],
+# PORT [18090], TLS_PORT [18091], SERVER_CPU [0], CLIENT_CPU [1],
+# SCENARIOS ["keepalive pipeline close https-keepalive https-close"],
 # TOOLS ["wrk connbench h2load ab hey oha"], CONNBENCH [target/release/connbench, built if missing],
 # WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
 #
@@ -28,6 +29,12 @@
 #              ab without -k sends HTTP/1.0 (the server closes); hey -disable-keepalive sends
 #              Connection: close; h2load -H 'Connection: close' is count-based (-n), because its -D
 #              hangs in close mode (nghttp2 1.52), so it runs about DURATION*H2LOAD_CLOSE_RATE requests.
+#   https-keepalive  keepalive over TLS 1.3 (nginx's self-signed certificate: connbench trusts it with
+#              --cacert, wrk and h2load do not verify): the handshakes are few, the figure is the cost of
+#              TLS records per request.
+#   https-close      close over TLS: a TLS handshake per request. Both wrk (its SSL_clear keeps the session)
+#              and connbench (--tls-resume, the default) resume sessions, so these are mostly resumed
+#              handshakes; connbench's JSON counts them (tls.handshakes_resumed).
 #
 # Every run is bounded (timeout), loopback only; a tool that is not installed is skipped with a note.
 # nginx is stopped by its own pid on exit. Needs nginx, taskset, /usr/bin/time, python3.
@@ -38,22 +45,24 @@ RUNS=${RUNS:-3}
 C=${CONNS:-50}
 DEPTH=${DEPTH:-16}
 PORT=${PORT:-18090}
+TLS_PORT=${TLS_PORT:-18091}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-SCENARIOS=${SCENARIOS:-"keepalive pipeline close"}
+SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close"}
 TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
 H2LOAD_CLOSE_RATE=${H2LOAD_CLOSE_RATE:-10000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 CONNBENCH=${CONNBENCH:-$here/target/release/connbench}
 WORKDIR=${WORKDIR:-$(mktemp -d -t bench-peers.XXXXXX)}
 URL="http://127.0.0.1:$PORT/"
+TLS_URL="https://127.0.0.1:$TLS_PORT/"
 LIMIT=$((D * 3 + 20)) # hard wall-clock cap per run
 RAW="$WORKDIR/raw.tsv"
 NGINX_PID=""
 
 log() { echo "[bench-peers] $*" >&2; }
 
-for need in nginx taskset python3; do
+for need in nginx taskset python3 openssl; do
   command -v "$need" >/dev/null || { log "$need is not installed"; exit 2; }
 done
 [ -x /usr/bin/time ] || { log "/usr/bin/time is not installed (apt-get install time)"; exit 2; }
@@ -92,6 +101,7 @@ nginx_ticks() { # utime+stime of the nginx worker(s), in clock ticks
 # The command line of tool $1 in scenario $2; nothing if the tool has no such mode.
 cmd_for() {
   local cb="$CONNBENCH run $URL -c $C -d ${D}s --format json --no-progress"
+  local cbs="$CONNBENCH run $TLS_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
   case "$1:$2" in
     wrk:keepalive) echo "wrk -t1 -c$C -d${D}s --latency $URL" ;;
     wrk:pipeline) echo "env DEPTH=$DEPTH wrk -t1 -c$C -d${D}s --latency -s $WORKDIR/pipeline.lua $URL" ;;
@@ -99,6 +109,11 @@ cmd_for() {
     connbench:keepalive) echo "$cb --mode keepalive" ;;
     connbench:pipeline) echo "$cb --mode pipeline --depth $DEPTH" ;;
     connbench:close) echo "$cb --mode parallel --close-by server" ;;
+    wrk:https-keepalive) echo "wrk -t1 -c$C -d${D}s --latency $TLS_URL" ;;
+    wrk:https-close) echo "wrk -t1 -c$C -d${D}s --latency -H 'Connection: close' $TLS_URL" ;;
+    connbench:https-keepalive) echo "$cbs --mode keepalive" ;;
+    connbench:https-close) echo "$cbs --mode parallel --close-by server" ;;
+    h2load:https-keepalive) echo "h2load --h1 -t1 -c$C -D $D $TLS_URL" ;;
     h2load:keepalive) echo "h2load --h1 -t1 -c$C -D $D $URL" ;;
     h2load:pipeline) echo "h2load --h1 -t1 -c$C -m $DEPTH -D $D $URL" ;;
     h2load:close) echo "h2load --h1 -t1 -c$C -n $((D * H2LOAD_CLOSE_RATE)) -H 'Connection: close' $URL" ;;

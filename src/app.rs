@@ -230,10 +230,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let embedded;
     let (target, reserved_cores) = match &plan.target {
-        TargetSpec::Url(url) => (resolve(url)?, 0),
+        TargetSpec::Url(url) => {
+            let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &plan.tls)?;
+            (Target { tls, ..resolve(url)? }, 0)
+        }
         TargetSpec::Embedded(config) => {
             embedded = server::spawn_thread(config.clone())?;
-            (embedded_target(&embedded), 1)
+            (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
@@ -262,6 +265,9 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         drop(tracker);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
+        if let Some(client) = &target.tls {
+            run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
+        }
         let (ports, samples) = governor.end_mode();
         run.ports = Some(ports);
         for (i, tick) in run.timeline.iter_mut().enumerate() {
@@ -384,12 +390,30 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
         .next()
         .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    Ok(Target { addr, host, path, display: url.to_string() })
+    Ok(Target { addr, host, path, display: url.to_string(), tls: None })
 }
 
-fn embedded_target(server: &ServerThread) -> Target {
+fn embedded_target(server: &ServerThread, https: bool, tls: &crate::net::tls::Options) -> Result<Target, Failure> {
     let addr = server.addr;
-    Target { addr, host: addr.to_string(), path: "/".into(), display: format!("http://{addr}/ (embedded server)") }
+    let scheme = if https { "https" } else { "http" };
+    let display = format!("{scheme}://{addr}/ (embedded server)");
+    let tls = secure(https, &addr.ip().to_string(), tls)?;
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls })
+}
+
+/// The TLS every connection to `host` speaks, for https.
+fn secure(
+    https: bool,
+    host: &str,
+    options: &crate::net::tls::Options,
+) -> Result<Option<Arc<crate::net::tls::Client>>, Failure> {
+    if !https {
+        return Ok(None);
+    }
+    if options.insecure {
+        eprintln!("connbench: -k/--insecure: the certificate of {host} is not verified");
+    }
+    Ok(Some(Arc::new(crate::net::tls::Client::new(host, options).map_err(Failure::Usage)?)))
 }
 
 /// Proves the target accepts connections before any load, so an unreachable target exits 2 at once.
@@ -407,7 +431,14 @@ fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option
     };
     let start = Instant::now();
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
-        Ok(stream) => return Ok(Some(engine::Opened { stream, client_ip, handshake: start.elapsed() })),
+        Ok(mut stream) => {
+            let handshake = start.elapsed();
+            let tls = match &target.tls {
+                Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
+                None => None,
+            };
+            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls }));
+        }
         Err(err) => err,
     };
     governor.connect_failed(client_ip, crate::record::ErrorKind::of_io(&err), Instant::now());
@@ -422,19 +453,46 @@ fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option
     Err(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr)))
 }
 
+/// With https, the preflight's TLS handshake: a certificate that does not verify stops the run here, before
+/// any request, with the reason and the two ways out.
+fn tls_preflight(
+    target: &Target,
+    client: &crate::net::tls::Client,
+    stream: &mut std::net::TcpStream,
+    limit: Duration,
+) -> Result<(rustls::ClientConnection, Duration), Failure> {
+    use crate::net::tls::{handshake_blocking, Refusal};
+    handshake_blocking(client, stream, limit).map_err(|refusal| {
+        Failure::Usage(match refusal {
+            Refusal::Certificate(reason) => format!(
+                "the certificate of {} does not verify: {reason}; trust its CA with --cacert FILE, or skip \
+                 verification with -k/--insecure",
+                target.host
+            ),
+            Refusal::Handshake(err) => format!("TLS handshake with {} ({}) failed: {err}", target.display, target.addr),
+        })
+    })
+}
+
 /// `connbench serve`: the embedded server on its own until Ctrl-C.
 pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<(), Failure> {
     let listen: SocketAddr =
         args.listen.parse().map_err(|_| Failure::Usage(format!("--listen '{}': expected IP:PORT", args.listen)))?;
-    let config = crate::plan::server_config(&args.knobs, &crate::profile::Profile::default());
+    let mut config = crate::plan::server_config(&args.knobs, &crate::profile::Profile::default());
     // Refused before "serving" is printed, so nobody reads that it serves.
     config.validate().map_err(|e| Failure::Usage(e.to_string()))?;
+    let scheme = if args.knobs.tls {
+        config.tls = Some(serving_identity(args)?.server_config().map_err(Failure::Usage)?);
+        "https"
+    } else {
+        "http"
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
-        eprintln!("connbench: serving http://{}/ (Ctrl-C to stop)", listener.local_addr()?);
+        eprintln!("connbench: serving {scheme}://{}/ (Ctrl-C to stop)", listener.local_addr()?);
         let stats = Arc::new(server::ServerStats::default());
         let stopped = async {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -444,4 +502,19 @@ pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<
         server::run(listener, config, stats, stopped).await?;
         Ok(())
     })
+}
+
+/// `serve --tls`: `--cert`/`--key`, or a self-signed certificate made now and written where a client can find it
+/// for its `--cacert`.
+fn serving_identity(args: &crate::cli::ServeArgs) -> Result<crate::net::tls::Identity, Failure> {
+    use crate::net::tls::Identity;
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        return Identity::from_files(cert, key).map_err(Failure::Usage);
+    }
+    let identity = Identity::self_signed().map_err(Failure::Usage)?;
+    let path = std::env::temp_dir().join(format!("connbench-serve-{}.pem", std::process::id()));
+    std::fs::write(&path, identity.certificate_pem())
+        .map_err(|e| Failure::Usage(format!("cannot write the certificate to {}: {e}", path.display())))?;
+    eprintln!("connbench: self-signed certificate for localhost and 127.0.0.1 in {} (for --cacert)", path.display());
+    Ok(identity)
 }

@@ -4,7 +4,7 @@ vocabulary: the plan and profiles parse checks here, `report::gate` measures the
 
 METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
 `p50 p90 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
-`connect ttfb transfer total`. OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
+`connect tls ttfb transfer total` (`tls`: https only). OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
 need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
 person and 5 % by another, a gate that may never fail), counts and `rps` are bare numbers.
 */
@@ -43,6 +43,8 @@ pub enum Phase {
     Ttfb,
     Transfer,
     Total,
+    /// https: the TLS handshake, apart from `connect`.
+    Tls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +76,13 @@ const STATS: [(&str, Stat); 9] = [
     ("max", Stat::Max),
     ("mean", Stat::Mean),
 ];
-const PHASES: [(&str, Phase); 4] =
-    [("connect", Phase::Connect), ("ttfb", Phase::Ttfb), ("transfer", Phase::Transfer), ("total", Phase::Total)];
+const PHASES: [(&str, Phase); 5] = [
+    ("connect", Phase::Connect),
+    ("ttfb", Phase::Ttfb),
+    ("transfer", Phase::Transfer),
+    ("total", Phase::Total),
+    ("tls", Phase::Tls),
+];
 
 impl Check {
     /// Parses `METRIC OP VALUE`; the error names the expression and what is wrong with it.
@@ -119,7 +126,7 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     let unknown = || {
         format!(
             "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, missed, or STAT.PHASE with STAT \
-             in p50 p90 p99 p99.9 p99.99 max mean and PHASE in connect ttfb transfer total)"
+             in p50 p90 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total)"
         )
     };
     // The phase follows the last dot: `p99.9.total` is p99.9 of total.
@@ -208,6 +215,7 @@ mod tests {
             ("max.ttfb>1.5s", lat(Stat::Max, Phase::Ttfb), Op::Gt, 1_500_000.0),
             ("p99.9.transfer<1ms", lat(Stat::P999, Phase::Transfer), Op::Lt, 1000.0),
             ("p99.99.total<2ms", lat(Stat::P9999, Phase::Total), Op::Lt, 2000.0),
+            ("p99.tls<5ms", lat(Stat::P99, Phase::Tls), Op::Lt, 5000.0),
             ("mean.total<1µs", lat(Stat::Mean, Phase::Total), Op::Lt, 1.0),
             ("error_rate<0.1%", Metric::ErrorRate, Op::Lt, 0.001),
             ("rps>=5000", Metric::Rps, Op::Ge, 5000.0),

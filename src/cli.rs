@@ -170,7 +170,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub close_by: Option<CloseByArg>,
 
-    /// Limit on the TCP handshake. [default: 5s]
+    /// Limit on the TCP handshake, and on the TLS handshake apart (https). [default: 5s]
     #[arg(long, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
@@ -220,6 +220,19 @@ pub struct RunArgs {
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub max_regression: Option<f64>,
 
+    /// https: trust the CA certificates of this PEM file beside the platform's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// https: do not verify the server's certificate (the report says so).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// https: resume TLS sessions (session tickets, TLS 1.3 PSKs) on new connections, as browsers do (true or
+    /// false). [default: true]
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_resume: Option<bool>,
+
     #[command(flatten)]
     pub server: ServerKnobs,
 }
@@ -255,6 +268,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// With --tls: the server's certificate chain (PEM) instead of a self-signed one made at start.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// With --cert: the certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 
     #[command(flatten)]
     pub knobs: ServerKnobs,
@@ -352,6 +373,10 @@ pub struct ServerKnobs {
     /// Embedded server: send half of each body, then close.
     #[arg(long, help_heading = "Embedded server")]
     pub server_truncate: bool,
+
+    /// Embedded server: speak https, with a self-signed certificate made at start (`run` trusts it without -k).
+    #[arg(long, help_heading = "Embedded server")]
+    pub tls: bool,
 
     /// Embedded server: stall once, e.g. 100:1s answers the 101st request (over all connections) 1 s late.
     #[arg(long, value_parser = parse_stall, value_name = "AFTER:LENGTH", help_heading = "Embedded server")]

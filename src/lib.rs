@@ -15,7 +15,9 @@ Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `
   (`http::reuse`: Keep-Alive max/timeout, pipelining only once persistent); pure, no I/O.
 - `net`: the only code that makes sockets and reads kernel TCP settings and sockets; the port
   ledger (`net::ports`, pure), `--source-ip auto|kernel|LIST` parsing (`net::source`, pure) and the
-  client IPs it means toward a server (`net::clients`).
+  client IPs it means toward a server (`net::clients`); the transport
+  (`net::stream`: plain TCP or TLS, one enum under the engine's and the server's connection loops) and its
+  TLS configuration (`net::tls`).
 - `engine`: the one spawn/stop loop; modes differ only in per-connection policy. `engine::pace` is the
   pure `--rate` schedule, `engine::schedule` hands scheduled requests to connections, and
   `engine::governor` asks the port ledger before every new connection and adds client IPs under `auto`.

@@ -111,6 +111,8 @@ pub struct Plan {
     pub whole: WholePlan,
     /// `--start-at`: when the load starts.
     pub start_at: Option<std::time::SystemTime>,
+    /// https (a URL's, or the embedded server's with `--tls`): verification, trusted certificates, resumption.
+    pub tls: crate::net::tls::Options,
 }
 
 /// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
@@ -135,6 +137,8 @@ pub struct ModePlan {
     pub nodelay: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// https: how connections are secured (the target's).
+    pub tls: Option<Arc<crate::net::tls::Client>>,
 }
 
 /// Where to connect and what to call the host; known only after resolution or binding.
@@ -147,6 +151,8 @@ pub struct Target {
     pub path: String,
     /// For the result and the report.
     pub display: String,
+    /// https: the TLS every connection to it speaks.
+    pub tls: Option<Arc<crate::net::tls::Client>>,
 }
 
 // NOTE: the defaults of DESIGN.md §1, also written in the `[default: …]` of cli.rs's doc comments.
@@ -172,10 +178,30 @@ impl Plan {
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
+        let mut tls = crate::net::tls::Options {
+            insecure: args.insecure,
+            resume: args.tls_resume.unwrap_or(true),
+            extra_roots: match &args.cacert {
+                Some(path) => crate::net::tls::read_certificates(path, "--cacert")?,
+                None => Vec::new(),
+            },
+        };
         let target = match (&args.url, &profile.url) {
+            (Some(_), _) | (_, Some(_)) if args.server.tls => {
+                return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
+            }
             (Some(text), _) => TargetSpec::Url(parse_url(text)?),
             (None, Some(text)) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
-            (None, None) => TargetSpec::Embedded(server_config(&args.server, profile)),
+            (None, None) => {
+                let mut config = server_config(&args.server, profile);
+                if args.server.tls {
+                    // Made now, trusted by this run only.
+                    let identity = crate::net::tls::Identity::self_signed()?;
+                    tls.extra_roots.extend(identity.chain.iter().cloned());
+                    config.tls = Some(identity.server_config()?);
+                }
+                TargetSpec::Embedded(config)
+            }
         };
         let mode_args = match (&args.mode[..], &profile.mode[..]) {
             ([], []) => &[ModeArg::Keepalive][..],
@@ -330,6 +356,7 @@ impl Plan {
             shard: args.shard,
             whole,
             start_at: args.start_at,
+            tls,
         })
     }
 
@@ -370,6 +397,7 @@ impl Plan {
             nodelay: self.nodelay && !one_shot,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            tls: target.tls.clone(),
         }
     }
 }
@@ -404,9 +432,8 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
     let full = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
     let url = Url::parse(&full).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
-        "http" => {}
-        "https" => return Err(format!("URL '{text}': https is not supported yet; use http://")),
-        other => return Err(format!("URL '{text}': scheme '{other}' is not http")),
+        "http" | "https" => {}
+        other => return Err(format!("URL '{text}': scheme '{other}' is not http or https")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("URL '{text}': no host"));
@@ -505,6 +532,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),
         stall: knobs.server_stall.or(p.server_stall),
+        tls: None,
     }
 }
 
@@ -522,7 +550,8 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target { addr: "127.0.0.1:80".parse().unwrap(), host: "h".into(), path: "/".into(), display: "x".into() }
+        let addr = "127.0.0.1:80".parse().unwrap();
+        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None }
     }
 
     #[test]
@@ -537,7 +566,8 @@ mod tests {
         for (args, needle) in [
             (vec!["ftp://x/"], "scheme 'ftp'"),
             (vec!["not a url"], "URL 'not a url'"),
-            (vec!["https://x/"], "https is not supported"),
+            (vec!["--tls", "https://x/"], "--tls is for the embedded server"),
+            (vec!["https://x/", "--cacert", "/nonexistent/ca.pem"], "--cacert /nonexistent/ca.pem"),
             (vec!["-H", "novalue"], "-H 'novalue'"),
             (vec!["-H", "Connection: close"], "set by the mode"),
             (vec!["-X", "GE T"], "-X/--method"),

@@ -48,3 +48,7 @@ mod probe;
 // `--shard I/N` and `--start-at`: shares of one plan merged into exactly the whole.
 #[path = "suite/shards.rs"]
 mod shards;
+
+// HTTPS: every mode over TLS against the server's counts, resumption, verification before any load, TLS errors.
+#[path = "suite/tls.rs"]
+mod tls;

@@ -5,9 +5,26 @@
 # write_nginx_conf WORKER_CONNECTIONS KEEPALIVE_REQUESTS [EXTRA_LOCATION]
 # One worker, no access log, `return 200 "hello world\n"` at /. EXTRA_LOCATION is one more location
 # block (nginx-counters.sh adds stub_status). The fd limit is raised to the worker's connections.
+# With TLS_PORT set, the same location is also served over https on 127.0.0.1:$TLS_PORT, with a self-signed
+# certificate for 127.0.0.1 made here ($WORKDIR/cert.pem: a client's --cacert), TLS 1.2 and 1.3, a shared
+# session cache and session tickets (so clients can resume, as with most HTTPS servers).
 write_nginx_conf() {
-  local connections=$1 keepalive_requests=$2 extra=${3:-}
+  local connections=$1 keepalive_requests=$2 extra=${3:-} tls=""
   mkdir -p "$WORKDIR/logs"
+  if [ -n "${TLS_PORT:-}" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+      -keyout "$WORKDIR/key.pem" -out "$WORKDIR/cert.pem" 2>/dev/null || { log "openssl could not make a certificate"; exit 2; }
+    tls="server {
+        listen 127.0.0.1:$TLS_PORT ssl backlog=65535;
+        ssl_certificate $WORKDIR/cert.pem;
+        ssl_certificate_key $WORKDIR/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+        location / { return 200 \"hello world\\n\"; }
+    }"
+  fi
   cat > "$WORKDIR/nginx.conf" <<EOF
 worker_processes 1;
 worker_rlimit_nofile $connections;
@@ -26,6 +43,7 @@ http {
         $extra
         location / { return 200 "hello world\n"; }
     }
+    $tls
 }
 EOF
 }

@@ -21,15 +21,14 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, Ready};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Sleep};
 
 use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
-use crate::net::socket;
+use crate::net::stream::{self, Connected, Failed, Stream};
 use crate::record::{Closer, ErrorKind, Exchange};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
@@ -126,9 +125,16 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
             backlog.pending.push_back(Pending { start, retried: false });
         }
         match open(&ctx).await {
-            Err(err) => {
+            Err(failure) => {
                 backlog.pending.pop_front();
-                ctx.failed(Instant::now(), ErrorKind::of_io(&err));
+                let kind = match failure {
+                    NotOpened::Connect(err) => ErrorKind::of_io(&err),
+                    NotOpened::Handshake { ip, closer } => {
+                        Lease::new(&ctx, ip).close(closer);
+                        ErrorKind::Tls
+                    }
+                };
+                ctx.failed(Instant::now(), kind);
                 sleep_until((Instant::now() + backoff).into()).await;
                 backoff = (backoff * 2).min(BACKOFF_LONGEST);
             }
@@ -147,6 +153,9 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                     sent: 0,
                 };
                 let closer = session.run(start).await;
+                if closer == Closer::Client {
+                    session.stream.close_notify(CLIENT_LINGER).await;
+                }
                 if let Some((_, in_full)) = session.reuse.announced_max() {
                     ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
                 }
@@ -183,17 +192,27 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// Why `open` has no connection to give.
+enum NotOpened {
+    /// No TCP connection was made.
+    Connect(io::Error),
+    /// TCP connected from `ip`, then the TLS handshake failed and the connection closed, `closer` first.
+    Handshake { ip: IpAddr, closer: Closer },
+}
+
 /// Opens (or takes the preflight's) connection from the client IP the port governor grants; records its
-/// handshake; returns it with the instant its connect began and the IP it came from.
-async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
+/// handshakes; returns it with the instant its connect began and the IP it came from.
+async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr), NotOpened> {
     let plan = &ctx.shared.plan;
     let governor = &ctx.shared.governor;
+    let tls = plan.tls.as_deref();
     let preflight = ctx.opened.borrow_mut().take();
-    let (stream, start, ip) = match preflight {
+    let (connected, ip) = match preflight {
         Some(opened) => {
-            opened.stream.set_nonblocking(true)?;
-            // Counted as if it had just connected, so its idle wait is not charged to the request.
-            (TcpStream::from_std(opened.stream)?, Instant::now() - opened.handshake, opened.client_ip)
+            let session = tls.zip(opened.tls).map(|(client, (session, took))| (client, session, took));
+            let connected =
+                stream::adopt(opened.stream, opened.handshake, session).await.map_err(NotOpened::Connect)?;
+            (connected, opened.client_ip)
         }
         None => {
             // EADDRNOTAVAIL rests that IP for a second and tries another, once: never a spin.
@@ -208,27 +227,34 @@ async fn open(ctx: &ThreadCtx) -> io::Result<(TcpStream, Instant, IpAddr)> {
                         continue;
                     }
                     // The governor now tells the engine to stop claiming work.
-                    Grant::Exhausted => return Err(io::ErrorKind::AddrNotAvailable.into()),
+                    Grant::Exhausted => return Err(NotOpened::Connect(io::ErrorKind::AddrNotAvailable.into())),
                 };
-                let start = Instant::now();
                 let bind = governor.bind_to(ip);
-                match socket::connect_from(bind, ctx.shared.addr, plan.nodelay, plan.connect_timeout).await {
-                    Ok(stream) => break (stream, start, ip),
-                    Err(err) => {
+                match stream::connect(bind, ctx.shared.addr, plan.nodelay, plan.connect_timeout, tls).await {
+                    Ok(connected) => break (connected, ip),
+                    Err(Failed::Connect(err)) => {
                         let kind = ErrorKind::of_io(&err);
                         governor.connect_failed(ip, kind, Instant::now());
                         attempts -= 1;
                         if kind != ErrorKind::AddrUnavailable || attempts == 0 {
-                            return Err(err);
+                            return Err(NotOpened::Connect(err));
                         }
+                    }
+                    Err(Failed::Handshake { started, connected, closer }) => {
+                        ctx.recorder.borrow_mut().connected(connected, connected - started);
+                        return Err(NotOpened::Handshake { ip, closer });
                     }
                 }
             }
         }
     };
-    let now = Instant::now();
-    ctx.recorder.borrow_mut().connected(now, now - start);
-    Ok((stream, start, ip))
+    let Connected { stream, started, connected, tls } = connected;
+    let mut recorder = ctx.recorder.borrow_mut();
+    recorder.connected(connected, connected - started);
+    if let Some(handshake) = tls {
+        recorder.tls_handshake(handshake.took, handshake.resumed, handshake.negotiated);
+    }
+    Ok((stream, started, ip))
 }
 
 impl ThreadCtx {
@@ -246,7 +272,7 @@ impl ThreadCtx {
 /// One connection's life; `run` returns who closed it first. Dropping the stream closes our side.
 struct Session<'a> {
     ctx: &'a ThreadCtx,
-    stream: TcpStream,
+    stream: Stream,
     buffer: &'a mut Vec<u8>,
     flight: &'a mut VecDeque<InFlight>,
     backlog: &'a mut Backlog,
@@ -424,7 +450,13 @@ impl Session<'_> {
             self.sent += 1;
         }
         let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
-        self.stream.write_all(bytes).await.map_err(|err| ErrorKind::of_io(&err))
+        // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
+        // plain socket's flush is a no-op, no syscall).
+        let written = match self.stream.write_all(bytes).await {
+            Ok(()) => self.stream.flush().await,
+            failed => failed,
+        };
+        written.map_err(|err| ErrorKind::of_io(&err))
     }
 
     /// Reads into the free end of the buffer, bounded by the oldest request's timeout.
@@ -603,7 +635,8 @@ impl Session<'_> {
     /// The client's own close after an abnormal end (a timeout, bytes that cannot be matched): shut down
     /// writing, then read away what the server still sends for a moment, so that close() finds nothing
     /// unread and the kernel sends FIN rather than RST (RFC 9112 §9.6). A normal client close needs none
-    /// of this: every response has been read, and dropping the socket sends FIN.
+    /// of this: every response has been read, and dropping the socket sends FIN (over TLS, after the
+    /// `close_notify` the worker sends).
     async fn close_gracefully(&mut self) -> Closer {
         let _ = self.stream.shutdown().await;
         let _ = self.drain_until(Instant::now() + CLIENT_LINGER).await;
@@ -612,27 +645,6 @@ impl Session<'_> {
 
     /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.
     async fn drain_until(&mut self, due: Instant) -> Option<Closer> {
-        loop {
-            tokio::select! {
-                biased;
-                ready = self.stream.ready(Interest::READABLE) => match ready {
-                    // The FIN is in and a short read already took everything before it (tokio cleared
-                    // READABLE then and keeps READ_CLOSED): the read that would return 0 is skipped (a
-                    // syscall per connection in close mode). An RST sets READABLE, so it is read.
-                    Ok(ready) if ready.is_read_closed() && !(ready - Ready::READ_CLOSED).is_readable() => {
-                        return Some(Closer::Server)
-                    }
-                    Ok(_) => match self.stream.try_read(&mut self.buffer[..]) {
-                        Ok(0) => return Some(Closer::Server),
-                        Ok(_) => continue,
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(err) if ErrorKind::of_io(&err) == ErrorKind::Reset => return Some(Closer::Reset),
-                        Err(_) => return None,
-                    },
-                    Err(_) => return None,
-                },
-                () = sleep_until(due.into()) => return None,
-            }
-        }
+        self.stream.until_peer_closes(&mut self.buffer[..], due).await
     }
 }

@@ -112,11 +112,13 @@ struct ThreadCtx {
     issued: Cell<u64>,
 }
 
-/// A connection already established, where from, and how long its handshake took.
+/// A connection already established, where from, and how long its handshake took; with https, the session of
+/// its finished TLS handshake and how long that took.
 pub struct Opened {
     pub stream: std::net::TcpStream,
     pub client_ip: IpAddr,
     pub handshake: Duration,
+    pub tls: Option<(rustls::ClientConnection, Duration)>,
 }
 
 /// Runs one mode to its end (duration, request count, or stop flag) on `threads` threads.

@@ -5,3 +5,5 @@ pub mod clients;
 pub mod ports;
 pub mod socket;
 pub mod source;
+pub mod stream;
+pub mod tls;

@@ -25,6 +25,10 @@ use crate::plan::parse_url;
 
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let url = parse_url(&args.url).map_err(Failure::Usage)?;
+    // The probe's observations are made over plain sockets; a TLS server would only answer them with alerts.
+    if url.scheme() == "https" {
+        return Err(Failure::Usage(format!("URL '{}': probe speaks http only, not https", args.url)));
+    }
     let target = resolve(&url)?;
     let began = Instant::now();
     let seen = observe::observe(&target, began + args.max_time, args.max_requests)

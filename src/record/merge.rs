@@ -142,6 +142,10 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
         Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
         None => None,
     };
+    l.tls = match runs.iter().map(|r| r.latency.tls.as_ref()).collect::<Option<Vec<_>>>() {
+        Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("tls: {e}"))?),
+        None => None,
+    };
     merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|mut a, b| {
         a.merge(&b);
         a
@@ -164,6 +168,9 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.closed_by_server += o.closed_by_server;
     m.closed_by_reset += o.closed_by_reset;
     m.keep_alive.merge(&o.keep_alive);
+    if let Some(theirs) = &o.tls {
+        m.tls.get_or_insert_with(Default::default).add(theirs);
+    }
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.
@@ -384,6 +391,30 @@ mod tests {
         (a.runs[0].status.other, b.runs[0].status.s1xx, b.runs[0].status.s5xx) = (2, 1, 4);
         let status = merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].status.clone();
         assert_eq!((status.s2xx, status.s1xx, status.s5xx, status.other, status.non_2xx()), (20, 1, 4, 2, 7));
+    }
+
+    #[test]
+    fn tls_handshakes_add_up() {
+        let tls = |full, resumed| crate::record::result::TlsSummary {
+            version: "TLSv1.3".into(),
+            cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: Some("http/1.1".into()),
+            handshakes_full: full,
+            handshakes_resumed: resumed,
+            insecure: false,
+        };
+        let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
+        a.runs[0].tls = Some(tls(1, 9));
+        b.runs[0].tls = Some(tls(2, 8));
+        (a.runs[0].latency.tls, b.runs[0].latency.tls) =
+            (Some(a.runs[0].latency.connect.clone()), Some(b.runs[0].latency.connect.clone()));
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(m.runs[0].tls, Some(tls(3, 17)));
+        assert_eq!(m.runs[0].latency.tls.as_ref().map(|h| h.count), Some(2));
+        // http results stay without
+        let plain = measured(10, 100, 1.0);
+        let m = merge(&[("a", &plain), ("b", &plain)]).unwrap();
+        assert_eq!((m.runs[0].tls.as_ref(), m.runs[0].latency.tls.as_ref()), (None, None));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick};
+use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick, TlsSummary};
 
 /// Why a request failed; one per failed request (DESIGN.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub enum ErrorKind {
     Parse,
     ClosedEarly,
     Other,
+    /// The TLS handshake of the request's connection failed.
+    Tls,
 }
 
 impl ErrorKind {
@@ -92,6 +94,36 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(MAX_TRACKABLE_US)) as u64
 }
 
+/// What the two sides of a TLS connection agreed on; names as rustls and the IANA registry spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub version: &'static str,
+    pub cipher: &'static str,
+    pub alpn: Option<&'static str>,
+}
+
+/// The TLS side of one recorder's connections, made at its first handshake: plain http runs carry none.
+#[derive(Debug, Clone)]
+struct TlsRecord {
+    handshake: Histogram<u64>,
+    full: u64,
+    resumed: u64,
+    /// As the first connection negotiated it.
+    negotiated: Negotiated,
+}
+
+impl TlsRecord {
+    fn new(negotiated: Negotiated) -> TlsRecord {
+        TlsRecord { handshake: new_histogram(), full: 0, resumed: 0, negotiated }
+    }
+
+    fn merge(&mut self, other: &TlsRecord) {
+        self.handshake.add(&other.handshake).expect("histograms share bounds");
+        self.full += other.full;
+        self.resumed += other.resumed;
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Second {
     requests: u64,
@@ -122,6 +154,7 @@ pub struct Recorder {
     retries: u64,
     in_flight_at_end: u64,
     keep_alive: KeepAlive,
+    tls: Option<TlsRecord>,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -151,6 +184,7 @@ impl Recorder {
             retries: 0,
             in_flight_at_end: 0,
             keep_alive: KeepAlive::default(),
+            tls: None,
             timeline: Vec::new(),
             current: (started, started, 0),
         }
@@ -174,6 +208,17 @@ impl Recorder {
         self.connections_opened += 1;
         self.connect.saturating_record(micros(handshake));
         self.second(at).opened += 1;
+    }
+
+    /// A TLS handshake ended `took` after the TCP handshake; `resumed`: an abbreviated one.
+    pub fn tls_handshake(&mut self, took: Duration, resumed: bool, negotiated: Negotiated) {
+        let tls = self.tls.get_or_insert_with(|| TlsRecord::new(negotiated));
+        tls.handshake.saturating_record(micros(took));
+        if resumed {
+            tls.resumed += 1;
+        } else {
+            tls.full += 1;
+        }
     }
 
     pub fn completed(&mut self, exchange: &Exchange, status: u16) {
@@ -205,6 +250,7 @@ impl Recorder {
             ErrorKind::Parse => &mut self.errors.parse,
             ErrorKind::ClosedEarly => &mut self.errors.closed_early,
             ErrorKind::Other => &mut self.errors.other,
+            ErrorKind::Tls => &mut self.errors.tls,
         };
         *counter += 1;
         self.second(at).errors += 1;
@@ -291,6 +337,11 @@ impl Recorder {
         self.retries += other.retries;
         self.in_flight_at_end += other.in_flight_at_end;
         self.keep_alive.merge(&other.keep_alive);
+        match (&mut self.tls, &other.tls) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.tls = Some(theirs.clone()),
+            (_, None) => {}
+        }
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
         }
@@ -334,6 +385,7 @@ impl Recorder {
                 total_first: summarize(&self.total_first),
                 total_reused: summarize(&self.total_reused),
                 total_uncorrected: self.total_uncorrected.as_ref().map(summarize),
+                tls: self.tls.as_ref().map(|tls| summarize(&tls.handshake)),
             },
             pacing: shape.rate.map(|_| self.pacing),
             ports: None,
@@ -352,6 +404,14 @@ impl Recorder {
                     client_ips: None,
                 })
                 .collect(),
+            tls: self.tls.map(|tls| TlsSummary {
+                version: tls.negotiated.version.into(),
+                cipher: tls.negotiated.cipher.into(),
+                alpn: tls.negotiated.alpn.map(String::from),
+                handshakes_full: tls.full,
+                handshakes_resumed: tls.resumed,
+                insecure: false,
+            }),
         }
     }
 }
@@ -489,6 +549,29 @@ mod tests {
         assert_eq!((k.max_connections, k.max_used_in_full), (2, 1));
         let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
         assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
+    }
+
+    #[test]
+    fn tls_handshakes_are_timed_and_counted_apart_and_merged() {
+        let t0 = Instant::now();
+        let tls13 = Negotiated { version: "TLSv1.3", cipher: "TLS13_AES_128_GCM_SHA256", alpn: Some("http/1.1") };
+        let mut a = Recorder::new(t0, false);
+        a.tls_handshake(Duration::from_micros(900), false, tls13);
+        a.tls_handshake(Duration::from_micros(300), true, tls13);
+        let mut b = Recorder::new(t0, false);
+        b.tls_handshake(Duration::from_micros(280), true, tls13);
+        b.failed(t0, ErrorKind::Tls);
+        a.merge(&b);
+        let m = a.finish(SHAPE, Duration::from_secs(1));
+        let tls = m.tls.expect("a recorder that saw a handshake reports TLS");
+        assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (1, 2));
+        assert_eq!((tls.version.as_str(), tls.alpn.as_deref()), ("TLSv1.3", Some("http/1.1")));
+        let hist = m.latency.tls.expect("the tls phase");
+        assert_eq!((hist.count, hist.min_us, hist.max_us), (3, 280, 900));
+        assert_eq!((m.errors.tls, m.errors.total()), (1, 1));
+        // plain http: no tls at all
+        let http = Recorder::new(t0, false).finish(SHAPE, Duration::from_secs(1));
+        assert_eq!((http.tls, http.latency.tls), (None, None));
     }
 
     #[test]

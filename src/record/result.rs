@@ -93,6 +93,35 @@ pub struct ModeResult {
     #[serde(default)]
     pub started_unix_ms: Option<u64>,
     pub timeline: Vec<Tick>,
+    /// https only: what was negotiated and how connections began (added within schema 1; absent for http).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+}
+
+/// The TLS side of a mode's connections (DESIGN.md §8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TlsSummary {
+    /// As negotiated on the first connection: `TLSv1.3`, the cipher suite, the ALPN protocol (null if none).
+    pub version: String,
+    pub cipher: String,
+    pub alpn: Option<String>,
+    /// Handshakes that began a new session, and those that resumed one (a ticket or a session id).
+    pub handshakes_full: u64,
+    pub handshakes_resumed: u64,
+    /// `-k/--insecure`: the server's certificate was not verified.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl TlsSummary {
+    pub fn add(&mut self, other: &TlsSummary) {
+        if self.version.is_empty() {
+            (self.version, self.cipher, self.alpn) = (other.version.clone(), other.cipher.clone(), other.alpn.clone());
+        }
+        self.handshakes_full += other.handshakes_full;
+        self.handshakes_resumed += other.handshakes_resumed;
+        self.insecure |= other.insecure;
+    }
 }
 
 /// Responses by status class. `1xx` and `other` were added within schema 1 (absent in older results):
@@ -126,6 +155,9 @@ pub struct ErrorCounts {
     pub parse: u64,
     pub closed_early: u64,
     pub other: u64,
+    /// A TLS handshake failed during the run (added within schema 1).
+    #[serde(default)]
+    pub tls: u64,
 }
 
 impl StatusCounts {
@@ -178,6 +210,7 @@ impl ErrorCounts {
         self.parse += other.parse;
         self.closed_early += other.closed_early;
         self.other += other.other;
+        self.tls += other.tls;
     }
 
     pub fn total(&self) -> u64 {
@@ -190,6 +223,7 @@ impl ErrorCounts {
             + self.parse
             + self.closed_early
             + self.other
+            + self.tls
     }
 }
 
@@ -263,6 +297,9 @@ pub struct Latency {
     pub total_reused: Hist,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_uncorrected: Option<Hist>,
+    /// https only: end of the TCP handshake to end of the TLS handshake, one sample per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Hist>,
 }
 
 /// A histogram's summary in microseconds, with the whole histogram so results merge exactly.
@@ -280,6 +317,20 @@ pub struct Hist {
     /// Base64 of the HdrHistogram V2 serialization.
     pub hdr: String,
 }
+
+/// A histogram with no samples: the `tls` phase of a plain http run, for readers that want one.
+pub static NO_SAMPLES: Hist = Hist {
+    count: 0,
+    min_us: 0,
+    mean_us: 0.0,
+    p50_us: 0,
+    p90_us: 0,
+    p99_us: 0,
+    p999_us: 0,
+    p9999_us: 0,
+    max_us: 0,
+    hdr: String::new(),
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ports {
@@ -365,11 +416,13 @@ pub(crate) mod fixture {
                 total_first: Hist::default(),
                 total_reused: Hist::default(),
                 total_uncorrected: None,
+                tls: None,
             },
             pacing: None,
             ports: None,
             started_unix_ms: None,
             timeline: Vec::new(),
+            tls: None,
         }
     }
 

@@ -149,7 +149,7 @@ pub fn compare(
 type Pick = fn(&ModeResult) -> Option<f64>;
 
 /// The figures compared: name, unit, direction, gated, how to read it from a mode's result.
-const FIGURES: [(&str, Unit, Better, bool, Pick); 21] = [
+const FIGURES: [(&str, Unit, Better, bool, Pick); 25] = [
     ("requests/s", Unit::PerSecond, Better::Higher, true, |r| Some(r.rps)),
     ("requests", Unit::Count, Better::Neither, false, |r| Some(r.requests as f64)),
     ("errors", Unit::Count, Better::Lower, false, |r| Some(r.errors.total() as f64)),
@@ -160,6 +160,10 @@ const FIGURES: [(&str, Unit, Better, bool, Pick); 21] = [
     ("retries", Unit::Count, Better::Lower, false, |r| Some(r.retries as f64)),
     ("connect p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.connect, |h| h.p50_us)),
     ("connect p99", Unit::Micros, Better::Lower, false, |r| us(&r.latency.connect, |h| h.p99_us)),
+    ("tls p50", Unit::Micros, Better::Lower, false, |r| r.latency.tls.as_ref().and_then(|h| us(h, |h| h.p50_us))),
+    ("tls p99", Unit::Micros, Better::Lower, false, |r| r.latency.tls.as_ref().and_then(|h| us(h, |h| h.p99_us))),
+    ("tls handshakes full", Unit::Count, Better::Neither, false, |r| r.tls.as_ref().map(|t| t.handshakes_full as f64)),
+    ("tls resumed", Unit::Count, Better::Neither, false, |r| r.tls.as_ref().map(|t| t.handshakes_resumed as f64)),
     ("ttfb p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.ttfb, |h| h.p50_us)),
     ("ttfb p99", Unit::Micros, Better::Lower, false, |r| us(&r.latency.ttfb, |h| h.p99_us)),
     ("transfer p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.transfer, |h| h.p50_us)),
@@ -180,8 +184,11 @@ fn us(h: &Hist, pick: fn(&Hist) -> u64) -> Option<f64> {
 
 fn pair(a: &ModeResult, b: &ModeResult, max_regression_pct: Option<f64>) -> Pair {
     let threshold = max_regression_pct.unwrap_or(DEFAULT_THRESHOLD_PCT) / 100.0;
+    // The tls figures only where a side spoke TLS: an http comparison has no such row.
+    let tls = a.tls.is_some() || b.tls.is_some();
     let rows = FIGURES
         .iter()
+        .filter(|(metric, ..)| tls || !metric.starts_with("tls "))
         .map(|&(metric, unit, better, gated, pick)| {
             let (va, vb) = (pick(a), pick(b));
             let (trend, ratio) = match (va, vb) {
@@ -373,6 +380,19 @@ mod tests {
         assert!(compare("a", &keepalive, "b", &serial, None).regressions().is_empty());
         // a result against itself
         assert!(compare("a", &keepalive, "a", &keepalive, Some(0.0)).regressions().is_empty());
+    }
+
+    #[test]
+    fn tls_figures_show_only_where_a_side_spoke_tls() {
+        use crate::mode::Mode::*;
+        let http = result(&[(Serial, 100.0, 10)]);
+        let metrics = |c: &Comparison| c.pairs[0].rows.iter().map(|r| r.metric).collect::<Vec<_>>();
+        assert!(!metrics(&compare("a", &http, "b", &http, None)).iter().any(|m| m.starts_with("tls")));
+        let mut https = http.clone();
+        https.runs[0].tls = Some(crate::record::result::TlsSummary { handshakes_resumed: 99, ..Default::default() });
+        let c = compare("http", &http, "https", &https, None);
+        let resumed = c.pairs[0].rows.iter().find(|r| r.metric == "tls resumed").expect("a tls row");
+        assert_eq!((resumed.a, resumed.b, resumed.trend), (None, Some(99.0), Trend::Missing));
     }
 
     #[test]

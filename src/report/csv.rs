@@ -22,7 +22,9 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     for (phase, _) in PHASES {
         write!(out, ",{phase}_p50_us,{phase}_p90_us,{phase}_p99_us,{phase}_max_us")?;
     }
-    writeln!(out, ",status_1xx,status_2xx,status_3xx,status_4xx,status_5xx,status_other,non_2xx")?;
+    write!(out, ",status_1xx,status_2xx,status_3xx,status_4xx,status_5xx,status_other,non_2xx")?;
+    // https only; the cells are empty for http.
+    writeln!(out, ",tls_p50_us,tls_p90_us,tls_p99_us,tls_max_us,tls_handshakes_full,tls_handshakes_resumed")?;
     for run in &result.runs {
         write!(
             out,
@@ -41,7 +43,15 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
             }
         }
         let s = &run.status;
-        writeln!(out, ",{},{},{},{},{},{},{}", s.s1xx, s.s2xx, s.s3xx, s.s4xx, s.s5xx, s.other, s.non_2xx())?;
+        write!(out, ",{},{},{},{},{},{},{}", s.s1xx, s.s2xx, s.s3xx, s.s4xx, s.s5xx, s.other, s.non_2xx())?;
+        match (&run.latency.tls, &run.tls) {
+            (Some(h), Some(tls)) => writeln!(
+                out,
+                ",{},{},{},{},{},{}",
+                h.p50_us, h.p90_us, h.p99_us, h.max_us, tls.handshakes_full, tls.handshakes_resumed
+            )?,
+            _ => writeln!(out, ",,,,,,")?,
+        }
     }
     Ok(())
 }
@@ -67,15 +77,17 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
-            header[22..],
+            header[22..29],
             ["status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other", "non_2xx"]
         );
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,"), "{}", lines[2]);
+        // https columns come last, empty for http
+        assert_eq!(header[29..31], ["tls_p50_us", "tls_p90_us"]);
         // phases without samples are empty cells, not 0 µs
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,,,,,,,,,,,,,40,"), "{}", lines[2]);
         assert!(lines.iter().all(|l| l.split(',').count() == header.len()));

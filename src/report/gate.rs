@@ -8,7 +8,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use crate::check::{Check, Metric, Phase, Stat};
-use crate::record::result::{Hist, ModeResult};
+use crate::record::result::{Hist, ModeResult, NO_SAMPLES};
 use crate::report::text::micros;
 
 impl Check {
@@ -67,6 +67,7 @@ fn phase_hist(run: &ModeResult, phase: Phase) -> &Hist {
         Phase::Ttfb => &run.latency.ttfb,
         Phase::Transfer => &run.latency.transfer,
         Phase::Total => &run.latency.total,
+        Phase::Tls => run.latency.tls.as_ref().unwrap_or(&NO_SAMPLES),
     }
 }
 

@@ -10,17 +10,27 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
     writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
     writeln!(out)?;
+    // https adds the TLS handshake beside connect, and the handshakes that resumed.
+    let tls = result.runs.iter().any(|r| r.tls.is_some());
+    let (tls_head, tls_rule) = if tls { (" tls p50 | tls resumed |", " ---: | ---: |") } else { ("", "") };
     writeln!(
         out,
-        "| mode | connections | requests | requests/s | errors | non-2xx | connections opened | connect p50 \
-         | ttfb p50 | total p50 | total p99 | total max |"
+        "| mode | connections | requests | requests/s | errors | non-2xx | connections opened | connect p50 |{tls_head} \
+         ttfb p50 | total p50 | total p99 | total max |"
     )?;
-    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{tls_rule} ---: | ---: | ---: | ---: |")?;
     for run in &result.runs {
         let l = &run.latency;
+        let tls_cells = match (tls, &l.tls, &run.tls) {
+            (false, ..) => String::new(),
+            (true, Some(h), Some(t)) => {
+                format!(" {} | {}/{} |", stat(h, h.p50_us), t.handshakes_resumed, run.connections_opened)
+            }
+            (true, ..) => " - | - |".into(),
+        };
         writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |{tls_cells} {} | {} | {} | {} |",
             run.mode.name(),
             run.connections,
             run.requests,

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, Ports, RunResult};
+use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, Ports, RunResult, TlsSummary, NO_SAMPLES};
 
 const LABEL: usize = 22;
 const COLUMN: usize = 12;
@@ -20,7 +20,11 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "requests/s", runs, |r| format!("{:.1}", r.rps))?;
     row(out, "connections opened", runs, |r| r.connections_opened.to_string())?;
     row(out, "requests/connection", runs, |r| ratio(r.requests, r.connections_opened))?;
+    let tls = runs.iter().any(|r| r.tls.is_some());
     for (phase, pick) in PHASES {
+        if phase == "tls" && !tls {
+            continue;
+        }
         row(out, &format!("{phase} p50"), runs, |r| stat(pick(r), |h| h.p50_us))?;
         row(out, &format!("{phase} p99"), runs, |r| stat(pick(r), |h| h.p99_us))?;
     }
@@ -42,6 +46,12 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     row(out, "closed by reset", runs, |r| r.closed_by_reset.to_string())?;
     row(out, "keep-alive declined", runs, |r| r.keep_alive.declined.to_string())?;
     row(out, "retries", runs, |r| r.retries.to_string())?;
+    if tls {
+        let count =
+            |r: &ModeResult, pick: fn(&TlsSummary) -> u64| r.tls.as_ref().map_or("-".into(), |t| pick(t).to_string());
+        row(out, "tls handshakes full", runs, |r| count(r, |t| t.handshakes_full))?;
+        row(out, "tls resumed", runs, |r| count(r, |t| t.handshakes_resumed))?;
+    }
     if runs.iter().any(|r| r.ports.is_some()) {
         let port = |r: &ModeResult, cell: fn(&Ports) -> String| r.ports.as_ref().map_or("-".into(), cell);
         // What the port governor did; occupancy and the TIME_WAIT it holds use the hold the kernel applies
@@ -68,6 +78,11 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
     for run in runs.iter().filter(|r| r.errors.total() > 0) {
         writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
+    }
+    for run in runs {
+        if let Some(tls) = &run.tls {
+            writeln!(out, "  {} tls: {}", run.mode.name(), negotiated(tls))?;
+        }
     }
     for run in runs.iter().filter(|r| r.keep_alive.limits_announced > 0) {
         writeln!(out, "  {}: {}", run.mode.name(), announced_limits(&run.keep_alive))?;
@@ -101,8 +116,12 @@ fn ratio(requests: u64, connections: u64) -> String {
 
 type PhasePick = fn(&ModeResult) -> &Hist;
 
-const PHASES: [(&str, PhasePick); 3] =
-    [("connect", |r| &r.latency.connect), ("ttfb", |r| &r.latency.ttfb), ("total", |r| &r.latency.total)];
+const PHASES: [(&str, PhasePick); 4] = [
+    ("connect", |r| &r.latency.connect),
+    ("tls", |r| r.latency.tls.as_ref().unwrap_or(&NO_SAMPLES)),
+    ("ttfb", |r| &r.latency.ttfb),
+    ("total", |r| &r.latency.total),
+];
 
 fn stat(h: &Hist, pick: fn(&Hist) -> u64) -> String {
     if h.count == 0 {
@@ -121,6 +140,13 @@ pub fn micros(us: u64) -> String {
     }
 }
 
+/// What TLS the run spoke, and whether the certificate was checked.
+fn negotiated(tls: &TlsSummary) -> String {
+    let alpn = tls.alpn.as_deref().unwrap_or("none");
+    let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
+    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
+}
+
 fn error_breakdown(e: &ErrorCounts) -> String {
     [
         ("refused", e.refused),
@@ -132,6 +158,7 @@ fn error_breakdown(e: &ErrorCounts) -> String {
         ("parse", e.parse),
         ("closed_early", e.closed_early),
         ("other", e.other),
+        ("tls", e.tls),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)

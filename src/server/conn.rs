@@ -1,17 +1,20 @@
 //! One connection: the per-connection state machine that reads, parses, answers in order with one write per
-//! batch, and closes (RST, or FIN with a lingering read).
+//! batch, and closes (RST, or FIN with a lingering read), over plain TCP or TLS alike (`net::stream::Stream`).
 
 use std::io::{self, Read as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::HandshakeKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 use super::render::{ConnHeader, Framing, Rendered};
 use super::request::{discard_chunked, parse_head, Body, Head, Parsed, Progress};
-use super::{ServerConfig, ServerStats};
+use super::{ServerConfig, ServerStats, TLS_HANDSHAKE_LIMIT};
+use crate::net::stream::Stream;
 
 /// First size of a connection's read buffer: enough for a deep pipeline of ordinary requests, small enough for
 /// 10,000 idle connections.
@@ -66,7 +69,7 @@ enum Flow {
 
 /// The state of one connection; everything is reused from request to request.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Read buffer; `buf[start..end]` is received and not yet consumed.
     buf: Vec<u8>,
     start: usize,
@@ -89,11 +92,14 @@ struct Conn {
     new_responses: u64,
 }
 
-pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+pub(super) async fn serve(tcp: TcpStream, shared: Arc<Shared>) {
     let sh = &*shared;
     // Responses are written whole; when a delay splits a pipelined batch, Nagle must not hold the next write
     // until the client's delayed ACK.
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let Some(stream) = secure(tcp, sh).await else {
+        return;
+    };
     let mut conn = Conn {
         stream,
         buf: vec![0; READ_BUF_INITIAL],
@@ -115,6 +121,26 @@ pub(super) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     if server_closes {
         sh.stats.closed_by_server.fetch_add(1, Relaxed);
         close(conn.stream, sh.config.reset, &mut conn.buf).await;
+    }
+}
+
+/// With TLS, the handshake first, counted full, resumed or failed; a plain connection as it is.
+async fn secure(tcp: TcpStream, sh: &Shared) -> Option<Stream> {
+    let Some(config) = &sh.config.tls else {
+        return Some(Stream::Tcp(tcp));
+    };
+    let limit = sh.config.idle_timeout.unwrap_or(TLS_HANDSHAKE_LIMIT);
+    match tokio::time::timeout(limit, TlsAcceptor::from(config.clone()).accept(tcp)).await {
+        Ok(Ok(tls)) => {
+            let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+            let counter = if resumed { &sh.stats.tls_resumed } else { &sh.stats.tls_full };
+            counter.fetch_add(1, Relaxed);
+            Some(Stream::Tls(Box::new(tls.into())))
+        }
+        Ok(Err(_)) | Err(_) => {
+            sh.stats.tls_failed.fetch_add(1, Relaxed);
+            None
+        }
     }
 }
 
@@ -300,7 +326,8 @@ impl Conn {
             return Ok(());
         }
         self.flush(sh).await?;
-        self.stream.write_all(body).await
+        self.stream.write_all(body).await?;
+        self.stream.flush().await
     }
 
     /// Publishes the counters, then writes everything pending in one write.
@@ -309,7 +336,11 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let written = self.stream.write_all(&self.out).await;
+        // TLS may keep records back until flushed; a plain socket's flush is a no-op.
+        let written = match self.stream.write_all(&self.out).await {
+            Ok(()) => self.stream.flush().await,
+            failed => failed,
+        };
         self.out.clear();
         written
     }
@@ -325,16 +356,25 @@ impl Conn {
 }
 
 /// The server closes first: RST if `reset`, else FIN with a lingering read of whatever the client already sent.
-async fn close(stream: TcpStream, reset: bool, scratch: &mut [u8]) {
+async fn close(mut stream: Stream, reset: bool, scratch: &mut [u8]) {
     if reset {
         // Dropping a socket with SO_LINGER 0 sends RST at once.
-        let _ = stream.set_zero_linger();
+        let _ = stream.tcp().set_zero_linger();
         return;
     }
-    let mut stream = stream;
+    // Over TLS, close_notify then FIN.
     if stream.shutdown().await.is_err() {
         return;
     }
+    let stream = match stream {
+        Stream::Tcp(tcp) => tcp,
+        // rustls may already hold what the socket delivered: only a read through it tells what the client sent.
+        mut tls @ Stream::Tls(_) => {
+            let _ = tokio::time::timeout(LINGER, async { while matches!(tls.read(scratch).await, Ok(n) if n > 0) {} })
+                .await;
+            return;
+        }
+    };
     // NOTE: Linux answers a close with unread received data by RST, which can reach the client before it has
     // read the responses. tokio's `try_read` trusts its cached readiness, so ask the socket itself.
     let Ok(mut std_stream) = stream.into_std() else {

@@ -7,7 +7,8 @@
 //! The accept loop ([`run`], stopped by a shutdown future, mini-redis style), one task per connection, the
 //! request-head parsing (httparse), request-body discarding, and the rendering of responses. It reports what it
 //! saw in [`ServerStats`], so tests can check the client's figures against the server's own. It depends on
-//! tokio and httparse only: no socket2 (`SO_LINGER 0` goes through tokio), no logging, nothing on stdout.
+//! tokio, httparse, and for https tokio-rustls through `net::stream` (the client's transport enum): no socket2
+//! (`SO_LINGER 0` goes through tokio), no logging, nothing on stdout.
 //!
 //! # Layout
 //!
@@ -73,6 +74,8 @@ use conn::{serve, Shared};
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Listen backlog for [`spawn_local`] (std's default of 128 drops SYNs under parallel-mode load).
 const BACKLOG: u32 = 1024;
+/// The longest a client may take over its TLS handshake when no `idle_timeout` says otherwise.
+pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The server's behaviour, including its fault knobs. Every field is public; start from `Default`.
 #[derive(Debug, Clone)]
@@ -111,6 +114,9 @@ pub struct ServerConfig {
     /// Every response announces its full length but sends only half of the body (rounded down), then the
     /// connection is closed (or reset). With `chunked`, the chunk-size line is sent with half the chunk data.
     pub truncate: bool,
+    /// Speak https with this TLS configuration (`net::tls::Identity` makes one): every connection begins with
+    /// a TLS handshake, bounded by `idle_timeout` or [`TLS_HANDSHAKE_LIMIT`].
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +134,7 @@ impl Default for ServerConfig {
             reset: false,
             stall: None,
             truncate: false,
+            tls: None,
         }
     }
 }
@@ -227,6 +234,10 @@ pub struct ServerStats {
     /// Times a POST or PATCH request arrived while another request on the same connection was still
     /// unanswered (tests assert 0 for the client's non-idempotent rule).
     pub methods_post_overlap: AtomicU64,
+    /// With TLS: handshakes that began a new session, that resumed one, and that failed.
+    pub tls_full: AtomicU64,
+    pub tls_resumed: AtomicU64,
+    pub tls_failed: AtomicU64,
 }
 
 /// A plain copy of [`ServerStats`].
@@ -238,6 +249,9 @@ pub struct StatsSnapshot {
     pub closed_by_server: u64,
     pub max_in_flight: u64,
     pub methods_post_overlap: u64,
+    pub tls_full: u64,
+    pub tls_resumed: u64,
+    pub tls_failed: u64,
 }
 
 impl ServerStats {
@@ -250,6 +264,9 @@ impl ServerStats {
             closed_by_server: self.closed_by_server.load(Relaxed),
             max_in_flight: self.max_in_flight.load(Relaxed),
             methods_post_overlap: self.methods_post_overlap.load(Relaxed),
+            tls_full: self.tls_full.load(Relaxed),
+            tls_resumed: self.tls_resumed.load(Relaxed),
+            tls_failed: self.tls_failed.load(Relaxed),
         }
     }
 }

@@ -18,7 +18,8 @@ async fn start(config: ServerConfig) -> ServerHandle {
 }
 
 fn stats(connections: u64, requests: u64, responses: u64, closed_by_server: u64) -> StatsSnapshot {
-    StatsSnapshot { connections, requests, responses, closed_by_server, max_in_flight: 1, methods_post_overlap: 0 }
+    let counts = StatsSnapshot { connections, requests, responses, closed_by_server, ..StatsSnapshot::default() };
+    StatsSnapshot { max_in_flight: 1, ..counts }
 }
 
 #[derive(Debug)]

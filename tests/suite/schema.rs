@@ -77,6 +77,8 @@ fn json_result_has_the_designed_names() {
             "parse",
             "closed_early",
             "other",
+            // added within schema 1: a TLS handshake failed
+            "tls",
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));

@@ -64,11 +64,41 @@ pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
 
 /// Like [`run`], against any address.
 pub fn run_at(addr: std::net::SocketAddr, args: &[&str]) -> RunResult {
+    run_url(&format!("http://{addr}/"), args)
+}
+
+/// Like [`run`], against any URL (https included).
+pub fn run_url(url: &str, args: &[&str]) -> RunResult {
     static NEVER: AtomicBool = AtomicBool::new(false);
-    let url = format!("http://{addr}/");
-    let mut full = vec!["connbench", "run", url.as_str(), "--no-progress"];
+    let mut full = vec!["connbench", "run", url, "--no-progress"];
     full.extend_from_slice(args);
     let Sub::Run(run) = Cli::try_parse_from(&full).expect("flags parse").command else { unreachable!() };
     let plan = Plan::from_args(&run, full.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
     app::measure(&plan, &NEVER).expect("run succeeds")
+}
+
+/// Runs the binary, returning (exit code, stdout, stderr).
+pub fn connbench(args: &[&str]) -> (i32, String, String) {
+    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// An embedded server speaking https with a certificate made now, and a PEM file of that certificate for
+/// `--cacert` (a few hundred bytes left in the temporary directory, named by process and server).
+pub fn tls_server(config: ServerConfig) -> (ServerThread, std::path::PathBuf) {
+    use connbench::net::tls::Identity;
+    let identity = Identity::self_signed().expect("a certificate is made");
+    let pem = std::env::temp_dir().join(format!("connbench-test-{}-{}.pem", std::process::id(), unique()));
+    std::fs::write(&pem, identity.certificate_pem()).unwrap();
+    let tls = Some(identity.server_config().expect("a TLS configuration"));
+    (server(ServerConfig { tls, ..config }), pem)
+}
+
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
