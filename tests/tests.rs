@@ -44,3 +44,7 @@ mod netns;
 // `connbench probe`: each finding both ways against the embedded server's knobs.
 #[path = "suite/probe.rs"]
 mod probe;
+
+// `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
+#[path = "suite/report.rs"]
+mod report;
