@@ -56,12 +56,14 @@ impl Axis {
         Axis { scale: Scale::Log10, min: all[first], max: all[last], ticks, label: "latency".into() }
     }
 
-    /// From 0 to `max`, about five ticks at 1, 2 or 5 × 10^k.
+    /// From 0 to `max`, about five ticks at 1, 2 or 5 × 10^k, never closer than 1: what this axis
+    /// counts (seconds, requests, connections, client IPs) comes in whole numbers.
     pub fn linear(max: f64, label: &str) -> Axis {
         let max = if max > 0.0 { max } else { 1.0 };
         let rough = max / 5.0;
         let magnitude = 10f64.powf(rough.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|s| s * magnitude).find(|&s| s >= rough).unwrap_or(magnitude);
+        let step =
+            [1.0, 2.0, 5.0, 10.0].iter().map(|s| s * magnitude).find(|&s| s >= rough).unwrap_or(magnitude).max(1.0);
         let ticks = (0..).map(|i| i as f64 * step).take_while(|&v| v <= max * 1.0001).map(|v| (v, count(v))).collect();
         Axis { scale: Scale::Linear, min: 0.0, max, ticks, label: label.into() }
     }
@@ -117,7 +119,7 @@ pub struct Chart {
 }
 
 const LEFT: f64 = 56.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 36.0;
 
@@ -210,6 +212,7 @@ mod tests {
         assert_eq!(labels(Axis::latency(40.0, 900.0)), ["20µs", "50µs", "100µs", "200µs", "500µs", "1ms"]);
         assert_eq!(labels(Axis::latency(40.0, 2_000_000.0)), ["10µs", "100µs", "1ms", "10ms", "100ms", "1s", "10s"]);
         assert_eq!(labels(Axis::linear(12_000.0, "requests/s")), ["0", "5k", "10k"]);
+        assert_eq!(labels(Axis::linear(2.0, "client IPs")), ["0", "1", "2"]);
         assert_eq!(short_micros(1500), "1.5ms");
     }
 
@@ -227,6 +230,6 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.ends_with("</svg>"));
         assert!(svg.contains("<title>a &lt;b&gt; &amp; c</title>"));
         // (0,0) at the frame's bottom left, (10,100) at its top right
-        assert!(svg.contains(r#"points="56.0,164.0 388.0,40.0""#), "{svg}");
+        assert!(svg.contains(r#"points="56.0,164.0 372.0,40.0""#), "{svg}");
     }
 }

@@ -79,9 +79,10 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     summary_table(runs, out)
 }
 
-/// The percentile spectrum of one phase, as HdrHistogram's plotter draws it; None without samples.
+/// The percentile spectrum of one phase, as HdrHistogram's plotter draws it; None without samples, or
+/// when every sample is 0 µs (a transfer that came with the first byte), which a log scale cannot place.
 fn spectrum(run: &ModeResult, phase: Phase, name: &str, colour: &'static str) -> Option<Series> {
-    let h: Histogram<u64> = crate::record::decode(phase.of(run)?).ok().filter(|h| !h.is_empty())?;
+    let h: Histogram<u64> = crate::record::decode(phase.of(run)?).ok().filter(|h| h.max() > 0)?;
     let points = h.iter_quantiles(5).map(|v| (percentile_x(v.quantile_iterated_to()), v.value_iterated_to() as f64));
     Some(Series { name: name.into(), colour, points: points.collect() })
 }
