@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, RunArgs};
+use crate::cli::{CompareArgs, CompareFormatArg, MergeArgs, ReportArgs, ReportFormatArg, RunArgs};
 use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
@@ -21,7 +21,8 @@ use crate::output::OutputFile;
 use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
-use crate::report::{compare, gate};
+use crate::report::figures::Phase;
+use crate::report::{compare, gate, hgrm, Look};
 use crate::server::{self, ServerThread};
 use crate::{progress, report};
 
@@ -55,13 +56,22 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
         }
     }
     let output = plan.output.as_deref().map(OutputFile::open).transpose().map_err(Failure::Usage)?;
+    let json_on_stdout = output.as_ref().is_some_and(OutputFile::is_stdout);
+    if json_on_stdout && plan.format == Format::Json {
+        return Err(Failure::Usage(
+            "-o - and --format json would both write the JSON result to stdout: give one of them".into(),
+        ));
+    }
     for note in plan.notes() {
         eprintln!("connbench: {note}");
     }
     let result = measure(&plan, stop)?;
     let stopped_short = !result.complete && !stop.load(std::sync::atomic::Ordering::Relaxed);
-    // The report first: a result file that cannot be written must not take the report with it.
-    let printed = print(|mut out| report::write(plan.format, &result, &mut out));
+    // The report first: a result file that cannot be written must not take the report with it. With
+    // `-o -` the result owns stdout and the report goes to stderr.
+    let report_to = if json_on_stdout { Stream::Stderr } else { Stream::Stdout };
+    let look = Look { histogram: plan.histogram, colour: progress::colour(report_to.is_terminal()) };
+    let printed = print_to(report_to, |mut out| report::write(plan.format, &result, look, &mut out));
     if let Some(output) = output {
         output.write(&result).map_err(Failure::Usage)?;
     }
@@ -75,7 +85,9 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
         }
         return Ok(result);
     }
-    let failed = hold_to_gates(&plan, baseline.as_ref(), &result)?;
+    // People read stdout when it carries the text report, stderr when it carries anything else.
+    let people = if plan.format == Format::Text { report_to } else { Stream::Stderr };
+    let failed = hold_to_gates(&plan, baseline.as_ref(), &result, people)?;
     if failed.is_empty() {
         Ok(result)
     } else {
@@ -83,11 +95,40 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
     }
 }
 
+/// Where a report goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn is_terminal(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
 /// Writes to stdout. A reader that has gone (`connbench run | head`) made its choice: what it did not
 /// read is not a failure, and what follows (the `-o` file, the gates and their exit code) still happens.
 fn print(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    let written = write(&mut stdout).and_then(|()| stdout.flush());
+    print_to(Stream::Stdout, write)
+}
+
+fn print_to(stream: Stream, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    let written = match stream {
+        Stream::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            write(&mut stdout).and_then(|()| stdout.flush())
+        }
+        Stream::Stderr => {
+            let mut stderr = std::io::stderr().lock();
+            write(&mut stderr).and_then(|()| stderr.flush())
+        }
+    };
     unless_reader_gone(written)
 }
 
@@ -98,9 +139,14 @@ fn unless_reader_gone(written: std::io::Result<()>) -> std::io::Result<()> {
     }
 }
 
-/// Evaluates `--check` and `--baseline`, prints the verdicts for people, and returns what failed.
-/// People read stdout when it carries the text report, stderr when it carries JSON, CSV or markdown.
-fn hold_to_gates(plan: &Plan, baseline: Option<&RunResult>, result: &RunResult) -> Result<Vec<String>, Failure> {
+/// Evaluates `--check` and `--baseline`, prints the verdicts for people where they read, and returns what
+/// failed.
+fn hold_to_gates(
+    plan: &Plan,
+    baseline: Option<&RunResult>,
+    result: &RunResult,
+    people: Stream,
+) -> Result<Vec<String>, Failure> {
     let rows = gate::evaluate(&plan.checks, &result.runs);
     let mut failed: Vec<String> = rows
         .iter()
@@ -125,10 +171,7 @@ fn hold_to_gates(plan: &Plan, baseline: Option<&RunResult>, result: &RunResult) 
         }
         people.flush()
     };
-    match plan.format {
-        Format::Text => print(verdicts)?,
-        Format::Json | Format::Csv | Format::Markdown => verdicts(&mut std::io::stderr().lock())?,
-    }
+    print_to(people, verdicts)?;
     Ok(failed)
 }
 
@@ -169,9 +212,82 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
             let requests: u64 = merged.runs.iter().map(|r| r.requests).sum();
             eprintln!("connbench: merged {} results ({requests} requests) into {}", inputs.len(), path.display());
         }
-        _ => print(|mut out| report::write(Format::Json, &merged, &mut out))?,
+        _ => print(|mut out| report::write(Format::Json, &merged, Look::PLAIN, &mut out))?,
     }
     Ok(())
+}
+
+/// `connbench report FILE…`: saved or merged results rendered again; the text is what `run` printed.
+pub fn report(args: &ReportArgs) -> Result<(), Failure> {
+    let mut loaded = Vec::new();
+    for path in &args.files {
+        let result = load_result(path, "report")?;
+        // Found here, naming the file, rather than as a chart or histogram quietly missing.
+        if let Some(why) = damaged_histogram(&result) {
+            return Err(Failure::Usage(format!("report {}: {why}", path.display())));
+        }
+        loaded.push((path.display().to_string(), result));
+    }
+    let format = match args.format {
+        ReportFormatArg::Hgrm => {
+            let histogram = hgrm_histogram(args, &loaded)?;
+            return Ok(print(|mut out| hgrm::write(&histogram, &mut out))?);
+        }
+        ReportFormatArg::Text => Format::Text,
+        ReportFormatArg::Markdown => Format::Markdown,
+        ReportFormatArg::Csv => Format::Csv,
+        ReportFormatArg::Html => Format::Html,
+    };
+    let look = Look { histogram: !args.no_histogram, colour: progress::colour(Stream::Stdout.is_terminal()) };
+    let results: Vec<&RunResult> = loaded.iter().map(|(_, r)| r).collect();
+    Ok(print(|mut out| report::write_all(format, &results, look, &mut out))?)
+}
+
+/// The one histogram `--format hgrm` prints: `--phase` of the `--mode` (needed when there are several).
+fn hgrm_histogram(args: &ReportArgs, loaded: &[(String, RunResult)]) -> Result<hdrhistogram::Histogram<u64>, Failure> {
+    let names = || Phase::ALL.map(Phase::name).join(", ");
+    let phase = Phase::parse(&args.phase)
+        .ok_or_else(|| Failure::Usage(format!("--phase '{}': not a phase (one of {})", args.phase, names())))?;
+    if loaded.len() > 1 {
+        return Err(Failure::Usage(
+            "--format hgrm prints one histogram: give one result (merge several first with connbench merge)".into(),
+        ));
+    }
+    let (name, result) = &loaded[0];
+    let runs: Vec<_> = match &args.mode {
+        Some(mode) => result.runs.iter().filter(|r| r.mode.name() == mode).collect(),
+        None => result.runs.iter().collect(),
+    };
+    let modes = || result.runs.iter().map(|r| r.mode.name()).collect::<Vec<_>>().join(", ");
+    let run = match runs[..] {
+        [run] => run,
+        [] => {
+            let mode = args.mode.as_deref().unwrap_or_default();
+            return Err(Failure::Usage(format!("--mode {mode}: {name} has no such mode (it has {})", modes())));
+        }
+        _ => return Err(Failure::Usage(format!("{name} has several modes ({}): choose one with --mode", modes()))),
+    };
+    let hist = phase.of(run).ok_or_else(|| {
+        Failure::Usage(format!("--phase {}: {name} has none for {} (closed loop)", phase.name(), run.mode.name()))
+    })?;
+    Ok(crate::record::decode(hist).expect("checked when loaded"))
+}
+
+/// The first histogram of a result that does not decode, said as where it is and what is wrong.
+fn damaged_histogram(result: &RunResult) -> Option<String> {
+    for run in &result.runs {
+        for phase in Phase::ALL {
+            if let Some(Err(e)) = phase.of(run).map(crate::record::decode) {
+                return Some(format!("{} latency.{}: {e}", run.mode.name(), phase.name()));
+            }
+        }
+        for tick in &run.timeline {
+            if let Some(Err(e)) = tick.hdr.as_deref().map(crate::record::decode_hdr) {
+                return Some(format!("{} timeline second {}: {e}", run.mode.name(), tick.t));
+            }
+        }
+    }
+    None
 }
 
 /// Reads a saved result; `what` says which argument it came from.

@@ -37,6 +37,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Merge results of the same plan from several load machines: histograms added, percentiles recomputed.
     Merge(MergeArgs),
+    /// Render saved or merged results: the text `run` printed, markdown, csv, an HTML page with charts,
+    /// or one latency histogram in HdrHistogram's .hgrm format.
+    Report(ReportArgs),
     /// Port capacity now: ephemeral range, TIME_WAIT per (client IP, server) tuple, free ports, and the
     /// sustainable new-connection rate.
     Ports(PortsArgs),
@@ -84,6 +87,17 @@ pub enum FormatArg {
     Json,
     Csv,
     Markdown,
+    Html,
+}
+
+/// What `report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    Text,
+    Markdown,
+    Csv,
+    Html,
+    Hgrm,
 }
 
 /// What `ports` prints.
@@ -182,11 +196,11 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Set)]
     pub nodelay: Option<bool>,
 
-    /// Write the JSON result to this file.
+    /// Write the JSON result to this file; `-` writes it to stdout, and the report goes to stderr.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
 
-    /// Output format on stdout; with json, csv or markdown, everything for people goes to stderr. [default: text]
+    /// Output format on stdout; with json, csv, markdown or html, everything for people goes to stderr. [default: text]
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
@@ -203,6 +217,10 @@ pub struct RunArgs {
     /// measure the same window.
     #[arg(long, value_name = "TIME", value_parser = parse_start_at, help_heading = "Several load machines")]
     pub start_at: Option<std::time::SystemTime>,
+
+    /// Leave the histogram of total latency out of the text report.
+    #[arg(long)]
+    pub no_histogram: bool,
 
     /// Read run options from a TOML profile; flags given here override it (-H and --check add to its lists).
     #[arg(short = 'p', long, value_name = "FILE")]
@@ -261,6 +279,26 @@ pub struct MergeArgs {
     /// Write the merged result here (default: stdout).
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results (JSON, from `run -o` or `merge`).
+    #[arg(required = true, value_name = "RESULT.json")]
+    pub files: Vec<PathBuf>,
+    /// What goes to stdout: text is what `run` printed; html one page with charts; hgrm one histogram.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormatArg,
+    /// With --format hgrm: the latency phase, as the JSON names it (connect, ttfb, transfer, total,
+    /// total_first, total_reused, total_uncorrected).
+    #[arg(long, default_value = "total")]
+    pub phase: String,
+    /// With --format hgrm: the mode whose histogram to print, when a result has several.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Leave the histogram of total latency out of the text.
+    #[arg(long)]
+    pub no_histogram: bool,
 }
 
 #[derive(Debug, Args)]

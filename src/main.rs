@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => app::serve(args, stop).map(|()| true),
         Command::Compare(args) => app::compare(args).map(|()| true),
         Command::Merge(args) => app::merge(args).map(|()| true),
+        Command::Report(args) => app::report(args).map(|()| true),
         Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
         Command::Probe(args) => connbench::probe::run(args).map(|()| true),
         Command::Completions { shell } => {

@@ -1,7 +1,7 @@
 /*!
 The JSON result file of `-o` (`run` and `merge`). It is opened before any work, so a path that cannot
 be written costs no load and exits 2 at once; it is written last, after the report was printed, so a
-full disk loses the file but never the report. Every error names the file.
+full disk loses the file but never the report. Every error names the file. `-o -` is stdout.
 */
 
 use std::fs::{File, OpenOptions};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::plan::Format;
 use crate::record::result::RunResult;
-use crate::report;
+use crate::report::{self, Look};
 
 /// An `-o` file opened for the result to come.
 #[derive(Debug)]
@@ -22,15 +22,35 @@ pub struct OutputFile {
     created: bool,
 }
 
+/// The path that means stdout.
+const STDOUT: &str = "-";
+
 impl OutputFile {
     /// Opens (or creates) the file without emptying it: an earlier result stays until this one replaces it.
     pub fn open(path: &Path) -> Result<OutputFile, String> {
+        if path == Path::new(STDOUT) {
+            return Ok(OutputFile { path: path.to_path_buf(), file: None, created: false });
+        }
         let created = !path.exists();
         let file = OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(|e| name(path, e))?;
         Ok(OutputFile { path: path.to_path_buf(), file: Some(file), created })
     }
 
+    /// `-o -`: the result takes stdout, and the report goes to stderr.
+    pub fn is_stdout(&self) -> bool {
+        self.path == Path::new(STDOUT)
+    }
+
     pub fn write(mut self, result: &RunResult) -> Result<(), String> {
+        if self.is_stdout() {
+            let mut out = std::io::stdout().lock();
+            let written = report::write(Format::Json, result, Look::PLAIN, &mut out).and_then(|()| out.flush());
+            // A reader that has gone (`| head`) made its choice.
+            return match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(name(&self.path, e)),
+                _ => Ok(()),
+            };
+        }
         let file = self.file.take().expect("an OutputFile is written once");
         let path = self.path.clone();
         let written = (|| {
@@ -39,7 +59,7 @@ impl OutputFile {
                 file.set_len(0)?;
             }
             let mut out = BufWriter::new(file);
-            report::write(Format::Json, result, &mut out)?;
+            report::write(Format::Json, result, Look::PLAIN, &mut out)?;
             out.flush()
         })();
         written.map_err(|e| name(&path, e))

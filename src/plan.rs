@@ -34,6 +34,7 @@ pub enum Format {
     Json,
     Csv,
     Markdown,
+    Html,
 }
 
 /// What a new connection does when no client IP has a free port (DESIGN.md §4).
@@ -98,6 +99,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     pub format: Format,
     pub progress: bool,
+    /// The histogram of total latency in the text report.
+    pub histogram: bool,
     /// The command line as given, for the result.
     pub command: Vec<String>,
     /// `--check` gates, evaluated on each mode after the run.
@@ -347,8 +350,10 @@ impl Plan {
                 FormatArg::Json => Format::Json,
                 FormatArg::Csv => Format::Csv,
                 FormatArg::Markdown => Format::Markdown,
+                FormatArg::Html => Format::Html,
             },
             progress: !(args.no_progress || profile.no_progress == Some(true)),
+            histogram: !args.no_histogram,
             command,
             checks,
             baseline,

@@ -20,6 +20,12 @@ pub fn wanted(asked: bool) -> bool {
     asked && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false")
 }
 
+/// Whether text bound for a stream may be coloured: only on a terminal, and never when `NO_COLOR` is set
+/// to anything (https://no-color.org).
+pub fn colour(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Follows one mode until dropped.
 pub struct Tracker {
     done: Arc<AtomicBool>,

@@ -52,3 +52,7 @@ mod shards;
 // HTTPS: every mode over TLS against the server's counts, resumption, verification before any load, TLS errors.
 #[path = "suite/tls.rs"]
 mod tls;
+
+// `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
+#[path = "suite/report.rs"]
+mod report;

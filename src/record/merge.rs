@@ -15,7 +15,7 @@ Pure: no I/O.
 use hdrhistogram::Histogram;
 
 use super::result::{Hist, ModeResult, Ports, RunResult, Tick};
-use super::{decode, summarize};
+use super::{decode, decode_hdr, set_second_latency, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
 pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
@@ -151,7 +151,7 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
         a
     });
     merged.ports = merge_ports(runs);
-    merged.timeline = merge_timelines(runs);
+    merged.timeline = merge_timelines(runs)?;
     merged.started_unix_ms = runs.iter().map(|r| r.started_unix_ms).min().flatten();
     Ok(merged)
 }
@@ -217,8 +217,11 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
 }
 
 /// Seconds are counted from each mode's start on each machine; where every run says when it started, they
-/// are lined up by wall-clock second (the earliest start's seconds), then added second by second.
-fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
+/// are lined up by wall-clock second (the earliest start's seconds), so shards started together add second
+/// by second. A second's latency histograms are added and its p50 and p99 recomputed from the sum. A result
+/// written before seconds carried a histogram adds none: its seconds' percentiles cannot be recovered, and a
+/// merged second says only what the histograms it has say.
+fn merge_timelines(runs: &[&ModeResult]) -> Result<Vec<Tick>, String> {
     let starts: Option<Vec<u64>> = runs.iter().map(|r| r.started_unix_ms).collect();
     let earliest = starts.as_ref().and_then(|s| s.iter().min().copied());
     let mut merged: Vec<Tick> = Vec::new();
@@ -228,26 +231,38 @@ fn merge_timelines(runs: &[&ModeResult]) -> Vec<Tick> {
             _ => 0,
         };
         for tick in &run.timeline {
-            let tick = Tick { t: tick.t + shift, ..tick.clone() };
-            add_tick(&mut merged, &tick);
+            add_tick(&mut merged, &Tick { t: tick.t + shift, ..tick.clone() })?;
         }
     }
     merged.sort_by_key(|t| t.t);
-    merged
+    Ok(merged)
 }
 
-fn add_tick(merged: &mut Vec<Tick>, tick: &Tick) {
-    match merged.iter_mut().find(|m| m.t == tick.t) {
-        Some(m) => {
-            m.requests += tick.requests;
-            m.errors += tick.errors;
-            m.opened += tick.opened;
-            m.time_wait = add_some(m.time_wait, tick.time_wait);
-            m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
-            m.client_ips = add_some(m.client_ips, tick.client_ips);
-        }
-        None => merged.push(tick.clone()),
+fn add_tick(merged: &mut Vec<Tick>, tick: &Tick) -> Result<(), String> {
+    let Some(m) = merged.iter_mut().find(|m| m.t == tick.t) else {
+        merged.push(tick.clone());
+        return Ok(());
+    };
+    m.requests += tick.requests;
+    m.errors += tick.errors;
+    m.opened += tick.opened;
+    m.time_wait = add_some(m.time_wait, tick.time_wait);
+    m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
+    m.client_ips = add_some(m.client_ips, tick.client_ips);
+    if let Some(theirs) = &tick.hdr {
+        let second = |e| format!("timeline second {}: {e}", tick.t);
+        let theirs = decode_hdr(theirs).map_err(second)?;
+        let sum = match &m.hdr {
+            Some(mine) => {
+                let mut mine = decode_hdr(mine).map_err(second)?;
+                mine.add(&theirs).map_err(|e| second(format!("histograms cannot be added: {e:?}")))?;
+                mine
+            }
+            None => theirs,
+        };
+        set_second_latency(m, &sum);
     }
+    Ok(())
 }
 
 fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -415,6 +430,28 @@ mod tests {
         let plain = measured(10, 100, 1.0);
         let m = merge(&[("a", &plain), ("b", &plain)]).unwrap();
         assert_eq!((m.runs[0].tls.as_ref(), m.runs[0].latency.tls.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn seconds_add_their_histograms_and_recompute_p50_and_p99() {
+        // a: 1000 requests of 100 µs in second 1; b: 1500 of 1000 µs, also in second 1
+        let (a, b) = (measured(1000, 100, 1.0), measured(1500, 1000, 1.0));
+        let (ta, tb) = (&a.runs[0].timeline[0], &b.runs[0].timeline[0]);
+        // 2 significant digits: 1000 µs reads as the top of its bucket, 1003
+        assert_eq!((ta.p50_us, tb.p50_us), (Some(100), Some(1003)));
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        let second = &m.runs[0].timeline[0];
+        assert_eq!((second.requests, second.p50_us, second.p99_us), (2500, Some(1003), Some(1003)));
+        assert_eq!(decode_hdr(second.hdr.as_deref().unwrap()).unwrap().len(), 2500);
+        // a result written before seconds carried histograms adds its counts, not a guess of its latency
+        let mut old = b.clone();
+        (old.runs[0].timeline[0].p50_us, old.runs[0].timeline[0].hdr) = (None, None);
+        let second = merge(&[("a", &a), ("old", &old)]).unwrap().runs[0].timeline[0].clone();
+        assert_eq!((second.requests, second.p50_us), (2500, Some(100)));
+        let mut damaged = b.clone();
+        damaged.runs[0].timeline[0].hdr = Some("AAAA".into());
+        let err = merge(&[("a", &a), ("b", &damaged)]).unwrap_err();
+        assert!(err.contains("keepalive mode: timeline second 1: hdr is not an HdrHistogram"), "{err}");
     }
 
     #[test]

@@ -381,6 +381,16 @@ pub struct Tick {
     /// Client IPs in rotation at the end of the second. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ips: Option<u64>,
+    /// Total latency of the requests completed in this second, from a histogram of 2 significant digits
+    /// (within 1 %); null in a second with none. Added within schema 1.
+    #[serde(default)]
+    pub p50_us: Option<u64>,
+    #[serde(default)]
+    pub p99_us: Option<u64>,
+    /// That histogram, base64 of its HdrHistogram V2 serialization, so that `merge` recomputes the
+    /// second's percentiles instead of averaging them. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<String>,
 }
 
 /// Results built by hand for the unit tests of compare, gate and merge.

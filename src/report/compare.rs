@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::mode::Mode;
 use crate::record::result::{Hist, ModeResult, RunResult};
+use crate::report::figures::micros;
 use crate::report::gate::{error_rate, non_2xx_rate};
-use crate::report::text::micros;
 
 /// Changes smaller than this are "same" when no `--max-regression` is given.
 pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;

@@ -5,53 +5,46 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{Hist, ModeResult, RunResult};
-
-type PhasePick = fn(&ModeResult) -> &Hist;
+use crate::record::result::RunResult;
+use crate::report::figures::{self, latency, Figure, Phase, Stat};
 
 // NOTE: the column names are a contract for scripts; add columns at the end, never rename.
-const PHASES: [(&str, PhasePick); 4] = [
-    ("connect", |r| &r.latency.connect),
-    ("ttfb", |r| &r.latency.ttfb),
-    ("transfer", |r| &r.latency.transfer),
-    ("total", |r| &r.latency.total),
-];
+fn columns() -> Vec<Figure> {
+    let mut columns = vec![
+        figures::mode(),
+        figures::connections(),
+        figures::requests(),
+        figures::rps(),
+        figures::errors(),
+        figures::connections_opened(),
+    ];
+    for phase in [Phase::Connect, Phase::Ttfb, Phase::Transfer, Phase::Total] {
+        columns.extend([Stat::P50, Stat::P90, Stat::P99, Stat::Max].map(|stat| latency(phase, stat)));
+    }
+    columns.extend(figures::status_classes());
+    columns.push(figures::non_2xx());
+    // https only; the cells are empty for http.
+    columns.extend([Stat::P50, Stat::P90, Stat::P99, Stat::Max].map(|stat| latency(Phase::Tls, stat)));
+    columns.extend(figures::tls_handshakes());
+    columns
+}
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
-    write!(out, "mode,connections,requests,rps,errors,connections_opened")?;
-    for (phase, _) in PHASES {
-        write!(out, ",{phase}_p50_us,{phase}_p90_us,{phase}_p99_us,{phase}_max_us")?;
-    }
-    write!(out, ",status_1xx,status_2xx,status_3xx,status_4xx,status_5xx,status_other,non_2xx")?;
-    // https only; the cells are empty for http.
-    writeln!(out, ",tls_p50_us,tls_p90_us,tls_p99_us,tls_max_us,tls_handshakes_full,tls_handshakes_resumed")?;
+    write_header(out)?;
+    write_rows(result, out)
+}
+
+pub fn write_header(out: &mut impl Write) -> io::Result<()> {
+    let names: Vec<String> = columns().into_iter().map(|c| c.column).collect();
+    writeln!(out, "{}", names.join(","))
+}
+
+/// One line per mode, without the header: `report` writes several results under one header.
+pub fn write_rows(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+    let columns = columns();
     for run in &result.runs {
-        write!(
-            out,
-            "{},{},{},{:.1},{},{}",
-            run.mode.name(),
-            run.connections,
-            run.requests,
-            run.rps,
-            run.errors.total(),
-            run.connections_opened
-        )?;
-        for (_, pick) in PHASES {
-            match pick(run) {
-                h if h.count == 0 => write!(out, ",,,,")?,
-                h => write!(out, ",{},{},{},{}", h.p50_us, h.p90_us, h.p99_us, h.max_us)?,
-            }
-        }
-        let s = &run.status;
-        write!(out, ",{},{},{},{},{},{},{}", s.s1xx, s.s2xx, s.s3xx, s.s4xx, s.s5xx, s.other, s.non_2xx())?;
-        match (&run.latency.tls, &run.tls) {
-            (Some(h), Some(tls)) => writeln!(
-                out,
-                ",{},{},{},{},{},{}",
-                h.p50_us, h.p90_us, h.p99_us, h.max_us, tls.handshakes_full, tls.handshakes_resumed
-            )?,
-            _ => writeln!(out, ",,,,,,")?,
-        }
+        let cells: Vec<String> = columns.iter().map(|c| c.of(run).raw()).collect();
+        writeln!(out, "{}", cells.join(","))?;
     }
     Ok(())
 }
@@ -60,7 +53,7 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::mode::Mode;
-    use crate::record::result::fixture;
+    use crate::record::result::{fixture, Hist};
 
     #[test]
     fn a_header_and_one_row_per_mode() {
@@ -84,10 +77,11 @@ mod tests {
             header[22..29],
             ["status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other", "non_2xx"]
         );
-        assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,"), "{}", lines[2]);
         // https columns come last, empty for http
         assert_eq!(header[29..31], ["tls_p50_us", "tls_p90_us"]);
+        assert_eq!(header[33..], ["tls_handshakes_full", "tls_handshakes_resumed"]);
+        assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,"), "{}", lines[2]);
         // phases without samples are empty cells, not 0 µs
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,,,,,,,,,,,,,40,"), "{}", lines[2]);
         assert!(lines.iter().all(|l| l.split(',').count() == header.len()));

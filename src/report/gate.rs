@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use crate::check::{Check, Metric, Phase, Stat};
 use crate::record::result::{Hist, ModeResult, NO_SAMPLES};
-use crate::report::text::micros;
+use crate::report::figures::micros;
 
 impl Check {
     /// The measured figure, in the metric's own unit; None when the phase has no samples.

@@ -3,64 +3,55 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::{Hist, ModeResult, RunResult};
-use crate::report::text::micros;
+use crate::record::result::RunResult;
+use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
+
+/// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed.
+fn columns(https: bool) -> Vec<Figure> {
+    let mut columns = vec![
+        figures::mode(),
+        figures::connections(),
+        figures::requests(),
+        figures::rps(),
+        figures::errors(),
+        figures::non_2xx(),
+        figures::connections_opened(),
+        latency(Phase::Connect, Stat::P50),
+    ];
+    if https {
+        let [_, resumed] = figures::tls_handshakes();
+        columns.extend([latency(Phase::Tls, Stat::P50), resumed]);
+    }
+    columns.extend([
+        latency(Phase::Ttfb, Stat::P50),
+        latency(Phase::Total, Stat::P50),
+        latency(Phase::Total, Stat::P99),
+        latency(Phase::Total, Stat::Max),
+    ]);
+    columns
+}
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
     writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
     writeln!(out)?;
-    // https adds the TLS handshake beside connect, and the handshakes that resumed.
-    let tls = result.runs.iter().any(|r| r.tls.is_some());
-    let (tls_head, tls_rule) = if tls { (" tls p50 | tls resumed |", " ---: | ---: |") } else { ("", "") };
-    writeln!(
-        out,
-        "| mode | connections | requests | requests/s | errors | non-2xx | connections opened | connect p50 |{tls_head} \
-         ttfb p50 | total p50 | total p99 | total max |"
-    )?;
-    writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{tls_rule} ---: | ---: | ---: | ---: |")?;
+    let columns = columns(result.runs.iter().any(|r| r.tls.is_some()));
+    let header: Vec<&str> =
+        columns.iter().map(|c| if c.column == "mode" { "mode" } else { c.label.as_str() }).collect();
+    writeln!(out, "| {} |", header.join(" | "))?;
+    writeln!(out, "| --- |{}", " ---: |".repeat(columns.len() - 1))?;
     for run in &result.runs {
-        let l = &run.latency;
-        let tls_cells = match (tls, &l.tls, &run.tls) {
-            (false, ..) => String::new(),
-            (true, Some(h), Some(t)) => {
-                format!(" {} | {}/{} |", stat(h, h.p50_us), t.handshakes_resumed, run.connections_opened)
-            }
-            (true, ..) => " - | - |".into(),
-        };
-        writeln!(
-            out,
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |{tls_cells} {} | {} | {} | {} |",
-            run.mode.name(),
-            run.connections,
-            run.requests,
-            run.rps,
-            run.errors.total(),
-            non_2xx(run),
-            run.connections_opened,
-            stat(&l.connect, l.connect.p50_us),
-            stat(&l.ttfb, l.ttfb.p50_us),
-            stat(&l.total, l.total.p50_us),
-            stat(&l.total, l.total.p99_us),
-            stat(&l.total, l.total.max_us),
-        )?;
+        let cells: Vec<String> = columns.iter().map(|c| cell(c.of(run))).collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
     }
     Ok(())
 }
 
 /// Bold when there are any: a table of fast, error-free 503s must not read as a success.
-fn non_2xx(run: &ModeResult) -> String {
-    match run.status.non_2xx() {
-        0 => "0".into(),
-        n => format!("**{n}**"),
-    }
-}
-
-fn stat(h: &Hist, us: u64) -> String {
-    if h.count == 0 {
-        "-".into()
-    } else {
-        micros(us)
+fn cell(value: Value) -> String {
+    match value {
+        Value::Alarm(n) if n > 0 => format!("**{n}**"),
+        other => other.human(),
     }
 }
 
@@ -68,7 +59,7 @@ fn stat(h: &Hist, us: u64) -> String {
 mod tests {
     use super::*;
     use crate::mode::Mode;
-    use crate::record::result::fixture;
+    use crate::record::result::{fixture, Hist};
 
     #[test]
     fn a_table_with_a_row_per_mode() {

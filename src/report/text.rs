@@ -1,236 +1,156 @@
-//! The report for people: the modes side by side, one column each (Figure 4-18 of HTTP: The Definitive Guide, ch. 4, measured).
+//! The report for people: the modes side by side, one column each (Figure 4-18 of HTTP: The Definitive
+//! Guide, ch. 4, measured), headline first; then a histogram of total latency per mode.
 
 use std::io::{self, Write};
 
-use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, Ports, RunResult, TlsSummary, NO_SAMPLES};
+use crate::record::result::{ModeResult, RunResult};
+use crate::report::figures::{self, Figure};
+use crate::report::{histogram, Look};
 
-const LABEL: usize = 22;
+const LABEL: usize = 26;
 const COLUMN: usize = 12;
 
-pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
     writeln!(out, "connbench {}  {}{status}", result.tool.version, result.target)?;
     writeln!(out)?;
-    row(out, "", runs, |r| r.mode.name().to_string())?;
-    row(out, "connections", runs, |r| r.connections.to_string())?;
-    row(out, "pipeline depth", runs, |r| r.depth.to_string())?;
-    row(out, "duration", runs, |r| format!("{:.2}s", r.duration_s))?;
-    row(out, "requests", runs, |r| r.requests.to_string())?;
-    row(out, "requests/s", runs, |r| format!("{:.1}", r.rps))?;
-    row(out, "connections opened", runs, |r| r.connections_opened.to_string())?;
-    row(out, "requests/connection", runs, |r| ratio(r.requests, r.connections_opened))?;
-    let tls = runs.iter().any(|r| r.tls.is_some());
-    for (phase, pick) in PHASES {
-        if phase == "tls" && !tls {
-            continue;
+    row(out, &figures::mode(), runs)?;
+    for (i, section) in figures::sections(runs).iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
         }
-        row(out, &format!("{phase} p50"), runs, |r| stat(pick(r), |h| h.p50_us))?;
-        row(out, &format!("{phase} p99"), runs, |r| stat(pick(r), |h| h.p99_us))?;
-    }
-    row(out, "total max", runs, |r| stat(&r.latency.total, |h| h.max_us))?;
-    if runs.iter().any(|r| r.rate.is_some()) {
-        row(out, "rate asked", runs, |r| r.rate.map_or("-".into(), |rate| format!("{rate}/s")))?;
-        let uncorrected = |r: &ModeResult, pick: fn(&Hist) -> u64| {
-            r.latency.total_uncorrected.as_ref().map_or("-".into(), |h| stat(h, pick))
-        };
-        row(out, "total p50, uncorrected", runs, |r| uncorrected(r, |h| h.p50_us))?;
-        row(out, "total p99, uncorrected", runs, |r| uncorrected(r, |h| h.p99_us))?;
-        row(out, "late starts", runs, |r| r.pacing.map_or("-".into(), |p| p.late_starts.to_string()))?;
-        row(out, "missed (never sent)", runs, |r| r.pacing.map_or("-".into(), |p| p.missed.to_string()))?;
-    }
-    row(out, "total p50, new conn", runs, |r| stat(&r.latency.total_first, |h| h.p50_us))?;
-    row(out, "total p50, reused", runs, |r| stat(&r.latency.total_reused, |h| h.p50_us))?;
-    row(out, "closed by client", runs, |r| r.closed_by_client.to_string())?;
-    row(out, "closed by server", runs, |r| r.closed_by_server.to_string())?;
-    row(out, "closed by reset", runs, |r| r.closed_by_reset.to_string())?;
-    row(out, "keep-alive declined", runs, |r| r.keep_alive.declined.to_string())?;
-    row(out, "retries", runs, |r| r.retries.to_string())?;
-    if tls {
-        let count =
-            |r: &ModeResult, pick: fn(&TlsSummary) -> u64| r.tls.as_ref().map_or("-".into(), |t| pick(t).to_string());
-        row(out, "tls handshakes full", runs, |r| count(r, |t| t.handshakes_full))?;
-        row(out, "tls resumed", runs, |r| count(r, |t| t.handshakes_resumed))?;
-    }
-    if runs.iter().any(|r| r.ports.is_some()) {
-        let port = |r: &ModeResult, cell: fn(&Ports) -> String| r.ports.as_ref().map_or("-".into(), cell);
-        // What the port governor did; occupancy and the TIME_WAIT it holds use the hold the kernel applies
-        // (1 s where tcp_tw_reuse covers the tuple), the kernel's own count keeps every socket 60 s.
-        row(out, "client IPs", runs, |r| port(r, client_ips))?;
-        row(out, "new conns per IP, max", runs, |r| {
-            port(r, |p| p.per_ip.iter().map(|i| i.opened).max().unwrap_or(0).to_string())
-        })?;
-        row(out, "port occupancy peak", runs, |r| {
-            port(r, |p| p.occupancy_peak.map_or("-".into(), |o| format!("{:.1}%", 100.0 * o)))
-        })?;
-        row(out, "port wait", runs, |r| port(r, |p| micros(p.waited_ms * 1000)))?;
-        row(out, "TIME_WAIT held, peak", runs, |r| port(r, |p| p.time_wait_peak.to_string()))?;
-        row(out, "kernel TIME_WAIT (60s)", runs, |r| port(r, |p| p.kernel_time_wait_peak.to_string()))?;
-    }
-    row(out, "non-2xx", runs, |r| r.status.non_2xx().to_string())?;
-    row(out, "errors", runs, |r| r.errors.total().to_string())?;
-    // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
-    for run in runs.iter().filter(|r| r.status.non_2xx() > 0) {
-        writeln!(out, "  {}", non_2xx_warning(run))?;
-    }
-    if runs.iter().any(|r| r.in_flight_at_end > 0) {
-        row(out, "in flight at end", runs, |r| r.in_flight_at_end.to_string())?;
-    }
-    for run in runs.iter().filter(|r| r.errors.total() > 0) {
-        writeln!(out, "  {} errors: {}", run.mode.name(), error_breakdown(&run.errors))?;
-    }
-    for run in runs {
-        if let Some(tls) = &run.tls {
-            writeln!(out, "  {} tls: {}", run.mode.name(), negotiated(tls))?;
+        for figure in &section.rows {
+            row(out, figure, runs)?;
+        }
+        for note in &section.notes {
+            writeln!(out, "  {note}")?;
         }
     }
-    for run in runs.iter().filter(|r| r.keep_alive.limits_announced > 0) {
-        writeln!(out, "  {}: {}", run.mode.name(), announced_limits(&run.keep_alive))?;
+    if look.histogram {
+        for run in runs {
+            // A result that `report` could load has histograms that decode; `run` wrote them itself.
+            let Ok(total) = crate::record::decode(&run.latency.total) else { continue };
+            let buckets = histogram::buckets(&total);
+            if !buckets.is_empty() {
+                writeln!(out)?;
+                histogram::write(&format!("total latency, {}", run.mode.name()), &buckets, look.colour, out)?;
+            }
+        }
     }
     Ok(())
 }
 
-fn row(out: &mut impl Write, label: &str, runs: &[ModeResult], cell: impl Fn(&ModeResult) -> String) -> io::Result<()> {
-    write!(out, "{label:<LABEL$}")?;
+fn row(out: &mut impl Write, figure: &Figure, runs: &[ModeResult]) -> io::Result<()> {
+    write!(out, "{:<LABEL$}", figure.label)?;
     for run in runs {
-        write!(out, "{:>COLUMN$}", cell(run))?;
+        write!(out, "{:>COLUMN$}", figure.of(run).human())?;
     }
     writeln!(out)
-}
-
-/// How many client IPs, and how they were chosen (`auto`, `kernel`, `list`) where the result says.
-fn client_ips(p: &Ports) -> String {
-    match &p.source_ip {
-        Some(source) => format!("{} {source}", p.client_ips.len()),
-        None => p.client_ips.len().to_string(),
-    }
-}
-
-fn ratio(requests: u64, connections: u64) -> String {
-    if connections == 0 {
-        "-".into()
-    } else {
-        format!("{:.2}", requests as f64 / connections as f64)
-    }
-}
-
-type PhasePick = fn(&ModeResult) -> &Hist;
-
-const PHASES: [(&str, PhasePick); 4] = [
-    ("connect", |r| &r.latency.connect),
-    ("tls", |r| r.latency.tls.as_ref().unwrap_or(&NO_SAMPLES)),
-    ("ttfb", |r| &r.latency.ttfb),
-    ("total", |r| &r.latency.total),
-];
-
-fn stat(h: &Hist, pick: fn(&Hist) -> u64) -> String {
-    if h.count == 0 {
-        "-".into()
-    } else {
-        micros(pick(h))
-    }
-}
-
-/// Microseconds in the unit people read best: 87µs, 1.25ms, 2.10s.
-pub fn micros(us: u64) -> String {
-    match us {
-        0..=999 => format!("{us}µs"),
-        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
-        _ => format!("{:.2}s", us as f64 / 1e6),
-    }
-}
-
-/// What TLS the run spoke, and whether the certificate was checked.
-fn negotiated(tls: &TlsSummary) -> String {
-    let alpn = tls.alpn.as_deref().unwrap_or("none");
-    let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
-    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
-}
-
-fn error_breakdown(e: &ErrorCounts) -> String {
-    [
-        ("refused", e.refused),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("addr_unavailable", e.addr_unavailable),
-        ("fd_exhausted", e.fd_exhausted),
-        ("truncated", e.truncated),
-        ("parse", e.parse),
-        ("closed_early", e.closed_early),
-        ("other", e.other),
-        ("tls", e.tls),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(name, n)| format!("{name} {n}"))
-    .collect::<Vec<_>>()
-    .join(", ")
-}
-
-fn non_2xx_warning(run: &ModeResult) -> String {
-    let share = crate::report::gate::non_2xx_rate(run) * 100.0;
-    format!(
-        "{}: WARNING: {} of {} responses ({share:.1}%) were not 2xx: {}",
-        run.mode.name(),
-        run.status.non_2xx(),
-        run.status.total(),
-        run.status.non_2xx_breakdown()
-    )
-}
-
-/// What the server announced and how much of it the client used: `max=M` on a first response allows M more.
-fn announced_limits(k: &KeepAlive) -> String {
-    let max = k.max.map(|m| format!("max={m} ({} requests per connection)", u64::from(m) + 1));
-    let limits: Vec<_> = [max, k.timeout_s.map(|t| format!("timeout={t}s"))].into_iter().flatten().collect();
-    let mut text = format!("server announced Keep-Alive {} on {} responses", limits.join(", "), k.limits_announced);
-    if k.max_connections > 0 {
-        text += &format!("; {} of {} connections used max in full", k.max_used_in_full, k.max_connections);
-    }
-    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mode::Mode;
+    use crate::record::result::{fixture, Hist};
 
+    /// The whole text of a two-mode result, as a person sees it (a snapshot: change it on purpose).
     #[test]
-    fn micros_pick_a_readable_unit() {
-        assert_eq!(micros(87), "87µs");
-        assert_eq!(micros(1250), "1.25ms");
-        assert_eq!(micros(2_100_000), "2.10s");
+    fn headline_first_then_connections_then_phases() {
+        let mut serial = fixture::mode_result(Mode::Serial);
+        (serial.requests, serial.rps, serial.connections_opened, serial.closed_by_client) = (500, 9530.7, 500, 500);
+        serial.bytes_received = 60_000;
+        serial.status.s2xx = 500;
+        serial.latency.connect = Hist { count: 500, p50_us: 34, p99_us: 113, ..Hist::default() };
+        serial.latency.total =
+            Hist { count: 500, p50_us: 70, p90_us: 90, p99_us: 252, p999_us: 900, max_us: 25790, ..Hist::default() };
+        serial.latency.total_first = serial.latency.total.clone();
+        let mut keepalive = fixture::mode_result(Mode::Keepalive);
+        (keepalive.requests, keepalive.rps, keepalive.connections_opened) = (9000, 105305.6, 50);
+        keepalive.connections = 50;
+        keepalive.status.s2xx = 8998;
+        keepalive.status.s5xx = 2;
+        keepalive.errors.timeout = 1;
+        keepalive.latency.total = Hist { count: 9000, p50_us: 402, max_us: 13060, ..Hist::default() };
+        let result = fixture::run_result(vec![serial, keepalive]);
+        let mut out = Vec::new();
+        write(&result, Look { histogram: false, colour: false }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let expected = format!(
+            "connbench {} http://127.0.0.1:8080/
+
+                                serial   keepalive
+connections                          1          50
+requests                           500        9000
+duration                         1.00s       1.00s
+requests/s                      9530.7    105305.6
+bytes received/s              60.0kB/s        0B/s
+total p50                         70µs       402µs
+total p90                         90µs         0µs
+total p99                        252µs         0µs
+total p99.9                      900µs         0µs
+total max                      25.79ms     13.06ms
+errors                               0           1
+status 2xx                         500        8998
+status 5xx                           0           2
+non-2xx                              0           2
+  keepalive: WARNING: 2 of 9000 responses (0.0%) were not 2xx: 5xx 2
+  keepalive errors: timeout 1
+
+connections opened                 500          50
+requests/connection                1.0       180.0
+closed by client first             500           0
+closed by server first               0           0
+closed by reset                      0           0
+retries                              0           0
+keep-alive declined                  0           0
+
+connect p50                       34µs           -
+connect p99                      113µs           -
+ttfb p50                             -           -
+ttfb p99                             -           -
+transfer p50                         -           -
+transfer p99                         -           -
+total p50, new conn               70µs           -
+total p50, reused                    -           -
+",
+            result.tool.version
+        )
+        .replacen(" http", "  http", 1);
+        assert_eq!(text, expected);
     }
 
     #[test]
-    fn only_nonzero_errors_are_listed() {
-        let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
-        assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
-    }
-
-    #[test]
-    fn non_2xx_responses_are_flagged_with_their_classes() {
-        let mut run = crate::record::result::fixture::mode_result(crate::mode::Mode::Keepalive);
-        for status in [200, 503, 503, 999] {
-            run.status.count(status);
+    fn a_histogram_per_mode_follows_unless_asked_not_to() {
+        let t0 = std::time::Instant::now();
+        let mut recorder = crate::record::Recorder::new(t0, false);
+        for us in [40, 90, 90, 4000] {
+            let at = t0 + std::time::Duration::from_micros(us);
+            let exchange = crate::record::Exchange {
+                start: t0,
+                began: t0,
+                sent: t0,
+                first_byte: at,
+                done: at,
+                opened_connection: false,
+            };
+            recorder.completed(&exchange, 200);
         }
-        assert_eq!(non_2xx_warning(&run), "keepalive: WARNING: 3 of 4 responses (75.0%) were not 2xx: 5xx 2, other 1");
-    }
-
-    #[test]
-    fn announced_limits_name_what_was_said() {
-        let k = KeepAlive {
-            limits_announced: 7,
-            max: Some(3),
-            timeout_s: Some(5),
-            max_connections: 2,
-            max_used_in_full: 1,
-            ..KeepAlive::default()
-        };
-        assert_eq!(
-            announced_limits(&k),
-            "server announced Keep-Alive max=3 (4 requests per connection), timeout=5s on 7 responses; \
-             1 of 2 connections used max in full"
+        let shape = crate::record::RunShape { mode: Mode::Keepalive, connections: 1, depth: 1, rate: None };
+        let result = fixture::run_result(vec![recorder.finish(shape, std::time::Duration::from_secs(1))]);
+        let mut out = Vec::new();
+        write(&result, Look { histogram: true, colour: false }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let histogram = text.split_once("\n\ntotal latency, keepalive\n").expect("a histogram after the table").1;
+        let half = "■".repeat(20);
+        let expected = format!(
+            "      ≤50µs          1 |{half}\n     ≤100µs          2 |{half}{half}\n     ≤200µs          0 |\n     \
+             ≤500µs          0 |\n       ≤1ms          0 |\n       ≤2ms          0 |\n       ≤5ms          1 |{half}\n"
         );
-        let k = KeepAlive { max: None, max_connections: 0, ..k };
-        assert_eq!(announced_limits(&k), "server announced Keep-Alive timeout=5s on 7 responses");
+        assert_eq!(histogram, expected);
+        let mut out = Vec::new();
+        write(&result, Look { histogram: false, colour: false }, &mut out).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("total latency,"));
     }
 }

@@ -88,10 +88,22 @@ fn json_result_has_the_designed_names() {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
-    // client_ips: added within schema 1, the client IPs in rotation at the end of each second
+    // added within schema 1: client_ips, the client IPs in rotation at the end of each second; p50_us,
+    // p99_us and the histogram (hdr) of the second's total latency
     assert_eq!(
         keys(&run["timeline"][0]),
-        set(&["t", "requests", "errors", "opened", "time_wait", "kernel_time_wait", "client_ips"])
+        set(&[
+            "t",
+            "requests",
+            "errors",
+            "opened",
+            "time_wait",
+            "kernel_time_wait",
+            "client_ips",
+            "p50_us",
+            "p99_us",
+            "hdr"
+        ])
     );
     // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did)
     assert_eq!(

@@ -1,0 +1,581 @@
+/*!
+The figures of a mode's result, each defined once with its name for people (`label`) and for scripts
+(`column`), grouped into the sections of the report in the order people read them: the headline, then
+connections, latency by phase, the open loop, the ports. The text, markdown, csv and html writers all
+choose from these definitions; none of them reads a `ModeResult` field for a figure of its own.
+
+A section or a row that says nothing for these runs (no `--rate`, nothing happened to the ports, no
+1xx response) is left out here, once, for every writer.
+*/
+
+use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult};
+
+/// One cell's worth of a figure, typed so each writer can say it its own way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Count(u64),
+    /// A count that is bad news when above 0 (non-2xx responses): markdown bolds it.
+    Alarm(u64),
+    /// Requests per second and other rates, one decimal.
+    Rate(f64),
+    Micros(u64),
+    Seconds(f64),
+    BytesPerSecond(f64),
+    /// A share from 0 to 1.
+    Share(f64),
+    Text(String),
+    /// Not measured here (a reused connection in serial mode, a rate in a closed loop).
+    Absent,
+}
+
+impl Value {
+    /// As people read it: 87µs, 1.25ms, 10.00s, 12.5MB/s, 25.0%, `-` for nothing.
+    pub fn human(&self) -> String {
+        match self {
+            Value::Count(n) | Value::Alarm(n) => n.to_string(),
+            Value::Rate(r) => format!("{r:.1}"),
+            Value::Micros(us) => micros(*us),
+            Value::Seconds(s) => format!("{s:.2}s"),
+            Value::BytesPerSecond(b) => bytes_per_second(*b),
+            Value::Share(s) => format!("{:.1}%", 100.0 * s),
+            Value::Text(t) => t.clone(),
+            Value::Absent => "-".into(),
+        }
+    }
+
+    /// As a script reads it: whole microseconds, plain numbers, an empty cell for nothing.
+    pub fn raw(&self) -> String {
+        match self {
+            Value::Count(n) | Value::Alarm(n) | Value::Micros(n) => n.to_string(),
+            Value::Rate(r) => format!("{r:.1}"),
+            Value::Seconds(s) => format!("{s:.3}"),
+            Value::BytesPerSecond(b) => format!("{b:.0}"),
+            Value::Share(s) => format!("{s:.4}"),
+            Value::Text(t) => t.clone(),
+            Value::Absent => String::new(),
+        }
+    }
+}
+
+/// Microseconds in the unit people read best: 87µs, 1.25ms, 2.10s.
+pub fn micros(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us}µs"),
+        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+/// Decimal units, as network rates are said: 950B/s, 12.3kB/s, 1.25MB/s, 2.50GB/s.
+fn bytes_per_second(b: f64) -> String {
+    match b {
+        b if b < 1e3 => format!("{b:.0}B/s"),
+        b if b < 1e6 => format!("{:.1}kB/s", b / 1e3),
+        b if b < 1e9 => format!("{:.2}MB/s", b / 1e6),
+        b => format!("{:.2}GB/s", b / 1e9),
+    }
+}
+
+/// One figure: what people call it, what a CSV column calls it, and how to read it from a mode's result.
+pub struct Figure {
+    pub label: String,
+    pub column: String,
+    value: Box<dyn Fn(&ModeResult) -> Value>,
+}
+
+impl Figure {
+    fn new(
+        label: impl Into<String>,
+        column: impl Into<String>,
+        value: impl Fn(&ModeResult) -> Value + 'static,
+    ) -> Figure {
+        Figure { label: label.into(), column: column.into(), value: Box::new(value) }
+    }
+
+    pub fn of(&self, run: &ModeResult) -> Value {
+        (self.value)(run)
+    }
+}
+
+/// A latency histogram of the result, by its JSON name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Connect,
+    /// https: the end of the TCP handshake to the end of the TLS handshake.
+    Tls,
+    Ttfb,
+    Transfer,
+    Total,
+    TotalFirst,
+    TotalReused,
+    TotalUncorrected,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 8] = [
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Ttfb,
+        Phase::Transfer,
+        Phase::Total,
+        Phase::TotalFirst,
+        Phase::TotalReused,
+        Phase::TotalUncorrected,
+    ];
+
+    /// The name of the histogram in the JSON result (`latency.NAME`) and of `--phase`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Ttfb => "ttfb",
+            Phase::Transfer => "transfer",
+            Phase::Total => "total",
+            Phase::TotalFirst => "total_first",
+            Phase::TotalReused => "total_reused",
+            Phase::TotalUncorrected => "total_uncorrected",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The histogram; None for the uncorrected total of a closed-loop run, and for tls over plain http.
+    pub fn of(self, run: &ModeResult) -> Option<&Hist> {
+        let l = &run.latency;
+        match self {
+            Phase::Connect => Some(&l.connect),
+            Phase::Tls => l.tls.as_ref(),
+            Phase::Ttfb => Some(&l.ttfb),
+            Phase::Transfer => Some(&l.transfer),
+            Phase::Total => Some(&l.total),
+            Phase::TotalFirst => Some(&l.total_first),
+            Phase::TotalReused => Some(&l.total_reused),
+            Phase::TotalUncorrected => l.total_uncorrected.as_ref(),
+        }
+    }
+
+    /// How people call it in a row label.
+    fn label(self) -> &'static str {
+        match self {
+            Phase::TotalFirst | Phase::TotalReused | Phase::TotalUncorrected => "total",
+            other => other.name(),
+        }
+    }
+
+    /// What follows the statistic in a row label: `total p50, new conn`.
+    fn qualifier(self) -> &'static str {
+        match self {
+            Phase::TotalFirst => ", new conn",
+            Phase::TotalReused => ", reused",
+            Phase::TotalUncorrected => ", uncorrected",
+            _ => "",
+        }
+    }
+}
+
+/// A statistic of a latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+}
+
+impl Stat {
+    fn label(self) -> &'static str {
+        match self {
+            Stat::P50 => "p50",
+            Stat::P90 => "p90",
+            Stat::P99 => "p99",
+            Stat::P999 => "p99.9",
+            Stat::Max => "max",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Stat::P999 => "p999",
+            other => other.label(),
+        }
+    }
+
+    fn of(self, h: &Hist) -> u64 {
+        match self {
+            Stat::P50 => h.p50_us,
+            Stat::P90 => h.p90_us,
+            Stat::P99 => h.p99_us,
+            Stat::P999 => h.p999_us,
+            Stat::Max => h.max_us,
+        }
+    }
+}
+
+/// `total p99`, `connect_p99_us`: a statistic of a phase, absent where the phase has no samples.
+pub fn latency(phase: Phase, stat: Stat) -> Figure {
+    Figure::new(
+        format!("{} {}{}", phase.label(), stat.label(), phase.qualifier()),
+        format!("{}_{}_us", phase.name(), stat.column()),
+        move |r| match phase.of(r) {
+            Some(h) if h.count > 0 => Value::Micros(stat.of(h)),
+            _ => Value::Absent,
+        },
+    )
+}
+
+pub fn mode() -> Figure {
+    Figure::new("", "mode", |r| Value::Text(r.mode.name().into()))
+}
+
+pub fn connections() -> Figure {
+    Figure::new("connections", "connections", |r| Value::Count(r.connections.into()))
+}
+
+pub fn requests() -> Figure {
+    Figure::new("requests", "requests", |r| Value::Count(r.requests))
+}
+
+pub fn rps() -> Figure {
+    Figure::new("requests/s", "rps", |r| Value::Rate(r.rps))
+}
+
+pub fn errors() -> Figure {
+    Figure::new("errors", "errors", |r| Value::Count(r.errors.total()))
+}
+
+pub fn non_2xx() -> Figure {
+    Figure::new("non-2xx", "non_2xx", |r| Value::Alarm(r.status.non_2xx()))
+}
+
+pub fn connections_opened() -> Figure {
+    Figure::new("connections opened", "connections_opened", |r| Value::Count(r.connections_opened))
+}
+
+/// The status classes, in the order of the CSV columns.
+pub fn status_classes() -> [Figure; 6] {
+    [
+        Figure::new("status 1xx", "status_1xx", |r| Value::Count(r.status.s1xx)),
+        Figure::new("status 2xx", "status_2xx", |r| Value::Count(r.status.s2xx)),
+        Figure::new("status 3xx", "status_3xx", |r| Value::Count(r.status.s3xx)),
+        Figure::new("status 4xx", "status_4xx", |r| Value::Count(r.status.s4xx)),
+        Figure::new("status 5xx", "status_5xx", |r| Value::Count(r.status.s5xx)),
+        Figure::new("status other", "status_other", |r| Value::Count(r.status.other)),
+    ]
+}
+
+/// A group of rows, and the lines for people that belong under it (warnings, what the server announced).
+pub struct Section {
+    /// The heading where a format has room for one (html); the text separates sections by a blank line.
+    pub title: &'static str,
+    pub rows: Vec<Figure>,
+    pub notes: Vec<String>,
+}
+
+/// Below this share of a tuple's ports the port rows say nothing a person needs: connect() is far from
+/// the slow half (DESIGN.md §4), no port was waited for, one client IP did it all.
+const PORTS_WORTH_SAYING: f64 = 0.01;
+
+/// The report for people, headline first, every row that has something to say for these runs.
+pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
+    let any = |f: fn(&ModeResult) -> bool| runs.iter().any(f);
+    let mut headline = vec![connections()];
+    if any(|r| r.depth > 1) {
+        headline.push(Figure::new("pipeline depth", "depth", |r| Value::Count(r.depth.into())));
+    }
+    headline.extend([
+        requests(),
+        Figure::new("duration", "duration_s", |r| Value::Seconds(r.duration_s)),
+        rps(),
+        Figure::new("bytes received/s", "bytes_received_per_s", |r| {
+            Value::BytesPerSecond(if r.duration_s > 0.0 { r.bytes_received as f64 / r.duration_s } else { 0.0 })
+        }),
+    ]);
+    headline.extend([Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max].map(|s| latency(Phase::Total, s)));
+    headline.push(errors());
+    // 2xx always; the other classes when any response had one.
+    let [s1xx, s2xx, s3xx, s4xx, s5xx, other] = status_classes();
+    headline.push(s2xx);
+    for class in [s1xx, s3xx, s4xx, s5xx, other] {
+        if runs.iter().any(|r| class.of(r) != Value::Count(0)) {
+            headline.push(class);
+        }
+    }
+    headline.push(non_2xx());
+    // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
+    let mut warnings: Vec<String> = runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning).collect();
+    warnings.extend(
+        runs.iter()
+            .filter(|r| r.errors.total() > 0)
+            .map(|r| format!("{} errors: {}", r.mode.name(), error_breakdown(&r.errors))),
+    );
+
+    let mut connection_rows = vec![
+        connections_opened(),
+        Figure::new("requests/connection", "requests_per_connection", |r| match r.connections_opened {
+            0 => Value::Absent,
+            n => Value::Rate(r.requests as f64 / n as f64),
+        }),
+        Figure::new("closed by client first", "closed_by_client", |r| Value::Count(r.closed_by_client)),
+        Figure::new("closed by server first", "closed_by_server", |r| Value::Count(r.closed_by_server)),
+        Figure::new("closed by reset", "closed_by_reset", |r| Value::Count(r.closed_by_reset)),
+        Figure::new("retries", "retries", |r| Value::Count(r.retries)),
+        Figure::new("keep-alive declined", "keep_alive_declined", |r| Value::Count(r.keep_alive.declined)),
+    ];
+    if any(|r| r.in_flight_at_end > 0) {
+        connection_rows.push(Figure::new("in flight at end", "in_flight_at_end", |r| Value::Count(r.in_flight_at_end)));
+    }
+    let https = any(|r| r.tls.is_some());
+    if https {
+        connection_rows.extend(tls_handshakes());
+    }
+    let mut connection_notes: Vec<String> = runs
+        .iter()
+        .filter(|r| r.keep_alive.limits_announced > 0)
+        .map(|r| format!("{}: {}", r.mode.name(), announced_limits(&r.keep_alive)))
+        .collect();
+    connection_notes
+        .extend(runs.iter().filter_map(|r| Some(format!("{} tls: {}", r.mode.name(), negotiated(r.tls.as_ref()?)))));
+
+    let mut phase_rows = Vec::new();
+    let phases: &[Phase] = if https {
+        &[Phase::Connect, Phase::Tls, Phase::Ttfb, Phase::Transfer]
+    } else {
+        &[Phase::Connect, Phase::Ttfb, Phase::Transfer]
+    };
+    for &phase in phases {
+        phase_rows.extend([latency(phase, Stat::P50), latency(phase, Stat::P99)]);
+    }
+    phase_rows.extend([latency(Phase::TotalFirst, Stat::P50), latency(Phase::TotalReused, Stat::P50)]);
+
+    let mut sections = vec![
+        Section { title: "summary", rows: headline, notes: warnings },
+        Section { title: "connections", rows: connection_rows, notes: connection_notes },
+        Section { title: "latency by phase", rows: phase_rows, notes: vec![] },
+    ];
+    if any(|r| r.rate.is_some()) {
+        sections.push(Section { title: "open loop (--rate)", rows: open_loop_rows(), notes: vec![] });
+    }
+    if any(ports_worth_saying) {
+        sections.push(Section { title: "client ports", rows: port_rows(), notes: vec![] });
+    }
+    sections
+}
+
+/// https: full and resumed TLS handshakes (absent for http).
+pub fn tls_handshakes() -> [Figure; 2] {
+    let count = |pick: fn(&crate::record::result::TlsSummary) -> u64| {
+        move |r: &ModeResult| r.tls.as_ref().map_or(Value::Absent, |t| Value::Count(pick(t)))
+    };
+    [
+        Figure::new("tls handshakes, full", "tls_handshakes_full", count(|t| t.handshakes_full)),
+        Figure::new("tls handshakes, resumed", "tls_handshakes_resumed", count(|t| t.handshakes_resumed)),
+    ]
+}
+
+/// What a TLS connection negotiated, and whether its certificate was checked.
+fn negotiated(tls: &crate::record::result::TlsSummary) -> String {
+    let alpn = tls.alpn.as_deref().unwrap_or("none");
+    let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
+    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
+}
+
+fn open_loop_rows() -> Vec<Figure> {
+    let pacing = |r: &ModeResult, pick: fn(&crate::record::result::Pacing) -> u64| {
+        r.pacing.map_or(Value::Absent, |p| Value::Count(pick(&p)))
+    };
+    vec![
+        Figure::new("rate asked", "rate", |r| r.rate.map_or(Value::Absent, |rate| Value::Text(format!("{rate}/s")))),
+        latency(Phase::TotalUncorrected, Stat::P50),
+        latency(Phase::TotalUncorrected, Stat::P99),
+        Figure::new("late starts", "late_starts", move |r| pacing(r, |p| p.late_starts)),
+        Figure::new("missed (never sent)", "missed", move |r| pacing(r, |p| p.missed)),
+    ]
+}
+
+fn ports_worth_saying(r: &ModeResult) -> bool {
+    r.errors.addr_unavailable > 0
+        || r.ports.as_ref().is_some_and(|p| {
+            p.waited_ms > 0 || p.client_ips.len() > 1 || p.occupancy_peak.is_some_and(|o| o >= PORTS_WORTH_SAYING)
+        })
+}
+
+/// What the port governor did. Occupancy and the TIME_WAIT ports held use the hold the kernel applies
+/// (1 s where tcp_tw_reuse covers the tuple); the kernel's own count keeps every socket 60 s.
+fn port_rows() -> Vec<Figure> {
+    use crate::record::result::Ports;
+    fn port(cell: impl Fn(&Ports) -> Value + 'static) -> impl Fn(&ModeResult) -> Value {
+        move |r| r.ports.as_ref().map_or(Value::Absent, &cell)
+    }
+    vec![
+        Figure::new(
+            "client IPs used",
+            "client_ips",
+            port(|p| match &p.source_ip {
+                Some(source) => Value::Text(format!("{} {source}", p.client_ips.len())),
+                None => Value::Count(p.client_ips.len() as u64),
+            }),
+        ),
+        Figure::new(
+            "new conns, busiest IP",
+            "opened_busiest_ip",
+            port(|p| Value::Count(p.per_ip.iter().map(|i| i.opened).max().unwrap_or(0))),
+        ),
+        Figure::new(
+            "ports in use, busiest IP",
+            "occupancy_peak",
+            port(|p| p.occupancy_peak.map_or(Value::Absent, Value::Share)),
+        ),
+        Figure::new("waited for a free port", "waited_us", port(|p| Value::Micros(p.waited_ms * 1000))),
+        Figure::new("ports held in TIME_WAIT", "time_wait_peak", port(|p| Value::Count(p.time_wait_peak))),
+        Figure::new(
+            "TIME_WAIT sockets, kernel",
+            "kernel_time_wait_peak",
+            port(|p| Value::Count(p.kernel_time_wait_peak)),
+        ),
+    ]
+}
+
+fn error_breakdown(e: &ErrorCounts) -> String {
+    [
+        ("refused", e.refused),
+        ("timeout", e.timeout),
+        ("reset", e.reset),
+        ("addr_unavailable", e.addr_unavailable),
+        ("fd_exhausted", e.fd_exhausted),
+        ("truncated", e.truncated),
+        ("parse", e.parse),
+        ("closed_early", e.closed_early),
+        ("tls", e.tls),
+        ("other", e.other),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(name, n)| format!("{name} {n}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn non_2xx_warning(run: &ModeResult) -> String {
+    let share = crate::report::gate::non_2xx_rate(run) * 100.0;
+    format!(
+        "{}: WARNING: {} of {} responses ({share:.1}%) were not 2xx: {}",
+        run.mode.name(),
+        run.status.non_2xx(),
+        run.status.total(),
+        run.status.non_2xx_breakdown()
+    )
+}
+
+/// What the server announced and how much of it the client used: `max=M` on a first response allows M more.
+fn announced_limits(k: &KeepAlive) -> String {
+    let max = k.max.map(|m| format!("max={m} ({} requests per connection)", u64::from(m) + 1));
+    let limits: Vec<_> = [max, k.timeout_s.map(|t| format!("timeout={t}s"))].into_iter().flatten().collect();
+    let mut text = format!("server announced Keep-Alive {} on {} responses", limits.join(", "), k.limits_announced);
+    if k.max_connections > 0 {
+        text += &format!("; {} of {} connections used max in full", k.max_used_in_full, k.max_connections);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mode::Mode;
+    use crate::record::result::{fixture, Ports};
+
+    #[test]
+    fn values_read_as_people_and_scripts_read_them() {
+        // each case: the value, for people, for scripts
+        for (value, human, raw) in [
+            (Value::Micros(87), "87µs", "87"),
+            (Value::Micros(1250), "1.25ms", "1250"),
+            (Value::Micros(2_100_000), "2.10s", "2100000"),
+            (Value::Rate(71279.66), "71279.7", "71279.7"),
+            (Value::BytesPerSecond(950.0), "950B/s", "950"),
+            (Value::BytesPerSecond(1_250_000.0), "1.25MB/s", "1250000"),
+            (Value::Share(0.25), "25.0%", "0.2500"),
+            (Value::Absent, "-", ""),
+        ] {
+            assert_eq!((value.human(), value.raw()), (human.to_string(), raw.to_string()), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn latency_figures_name_phase_and_statistic_and_are_absent_without_samples() {
+        let mut run = fixture::mode_result(Mode::Keepalive);
+        run.latency.total_reused = Hist { count: 3, p999_us: 1200, ..Hist::default() };
+        let figure = latency(Phase::TotalReused, Stat::P999);
+        assert_eq!((figure.label.as_str(), figure.column.as_str()), ("total p99.9, reused", "total_reused_p999_us"));
+        assert_eq!(figure.of(&run), Value::Micros(1200));
+        assert_eq!(latency(Phase::Connect, Stat::P50).of(&run), Value::Absent);
+        assert_eq!(latency(Phase::TotalUncorrected, Stat::P50).of(&run), Value::Absent);
+        assert_eq!(Phase::parse("total_first"), Some(Phase::TotalFirst));
+        assert_eq!(Phase::parse("p99"), None);
+    }
+
+    #[test]
+    fn sections_leave_out_what_has_nothing_to_say() {
+        let quiet = fixture::mode_result(Mode::Keepalive);
+        let titles = |runs: &[ModeResult]| sections(runs).iter().map(|s| s.title).collect::<Vec<_>>();
+        assert_eq!(titles(std::slice::from_ref(&quiet)), ["summary", "connections", "latency by phase"]);
+        let labels: Vec<_> = sections(std::slice::from_ref(&quiet))[0].rows.iter().map(|f| f.label.clone()).collect();
+        assert!(!labels.contains(&"status 5xx".to_string()) && !labels.contains(&"pipeline depth".to_string()));
+        let mut busy = quiet.clone();
+        busy.rate = Some(100.0);
+        busy.status.s5xx = 1;
+        busy.ports = Some(Ports {
+            policy: "wait".into(),
+            client_ips: vec!["127.0.0.1".into(), "127.0.0.2".into()],
+            time_wait_peak: 0,
+            kernel_time_wait_peak: 0,
+            waited_ms: 0,
+            per_ip: vec![],
+            source_ip: Some("auto".into()),
+            occupancy_peak: None,
+        });
+        assert_eq!(
+            titles(&[quiet, busy.clone()]),
+            ["summary", "connections", "latency by phase", "open loop (--rate)", "client ports"]
+        );
+        let summary = &sections(std::slice::from_ref(&busy))[0];
+        assert!(summary.rows.iter().any(|f| f.label == "status 5xx"));
+        assert_eq!(summary.notes, ["keepalive: WARNING: 1 of 1 responses (100.0%) were not 2xx: 5xx 1"]);
+    }
+
+    #[test]
+    fn only_nonzero_errors_are_listed() {
+        let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
+        assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
+    }
+
+    #[test]
+    fn non_2xx_responses_are_flagged_with_their_classes() {
+        let mut run = fixture::mode_result(Mode::Keepalive);
+        for status in [200, 503, 503, 999] {
+            run.status.count(status);
+        }
+        assert_eq!(non_2xx_warning(&run), "keepalive: WARNING: 3 of 4 responses (75.0%) were not 2xx: 5xx 2, other 1");
+    }
+
+    #[test]
+    fn announced_limits_name_what_was_said() {
+        let k = KeepAlive {
+            limits_announced: 7,
+            max: Some(3),
+            timeout_s: Some(5),
+            max_connections: 2,
+            max_used_in_full: 1,
+            ..KeepAlive::default()
+        };
+        assert_eq!(
+            announced_limits(&k),
+            "server announced Keep-Alive max=3 (4 requests per connection), timeout=5s on 7 responses; \
+             1 of 2 connections used max in full"
+        );
+        let k = KeepAlive { max: None, max_connections: 0, ..k };
+        assert_eq!(announced_limits(&k), "server announced Keep-Alive timeout=5s on 7 responses");
+    }
+}
