@@ -264,8 +264,16 @@ impl ThreadCtx {
     }
 
     fn failed(&self, at: Instant, kind: ErrorKind) {
-        self.recorder.borrow_mut().failed(at, kind);
-        LiveCounters::bump(&self.live.errors, 1);
+        if self.in_window(at) {
+            self.recorder.borrow_mut().failed(at, kind);
+            LiveCounters::bump(&self.live.errors, 1);
+        }
+    }
+
+    /// Did `at` fall inside the `-d` window? A request that ends after it (in the moment before the engine
+    /// stops it) was in flight at the end, and is counted so, not as completed or failed.
+    fn in_window(&self, at: Instant) -> bool {
+        self.shared.deadline.is_none_or(|deadline| at <= deadline)
     }
 }
 
@@ -542,7 +550,9 @@ impl Session<'_> {
             opened_connection: request.opened_connection,
         };
         let mut recorder = self.ctx.recorder.borrow_mut();
-        recorder.completed(&exchange, meta.status);
+        if self.ctx.in_window(done) {
+            recorder.completed(&exchange, meta.status);
+        }
         let first = self.reuse.persistent().is_none();
         if first && !meta.persistent && self.ctx.shared.plan.requests_per_connection.is_none() {
             recorder.keep_alive_declined();
