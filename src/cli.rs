@@ -50,6 +50,7 @@ pub enum ModeArg {
     Parallel,
     Keepalive,
     Pipeline,
+    Multiplex,
     All,
 }
 
@@ -94,7 +95,8 @@ pub struct RunArgs {
     /// Target URL, http://host/path or http://host:port/path. Without one, the embedded server is started on 127.0.0.1:0.
     pub url: Option<String>,
 
-    /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn. [default: keepalive]
+    /// Connection mode(s): serial, parallel, keepalive, pipeline, multiplex (HTTP/2, h2c), or all (multiplex
+    /// only if the target speaks HTTP/2); a comma list runs each in turn. [default: keepalive]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mode: Vec<ModeArg>,
 
@@ -102,7 +104,8 @@ pub struct RunArgs {
     #[arg(short = 'c', long = "connections", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub connections: Option<u32>,
 
-    /// Requests in flight per connection in pipeline mode. [default: 16]
+    /// Requests in flight per connection in pipeline mode, streams in multiplex mode (capped by the server's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS). [default: 16]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub depth: Option<u32>,
 
@@ -320,13 +323,21 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_idle_timeout: Option<Duration>,
 
-    /// Embedded server: reset (RST) instead of closing.
+    /// Embedded server: reset (RST) instead of closing; over HTTP/2, reset each stream (RST_STREAM).
     #[arg(long, help_heading = "Embedded server")]
     pub server_reset: bool,
 
     /// Embedded server: send half of each body, then close.
     #[arg(long, help_heading = "Embedded server")]
     pub server_truncate: bool,
+
+    /// Embedded server (HTTP/2): send GOAWAY after N streams on a connection, refusing any that still arrive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Embedded server")]
+    pub server_goaway_after: Option<u64>,
+
+    /// Embedded server (HTTP/2): SETTINGS_MAX_CONCURRENT_STREAMS, the streams a client may have open at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Embedded server")]
+    pub server_max_streams: Option<u32>,
 
     /// Embedded server: stall once, e.g. 100:1s answers the 101st request (over all connections) 1 s late.
     #[arg(long, value_parser = parse_stall, value_name = "AFTER:LENGTH", help_heading = "Embedded server")]

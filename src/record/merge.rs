@@ -117,6 +117,7 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.closed_by_server += o.closed_by_server;
     m.closed_by_reset += o.closed_by_reset;
     m.keep_alive.merge(&o.keep_alive);
+    m.max_concurrent_streams = [m.max_concurrent_streams, o.max_concurrent_streams].into_iter().flatten().min();
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.

@@ -131,6 +131,7 @@ fn error_breakdown(e: &ErrorCounts) -> String {
         ("truncated", e.truncated),
         ("parse", e.parse),
         ("closed_early", e.closed_early),
+        ("h2_reset", e.h2_reset),
         ("other", e.other),
     ]
     .iter()

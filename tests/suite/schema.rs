@@ -76,6 +76,7 @@ fn json_result_has_the_designed_names() {
             "parse",
             "closed_early",
             "other",
+            "h2_reset",
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));
