@@ -5,8 +5,13 @@
 # write_nginx_conf WORKER_CONNECTIONS KEEPALIVE_REQUESTS [EXTRA_LOCATION]
 # One worker, no access log, `return 200 "hello world\n"` at /. EXTRA_LOCATION is one more location
 # block (nginx-counters.sh adds stub_status). The fd limit is raised to the worker's connections.
+# With H2_PORT set, the same location is served on 127.0.0.1:$H2_PORT over h2c (HTTP/2 with prior
+# knowledge; nginx 1.22 takes `listen ... http2` without TLS as that).
 write_nginx_conf() {
-  local connections=$1 keepalive_requests=$2 extra=${3:-}
+  local connections=$1 keepalive_requests=$2 extra=${3:-} h2=""
+  if [ -n "${H2_PORT:-}" ]; then
+    h2="server { listen 127.0.0.1:$H2_PORT http2 backlog=65535; location / { return 200 \"hello world\\n\"; } }"
+  fi
   mkdir -p "$WORKDIR/logs"
   cat > "$WORKDIR/nginx.conf" <<EOF
 worker_processes 1;
@@ -26,6 +31,7 @@ http {
         $extra
         location / { return 200 "hello world\n"; }
     }
+    $h2
 }
 EOF
 }
