@@ -11,8 +11,8 @@
 #   SCENARIOS=keepalive TOOLS="wrk connbench" scripts/bench-peers.sh
 #
 # Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
-# PORT [18090], TLS_PORT [18091], SERVER_CPU [0], CLIENT_CPU [1],
-# SCENARIOS ["keepalive pipeline close https-keepalive https-close"],
+# PORT [18090], TLS_PORT [18091], H2_PORT [18092], SERVER_CPU [0], CLIENT_CPU [1],
+# SCENARIOS ["keepalive pipeline close https-keepalive https-close multiplex"],
 # TOOLS ["wrk connbench h2load ab hey oha"], CONNBENCH [target/release/connbench, built if missing],
 # WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
 #
@@ -35,6 +35,8 @@
 #   https-close      close over TLS: a TLS handshake per request. Both wrk (its SSL_clear keeps the session)
 #              and connbench (--tls-resume, the default) resume sessions, so these are mostly resumed
 #              handshakes; connbench's JSON counts them (tls.handshakes_resumed).
+#   multiplex  HTTP/2 with prior knowledge (h2c) on port PORT+1, DEPTH streams in flight per connection:
+#              `h2load -m DEPTH` (h2c is its default on http://) beside connbench --mode multiplex.
 #
 # Every run is bounded (timeout), loopback only; a tool that is not installed is skipped with a note.
 # nginx is stopped by its own pid on exit. Needs nginx, taskset, /usr/bin/time, python3.
@@ -48,7 +50,7 @@ PORT=${PORT:-18090}
 TLS_PORT=${TLS_PORT:-18091}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close"}
+SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close multiplex"}
 TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
 H2LOAD_CLOSE_RATE=${H2LOAD_CLOSE_RATE:-10000}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,6 +58,8 @@ CONNBENCH=${CONNBENCH:-$here/target/release/connbench}
 WORKDIR=${WORKDIR:-$(mktemp -d -t bench-peers.XXXXXX)}
 URL="http://127.0.0.1:$PORT/"
 TLS_URL="https://127.0.0.1:$TLS_PORT/"
+H2_PORT=${H2_PORT:-$((PORT + 2))}
+H2_URL="http://127.0.0.1:$H2_PORT/"
 LIMIT=$((D * 3 + 20)) # hard wall-clock cap per run
 RAW="$WORKDIR/raw.tsv"
 NGINX_PID=""
@@ -114,6 +118,8 @@ cmd_for() {
     connbench:https-keepalive) echo "$cbs --mode keepalive" ;;
     connbench:https-close) echo "$cbs --mode parallel --close-by server" ;;
     h2load:https-keepalive) echo "h2load --h1 -t1 -c$C -D $D $TLS_URL" ;;
+    connbench:multiplex) echo "$CONNBENCH run $H2_URL -c $C -d ${D}s --format json --no-progress --mode multiplex --depth $DEPTH" ;;
+    h2load:multiplex) echo "h2load -t1 -c$C -m $DEPTH -D $D $H2_URL" ;;
     h2load:keepalive) echo "h2load --h1 -t1 -c$C -D $D $URL" ;;
     h2load:pipeline) echo "h2load --h1 -t1 -c$C -m $DEPTH -D $D $URL" ;;
     h2load:close) echo "h2load --h1 -t1 -c$C -n $((D * H2LOAD_CLOSE_RATE)) -H 'Connection: close' $URL" ;;

@@ -18,7 +18,7 @@ use crate::engine::governor::{Governor, Grant, Sampler};
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::output::OutputFile;
-use crate::plan::{url_parts, Format, Plan, Target, TargetSpec};
+use crate::plan::{url_parts, Format, Mode, Plan, Target, TargetSpec};
 use crate::record::result::{RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::report::figures::Phase;
@@ -358,25 +358,30 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     let mut first_connection = preflight(&target, plan, &governor)?;
+    let (modes, mut multiplex_connection) = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut())?;
     if let Some(at) = plan.start_at {
-        // A connection idle for long may be closed by the server meanwhile: open a fresh one then.
+        // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
         if wait_until(at, stop) > Duration::from_secs(1) {
-            first_connection = None;
+            (first_connection, multiplex_connection) = (None, None);
         }
     }
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
-    for &mode in &plan.modes {
+    for mode in modes {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.request.clone();
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
+        let opened = match mode {
+            Mode::Multiplex => multiplex_connection.take(),
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => None,
+        };
+        let opened = opened.or_else(|| first_connection.take());
         let started = SystemTime::now();
-        let outcome =
-            engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, first_connection.take());
+        let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
         drop(sampler);
         drop(tracker);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
@@ -409,6 +414,14 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         }
         if run.requests == 0 && run.errors.parse > 0 && run.errors.parse == run.errors.total() {
             eprintln!("connbench: {}: {}", mode.name(), not_http(target.addr, &request));
+        }
+        if let Some(cap) = run.max_concurrent_streams {
+            eprintln!(
+                "connbench: {}: the server allows {cap} concurrent streams per connection \
+                 (SETTINGS_MAX_CONCURRENT_STREAMS), fewer than --depth {}: {cap} were in flight at most",
+                mode.name(),
+                run.depth
+            );
         }
         if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
             let missed = match pacing.missed {
@@ -553,7 +566,7 @@ fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option
                 Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
                 None => None,
             };
-            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls }));
+            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls, h2_preface_sent: false }));
         }
         Err(err) => err,
     };
@@ -588,6 +601,101 @@ fn tls_preflight(
             Refusal::Handshake(err) => format!("TLS handshake with {} ({}) failed: {err}", target.display, target.addr),
         })
     })
+}
+
+/// The modes to run, and the connection the multiplex mode starts with. Multiplex needs a target that
+/// speaks HTTP/2 with prior knowledge (h2c): the embedded server does; any other is asked before any load,
+/// by the client's preface and the server's first frame. The connection asked is not wasted, so the server
+/// counts no connection that the run does not: the preflight's when multiplex runs first, else one opened
+/// for the check and kept (idle) for the multiplex mode. A target that does not speak h2c is an error
+/// (exit 2) when multiplex was asked for by name, and is left out of `--mode all` with a note.
+fn multiplex_if_spoken(
+    plan: &Plan,
+    target: &Target,
+    governor: &Governor,
+    first_connection: Option<&mut engine::Opened>,
+) -> Result<(Vec<Mode>, Option<engine::Opened>), Failure> {
+    let mut modes = plan.modes.clone();
+    if !modes.contains(&Mode::Multiplex) {
+        return Ok((modes, None));
+    }
+    if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
+        return Err(Failure::Usage(why));
+    }
+    if target.tls.is_some() {
+        // HTTP/2 over TLS is negotiated by ALPN `h2`, which the TLS client does not offer yet.
+        if !plan.multiplex_if_spoken {
+            return Err(Failure::Usage(format!(
+                "--mode multiplex: {} is https, and HTTP/2 over TLS (ALPN h2) is not supported yet; multiplex \
+                 runs over h2c (http://)",
+                target.display
+            )));
+        }
+        eprintln!("connbench: note: --mode all over https runs the four HTTP/1.x modes (HTTP/2 needs h2c, http://)");
+        modes.retain(|&mode| mode != Mode::Multiplex);
+        return Ok((modes, None));
+    }
+    if matches!(plan.target, TargetSpec::Embedded(_)) {
+        return Ok((modes, None));
+    }
+    let mut own = None;
+    let asked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
+        Some(first) => Some(first),
+        None => {
+            own = preflight(target, plan, governor)?;
+            own.as_mut()
+        }
+    };
+    // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
+    let Some(opened) = asked else { return Ok((modes, own)) };
+    let checked = speaks_h2c(&mut opened.stream, plan.connect_timeout);
+    opened.h2_preface_sent = true;
+    match checked {
+        Ok(()) => Ok((modes, own)),
+        Err(said) if plan.multiplex_if_spoken => {
+            eprintln!(
+                "connbench: note: {} does not speak HTTP/2 with prior knowledge (h2c; {said}): --mode all runs \
+                 the four HTTP/1.x modes",
+                target.display
+            );
+            modes.retain(|&mode| mode != Mode::Multiplex);
+            Ok((modes, None))
+        }
+        Err(said) => Err(Failure::Usage(format!(
+            "--mode multiplex: {} does not speak HTTP/2 with prior knowledge (h2c): {said}; \
+             use an HTTP/1.x mode, or a server with h2c enabled",
+            target.display
+        ))),
+    }
+}
+
+/// Writes the HTTP/2 client preface and looks (without reading it away) at what the server sends back:
+/// an HTTP/2 server's first frame is SETTINGS (RFC 9113 §3.4); an HTTP/1.x server answers the preface's
+/// `PRI * HTTP/2.0` line with an error status, or closes.
+fn speaks_h2c(stream: &mut std::net::TcpStream, wait: Duration) -> Result<(), String> {
+    use crate::http::preface::{server_answer, ServerAnswer, CLIENT_PREFACE};
+    let deadline = Instant::now() + wait;
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer to its preface within {wait:?}")
+        }
+        _ => format!("the check failed: {e}"),
+    };
+    stream.write_all(CLIENT_PREFACE).map_err(failed)?;
+    let mut first = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(left)).map_err(failed)?;
+        let n = stream.peek(&mut first).map_err(failed)?;
+        match server_answer(&first[..n]) {
+            _ if n == 0 => return Err("it closed the connection at the HTTP/2 preface".into()),
+            ServerAnswer::Http2 => return stream.set_read_timeout(None).map_err(failed),
+            ServerAnswer::NotHttp2 => return Err(format!("it answers \"{}\"", first[..n].escape_ascii())),
+            // A frame header split over segments: a peek returns at once while bytes wait, so pause.
+            ServerAnswer::Incomplete if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            ServerAnswer::Incomplete => return Err(format!("no answer to its preface within {wait:?}")),
+        }
+    }
 }
 
 /// `connbench serve`: the embedded server on its own until Ctrl-C.

@@ -64,7 +64,9 @@ pub enum ModeArg {
     Keepalive,
     /// -c persistent connections with up to --depth requests in flight on each, answered in order.
     Pipeline,
-    /// Each of the modes above in turn, side by side.
+    /// HTTP/2 (h2c): -c connections with up to --depth streams in flight on each, answered in any order.
+    Multiplex,
+    /// Each of the modes above in turn, side by side (multiplex where the target speaks HTTP/2).
     All,
 }
 
@@ -120,7 +122,8 @@ pub struct RunArgs {
     /// Target URL, http://host/path or http://host:port/path. Without one, the embedded server is started on 127.0.0.1:0.
     pub url: Option<String>,
 
-    /// Connection mode(s): serial, parallel, keepalive, pipeline, or all; a comma list runs each in turn. [default: keepalive]
+    /// Connection mode(s): serial, parallel, keepalive, pipeline, multiplex (HTTP/2, h2c), or all (multiplex
+    /// only if the target speaks HTTP/2); a comma list runs each in turn. [default: keepalive]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mode: Vec<ModeArg>,
 
@@ -128,7 +131,8 @@ pub struct RunArgs {
     #[arg(short = 'c', long = "connections", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub connections: Option<u32>,
 
-    /// Requests in flight per connection in pipeline mode. [default: 16]
+    /// Requests in flight per connection in pipeline mode, streams in multiplex mode (capped by the server's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS). [default: 16]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub depth: Option<u32>,
 
@@ -404,7 +408,7 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_idle_timeout: Option<Duration>,
 
-    /// Embedded server: reset (RST) instead of closing.
+    /// Embedded server: reset (RST) instead of closing; over HTTP/2, reset each stream (RST_STREAM).
     #[arg(long, help_heading = "Embedded server")]
     pub server_reset: bool,
 
@@ -415,6 +419,14 @@ pub struct ServerKnobs {
     /// Embedded server: speak https, with a self-signed certificate made at start (`run` trusts it without -k).
     #[arg(long, help_heading = "Embedded server")]
     pub tls: bool,
+
+    /// Embedded server (HTTP/2): send GOAWAY after N streams on a connection, refusing any that still arrive.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Embedded server")]
+    pub server_goaway_after: Option<u64>,
+
+    /// Embedded server (HTTP/2): SETTINGS_MAX_CONCURRENT_STREAMS, the streams a client may have open at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Embedded server")]
+    pub server_max_streams: Option<u32>,
 
     /// Embedded server: stall once, e.g. 100:1s answers the 101st request (over all connections) 1 s late.
     #[arg(long, value_parser = parse_stall, value_name = "AFTER:LENGTH", help_heading = "Embedded server")]

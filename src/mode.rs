@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The four connection strategies of HTTP: The Definitive Guide, ch. 4, in the order `--mode all` runs them.
+/// The connection strategies of HTTP: The Definitive Guide, ch. 4, in the order `--mode all` runs them: the
+/// four of HTTP/1.x, then multiplexing, the book's fourth technique, as HTTP/2 does it (RFC 9113).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -10,10 +11,11 @@ pub enum Mode {
     Parallel,
     Keepalive,
     Pipeline,
+    Multiplex,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline];
+    pub const ALL: [Mode; 5] = [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline, Mode::Multiplex];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -21,6 +23,15 @@ impl Mode {
             Mode::Parallel => "parallel",
             Mode::Keepalive => "keepalive",
             Mode::Pipeline => "pipeline",
+            Mode::Multiplex => "multiplex",
+        }
+    }
+
+    /// Does the mode speak HTTP/2 (RFC 9113) rather than HTTP/1.x?
+    pub fn is_http2(self) -> bool {
+        match self {
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => false,
+            Mode::Multiplex => true,
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum TargetSpec {
 pub struct Plan {
     pub target: TargetSpec,
     pub modes: Vec<Mode>,
+    /// Multiplex is in `modes` only by `--mode all`: it runs if the target speaks HTTP/2, and is dropped
+    /// with a note otherwise (an explicit `--mode multiplex` to a server that does not is an error).
+    pub multiplex_if_spoken: bool,
     /// Connections per mode (serial: 1), never more than `-n` requests.
     pub connections: u32,
     /// `-c` as given, when it asked for more connections than `-n` has requests.
@@ -129,6 +132,8 @@ pub struct ModePlan {
     pub requests_per_connection: Option<u64>,
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
+    /// The same request in parts, as HTTP/2 sends it (RFC 9113 §8.3: pseudo-headers and fields, no bytes).
+    pub parts: Arc<RequestParts>,
     pub head_request: bool,
     pub rate: Option<f64>,
     /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
@@ -143,6 +148,20 @@ pub struct ModePlan {
     /// https: how connections are secured (the target's).
     pub tls: Option<Arc<crate::net::tls::Client>>,
 }
+
+/// A request's method, target, fields and body, for a protocol that does not send HTTP/1.x bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestParts {
+    pub method: String,
+    /// The `:authority` (what HTTP/1.1 sends as Host).
+    pub authority: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Arc<[u8]>,
+}
+
+/// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2), beyond those no mode lets `-H` set.
+const H2_FORBIDDEN_HEADERS: [&str; 4] = ["keep-alive", "proxy-connection", "upgrade", "te"];
 
 /// Where to connect and what to call the host; known only after resolution or binding.
 #[derive(Debug, Clone)]
@@ -218,6 +237,7 @@ impl Plan {
                 ModeArg::Parallel => &[Mode::Parallel],
                 ModeArg::Keepalive => &[Mode::Keepalive],
                 ModeArg::Pipeline => &[Mode::Pipeline],
+                ModeArg::Multiplex => &[Mode::Multiplex],
                 ModeArg::All => &Mode::ALL,
             };
             for mode in expanded {
@@ -226,6 +246,8 @@ impl Plan {
                 }
             }
         }
+        // `all` means every mode the target speaks: HTTP/2 only if a check finds it does (app.rs).
+        let multiplex_if_spoken = !mode_args.contains(&ModeArg::Multiplex);
         let given_method = args.method.as_deref().or(profile.method.as_deref()).unwrap_or("GET");
         let method = given_method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(is_token_byte) {
@@ -236,6 +258,19 @@ impl Plan {
         for (text, by_flag) in profile.headers.iter().map(|h| (h, false)).chain(args.headers.iter().map(|h| (h, true)))
         {
             headers.push(parse_header(text).map_err(blame(by_flag, "headers", "-H"))?);
+        }
+        if let (true, Some((text, by_flag))) = (
+            modes.contains(&Mode::Multiplex),
+            profile.headers.iter().map(|h| (h, false)).chain(args.headers.iter().map(|h| (h, true))).find(|(h, _)| {
+                let name = h.split(':').next().unwrap_or_default().trim();
+                H2_FORBIDDEN_HEADERS.iter().any(|f| name.eq_ignore_ascii_case(f))
+            }),
+        ) {
+            let error = format!(
+                "-H '{text}': a connection-specific header, which HTTP/2 forbids (RFC 9113 §8.2.2); drop it or the \
+                 multiplex mode"
+            );
+            return Err(blame(by_flag, "headers", "-H")(error));
         }
         let by_flag = args.body.is_some() || args.body_file.is_some();
         let (body, body_file) = match (&args.body, &args.body_file) {
@@ -322,6 +357,7 @@ impl Plan {
         Ok(Plan {
             target,
             modes,
+            multiplex_if_spoken,
             connections,
             clamped_from,
             depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
@@ -386,12 +422,27 @@ impl Plan {
             http10: self.http10,
             connection,
         });
+        // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
+        // with others, as no response can be taken for another's. Pipelining has no such guarantee.
+        let depth = match mode {
+            Mode::Pipeline if self.idempotent() => self.depth,
+            Mode::Multiplex => self.depth,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => 1,
+        };
+        let parts = RequestParts {
+            method: self.method.clone(),
+            authority: target.host.clone(),
+            path: target.path.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone().into(),
+        };
         ModePlan {
             mode,
             connections: if mode == Mode::Serial { 1 } else { self.connections },
-            depth: if mode == Mode::Pipeline && self.idempotent() { self.depth } else { 1 },
+            depth,
             requests_per_connection: one_shot.then_some(1),
             request: request.into(),
+            parts: Arc::new(parts),
             head_request: self.method == "HEAD",
             rate: self.rate,
             idempotent: self.idempotent(),
@@ -538,6 +589,8 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         truncate: knobs.server_truncate || p.server_truncate == Some(true),
         stall: knobs.server_stall.or(p.server_stall),
         tls: None,
+        goaway_after: knobs.server_goaway_after.or(p.server_goaway_after),
+        max_concurrent_streams: knobs.server_max_streams.or(p.server_max_streams),
     }
 }
 
@@ -560,9 +613,23 @@ mod tests {
     }
 
     #[test]
-    fn all_expands_to_the_four_modes_once() {
+    fn all_expands_to_the_five_modes_once() {
         let p = plan(&["--mode", "keepalive,all"]).unwrap();
-        assert_eq!(p.modes, vec![Mode::Keepalive, Mode::Serial, Mode::Parallel, Mode::Pipeline]);
+        assert_eq!(p.modes, vec![Mode::Keepalive, Mode::Serial, Mode::Parallel, Mode::Pipeline, Mode::Multiplex]);
+        assert!(p.multiplex_if_spoken, "all: multiplex only if the target speaks HTTP/2");
+        assert!(!plan(&["--mode", "all,multiplex"]).unwrap().multiplex_if_spoken);
+    }
+
+    #[test]
+    fn multiplex_takes_the_depth_for_every_method_and_refuses_connection_specific_headers() {
+        let p = plan(&["--mode", "multiplex", "-X", "POST", "--depth", "8", "-H", "X-A: b"]).unwrap();
+        let m = p.mode_plan(Mode::Multiplex, &target());
+        assert_eq!((m.depth, m.idempotent, m.requests_per_connection), (8, false, None));
+        assert_eq!((m.parts.method.as_str(), m.parts.authority.as_str()), ("POST", "h"));
+        assert_eq!(m.parts.headers, vec![("X-A".to_string(), "b".to_string())]);
+        let err = plan(&["--mode", "multiplex", "-H", "Upgrade: h2c"]).unwrap_err();
+        assert!(err.starts_with("-H 'Upgrade: h2c': a connection-specific header"), "{err}");
+        assert!(plan(&["--mode", "keepalive", "-H", "Upgrade: h2c"]).is_ok());
     }
 
     #[test]

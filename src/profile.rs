@@ -89,6 +89,8 @@ pub struct Profile {
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,
     pub server_truncate: Option<bool>,
+    pub server_goaway_after: Option<u64>,
+    pub server_max_streams: Option<u32>,
     /// `"100:1s"`, as `--server-stall`.
     #[serde(default, deserialize_with = "stall")]
     pub server_stall: Option<crate::server::Stall>,

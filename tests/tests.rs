@@ -9,6 +9,10 @@ mod util;
 #[path = "suite/modes.rs"]
 mod modes;
 
+// HTTP/2 multiplexing against the embedded server's h2c: counts, stream limits, GOAWAY, RST_STREAM.
+#[path = "suite/multiplex.rs"]
+mod multiplex;
+
 // Exit codes and one-line errors of the binary; Ctrl-C still writes the result.
 #[path = "suite/cli.rs"]
 mod cli;

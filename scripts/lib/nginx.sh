@@ -8,8 +8,13 @@
 # With TLS_PORT set, the same location is also served over https on 127.0.0.1:$TLS_PORT, with a self-signed
 # certificate for 127.0.0.1 made here ($WORKDIR/cert.pem: a client's --cacert), TLS 1.2 and 1.3, a shared
 # session cache and session tickets (so clients can resume, as with most HTTPS servers).
+# With H2_PORT set, the same location is served on 127.0.0.1:$H2_PORT over h2c (HTTP/2 with prior
+# knowledge; nginx 1.22 takes `listen ... http2` without TLS as that).
 write_nginx_conf() {
-  local connections=$1 keepalive_requests=$2 extra=${3:-} tls=""
+  local connections=$1 keepalive_requests=$2 extra=${3:-} tls="" h2=""
+  if [ -n "${H2_PORT:-}" ]; then
+    h2="server { listen 127.0.0.1:$H2_PORT http2 backlog=65535; location / { return 200 \"hello world\\n\"; } }"
+  fi
   mkdir -p "$WORKDIR/logs"
   if [ -n "${TLS_PORT:-}" ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
@@ -44,6 +49,7 @@ http {
         location / { return 200 "hello world\n"; }
     }
     $tls
+    $h2
 }
 EOF
 }

@@ -1,5 +1,6 @@
 //! One worker: opens connections one after another and runs requests on each as the mode's policy and the
-//! server's answers allow (DESIGN.md §2; the rules themselves are in `http::reuse`). Serial and parallel
+//! server's answers allow (DESIGN.md §2; the rules themselves are in `http::reuse`). Multiplex hands each
+//! connection to `h2.rs`; everything else here is the HTTP/1.x connection. Serial and parallel
 //! send one request and close; keep-alive sends the next request after each response; pipeline keeps up to
 //! `depth` in flight once the connection has proved persistent. Everything a request does is recorded as it
 //! happens, in this thread's recorder.
@@ -11,8 +12,8 @@
 //! may close any idle connection early (HTTP: The Definitive Guide, ch. 4; Apache's event MPM does), so an
 //! early close after at least one response is progress and its unanswered requests are re-sent as often as
 //! that happens; a connection that answered nothing gives each request one more try. A non-idempotent
-//! request is never re-sent. A per-connection limit is imposed only when the server showed the same one on
-//! `LEARN_AFTER` connections in a row.
+//! request is never re-sent (the rule is `Backlog::unanswered`, shared with HTTP/2). A per-connection limit
+//! is imposed only when the server showed the same one on several connections in a row (`backlog::Streak`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -24,62 +25,21 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Sleep};
 
+use super::backlog::{Backlog, Pending};
 use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
+use crate::mode::Mode;
 use crate::net::stream::{self, Connected, Failed, Stream};
 use crate::record::{Closer, ErrorKind, Exchange};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
-/// Early closes after the same number of responses, on this many connections in a row, make that number a
-/// limit the worker keeps to: one close is a busy moment, a streak is the server's rule.
-const LEARN_AFTER: u32 = 3;
 /// A worker whose connects keep failing (a dead server, no free descriptor) waits before the next one, from
 /// the first to the longest pause, doubling: never a spin, and a server that comes back is found quickly.
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
-
-/// A request taken from the mode's allowance and not yet written.
-struct Pending {
-    /// Where its latency counts from, if not from its own start: its scheduled time (`--rate`), or for a
-    /// retry the first attempt's start, so its latency includes the failed attempt.
-    start: Option<Instant>,
-    retried: bool,
-}
-
-/// Requests a worker owes: a claimed first request waiting for its connection, and retries.
-struct Backlog {
-    pending: VecDeque<Pending>,
-    learned: Streak,
-}
-
-/// The responses answered on the last connections the server closed early, with how many in a row agreed.
-#[derive(Default)]
-struct Streak {
-    answered: u64,
-    times: u32,
-}
-
-impl Streak {
-    /// A connection ended early after `answered` responses.
-    fn early_close(&mut self, answered: u64) {
-        if answered == 0 {
-            return;
-        }
-        if answered == self.answered {
-            self.times = self.times.saturating_add(1);
-        } else {
-            *self = Streak { answered, times: 1 };
-        }
-    }
-
-    /// The per-connection limit the server has shown often enough to keep to.
-    fn limit(&self) -> Option<u64> {
-        (self.times >= LEARN_AFTER).then_some(self.answered)
-    }
-}
 
 /// A request written and not yet answered.
 struct InFlight {
@@ -98,9 +58,11 @@ struct InFlight {
 pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
-    let mut buffer = vec![0u8; ctx.read_buffer];
-    let mut flight = VecDeque::with_capacity(plan.depth as usize);
-    let mut backlog = Backlog { pending: VecDeque::new(), learned: Streak::default() };
+    // HTTP/2 reads through h2's own buffers: the HTTP/1.x read buffer and queue are not needed.
+    let http1_depth = if plan.mode.is_http2() { 0 } else { plan.depth as usize };
+    let mut buffer = vec![0u8; if http1_depth == 0 { 0 } else { ctx.read_buffer }];
+    let mut flight = VecDeque::with_capacity(http1_depth);
+    let mut backlog = Backlog::default();
     if owed {
         ctx.issued(1);
         backlog.pending.push_back(Pending { start: None, retried: false });
@@ -138,27 +100,36 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                 sleep_until((Instant::now() + backoff).into()).await;
                 backoff = (backoff * 2).min(BACKOFF_LONGEST);
             }
-            Ok((stream, start, ip)) => {
+            Ok((stream, start, ip, preface_sent)) => {
                 backoff = BACKOFF_FIRST;
                 let lease = Lease::new(&ctx, ip);
-                let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
-                let mut session = Session {
-                    ctx: &ctx,
-                    stream,
-                    buffer: &mut buffer,
-                    flight: &mut flight,
-                    backlog: &mut backlog,
-                    timer: timer.as_mut(),
-                    reuse: Reuse::new(limit),
-                    sent: 0,
+                let closer = match plan.mode {
+                    Mode::Multiplex => {
+                        let wire = super::h2::Wire::new(&ctx, stream, preface_sent);
+                        super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut()).await
+                    }
+                    Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => {
+                        let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
+                        let mut session = Session {
+                            ctx: &ctx,
+                            stream,
+                            buffer: &mut buffer,
+                            flight: &mut flight,
+                            backlog: &mut backlog,
+                            timer: timer.as_mut(),
+                            reuse: Reuse::new(limit),
+                            sent: 0,
+                        };
+                        let closer = session.run(start).await;
+                        if closer == Closer::Client {
+                            session.stream.close_notify(CLIENT_LINGER).await;
+                        }
+                        if let Some((_, in_full)) = session.reuse.announced_max() {
+                            ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
+                        }
+                        closer
+                    }
                 };
-                let closer = session.run(start).await;
-                if closer == Closer::Client {
-                    session.stream.close_notify(CLIENT_LINGER).await;
-                }
-                if let Some((_, in_full)) = session.reuse.announced_max() {
-                    ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
-                }
                 lease.close(closer);
             }
         }
@@ -201,18 +172,19 @@ enum NotOpened {
 }
 
 /// Opens (or takes the preflight's) connection from the client IP the port governor grants; records its
-/// handshakes; returns it with the instant its connect began and the IP it came from.
-async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr), NotOpened> {
+/// handshakes; returns it with the instant its connect began, the IP it came from, and whether the preflight
+/// already wrote the HTTP/2 connection preface on it (its check that the target speaks HTTP/2).
+async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr, bool), NotOpened> {
     let plan = &ctx.shared.plan;
     let governor = &ctx.shared.governor;
     let tls = plan.tls.as_deref();
     let preflight = ctx.opened.borrow_mut().take();
-    let (connected, ip) = match preflight {
+    let (connected, ip, preface_sent) = match preflight {
         Some(opened) => {
             let session = tls.zip(opened.tls).map(|(client, (session, took))| (client, session, took));
             let connected =
                 stream::adopt(opened.stream, opened.handshake, session).await.map_err(NotOpened::Connect)?;
-            (connected, opened.client_ip)
+            (connected, opened.client_ip, opened.h2_preface_sent)
         }
         None => {
             // EADDRNOTAVAIL rests that IP for a second and tries another, once: never a spin.
@@ -231,7 +203,7 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr), NotOpened> {
                 };
                 let bind = governor.bind_to(ip);
                 match stream::connect(bind, ctx.shared.addr, plan.nodelay, plan.connect_timeout, tls).await {
-                    Ok(connected) => break (connected, ip),
+                    Ok(connected) => break (connected, ip, false),
                     Err(Failed::Connect(err)) => {
                         let kind = ErrorKind::of_io(&err);
                         governor.connect_failed(ip, kind, Instant::now());
@@ -254,7 +226,7 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr), NotOpened> {
     if let Some(handshake) = tls {
         recorder.tls_handshake(handshake.took, handshake.resumed, handshake.negotiated);
     }
-    Ok((stream, started, ip))
+    Ok((stream, started, ip, preface_sent))
 }
 
 impl ThreadCtx {
@@ -263,7 +235,7 @@ impl ThreadCtx {
         self.issued.set(self.issued.get() + count);
     }
 
-    fn failed(&self, at: Instant, kind: ErrorKind) {
+    pub(super) fn failed(&self, at: Instant, kind: ErrorKind) {
         if self.in_window(at) {
             self.recorder.borrow_mut().failed(at, kind);
             LiveCounters::bump(&self.live.errors, 1);
@@ -610,18 +582,8 @@ impl Session<'_> {
             Ending::Failed(kind) => kind,
             _ => ErrorKind::ClosedEarly,
         };
-        let plan = &self.ctx.shared.plan;
-        let may_retry = plan.idempotent && !self.ctx.shared.stopping();
-        // A connection that answered something made progress: what it left unanswered the server never
-        // read, and goes again however often that happens. One that answered nothing gives one more try.
-        let progress = answered > 0;
         for request in self.flight.drain(..) {
-            if may_retry && (progress || !request.retried) {
-                self.backlog.pending.push_back(Pending { start: Some(request.start), retried: true });
-                self.ctx.recorder.borrow_mut().retried();
-            } else {
-                self.ctx.failed(now, unanswered);
-            }
+            self.backlog.unanswered(self.ctx, (request.start, request.retried), answered > 0, unanswered, now);
         }
     }
 

@@ -9,11 +9,14 @@ tasks without losing what they measured. The only cross-thread state is the `-n`
 add per request issued) and the stop flag.
 */
 
+mod backlog;
 mod conn;
 pub mod governor;
+mod h2;
 mod pace;
 mod schedule;
 
+pub use h2::request_error as h2_request_error;
 use tokio::time::sleep_until;
 
 use std::cell::{Cell, RefCell};
@@ -119,6 +122,9 @@ pub struct Opened {
     pub client_ip: IpAddr,
     pub handshake: Duration,
     pub tls: Option<(rustls::ClientConnection, Duration)>,
+    /// The preflight wrote the HTTP/2 connection preface (and only peeked at the server's answer), so the
+    /// multiplexed connection that takes it over must not write the preface again.
+    pub h2_preface_sent: bool,
 }
 
 /// Runs one mode to its end (duration, request count, or stop flag) on `threads` threads.

@@ -171,6 +171,7 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     if let Some(theirs) = &o.tls {
         m.tls.get_or_insert_with(Default::default).add(theirs);
     }
+    m.max_concurrent_streams = [m.max_concurrent_streams, o.max_concurrent_streams].into_iter().flatten().min();
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.

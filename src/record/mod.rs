@@ -33,6 +33,8 @@ pub enum ErrorKind {
     Truncated,
     Parse,
     ClosedEarly,
+    /// The server reset an HTTP/2 stream (RST_STREAM) for another reason than REFUSED_STREAM.
+    H2Reset,
     Other,
     /// The TLS handshake of the request's connection failed.
     Tls,
@@ -170,6 +172,8 @@ pub struct Recorder {
     in_flight_at_end: u64,
     keep_alive: KeepAlive,
     tls: Option<TlsRecord>,
+    /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
+    stream_cap: Option<u32>,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -203,6 +207,7 @@ impl Recorder {
             in_flight_at_end: 0,
             keep_alive: KeepAlive::default(),
             tls: None,
+            stream_cap: None,
             timeline: Vec::new(),
             current: (started, started, 0),
             live_latency: new_second_histogram(),
@@ -303,6 +308,7 @@ impl Recorder {
             ErrorKind::Truncated => &mut self.errors.truncated,
             ErrorKind::Parse => &mut self.errors.parse,
             ErrorKind::ClosedEarly => &mut self.errors.closed_early,
+            ErrorKind::H2Reset => &mut self.errors.h2_reset,
             ErrorKind::Other => &mut self.errors.other,
             ErrorKind::Tls => &mut self.errors.tls,
         };
@@ -360,6 +366,11 @@ impl Recorder {
         self.keep_alive.max_used_in_full += u64::from(in_full);
     }
 
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS held a connection to `streams` in flight, below `--depth`.
+    pub fn stream_cap(&mut self, streams: u32) {
+        self.stream_cap = Some(self.stream_cap.map_or(streams, |cap| cap.min(streams)));
+    }
+
     pub fn received(&mut self, bytes: usize) {
         self.bytes_received += bytes as u64;
     }
@@ -395,6 +406,9 @@ impl Recorder {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.tls = Some(theirs.clone()),
             (_, None) => {}
+        }
+        if let Some(cap) = other.stream_cap {
+            self.stream_cap(cap);
         }
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
@@ -459,6 +473,7 @@ impl Recorder {
             closed_by_server: self.closed_by_server,
             closed_by_reset: self.closed_by_reset,
             keep_alive: self.keep_alive,
+            max_concurrent_streams: self.stream_cap,
             latency: Latency {
                 connect: summarize(&self.connect),
                 ttfb: summarize(&self.ttfb),

@@ -82,6 +82,10 @@ pub struct ModeResult {
     /// What the server said about keeping connections (absent in results written before it was added).
     #[serde(default)]
     pub keep_alive: KeepAlive,
+    /// HTTP/2 (multiplex): the server's SETTINGS_MAX_CONCURRENT_STREAMS when it held connections below
+    /// `--depth` streams (RFC 9113 §6.5.2); absent when it did not cap them, and in HTTP/1 modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_streams: Option<u32>,
     pub latency: Latency,
     /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
     #[serde(default)]
@@ -158,6 +162,9 @@ pub struct ErrorCounts {
     /// A TLS handshake failed during the run (added within schema 1).
     #[serde(default)]
     pub tls: u64,
+    /// HTTP/2 streams the server reset (RST_STREAM), refused streams apart (added within schema 1).
+    #[serde(default)]
+    pub h2_reset: u64,
 }
 
 impl StatusCounts {
@@ -211,6 +218,7 @@ impl ErrorCounts {
         self.closed_early += other.closed_early;
         self.other += other.other;
         self.tls += other.tls;
+        self.h2_reset += other.h2_reset;
     }
 
     pub fn total(&self) -> u64 {
@@ -224,6 +232,7 @@ impl ErrorCounts {
             + self.closed_early
             + self.other
             + self.tls
+            + self.h2_reset
     }
 }
 
@@ -418,6 +427,7 @@ pub(crate) mod fixture {
             closed_by_server: 0,
             closed_by_reset: 0,
             keep_alive: KeepAlive::default(),
+            max_concurrent_streams: None,
             latency: Latency {
                 connect: Hist::default(),
                 ttfb: Hist::default(),

@@ -449,6 +449,7 @@ fn error_breakdown(e: &ErrorCounts) -> String {
         ("parse", e.parse),
         ("closed_early", e.closed_early),
         ("tls", e.tls),
+        ("h2_reset", e.h2_reset),
         ("other", e.other),
     ]
     .iter()

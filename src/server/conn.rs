@@ -33,9 +33,11 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What every connection task shares.
 pub(super) struct Shared {
-    config: ServerConfig,
+    pub(super) config: ServerConfig,
     pub(super) stats: Arc<ServerStats>,
     rendered: Rendered,
+    /// The body as HTTP/2 sends it: shared by every stream, never copied.
+    h2_body: bytes::Bytes,
     /// Requests answered by every connection, counted only when a stall is configured.
     answered: AtomicU64,
     /// Connections served so far, to draw each one's `close_after`.
@@ -46,12 +48,31 @@ impl Shared {
     pub(super) fn new(config: ServerConfig, stats: Arc<ServerStats>) -> Self {
         Shared {
             rendered: Rendered::new(&config),
+            h2_body: bytes::Bytes::from(super::render::body(&config)),
             config,
             stats,
             answered: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
         }
     }
+}
+
+impl Shared {
+    /// The body of every HTTP/2 response.
+    pub(super) fn h2_body(&self) -> bytes::Bytes {
+        self.h2_body.clone()
+    }
+
+    /// The one stall of the run, for the request being answered now, if this is it.
+    pub(super) fn stall_now(&self) -> Option<Duration> {
+        self.config.stall.filter(|s| self.answered.fetch_add(1, Relaxed) == s.after).map(|s| s.length)
+    }
+}
+
+/// The server closes a connection that sent no request within its idle limit.
+pub(super) async fn close_idle(stream: TcpStream, shared: &Shared) {
+    shared.stats.closed_by_server.fetch_add(1, Relaxed);
+    close(Stream::Tcp(stream), shared.config.reset, &mut [0u8; 512]).await;
 }
 
 /// A request waiting for its answer.
@@ -271,8 +292,7 @@ impl Conn {
                     return Ok(Flow::Close);
                 }
             };
-            let stall = cfg.stall.filter(|s| sh.answered.fetch_add(1, Relaxed) == s.after).map(|s| s.length);
-            let wait = cfg.delay + stall.unwrap_or_default();
+            let wait = cfg.delay + sh.stall_now().unwrap_or_default();
             if !wait.is_zero() {
                 self.flush(sh).await?;
                 tokio::time::sleep(wait).await;

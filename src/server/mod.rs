@@ -1,4 +1,4 @@
-//! The embedded HTTP/1.x server: the target `connbench run` benchmarks when no URL is given, the server behind
+//! The embedded HTTP/1.x and h2c server: the target `connbench run` benchmarks when no URL is given, the server behind
 //! `connbench serve`, and the controllable peer the project's tests aim at (fault knobs: delay, status, chunked,
 //! HTTP/1.0, `Keep-Alive: timeout=, max=`, close after N, idle timeout, reset instead of close, truncation).
 //!
@@ -16,7 +16,8 @@
 //!   [`spawn_thread`]);
 //! - `request`: request-head parsing and request-body discarding, pure functions over bytes;
 //! - `render`: the responses, rendered once per config;
-//! - `conn`: one connection, from accept to close;
+//! - `conn`: one HTTP/1.x connection, from accept to close;
+//! - `h2`: HTTP/2 with prior knowledge (h2c), told from HTTP/1.x by one peek at a new connection's first bytes;
 //! - `tests`: the socket-level tests.
 //!
 //! # Why it is built for speed
@@ -52,6 +53,7 @@
 //!   close, RFC 9112 §9.6).
 
 mod conn;
+mod h2;
 mod render;
 mod request;
 #[cfg(test)]
@@ -68,7 +70,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use conn::{serve, Shared};
+use conn::Shared;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not turn the loop into a spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -106,7 +108,8 @@ pub struct ServerConfig {
     pub close_after: Option<CloseAfter>,
     /// Close silently a connection idle (no request bytes) this long.
     pub idle_timeout: Option<Duration>,
-    /// Whenever the server would close a connection, reset it instead (`SO_LINGER 0` then drop: RST).
+    /// Whenever the server would close a connection, reset it instead (`SO_LINGER 0` then drop: RST). Over
+    /// HTTP/2, each stream is reset (RST_STREAM INTERNAL_ERROR) instead of answered.
     pub reset: bool,
     /// One stall in the whole run, as a garbage-collection pause or a lock would make: the answer to the
     /// server's request number `after + 1` (counted over all connections) waits `length` first.
@@ -117,6 +120,11 @@ pub struct ServerConfig {
     /// Speak https with this TLS configuration (`net::tls::Identity` makes one): every connection begins with
     /// a TLS handshake, bounded by `idle_timeout` or [`TLS_HANDSHAKE_LIMIT`].
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// HTTP/2: after N streams on a connection, send GOAWAY (a graceful shutdown, RFC 9113 §6.8) and refuse
+    /// (REFUSED_STREAM) any stream that still arrives.
+    pub goaway_after: Option<u64>,
+    /// HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS, the streams a client may have open at once (RFC 9113 §6.5.2).
+    pub max_concurrent_streams: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +143,8 @@ impl Default for ServerConfig {
             stall: None,
             truncate: false,
             tls: None,
+            goaway_after: None,
+            max_concurrent_streams: None,
         }
     }
 }
@@ -229,7 +239,8 @@ pub struct ServerStats {
     /// Connections the server closed (or reset) first.
     pub closed_by_server: AtomicU64,
     /// Largest number of requests found unanswered on one connection at once (pipelining depth observed):
-    /// every complete request in a read's buffer is counted before any of them is answered.
+    /// every complete request in a read's buffer is counted before any of them is answered. Over HTTP/2, the
+    /// most streams open at once on one connection.
     pub max_in_flight: AtomicU64,
     /// Times a POST or PATCH request arrived while another request on the same connection was still
     /// unanswered (tests assert 0 for the client's non-idempotent rule).
@@ -292,7 +303,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     shared.stats.connections.fetch_add(1, Relaxed);
-                    tasks.spawn(serve(stream, Arc::clone(&shared)));
+                    tasks.spawn(h2::serve_either(stream, Arc::clone(&shared)));
                 }
                 // The client gave up between SYN and accept: nothing to do.
                 Err(e) if matches!(

@@ -73,6 +73,16 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// The body every response carries, whatever its framing or protocol: the greeting for the default size of
+/// 12, else that many `x` (none for a status that cannot carry one).
+pub(super) fn body(config: &ServerConfig) -> Vec<u8> {
+    match config.body_size {
+        _ if bodyless(config.status) => Vec::new(),
+        12 => b"hello world\n".to_vec(),
+        size => vec![b'x'; size],
+    }
+}
+
 /// Statuses whose responses never have a body (RFC 9110 §6.4.1).
 pub(super) fn bodyless(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
@@ -101,8 +111,8 @@ impl Rendered {
     pub(super) fn new(config: &ServerConfig) -> Self {
         let version = if config.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
         let no_body = bodyless(config.status);
-        let size = if no_body { 0 } else { config.body_size };
-        let data: Vec<u8> = if size == 12 { b"hello world\n".to_vec() } else { vec![b'x'; size] };
+        let data = body(config);
+        let size = data.len();
 
         let mut keep_alive = Vec::new();
         if let Some(t) = config.keep_alive_timeout {

@@ -61,7 +61,7 @@ fn pipeline_keeps_depth_requests_in_flight_and_matches_in_order() {
 }
 
 #[test]
-fn exactly_n_requests_reach_the_server_in_every_mode() {
+fn exactly_n_requests_reach_the_server_in_every_mode_all_five() {
     // An odd N that no connection count divides: no overshoot from requests in flight at the end.
     let target = server(ServerConfig::default());
     let result = run(&target, &["--mode", "all", "-c", "7", "--depth", "5", "-n", "503"]);
@@ -72,7 +72,7 @@ fn exactly_n_requests_reach_the_server_in_every_mode() {
     }
     let opened: u64 = result.runs.iter().map(|m| m.connections_opened).sum();
     let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (4 * 503, opened));
+    assert_eq!((s.requests, s.connections), (5 * 503, opened));
     assert!(result.complete);
 }
 

@@ -79,6 +79,7 @@ fn json_result_has_the_designed_names() {
             "other",
             // added within schema 1: a TLS handshake failed
             "tls",
+            "h2_reset",
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));

@@ -1,0 +1,81 @@
+//! What a worker owes, whatever protocol its connections speak: the requests claimed and not yet sent (a
+//! first request waiting for its connection, and retries), the limit per connection the server has shown
+//! often enough to keep to, and the one rule for a request its connection left unanswered. `conn.rs`
+//! (HTTP/1.x) and `h2.rs` (HTTP/2) both settle their connections' ends through [`Backlog::unanswered`], so
+//! a request the server never processed is retried by the same rule in every mode.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::ThreadCtx;
+use crate::record::ErrorKind;
+
+/// Early closes after the same number of responses, on this many connections in a row, make that number a
+/// limit the worker keeps to: one close is a busy moment, a streak is the server's rule.
+const LEARN_AFTER: u32 = 3;
+
+/// A request taken from the mode's allowance and not yet written.
+pub(super) struct Pending {
+    /// Where its latency counts from, if not from its own start: its scheduled time (`--rate`), or for a
+    /// retry the first attempt's start, so its latency includes the failed attempt.
+    pub(super) start: Option<Instant>,
+    pub(super) retried: bool,
+}
+
+/// Requests a worker owes: a claimed first request waiting for its connection, and retries.
+#[derive(Default)]
+pub(super) struct Backlog {
+    pub(super) pending: VecDeque<Pending>,
+    pub(super) learned: Streak,
+}
+
+impl Backlog {
+    /// A request its connection left unanswered: the server never processed it (a close before any byte of
+    /// its response, an HTTP/2 stream refused by GOAWAY or REFUSED_STREAM), so it is not a server error.
+    /// An idempotent one goes again first on the worker's next connection (`retries`). A connection that
+    /// answered something (`progress`) made progress, and what it left goes again however often that
+    /// happens; one that answered nothing gives each request one more try. Otherwise it fails as `kind`.
+    pub(super) fn unanswered(
+        &mut self,
+        ctx: &ThreadCtx,
+        request: (Instant, bool),
+        progress: bool,
+        kind: ErrorKind,
+        now: Instant,
+    ) {
+        let (start, retried) = request;
+        let may_retry = ctx.shared.plan.idempotent && !ctx.shared.stopping();
+        if may_retry && (progress || !retried) {
+            self.pending.push_back(Pending { start: Some(start), retried: true });
+            ctx.recorder.borrow_mut().retried();
+        } else {
+            ctx.failed(now, kind);
+        }
+    }
+}
+
+/// The responses answered on the last connections the server closed early, with how many in a row agreed.
+#[derive(Default)]
+pub(super) struct Streak {
+    answered: u64,
+    times: u32,
+}
+
+impl Streak {
+    /// A connection ended early after `answered` responses.
+    pub(super) fn early_close(&mut self, answered: u64) {
+        if answered == 0 {
+            return;
+        }
+        if answered == self.answered {
+            self.times = self.times.saturating_add(1);
+        } else {
+            *self = Streak { answered, times: 1 };
+        }
+    }
+
+    /// The per-connection limit the server has shown often enough to keep to.
+    pub(super) fn limit(&self) -> Option<u64> {
+        (self.times >= LEARN_AFTER).then_some(self.answered)
+    }
+}

@@ -1,0 +1,465 @@
+//! The multiplexed connection of `--mode multiplex`: HTTP/2 (RFC 9113) over one TCP connection, h2c with prior
+//! knowledge. The worker's task drives h2's connection future and, beside it, up to `depth` streams, each
+//! taking a slot; responses are matched by stream, never by order, so a slow response holds up no other (no
+//! head-of-line blocking at the HTTP layer, unlike pipelining; HTTP: The Definitive Guide, ch. 4, names
+//! multiplexing as the fourth technique).
+//!
+//! The same rules as HTTP/1.x, through the same pieces (`backlog.rs`, the recorder): the worker owes what is
+//! in its backlog, retries first; a stream the server did not process (above a GOAWAY's last-stream-id, or
+//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes through `Backlog::unanswered`, as a request a
+//! closed HTTP/1.x connection left unanswered; any other RST_STREAM is `errors.h2_reset`. Only one stream
+//! goes out before the server has answered once, so its SETTINGS (the first frame it sends, §3.4) are known
+//! before more: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites.
+//! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::{Reason, RecvStream};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use super::backlog::{Backlog, Pending};
+use super::{LiveCounters, ThreadCtx};
+use crate::http::preface::CLIENT_PREFACE;
+use crate::net::stream::Stream as Transport;
+use crate::plan::RequestParts;
+use crate::record::{Closer, ErrorKind, Exchange};
+
+/// Flow-control windows the client grants: large enough that a body of a few MiB never waits for a
+/// WINDOW_UPDATE on loopback (the defaults of 64 KiB would, and would measure the client's window, not the
+/// server). Windows are credit, not buffers: nothing is allocated for them.
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 16 << 20;
+/// How long the client's own close (its GOAWAY) waits for h2 to flush it.
+const CLIENT_LINGER: Duration = Duration::from_millis(100);
+
+/// The request as h2 sends it, built once per connection; each stream clones its parts.
+pub(super) struct Template {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Template {
+    /// Fails on what HTTP/2 cannot carry; `app.rs` asks before any load, so a run never meets the error.
+    pub(super) fn new(parts: &RequestParts) -> Result<Template, String> {
+        let method = Method::from_bytes(parts.method.as_bytes()).map_err(|e| format!("-X {}: {e}", parts.method))?;
+        let uri = format!("http://{}{}", parts.authority, parts.path)
+            .parse::<Uri>()
+            .map_err(|e| format!("URL http://{}{}: {e}", parts.authority, parts.path))?;
+        let mut headers = HeaderMap::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            let bad = |e: &dyn std::fmt::Display| format!("-H '{name}: {value}': {e} in HTTP/2");
+            let field = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
+            headers.append(field, HeaderValue::from_bytes(value.as_bytes()).map_err(|e| bad(&e))?);
+        }
+        Ok(Template { method, uri, headers, body: Bytes::copy_from_slice(&parts.body) })
+    }
+
+    /// Opens one stream: HEADERS (with END_STREAM when there is no body), then the body.
+    fn send(&self, sender: &mut SendRequest<Bytes>) -> Result<ResponseFuture, h2::Error> {
+        let mut request = Request::new(());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let (response, mut body) = sender.send_request(request, self.body.is_empty())?;
+        if !self.body.is_empty() {
+            body.send_data(self.body.clone(), true)?;
+        }
+        Ok(response)
+    }
+}
+
+/// What HTTP/2 cannot send of the request, if anything (checked before any load).
+pub fn request_error(parts: &RequestParts) -> Option<String> {
+    Template::new(parts).err()
+}
+
+/// The connection's bytes as h2 sees them: counted as they arrive (`bytes_received`, frames and all, as
+/// HTTP/1.x counts heads), and without the preface when the preflight has already written it.
+pub(super) struct Wire<'a> {
+    stream: Transport,
+    ctx: &'a ThreadCtx,
+    /// Bytes of h2's first write that are already on the wire.
+    skip: usize,
+}
+
+impl<'a> Wire<'a> {
+    pub(super) fn new(ctx: &'a ThreadCtx, stream: Transport, preface_sent: bool) -> Wire<'a> {
+        Wire { stream, ctx, skip: if preface_sent { CLIENT_PREFACE.len() } else { 0 } }
+    }
+}
+
+impl AsyncRead for Wire<'_> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.ctx.recorder.borrow_mut().received(read);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Wire<'_> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.skip > 0 {
+            // h2 writes the preface alone, first (`write_all`): the preflight's copy stands for it.
+            let skipped = self.skip.min(buf.len());
+            self.skip -= skipped;
+            return Poll::Ready(Ok(skipped));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.skip > 0 {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, first);
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A stream in flight: the request's times, and where its response is.
+struct Stream {
+    start: Instant,
+    began: Instant,
+    sent: Instant,
+    first_byte: Option<Instant>,
+    opened_connection: bool,
+    retried: bool,
+    status: u16,
+    phase: Phase,
+}
+
+enum Phase {
+    Head(ResponseFuture),
+    Body(RecvStream),
+}
+
+/// Polls every stream once; the first to end is returned with how it ended (Ok: a whole response).
+fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Result<(), h2::Error>)> {
+    for (index, stream) in streams.iter_mut().enumerate() {
+        loop {
+            match &mut stream.phase {
+                Phase::Head(response) => match Pin::new(response).poll(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Err(err)) => return Poll::Ready((index, Err(err))),
+                    Poll::Ready(Ok(response)) => {
+                        stream.first_byte = Some(Instant::now());
+                        stream.status = response.status().as_u16();
+                        let body = response.into_body();
+                        if body.is_end_stream() {
+                            return Poll::Ready((index, Ok(())));
+                        }
+                        stream.phase = Phase::Body(body);
+                    }
+                },
+                Phase::Body(body) => match body.poll_data(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(None) => return Poll::Ready((index, Ok(()))),
+                    Poll::Ready(Some(Err(err))) => return Poll::Ready((index, Err(err))),
+                    Poll::Ready(Some(Ok(data))) => {
+                        // Read is consumed: give the credit back at once, so the server never waits on us.
+                        let _ = body.flow_control().release_capacity(data.len());
+                    }
+                },
+            }
+        }
+    }
+    Poll::Pending
+}
+
+/// What becomes of a stream that ended without a whole response.
+enum Fate {
+    /// The server did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): retry by the rule.
+    NotProcessed {
+        go_away: bool,
+    },
+    Failed(ErrorKind),
+}
+
+fn fate(err: &h2::Error, answered_head: bool) -> Fate {
+    if err.is_remote() && err.is_go_away() {
+        return Fate::NotProcessed { go_away: true };
+    }
+    if err.is_remote() && err.is_reset() {
+        return match err.reason() {
+            Some(Reason::REFUSED_STREAM) => Fate::NotProcessed { go_away: false },
+            _ => Fate::Failed(ErrorKind::H2Reset),
+        };
+    }
+    match err.get_io() {
+        // The connection broke: a stream with nothing back was never answered, as on HTTP/1.x.
+        Some(_) if !answered_head => Fate::NotProcessed { go_away: false },
+        Some(io) => Fate::Failed(match ErrorKind::of_io(io) {
+            ErrorKind::Other => ErrorKind::Truncated,
+            kind => kind,
+        }),
+        // h2 found the server's frames malformed (a library GOAWAY or reset).
+        None if err.is_library() => Fate::Failed(ErrorKind::Parse),
+        None => Fate::Failed(ErrorKind::Other),
+    }
+}
+
+/// One multiplexed connection; returns who closed it.
+pub(super) async fn session(
+    ctx: &ThreadCtx,
+    wire: Wire<'_>,
+    connect_start: Instant,
+    backlog: &mut Backlog,
+    mut timer: Pin<&mut Sleep>,
+) -> Closer {
+    let plan = &ctx.shared.plan;
+    let handshake = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(wire)
+        .await;
+    let (mut sender, mut connection) = match handshake {
+        Ok(pair) => pair,
+        Err(err) => {
+            // The preface could not be written: the first request owed goes by the rule, so a dead
+            // connection costs it one more try, never a loop.
+            let kind = err.get_io().map_or(ErrorKind::Other, ErrorKind::of_io);
+            if let Some(first) = backlog.pending.pop_front() {
+                let now = Instant::now();
+                backlog.unanswered(ctx, (first.start.unwrap_or(connect_start), first.retried), false, kind, now);
+            }
+            return Closer::Client;
+        }
+    };
+    let template = Template::new(&plan.parts).expect("app.rs checked the request before the run");
+    let depth = plan.depth as usize;
+    let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false };
+    let mut cap_reported = false;
+    loop {
+        // One stream until the server has answered (its SETTINGS come first), then the depth, capped.
+        let allowed = match conn.answered {
+            0 => 1,
+            _ => depth.min(sender.current_max_send_streams()),
+        };
+        if conn.answered > 0 && allowed < depth && !cap_reported {
+            cap_reported = true;
+            ctx.recorder.borrow_mut().stream_cap(allowed as u32);
+        }
+        if !conn.going_away && conn.streams.len() < allowed {
+            let want = (allowed - conn.streams.len()) as u64;
+            conn.open_streams(ctx, backlog, &template, &mut sender, want, connect_start);
+        }
+        if conn.streams.is_empty() {
+            let more = match &ctx.tickets {
+                Some(tickets) if !conn.going_away => tokio::select! {
+                    biased;
+                    due = tickets.next(ctx) => due.map(|due| Pending { start: Some(due), retried: false }),
+                    ended = &mut connection => return closer_of(&ended),
+                },
+                _ => None,
+            };
+            match more {
+                Some(pending) => {
+                    backlog.pending.push_back(pending);
+                    continue;
+                }
+                None => {
+                    // Nothing more for this connection: ours is the close (h2 sends GOAWAY once the last
+                    // handle is gone).
+                    drop(sender);
+                    let _ = tokio::time::timeout(CLIENT_LINGER, &mut connection).await;
+                    return Closer::Client;
+                }
+            }
+        }
+        let room = ctx.tickets.is_some() && !conn.going_away && conn.streams.len() < allowed;
+        tokio::select! {
+            biased;
+            (index, result) = poll_fn(|cx| poll_streams(&mut conn.streams, cx)) => {
+                conn.ended(ctx, backlog, index, result);
+            }
+            ended = &mut connection => {
+                let closer = closer_of(&ended);
+                conn.settle(ctx, backlog);
+                return closer;
+            }
+            () = async { ctx.tickets.as_ref().expect("room is only wanted in open loop").room_wanted().await },
+                if room => {}
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                let timeout = plan.timeout;
+                // A stream past its time is cancelled alone (dropping it sends RST_STREAM CANCEL).
+                let before = conn.streams.len();
+                conn.streams.retain(|s| s.sent + timeout > now);
+                for _ in conn.streams.len()..before {
+                    ctx.failed(now, ErrorKind::Timeout);
+                }
+                let due = conn.streams.iter().map(|s| s.sent + timeout).min().unwrap_or(now + timeout);
+                timer.as_mut().reset(due.into());
+            }
+        }
+    }
+}
+
+/// The streams of one connection and what it has done.
+struct Multiplexed {
+    streams: Vec<Stream>,
+    /// Streams opened on this connection.
+    sent: u64,
+    /// Whole responses on this connection.
+    answered: u64,
+    /// A GOAWAY arrived (or a stream could not be opened): this connection takes no new stream.
+    going_away: bool,
+}
+
+impl Multiplexed {
+    /// Opens up to `want` streams: retries first, then new requests from the allowance (as HTTP/1.x does).
+    fn open_streams(
+        &mut self,
+        ctx: &ThreadCtx,
+        backlog: &mut Backlog,
+        template: &Template,
+        sender: &mut SendRequest<Bytes>,
+        want: u64,
+        connect_start: Instant,
+    ) {
+        let now = Instant::now();
+        let owed = (want as usize).min(backlog.pending.len());
+        let fresh = match (&ctx.tickets, want - owed as u64) {
+            (_, 0) => 0,
+            (Some(tickets), more) => more.min(tickets.waiting() as u64),
+            (None, more) => {
+                let claimed = ctx.shared.claim(more, now);
+                ctx.issued(claimed);
+                claimed
+            }
+        };
+        for index in 0..owed + fresh as usize {
+            let owed_request = if index < owed { backlog.pending.pop_front() } else { None };
+            let (start, retried) = match owed_request {
+                Some(pending) => (pending.start, pending.retried),
+                None => (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false),
+            };
+            let opened_connection = self.sent == 0;
+            let began = if opened_connection { connect_start } else { now };
+            match template.send(sender) {
+                Ok(response) => {
+                    self.sent += 1;
+                    self.streams.push(Stream {
+                        start: start.unwrap_or(began),
+                        began,
+                        sent: now,
+                        first_byte: None,
+                        opened_connection,
+                        retried,
+                        status: 0,
+                        phase: Phase::Head(response),
+                    });
+                }
+                Err(_) => {
+                    // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
+                    // for the next connection. One that took none at all spends a try of its first request.
+                    self.going_away = true;
+                    if self.sent == 0 {
+                        backlog.unanswered(ctx, (start.unwrap_or(began), retried), false, ErrorKind::ClosedEarly, now);
+                    } else {
+                        backlog.pending.push_front(Pending { start, retried });
+                    }
+                    // New requests claimed and not sent are owed too (scheduled ones still wait in the queue).
+                    if ctx.tickets.is_none() {
+                        let claimed_unsent = owed + fresh as usize - (index + 1).max(owed);
+                        backlog.pending.extend((0..claimed_unsent).map(|_| Pending { start: None, retried: false }));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stream `index` ended: a whole response, or a failure by its kind.
+    fn ended(&mut self, ctx: &ThreadCtx, backlog: &mut Backlog, index: usize, result: Result<(), h2::Error>) {
+        let stream = self.streams.swap_remove(index);
+        let now = Instant::now();
+        let err = match result {
+            Ok(()) => {
+                self.answered += 1;
+                let exchange = Exchange {
+                    start: stream.start,
+                    began: stream.began,
+                    sent: stream.sent,
+                    first_byte: stream.first_byte.unwrap_or(now),
+                    done: now,
+                    opened_connection: stream.opened_connection,
+                };
+                ctx.recorder.borrow_mut().completed(&exchange, stream.status);
+                LiveCounters::bump(&ctx.live.requests, 1);
+                return;
+            }
+            Err(err) => err,
+        };
+        match fate(&err, stream.first_byte.is_some()) {
+            Fate::NotProcessed { go_away } => {
+                self.going_away |= go_away;
+                let request = (stream.start, stream.retried);
+                backlog.unanswered(ctx, request, self.answered > 0, ErrorKind::ClosedEarly, now);
+            }
+            Fate::Failed(kind) => ctx.failed(now, kind),
+        }
+    }
+
+    /// The connection has ended: streams whose end h2 already knows are settled as they ended; any other
+    /// had nothing back, and was not answered.
+    fn settle(&mut self, ctx: &ThreadCtx, backlog: &mut Backlog) {
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready((index, result)) = poll_streams(&mut self.streams, &mut cx) {
+            self.ended(ctx, backlog, index, result);
+        }
+        let now = Instant::now();
+        for stream in std::mem::take(&mut self.streams) {
+            match stream.first_byte {
+                Some(_) => ctx.failed(now, ErrorKind::Truncated),
+                None => backlog.unanswered(
+                    ctx,
+                    (stream.start, stream.retried),
+                    self.answered > 0,
+                    ErrorKind::ClosedEarly,
+                    now,
+                ),
+            }
+        }
+    }
+}
+
+/// Who closed a connection whose future ended while we still held it.
+fn closer_of(ended: &Result<(), h2::Error>) -> Closer {
+    match ended {
+        Err(err) if err.get_io().is_some_and(|io| ErrorKind::of_io(io) == ErrorKind::Reset) => Closer::Reset,
+        // h2 found the server's frames malformed, and closed.
+        Err(err) if err.is_library() => Closer::Client,
+        Ok(()) | Err(_) => Closer::Server,
+    }
+}

@@ -1,0 +1,104 @@
+//! `--mode multiplex`: HTTP/2 with prior knowledge against the embedded server's h2c, counted against its
+//! own figures; the server's limits (SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY, RST_STREAM) each provoked.
+
+use std::time::{Duration, Instant};
+
+use connbench::plan::Mode;
+use connbench::server::{ServerConfig, Stall};
+
+use crate::util::{assert_consistent, binary, only, raw_server, run, server, settled};
+
+#[test]
+fn streams_share_exactly_c_connections_and_every_one_reaches_the_server_once() {
+    let target = server(ServerConfig::default());
+    let m = only(&run(&target, &["--mode", "multiplex", "-c", "4", "--depth", "8", "-n", "2003"])).clone();
+    assert_consistent(&m);
+    assert_eq!((m.mode, m.depth, m.requests, m.errors.total(), m.retries), (Mode::Multiplex, 8, 2003, 0, 0));
+    assert_eq!((m.connections_opened, m.latency.total_first.count), (4, 4));
+    assert_eq!(m.max_concurrent_streams, None, "the server set no limit");
+    assert!(m.bytes_received > 2003 * 12, "frames and bodies counted: {}", m.bytes_received);
+    let s = settled(&target);
+    assert_eq!((s.requests, s.responses, s.connections), (2003, 2003, 4));
+    assert!(s.max_in_flight > 1 && s.max_in_flight <= 8, "server saw {} streams at once", s.max_in_flight);
+}
+
+#[test]
+fn depth_is_capped_by_the_servers_max_concurrent_streams_and_reported() {
+    let target = server(ServerConfig { max_concurrent_streams: Some(3), ..ServerConfig::default() });
+    let m = only(&run(&target, &["--mode", "multiplex", "-c", "2", "--depth", "16", "-n", "500"])).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total(), m.retries), (500, 0, 0), "{:?}", m.errors);
+    assert_eq!(m.max_concurrent_streams, Some(3));
+    let s = settled(&target);
+    assert_eq!(s.requests, 500);
+    assert!((2..=3).contains(&s.max_in_flight), "server saw {} streams at once", s.max_in_flight);
+}
+
+#[test]
+fn streams_refused_after_a_goaway_are_sent_again_on_a_new_connection() {
+    let target = server(ServerConfig { goaway_after: Some(40), ..ServerConfig::default() });
+    let m = only(&run(&target, &["--mode", "multiplex", "-c", "2", "--depth", "16", "-n", "1000"])).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total()), (1000, 0), "{:?}", m.errors);
+    assert!(m.retries > 0, "streams past the 40th were refused and re-sent");
+    assert!(m.connections_opened >= 1000 / 40, "{} connections", m.connections_opened);
+    let s = settled(&target);
+    assert_eq!(s.requests, 1000, "every request processed once, none twice");
+    assert_eq!(s.connections, m.connections_opened);
+}
+
+#[test]
+fn a_stream_reset_by_the_server_is_an_h2_reset_error() {
+    let target = server(ServerConfig { reset: true, ..ServerConfig::default() });
+    let m = only(&run(&target, &["--mode", "multiplex", "-c", "1", "--depth", "4", "-n", "20"])).clone();
+    assert_eq!((m.requests, m.errors.h2_reset, m.errors.total(), m.retries), (0, 20, 20, 0), "{:?}", m.errors);
+    assert_eq!(m.connections_opened, 1, "a reset stream leaves its connection open");
+}
+
+#[test]
+fn a_server_without_http2_is_refused_before_any_load() {
+    let http1 = raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec());
+    let url = format!("http://{http1}/");
+    let out = binary().args(["run", &url, "--mode", "multiplex", "-n", "10"]).env("CI", "true").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not speak HTTP/2") && stderr.contains("HTTP/1.1 400"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn the_window_cancels_streams_in_flight_and_counts_them() {
+    // The 21st request waits 4 s: the 1 s window ends on time, that stream in flight, the others go on.
+    let target = server(ServerConfig {
+        stall: Some(Stall { after: 20, length: Duration::from_secs(4) }),
+        ..ServerConfig::default()
+    });
+    let began = Instant::now();
+    let m = only(&run(&target, &["--mode", "multiplex", "-c", "2", "--depth", "4", "-d", "1s"])).clone();
+    assert!(began.elapsed() < Duration::from_millis(2500), "took {:?}", began.elapsed());
+    assert_eq!(m.duration_s, 1.0);
+    assert!((1..=8).contains(&m.in_flight_at_end), "{} in flight", m.in_flight_at_end);
+    assert!(m.requests > 100, "the stalled stream held up no other: {}", m.requests);
+    assert_eq!(m.errors.total(), 0);
+}
+
+#[test]
+fn every_request_due_at_a_rate_is_completed_failed_in_flight_or_missed() {
+    let target = server(ServerConfig::default());
+    let m = only(&run(&target, &["--mode", "multiplex", "--rate", "300", "-d", "2s", "-c", "2"])).clone();
+    assert_consistent(&m);
+    let missed = m.pacing.expect("reported with --rate").missed;
+    assert_eq!(m.requests + m.errors.total() + m.in_flight_at_end + missed, 600, "{m:?}");
+    assert!(m.requests >= 570 && m.errors.total() == 0, "{} requests", m.requests);
+    assert!(m.connections_opened <= 2);
+}
+
+#[test]
+fn all_runs_five_modes_on_an_h2c_server_and_the_four_http1_modes_elsewhere() {
+    let target = server(ServerConfig::default());
+    let five = run(&target, &["--mode", "all", "-c", "2", "-n", "20"]);
+    assert_eq!(five.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
+    let http1 = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec());
+    let four = crate::util::run_at(http1, &["--mode", "all", "-c", "1", "-n", "3"]);
+    assert_eq!(four.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), &Mode::ALL[..4]);
+}
