@@ -1,5 +1,5 @@
 //! The response parser on the client's hot path (`cargo bench --bench response`): it runs once per
-//! response, so its cost per response is part of connbench's CPU per request (issue #7).
+//! response, so its cost per response is part of connbench's CPU per request.
 //!
 //! - `pipelined_16_same_head`: 16 small nginx-like responses arrive in one read, parsed one after another
 //!   the way the engine does it (a new parser per request, each fed the rest of the buffer, one head memo
@@ -17,7 +17,7 @@ use std::hint::black_box;
 use connbench::http::response::{Feed, HeadMemo, ResponseParser};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-/// What nginx 1.22 sends for `return 200 "hello world\n"` (ab and the client-floor study used the same).
+/// What nginx 1.22 sends for `return 200 "hello world\n"` (ab and the peer benchmarks answer the same).
 const SMALL: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 14:00:00 GMT\r\n\
 Content-Type: application/octet-stream\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n";
 

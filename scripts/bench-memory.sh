@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-memory.sh: connbench's memory at scale (issue #7, DESIGN.md §7): 10,000 concurrent keep-alive
+# bench-memory.sh: connbench's memory at scale (docs/design.md §7): 10,000 concurrent keep-alive
 # connections in under 100 MiB, and flat over the run (RSS after 10 s within ±10 % of RSS at the end).
 #
 #   scripts/bench-memory.sh                    # -c 10000, 60 s

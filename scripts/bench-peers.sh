@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-peers.sh: connbench against the installed HTTP load generators (issue #7, DESIGN.md §7).
+# bench-peers.sh: connbench against the installed HTTP load generators (docs/design.md §7).
 #
 # The figure that matters on a 2-core machine is the client's own CPU time per completed request,
 # (user + sys) / requests, at the same load: nginx saturates its core first, so requests/s alone
@@ -19,7 +19,7 @@
 # Scenarios, all with CONNS connections and the same URL (nginx `return 200 "hello world\n"`):
 #   keepalive  one request at a time on persistent connections.
 #   pipeline   DEPTH requests in flight per connection. wrk sends DEPTH requests in one write (Lua,
-#              as ../shared/bench/peers.sh does); h2load --h1 -m DEPTH; connbench --mode pipeline.
+#              as is usual for wrk); h2load --h1 -m DEPTH; connbench --mode pipeline.
 #   close      a new connection for every request, closed by the server. `wrk -H 'Connection: close'`
 #              sends the header, nginx answers and closes, wrk sees EOF and reconnects: the server
 #              closes first, so TIME_WAIT lands on nginx's side. The connbench setting that does

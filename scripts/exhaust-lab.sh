@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TIME_WAIT port exhaustion, shown deterministically in a private network namespace (DESIGN.md §4):
+# TIME_WAIT port exhaustion, shown deterministically in a private network namespace (docs/design.md §4):
 # a 10-port ephemeral range and tcp_tw_reuse=0, so 10 client-first closes fill one
 # (client IP, server IP, server port) tuple for 60 s. Then:
 #   1. one client IP (--source-ip kernel), --port-policy off: the kernel refuses (EADDRNOTAVAIL, counted

@@ -1,5 +1,5 @@
 /*!
-The glue of `connbench run` (DESIGN.md §6): profile -> plan -> target -> engine per mode -> result ->
+The glue of `connbench run` (docs/design.md §6): profile -> plan -> target -> engine per mode -> result ->
 report -> gate; and of `compare` and `merge`, which read saved results.
 
 Input problems surface as `Failure::Usage` (exit 2) before any load; everything measured, even when

@@ -1,5 +1,5 @@
 /*!
-The glue of `connbench ports` (DESIGN.md §1, §4): URL and `--source-ip` -> the client IPs `run` would
+The glue of `connbench ports` (docs/design.md §1, §4): URL and `--source-ip` -> the client IPs `run` would
 start from (`net/clients.rs`, probe-bound) -> kernel settings and census -> `report::ports::PortsReport`
 -> stdout, with occupancy warnings on stderr.
 

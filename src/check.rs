@@ -1,5 +1,5 @@
 /*!
-The `--check` grammar (DESIGN.md §1): `METRIC OP VALUE`, parsed into a `Check`. A leaf of shared
+The `--check` grammar (docs/design.md §1): `METRIC OP VALUE`, parsed into a `Check`. A leaf of shared
 vocabulary: the plan and profiles parse checks here, `report::gate` measures them against a result.
 
 METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in

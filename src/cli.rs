@@ -1,8 +1,8 @@
 /*!
-The command-line surface (DESIGN.md §1), as clap definitions only.
+The command-line surface (docs/design.md §1), as clap definitions only.
 
 Nothing here reaches the engine: `plan.rs` turns these structs into one validated `Plan`.
-Names and defaults are a contract that scripts and CI depend on; change them only with DESIGN.md.
+Names and defaults are a contract that scripts and CI depend on; change them only with docs/design.md.
 
 `run` options that a profile (`-p FILE`) may also set are `Option`s here, with their defaults in
 the doc comments: `plan.rs` resolves flag, then profile, then default, so a flag always wins.

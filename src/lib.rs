@@ -3,7 +3,7 @@ connbench: an HTTP/1.x load generator whose subject is connection management.
 
 # Layout
 
-Data flows one way (DESIGN.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
+Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
 - `cli`: clap definitions only.
 - `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.

@@ -1,9 +1,9 @@
 /*!
-Flags resolved into one immutable, validated `Plan` before any work starts (DESIGN.md §6).
+Flags resolved into one immutable, validated `Plan` before any work starts (docs/design.md §6).
 
 Everything that can be wrong with the user's input is found here, so a bad flag costs no load and
 exits 2 with a message naming it. Each option is the flag when given, else the profile's (`-p`), else
-the default of DESIGN.md §1; repeatable flags (`-H`, `--check`) add to the profile's lists. The plan does not resolve names or touch the network: `app.rs`
+the default of docs/design.md §1; repeatable flags (`-H`, `--check`) add to the profile's lists. The plan does not resolve names or touch the network: `app.rs`
 does that, because the embedded server's address is only known once it is bound.
 */
 
@@ -37,7 +37,7 @@ pub enum Format {
     Html,
 }
 
-/// What a new connection does when no client IP has a free port (DESIGN.md §4).
+/// What a new connection does when no client IP has a free port (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortPolicy {
     /// Pace new connections to the rate at which ports free up.
@@ -121,7 +121,7 @@ pub struct Plan {
     pub tls: crate::net::tls::Options,
 }
 
-/// How one mode behaves on each connection: the only thing that differs between modes (DESIGN.md §2).
+/// How one mode behaves on each connection: the only thing that differs between modes (docs/design.md §2).
 #[derive(Debug, Clone)]
 pub struct ModePlan {
     pub mode: Mode,
@@ -177,7 +177,7 @@ pub struct Target {
     pub tls: Option<Arc<crate::net::tls::Client>>,
 }
 
-// NOTE: the defaults of DESIGN.md §1, also written in the `[default: …]` of cli.rs's doc comments.
+// NOTE: the defaults of docs/design.md §1, also written in the `[default: …]` of cli.rs's doc comments.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECTIONS: u32 = 50;
 pub const DEFAULT_DEPTH: u32 = 16;

@@ -1,5 +1,5 @@
 /*!
-TOML profiles (`run -p FILE`, DESIGN.md §6): every `run` option, named like its long flag with `_`
+TOML profiles (`run -p FILE`, docs/design.md §6): every `run` option, named like its long flag with `_`
 for `-` (`connections = 6`, `close_by = "server"`, `server_body_size = 1024`), parsed with the same
 parsers as the flags. Flags on the command line override a profile; `plan.rs` does the layering.
 

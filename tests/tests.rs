@@ -21,7 +21,7 @@ mod cli;
 #[path = "suite/errors.rs"]
 mod errors;
 
-// The JSON result carries exactly the names of DESIGN.md §5.
+// The JSON result carries exactly the names of docs/design.md §5.
 #[path = "suite/schema.rs"]
 mod schema;
 

@@ -1,5 +1,5 @@
 //! One worker: opens connections one after another and runs requests on each as the mode's policy and the
-//! server's answers allow (DESIGN.md §2; the rules themselves are in `http::reuse`). Multiplex hands each
+//! server's answers allow (docs/design.md §2; the rules themselves are in `http::reuse`). Multiplex hands each
 //! connection to `h2.rs`; everything else here is the HTTP/1.x connection. Serial and parallel
 //! send one request and close; keep-alive sends the next request after each response; pipeline keeps up to
 //! `depth` in flight once the connection has proved persistent. Everything a request does is recorded as it

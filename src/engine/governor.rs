@@ -1,4 +1,4 @@
-//! The port governor (DESIGN.md §4): every new connection of a run asks it for a client IP. It keeps the
+//! The port governor (docs/design.md §4): every new connection of a run asks it for a client IP. It keeps the
 //! run's port ledger (shared by every mode, because TIME_WAIT outlives a mode, and by every engine thread),
 //! picks the client IP with the most free ports for the target, and applies `--port-policy` when none has
 //! one: `wait` for the next port to free, `fail` to stop the mode cleanly, `off` to let the kernel decide.

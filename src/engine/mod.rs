@@ -1,8 +1,8 @@
 /*!
-The one spawn/stop loop (DESIGN.md §2, §6): every mode runs here; modes differ only in the
+The one spawn/stop loop (docs/design.md §2, §6): every mode runs here; modes differ only in the
 per-connection policy of `ModePlan` that `conn.rs` follows.
 
-Shape (measured in ../shared/bench/client-floor.md): one OS thread per usable core, each with a
+Shape (measured against a plain epoll and an io_uring client, docs/performance.md): one OS thread per usable core, each with a
 current-thread tokio runtime driving its share of the connections as tasks. A thread owns its
 `Recorder`, so recording needs no lock and no shared atomic, and an interrupted thread can drop its
 tasks without losing what they measured. The only cross-thread state is the `-n` budget (one atomic
@@ -222,7 +222,7 @@ pub fn memory_per_connection(connections: u32) -> usize {
 }
 
 /// Per-connection read buffer: big enough that a read takes everything queued (tokio then skips the
-/// read that would return WouldBlock, client-floor.md), small enough that 10,000 connections fit in
+/// read that would return WouldBlock), small enough that 10,000 connections fit in
 /// well under 100 MiB. Grows on its own for a larger response head.
 fn read_buffer_size(connections: u32) -> usize {
     ((32 << 20) / connections as usize).clamp(4 << 10, 64 << 10)

@@ -1,5 +1,5 @@
 /*!
-The kernel's own count of TCP sockets per (local IP, remote IP:port) tuple, by state (DESIGN.md §4):
+The kernel's own count of TCP sockets per (local IP, remote IP:port) tuple, by state (docs/design.md §4):
 what `connbench ports` prints, what seeds the port ledger, and the cross-check beside it.
 
 Asked by a netlink sock_diag dump (what `ss` uses), which returns only the states asked for; when

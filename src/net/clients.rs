@@ -1,6 +1,6 @@
 /*!
 The client IPs a run (or `connbench ports`) uses toward one server, from `--source-ip auto|kernel|LIST`
-(DESIGN.md §4): the ones to start with and, for `auto`, the reserve the port governor adds from as the
+(docs/design.md §4): the ones to start with and, for `auto`, the reserve the port governor adds from as the
 new-connection rate needs them. Every address is probe-bound before it carries load: a LIST here, at
 once (an address this host lacks is an error before any load); the reserve as it is drawn (an address
 that cannot be bound is skipped).

@@ -1,5 +1,5 @@
 /*!
-The port ledger (DESIGN.md §4, issue #4): how many local ports each (client IP, server IP, server port)
+The port ledger (docs/design.md §4): how many local ports each (client IP, server IP, server port)
 tuple holds, so that the engine can pick the client IP with the most free ports, pace new connections
 to the rate at which ports free up, and say how many client IPs a rate needs.
 
@@ -27,7 +27,7 @@ pub use crate::record::Closer;
 pub const TIME_WAIT_SECS: u32 = 60;
 
 /// Past this share of a tuple's ports, connect() slows down: the kernel walks the range for a free port
-/// (DESIGN.md §4, measured: ~200 connects/s at half occupancy).
+/// (docs/design.md §4, measured: ~200 connects/s at half occupancy).
 pub const WARN_OCCUPANCY: f64 = 0.5;
 
 /// The governor's `auto` rotation adds a client IP before the best one would pass this share of its ports:
@@ -50,7 +50,7 @@ pub fn occupancy_warning(tuple: Tuple, held: u64, capacity: u64) -> Option<Strin
     })
 }
 
-/// How long an EADDRNOTAVAIL keeps an IP out of rotation for a destination (DESIGN.md §4).
+/// How long an EADDRNOTAVAIL keeps an IP out of rotation for a destination (docs/design.md §4).
 const SATURATED_FOR: Duration = Duration::from_secs(1);
 
 /// The ledger's clock resolution: closes free ports at most this late, never early.
@@ -311,7 +311,7 @@ impl Ledger {
     }
 
     /// Share of the tuple's ports held, 0.0 to 1.0 (1.0 for an empty range). Past 0.5 the kernel's
-    /// port search slows connect() down (DESIGN.md §4).
+    /// port search slows connect() down (docs/design.md §4).
     pub fn occupancy(&mut self, tuple: Tuple, now: Instant) -> f64 {
         if self.capacity == 0 {
             return 1.0;

@@ -1,6 +1,6 @@
 //! The only module that makes client sockets (socket2, nix) and reads the kernel's TCP settings.
 //!
-//! The socket recipe of DESIGN.md §4 (issue #4): IP_BIND_ADDRESS_NO_PORT, then bind(client_ip, 0),
+//! The socket recipe of docs/design.md §4: IP_BIND_ADDRESS_NO_PORT, then bind(client_ip, 0),
 //! then a non-blocking connect, so the kernel picks the local port by the whole 4-tuple; never a
 //! plain bind(ip, 0), which would reserve the port for every destination, and no SO_REUSEADDR.
 
@@ -25,7 +25,7 @@ pub async fn connect(addr: SocketAddr, nodelay: bool, limit: Duration) -> io::Re
     connect_from(None, addr, nodelay, limit).await
 }
 
-/// Opens one connection from `client_ip` (or the kernel's choice) with the recipe of DESIGN.md §4. None
+/// Opens one connection from `client_ip` (or the kernel's choice) with the recipe of docs/design.md §4. None
 /// is for the address the kernel would pick anyway: connect() then chooses the port for the whole 4-tuple
 /// itself, as it does after IP_BIND_ADDRESS_NO_PORT, and the bind and its option are two calls saved.
 /// EADDRNOTAVAIL from here means the tuple has no free port: the ledger marks the IP saturated.
@@ -158,7 +158,7 @@ fn bind_without_port(socket: &Socket, ip: IpAddr) -> io::Result<()> {
 /// walks the ports one by one from a random offset. With only the system range, the kernel
 /// (`__inet_hash_connect`: `step = local_ports ? 1 : 2`) tries the even ports first and the odd
 /// ones after, so once about half the ports are held each connect() walks the whole even half in
-/// vain: the slow-down to ~200 connects/s of DESIGN.md §4. Bounds outside the system range (1 and
+/// vain: the slow-down to ~200 connects/s of docs/design.md §4. Bounds outside the system range (1 and
 /// 65535 here) leave its bounds as they are; any non-zero value marks the range as the socket's.
 /// Older kernels answer ENOPROTOOPT and keep their behaviour: nothing to do about it.
 fn walk_ports_one_by_one(socket: &Socket) {

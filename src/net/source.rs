@@ -1,5 +1,5 @@
 /*!
-`--source-ip auto|kernel|LIST` (DESIGN.md §1, §4): `auto` (the default) lets the port governor add
+`--source-ip auto|kernel|LIST` (docs/design.md §1, §4): `auto` (the default) lets the port governor add
 client IPs as the new-connection rate needs them; `kernel` binds nothing and lets the kernel choose;
 a LIST is client IPs as single addresses, ranges `127.0.0.2-127.0.0.40` and CIDRs `127.0.0.0/30`,
 IPv4 or IPv6, comma-separated. Pure parsing; `net/clients.rs` resolves the choice toward a server and

@@ -2,7 +2,7 @@
 //! (hyper-rustls' `MaybeHttpsStream`), so the connection loop of the engine and the embedded server's never fork.
 //!
 //! It owns opening a client connection (the TCP handshake from `socket`, then the TLS one when the run speaks
-//! https, timed apart: DESIGN.md §3), adopting the preflight's connection, and the two ways a connection's end is
+//! https, timed apart: docs/design.md §3), adopting the preflight's connection, and the two ways a connection's end is
 //! observed or announced, which differ by transport: a plain socket's close is read from tokio's readiness
 //! without a syscall, a TLS one is read through rustls; a TLS close is `close_notify` then FIN (RFC 8446 §6.1).
 

@@ -1,4 +1,4 @@
-//! TLS configuration (DESIGN.md §8), with rustls and its `ring` provider: no OpenSSL, nothing to link.
+//! TLS configuration (docs/design.md §8), with rustls and its `ring` provider: no OpenSSL, nothing to link.
 //!
 //! The client side: which certificates are trusted (the platform's roots plus `--cacert`, or nothing checked
 //! with `-k`), the server name sent as SNI and checked against the certificate, ALPN `http/1.1`, and the

@@ -1,5 +1,5 @@
 /*!
-`connbench probe URL`: a report card of a server's connection management (DESIGN.md §9). Every rule of
+`connbench probe URL`: a report card of a server's connection management (docs/design.md §9). Every rule of
 HTTP: The Definitive Guide, ch. 4 is something a server does or does not do; the probe finds out from a few
 connections and no load, within `--max-time`.
 

@@ -1,5 +1,5 @@
 /*!
-`connbench merge` (DESIGN.md §1, §8): results of one plan from several load machines made into one,
+`connbench merge` (docs/design.md §1, §8): results of one plan from several load machines made into one,
 exactly. Counts are added; histograms are decoded from their serialized form, added, and summarized
 again, so percentiles are recomputed and never averaged; requests/s is the summed requests over the
 longest duration (the machines ran side by side).

@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 
 use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick, TlsSummary};
 
-/// Why a request failed; one per failed request (DESIGN.md §5 names).
+/// Why a request failed; one per failed request (docs/design.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Refused,
@@ -72,7 +72,7 @@ pub enum Closer {
     Reset,
 }
 
-/// When one completed request happened, for its latency phases (DESIGN.md §3).
+/// When one completed request happened, for its latency phases (docs/design.md §3).
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange {
     /// Where total latency counts from: the scheduled start with `--rate`, the first attempt's start for a

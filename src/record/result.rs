@@ -1,8 +1,8 @@
-//! The one serde result type (DESIGN.md §5, `schema_version` 1): what `-o` writes, what `--format json`
+//! The one serde result type (docs/design.md §5, `schema_version` 1): what `-o` writes, what `--format json`
 //! prints, and what `compare` and `merge` will read.
 //!
 // NOTE: field names are a published contract. Add fields; never rename or remove them within a schema
-// version. `tests/schema.rs` checks a real run against the names of DESIGN.md §5.
+// version. `tests/schema.rs` checks a real run against the names of docs/design.md §5.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ impl Tool {
     }
 }
 
-/// Kernel settings that decide how many new connections a client can open (DESIGN.md §4).
+/// Kernel settings that decide how many new connections a client can open (docs/design.md §4).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct System {
     /// None where the kernel does not expose it (not Linux).
@@ -90,7 +90,7 @@ pub struct ModeResult {
     /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
     #[serde(default)]
     pub pacing: Option<Pacing>,
-    /// Port accounting (DESIGN.md §4).
+    /// Port accounting (docs/design.md §4).
     pub ports: Option<Ports>,
     /// When the mode started, in Unix milliseconds: timeline second t is the second after it, so `merge`
     /// lines up the timelines of shards started together (absent in results written before it was added).
@@ -102,7 +102,7 @@ pub struct ModeResult {
     pub tls: Option<TlsSummary>,
 }
 
-/// The TLS side of a mode's connections (DESIGN.md §8).
+/// The TLS side of a mode's connections (docs/design.md §8).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TlsSummary {
     /// As negotiated on the first connection: `TLSv1.3`, the cipher suite, the ALPN protocol (null if none).
@@ -147,7 +147,7 @@ pub struct StatusCounts {
     pub other: u64,
 }
 
-/// Errors by kind, never by message (DESIGN.md §5). One per failed request.
+/// Errors by kind, never by message (docs/design.md §5). One per failed request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ErrorCounts {
     pub refused: u64,

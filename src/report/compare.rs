@@ -1,5 +1,5 @@
 /*!
-`connbench compare A B` and `run --baseline` (DESIGN.md §1): pure math returning annotated rows
+`connbench compare A B` and `run --baseline` (docs/design.md §1): pure math returning annotated rows
 (hyperfine's relative_speed.rs), and the writers apart.
 
 Runs are paired by mode; when each result holds exactly one run they are paired whatever their modes,

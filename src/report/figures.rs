@@ -275,7 +275,7 @@ pub struct Section {
 }
 
 /// Below this share of a tuple's ports the port rows say nothing a person needs: connect() is far from
-/// the slow half (DESIGN.md §4), no port was waited for, one client IP did it all.
+/// the slow half (docs/design.md §4), no port was waited for, one client IP did it all.
 const PORTS_WORTH_SAYING: f64 = 0.01;
 
 /// The report for people, headline first, every row that has something to say for these runs.

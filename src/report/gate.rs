@@ -1,5 +1,5 @@
 /*!
-`--check` (DESIGN.md §1) evaluated against one mode's result. The grammar lives in `crate::check`,
+`--check` (docs/design.md §1) evaluated against one mode's result. The grammar lives in `crate::check`,
 so that parsing happens while the plan is resolved (a malformed expression costs no load and exits 2);
 evaluation after the run returns one row per check and mode; printing is `write_rows`.
 */
@@ -115,7 +115,7 @@ pub struct Row {
     pub passed: bool,
 }
 
-/// Every check against every mode of the result (DESIGN.md §1: with several modes a check applies to each).
+/// Every check against every mode of the result (docs/design.md §1: with several modes a check applies to each).
 pub fn evaluate(checks: &[Check], runs: &[ModeResult]) -> Vec<Row> {
     let mut rows = Vec::new();
     for run in runs {

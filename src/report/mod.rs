@@ -1,6 +1,6 @@
 /*!
 Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`; and the
-gate and compare math, apart from their printing (DESIGN.md §6). `figures` defines every figure once
+gate and compare math, apart from their printing (docs/design.md §6). `figures` defines every figure once
 for the text, markdown, csv and html writers; `hgrm` prints one histogram as HdrHistogram's tools read
 it. `ports` is the report of `connbench ports`, over its own serde type.
 */

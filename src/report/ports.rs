@@ -1,4 +1,4 @@
-//! The report of `connbench ports` (DESIGN.md §1, §4): the serde type that `--format json` prints,
+//! The report of `connbench ports` (docs/design.md §1, §4): the serde type that `--format json` prints,
 //! and the text writer and occupancy warnings over it. Pure: the figures come from `capacity.rs`.
 //!
 // NOTE: the JSON names are a contract (scripts read them); add fields, never rename them.

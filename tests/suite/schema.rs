@@ -12,7 +12,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// A real result, checked against the names of DESIGN.md §5 (schema_version 1).
+/// A real result, checked against the names of docs/design.md §5 (schema_version 1).
 #[test]
 fn json_result_has_the_designed_names() {
     let out =

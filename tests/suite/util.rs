@@ -31,7 +31,7 @@ pub fn settled(target: &ServerThread) -> StatsSnapshot {
     target.stats.snapshot()
 }
 
-/// Invariants every mode keeps, whatever the server does (DESIGN.md §3, §5).
+/// Invariants every mode keeps, whatever the server does (docs/design.md §3, §5).
 pub fn assert_consistent(m: &ModeResult) {
     assert_eq!(m.latency.connect.count, m.connections_opened, "{:?}: one connect sample per connection", m.mode);
     assert_eq!(m.latency.total.count, m.requests, "{:?}: one total sample per request", m.mode);
