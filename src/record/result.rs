@@ -2,7 +2,7 @@
 //! prints, and what `compare` and `merge` will read.
 //!
 // NOTE: field names are a published contract. Add fields; never rename or remove them within a schema
-// version. `tests/schema.rs` checks a real run against the names of docs/design.md §5.
+// version. `tests/suite/schema.rs` checks a real run against the names of docs/design.md §5.
 
 use serde::{Deserialize, Serialize};
 
