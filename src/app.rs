@@ -357,7 +357,9 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
-    let mut first_connection = preflight(&target, plan, &governor)?;
+    // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
+    let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
+    let mut first_connection = preflight(&target, plan, &governor, first_tls.as_deref())?;
     let (modes, mut multiplex_connection) = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut())?;
     if let Some(at) = plan.start_at {
         // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
@@ -550,7 +552,12 @@ fn secure(
 /// own connection count still equals ours. It takes its client IP from the port governor like any other.
 /// When the kernel has no free port (EADDRNOTAVAIL), reachability cannot be proven this way: the run goes
 /// on without the preflight, and its connections count `addr_unavailable` as the port policy says.
-fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option<engine::Opened>, Failure> {
+fn preflight(
+    target: &Target,
+    plan: &Plan,
+    governor: &Governor,
+    tls: Option<&crate::net::tls::Client>,
+) -> Result<Option<engine::Opened>, Failure> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
@@ -562,7 +569,7 @@ fn preflight(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
         Ok(mut stream) => {
             let handshake = start.elapsed();
-            let tls = match &target.tls {
+            let tls = match tls {
                 Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
                 None => None,
             };
@@ -599,6 +606,11 @@ fn tls_preflight(
                 target.host
             ),
             Refusal::Handshake(err) => format!("TLS handshake with {} ({}) failed: {err}", target.display, target.addr),
+            Refusal::NoProtocol => format!(
+                "{} does not speak HTTP/2 (ALPN h2): its TLS handshake refused every protocol offered ({})",
+                target.display,
+                client.config.alpn_protocols.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(", ")
+            ),
         })
     })
 }
@@ -622,19 +634,6 @@ fn multiplex_if_spoken(
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
         return Err(Failure::Usage(why));
     }
-    if target.tls.is_some() {
-        // HTTP/2 over TLS is negotiated by ALPN `h2`, which the TLS client does not offer yet.
-        if !plan.multiplex_if_spoken {
-            return Err(Failure::Usage(format!(
-                "--mode multiplex: {} is https, and HTTP/2 over TLS (ALPN h2) is not supported yet; multiplex \
-                 runs over h2c (http://)",
-                target.display
-            )));
-        }
-        eprintln!("connbench: note: --mode all over https runs the four HTTP/1.x modes (HTTP/2 needs h2c, http://)");
-        modes.retain(|&mode| mode != Mode::Multiplex);
-        return Ok((modes, None));
-    }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
         return Ok((modes, None));
     }
@@ -642,30 +641,54 @@ fn multiplex_if_spoken(
     let asked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
         Some(first) => Some(first),
         None => {
-            own = preflight(target, plan, governor)?;
+            let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
+            own = match preflight(target, plan, governor, h2_tls.as_deref()) {
+                Ok(opened) => opened,
+                // The run's own preflight has shown the target answers: this one failed over HTTP/2.
+                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => {
+                    eprintln!("connbench: note: {why}: --mode all runs the four HTTP/1.x modes");
+                    modes.retain(|&mode| mode != Mode::Multiplex);
+                    return Ok((modes, None));
+                }
+                Err(failure) => return Err(failure),
+            };
             own.as_mut()
         }
     };
     // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
     let Some(opened) = asked else { return Ok((modes, own)) };
-    let checked = speaks_h2c(&mut opened.stream, plan.connect_timeout);
-    opened.h2_preface_sent = true;
+    // Over TLS the handshake has answered already (ALPN); in clear text, the preface asks.
+    let (how, checked) = match &opened.tls {
+        Some((session, _)) => ("ALPN h2", chose_h2(session)),
+        None => {
+            opened.h2_preface_sent = true;
+            ("h2c, prior knowledge", speaks_h2c(&mut opened.stream, plan.connect_timeout))
+        }
+    };
     match checked {
         Ok(()) => Ok((modes, own)),
         Err(said) if plan.multiplex_if_spoken => {
             eprintln!(
-                "connbench: note: {} does not speak HTTP/2 with prior knowledge (h2c; {said}): --mode all runs \
-                 the four HTTP/1.x modes",
+                "connbench: note: {} does not speak HTTP/2 ({how}; {said}): --mode all runs the four HTTP/1.x modes",
                 target.display
             );
             modes.retain(|&mode| mode != Mode::Multiplex);
             Ok((modes, None))
         }
         Err(said) => Err(Failure::Usage(format!(
-            "--mode multiplex: {} does not speak HTTP/2 with prior knowledge (h2c): {said}; \
-             use an HTTP/1.x mode, or a server with h2c enabled",
+            "--mode multiplex: {} does not speak HTTP/2 ({how}): {said}; use an HTTP/1.x mode, or a server with \
+             HTTP/2 enabled",
             target.display
         ))),
+    }
+}
+
+/// Whether the TLS handshake chose HTTP/2: a server that cannot speak it picks no protocol (or refuses).
+fn chose_h2(session: &rustls::ClientConnection) -> Result<(), String> {
+    match session.alpn_protocol() {
+        Some(id) if id == crate::net::tls::ALPN_H2 => Ok(()),
+        Some(other) => Err(format!("its TLS handshake chose {}", String::from_utf8_lossy(other))),
+        None => Err("its TLS handshake chose no protocol for h2".into()),
     }
 }
 

@@ -453,7 +453,11 @@ impl Plan {
             nodelay: self.nodelay && !one_shot,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
-            tls: target.tls.clone(),
+            // HTTP/2 over TLS is chosen in the handshake: multiplex offers ALPN h2 alone.
+            tls: match mode {
+                Mode::Multiplex => target.tls.as_ref().map(|client| Arc::new(client.for_h2())),
+                Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => target.tls.clone(),
+            },
         }
     }
 }

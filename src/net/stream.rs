@@ -153,12 +153,20 @@ fn negotiated(session: &rustls::CommonState) -> Negotiated {
         _ => "unknown",
     };
     let cipher = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or("unknown");
-    // Only http/1.1 is offered, so it is the only answer the server may give.
-    let alpn = session.alpn_protocol().map(|_| "http/1.1");
+    // The server may only answer with what the client offered: http/1.1, or h2 for multiplex.
+    let alpn = session.alpn_protocol().map(|id| if id == crate::net::tls::ALPN_H2 { "h2" } else { "http/1.1" });
     Negotiated { version, cipher, alpn }
 }
 
 impl Stream {
+    /// Did the TLS handshake choose HTTP/2 (ALPN `h2`)? Never over plain TCP.
+    pub fn alpn_is_h2(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(crate::net::tls::ALPN_H2),
+        }
+    }
+
     /// The TCP socket under the connection (for its options).
     pub fn tcp(&self) -> &TcpStream {
         match self {

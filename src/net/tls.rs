@@ -25,8 +25,11 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStor
 
 /// Session tickets kept per run: rustls keeps up to 8 TLS 1.3 tickets per server, and a run has one server.
 const SESSIONS_KEPT: usize = 256;
-/// The only protocol connbench speaks over TLS today (RFC 7301 ALPN id).
-const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// The protocols connbench speaks over TLS, by their ALPN ids (RFC 7301): the HTTP/1.x modes offer
+/// `http/1.1`, multiplex offers `h2` alone (RFC 9113 §3.2), so a server that cannot speak HTTP/2 says so in
+/// the handshake instead of answering frames with HTTP/1.x.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+pub const ALPN_H2: &[u8] = b"h2";
 
 /// What the flags ask of the client's TLS.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +83,14 @@ impl Client {
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|_| format!("'{host}' is not a name TLS can check"))?;
         Ok(Client { config: Arc::new(config), server_name, insecure: options.insecure })
+    }
+
+    /// The same client offering HTTP/2 (`h2`) instead of HTTP/1.1: its roots, and the same store of sessions,
+    /// so connections of either protocol resume the run's sessions.
+    pub fn for_h2(&self) -> Client {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Client { config: Arc::new(config), ..self.clone() }
     }
 }
 
@@ -137,7 +148,8 @@ impl Identity {
         Ok(Identity { chain, key })
     }
 
-    /// The server's TLS configuration: this identity, ALPN `http/1.1`, and tickets so that clients resume.
+    /// The server's TLS configuration: this identity, ALPN `h2` and `http/1.1` (a client offering h2 gets
+    /// HTTP/2, any other HTTP/1.x), and tickets so that clients resume.
     pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, String> {
         let provider = Arc::new(ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -146,7 +158,7 @@ impl Identity {
             .with_no_client_auth()
             .with_single_cert(self.chain, self.key)
             .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
-        config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+        config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
         config.ticketer = ring::Ticketer::new().map_err(|e| format!("TLS: {e}"))?;
         Ok(Arc::new(config))
     }
@@ -157,6 +169,8 @@ impl Identity {
 pub enum Refusal {
     /// The server's certificate does not verify: the reason, as rustls gives it.
     Certificate(String),
+    /// The server speaks none of the protocols offered (RFC 7301 §3.2: the `no_application_protocol` alert).
+    NoProtocol,
     /// Anything else: the server does not speak TLS, an alert, a timeout.
     Handshake(io::Error),
 }
@@ -177,6 +191,9 @@ pub fn handshake_blocking(
             let rustls_error = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
             return Err(match rustls_error {
                 Some(rustls::Error::InvalidCertificate(reason)) => Refusal::Certificate(describe_certificate(reason)),
+                Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)) => {
+                    Refusal::NoProtocol
+                }
                 _ => Refusal::Handshake(err),
             });
         }

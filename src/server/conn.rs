@@ -121,6 +121,9 @@ pub(super) async fn serve(tcp: TcpStream, shared: Arc<Shared>) {
     let Some(stream) = secure(tcp, sh).await else {
         return;
     };
+    if stream.alpn_is_h2() {
+        return super::h2::serve(stream, shared).await;
+    }
     let mut conn = Conn {
         stream,
         buf: vec![0; READ_BUF_INITIAL],

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
 use http::{Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
@@ -28,8 +29,8 @@ const CONNECTION_WINDOW: u32 = 16 << 20;
 /// HTTP/2 when the first bytes are the client preface, HTTP/1.x otherwise: one peek per connection decides,
 /// bounded by the idle limit as a first request is.
 pub(super) async fn serve_either(stream: TcpStream, shared: Arc<Shared>) {
-    // Over TLS, HTTP/2 would be chosen by ALPN in the handshake, which this server does not offer: https is
-    // HTTP/1.x here, and the bytes to peek at would be the TLS ClientHello anyway.
+    // Over TLS, HTTP/2 is chosen by ALPN in the handshake (`conn::serve` hands it over), and the bytes to
+    // peek at would be the TLS ClientHello anyway.
     if shared.config.tls.is_some() {
         return conn::serve(stream, shared).await;
     }
@@ -54,14 +55,17 @@ pub(super) async fn serve_either(stream: TcpStream, shared: Arc<Shared>) {
         None => peeked.await,
     };
     match decided {
-        Some(true) => serve(stream, shared).await,
+        Some(true) => {
+            let _ = stream.set_nodelay(true);
+            serve(stream, shared).await
+        }
         Some(false) => conn::serve(stream, shared).await,
         None => {}
     }
 }
 
-async fn serve(stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+/// One HTTP/2 connection, over TCP (h2c) or TLS (ALPN h2).
+pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Shared>) {
     let config = &shared.config;
     let mut builder = h2::server::Builder::new();
     builder.initial_window_size(STREAM_WINDOW).initial_connection_window_size(CONNECTION_WINDOW);

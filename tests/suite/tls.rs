@@ -16,14 +16,15 @@ fn every_mode_counts_over_tls_what_the_server_counts() {
     let ca = ca.to_str().unwrap();
     let result =
         run_url(&https(target.addr), &["--cacert", ca, "--mode", "all", "-c", "3", "--depth", "4", "-n", "101"]);
-    // all over https is the four HTTP/1.x modes: HTTP/2 over TLS would need ALPN h2
-    assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL[..4]);
+    assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
     let (mut opened, mut full, mut resumed) = (0, 0, 0);
     for m in &result.runs {
         assert_consistent(m);
         assert_eq!((m.requests, m.errors.total()), (101, 0), "{:?}", m.mode);
         let tls = m.tls.as_ref().expect("an https run reports its TLS");
-        assert_eq!((tls.version.as_str(), tls.alpn.as_deref(), tls.insecure), ("TLSv1.3", Some("http/1.1"), false));
+        // HTTP/2 over TLS is chosen in the handshake: multiplex offers h2, the others http/1.1
+        let alpn = if m.mode == Mode::Multiplex { "h2" } else { "http/1.1" };
+        assert_eq!((tls.version.as_str(), tls.alpn.as_deref(), tls.insecure), ("TLSv1.3", Some(alpn), false));
         // one handshake per connection, timed apart from connect
         assert_eq!(tls.handshakes_full + tls.handshakes_resumed, m.connections_opened, "{:?}", m.mode);
         assert_eq!(m.latency.tls.as_ref().unwrap().count, m.connections_opened);
@@ -33,7 +34,7 @@ fn every_mode_counts_over_tls_what_the_server_counts() {
             (opened + m.connections_opened, full + tls.handshakes_full, resumed + tls.handshakes_resumed);
     }
     let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (4 * 101, opened), "the preflight's connection is the first mode's first");
+    assert_eq!((s.requests, s.connections), (5 * 101, opened), "the preflight's connection is the first mode's first");
     assert_eq!((s.tls_full, s.tls_resumed, s.tls_failed), (full, resumed, 0));
 }
 
@@ -152,4 +153,27 @@ fn the_embedded_server_speaks_tls_that_its_own_run_trusts() {
     // --tls is the embedded server's; --cert needs --tls
     assert_eq!(connbench(&["run", "--tls", "https://127.0.0.1:1/"]).0, 2);
     assert_eq!(connbench(&["serve", "--cert", "a.pem", "--key", "b.pem"]).0, 2);
+}
+
+#[test]
+fn multiplex_over_https_needs_a_server_that_chooses_h2() {
+    // The same server, offering only http/1.1 in its handshake: an HTTP/1.x-only https server.
+    let identity = connbench::net::tls::Identity::self_signed().unwrap();
+    let ca = std::env::temp_dir().join(format!("connbench-test-h1-{}.pem", std::process::id()));
+    std::fs::write(&ca, identity.certificate_pem()).unwrap();
+    let mut tls = (*identity.server_config().unwrap()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let target = crate::util::server(ServerConfig { tls: Some(std::sync::Arc::new(tls)), ..ServerConfig::default() });
+    let (url, ca) = (https(target.addr), ca.to_str().unwrap());
+    let (code, _, stderr) = connbench(&["run", &url, "--cacert", ca, "--mode", "multiplex", "-n", "10"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("does not speak HTTP/2 (ALPN h2)"), "{stderr}");
+    assert_eq!(settled(&target).requests, 0, "refused before any request");
+    // --mode all leaves multiplex out, saying why, and runs the rest
+    let (code, stdout, stderr) =
+        connbench(&["run", &url, "--cacert", ca, "--mode", "all", "-n", "10", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("--mode all runs the four HTTP/1.x modes"), "{stderr}");
+    let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["runs"].as_array().unwrap().len(), 4);
 }
