@@ -533,7 +533,7 @@ fn embedded_target(server: &ServerThread, https: bool, tls: &crate::net::tls::Op
 }
 
 /// The TLS every connection to `host` speaks, for https.
-fn secure(
+pub(crate) fn secure(
     https: bool,
     host: &str,
     options: &crate::net::tls::Options,

@@ -360,6 +360,14 @@ pub struct ProbeArgs {
     /// Requests sent one after another on one connection to find how many the server answers on it.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     pub max_requests: u64,
+
+    /// https: trust the CA certificates of this PEM file beside the platform's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// https: do not verify the server's certificate.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

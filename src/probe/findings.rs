@@ -31,6 +31,11 @@ pub struct Findings {
     pub handshake_share: Option<f64>,
     pub connect_us: Option<u64>,
     pub new_connection_exchange_us: Option<u64>,
+    /// https: the TLS handshake's time, and its share of the same whole; absent for http.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_share: Option<f64>,
     pub nagle: Nagle,
 }
 
@@ -78,7 +83,8 @@ pub struct SplitDelay {
 pub fn findings(target: &str, seen: &Observations) -> Findings {
     let (max_requests, max_at_least) = requests_per_connection(&seen.http11);
     let (idle, idle_at_least) = idle_timeout(seen);
-    let (connect, exchange) = new_connection_medians(&seen.new_connections);
+    let (connect, tls, exchange) = new_connection_medians(&seen.new_connections);
+    let share = |part: Option<Duration>| part.zip(exchange).map(|(p, e)| round(p.as_secs_f64() / e.as_secs_f64(), 3));
     Findings {
         schema_version: 1,
         target: target.to_string(),
@@ -95,9 +101,11 @@ pub fn findings(target: &str, seen: &Observations) -> Findings {
         idle_timeout_at_least_s: idle_at_least,
         pipelining: pipelining(seen),
         close: close(seen),
-        handshake_share: connect.zip(exchange).map(|(c, e)| round(c.as_secs_f64() / e.as_secs_f64(), 3)),
+        handshake_share: share(connect),
         connect_us: connect.map(|d| d.as_micros() as u64),
         new_connection_exchange_us: exchange.map(|d| d.as_micros() as u64),
+        tls_handshake_us: tls.map(|d| d.as_micros() as u64),
+        tls_share: share(tls),
         nagle: Nagle {
             split_request_delay_ms: SplitDelay {
                 nodelay_off: median(&seen.split_nagle_on).map(ms),
@@ -163,10 +171,14 @@ fn end_name(end: End) -> &'static str {
     }
 }
 
-fn new_connection_medians(samples: &[(Duration, Duration)]) -> (Option<Duration>, Option<Duration>) {
+/// Medians of the TCP connect, the TLS handshake (https only) and the whole, each taken apart.
+fn new_connection_medians(
+    samples: &[(Duration, Option<Duration>, Duration)],
+) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
     let connects: Vec<_> = samples.iter().map(|s| s.0).collect();
-    let totals: Vec<_> = samples.iter().map(|s| s.1).collect();
-    (median(&connects), median(&totals))
+    let handshakes: Vec<_> = samples.iter().filter_map(|s| s.1).collect();
+    let totals: Vec<_> = samples.iter().map(|s| s.2).collect();
+    (median(&connects), median(&handshakes), median(&totals))
 }
 
 fn median(samples: &[Duration]) -> Option<Duration> {
@@ -208,7 +220,7 @@ mod tests {
                 single: Duration::from_micros(300),
             },
             closes: Closes { after_close: End::Fin, with_unread: End::Fin, unread_response_whole: true },
-            new_connections: vec![(ms(1), ms(4)), (ms(1), ms(5)), (ms(2), ms(4))],
+            new_connections: vec![(ms(1), None, ms(4)), (ms(1), None, ms(5)), (ms(2), None, ms(4))],
             split_nagle_on: vec![ms(40), ms(41), ms(39)],
             split_nodelay: vec![ms(1)],
         }
@@ -227,7 +239,7 @@ mod tests {
         // 0.3 ms for one answer is too fast to tell serialized from concurrent
         assert_eq!(f.pipelining, Pipelining { sent: 4, answered: 4, in_order: true, serialized: None });
         assert!(f.close.fin_after_close && !f.close.rst_on_unread);
-        assert_eq!(f.handshake_share, Some(0.25));
+        assert_eq!((f.handshake_share, f.tls_share), (Some(0.25), None));
         assert_eq!(f.nagle.split_request_delay_ms, SplitDelay { nodelay_off: Some(40.0), nodelay_on: Some(1.0) });
     }
 
@@ -246,6 +258,11 @@ mod tests {
         assert_eq!((f.max_requests_per_connection, f.idle_timeout_at_least_s), (Some(1), Some(29.0)));
         assert_eq!((f.pipelining.answered, f.pipelining.serialized), (1, None));
         assert!(f.close.rst_on_unread);
+        // over https the TLS handshake is a share of its own
+        seen.new_connections =
+            vec![(Duration::from_millis(1), Some(Duration::from_millis(2)), Duration::from_millis(5))];
+        let f = findings("https://x/", &seen);
+        assert_eq!((f.handshake_share, f.tls_share, f.tls_handshake_us), (Some(0.2), Some(0.4), Some(2000)));
         // a cap reached with the connection open is a lower bound; a constant max does not count down
         seen.http11 = Sequence { responses: vec![meta(true, Some(100), None); 50], end: None };
         let f = findings("http://x/", &seen);

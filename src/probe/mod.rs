@@ -19,17 +19,23 @@ use std::time::Instant;
 
 pub use findings::Findings;
 
-use crate::app::{resolve, Failure};
+use crate::app::{resolve, secure, Failure};
 use crate::cli::{ProbeArgs, ProbeFormatArg};
-use crate::plan::parse_url;
+use crate::plan::{parse_url, Target};
 
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let url = parse_url(&args.url).map_err(Failure::Usage)?;
-    // The probe's observations are made over plain sockets; a TLS server would only answer them with alerts.
-    if url.scheme() == "https" {
-        return Err(Failure::Usage(format!("URL '{}': probe speaks http only, not https", args.url)));
-    }
-    let target = resolve(&url)?;
+    let options = crate::net::tls::Options {
+        insecure: args.insecure,
+        // Every connection of the probe starts afresh, so the handshake share is a full handshake's.
+        resume: false,
+        extra_roots: match &args.cacert {
+            Some(path) => crate::net::tls::read_certificates(path, "--cacert").map_err(Failure::Usage)?,
+            None => Vec::new(),
+        },
+    };
+    let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &options)?;
+    let target = Target { tls, ..resolve(&url)? };
     let began = Instant::now();
     let seen = observe::observe(&target, began + args.max_time, args.max_requests)
         .map_err(|why| Failure::Usage(format!("cannot probe {}: {why}", target.display)))?;

@@ -7,11 +7,12 @@
 //! ECONNRESET its RST), which is what the findings are made of.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::http::request::{render, RequestSpec};
 use crate::http::response::{EofOutcome, Feed, HeadMemo, ResponseMeta, ResponseParser};
+use crate::net::tls::{handshake_blocking, Refusal};
 use crate::plan::Target;
 
 /// Requests in the pipelining experiment: GET and HEAD alternating, so that answers out of order cannot be
@@ -82,8 +83,9 @@ pub struct Observations {
     pub idle: Idle,
     pub pipelined: Pipelined,
     pub closes: Closes,
-    /// (TCP connect, connect plus one small exchange) on new connections.
-    pub new_connections: Vec<(Duration, Duration)>,
+    /// (TCP connect, TLS handshake (https), connect plus handshake plus one small exchange) on new
+    /// connections.
+    pub new_connections: Vec<(Duration, Option<Duration>, Duration)>,
     /// One request written in two parts: time to its answer with Nagle on (TCP_NODELAY off), and off.
     pub split_nagle_on: Vec<Duration>,
     pub split_nodelay: Vec<Duration>,
@@ -96,12 +98,26 @@ pub enum Unprobeable {
     Connect(io::Error),
     #[error("no HTTP response ({0})")]
     NotHttp(String),
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// Why a connection could not be opened.
+enum Opening {
+    Connect(io::Error),
+    /// The TLS handshake failed: why, in words.
+    Tls(String),
 }
 
 /// Runs every experiment against `target` within `deadline`.
 pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<Observations, Unprobeable> {
     // The first exchange doubles as the check that there is an HTTP server at all.
-    let mut first = Conn::open(target.addr, deadline).map_err(Unprobeable::Connect)?.0;
+    let mut first = Conn::open(target, deadline)
+        .map_err(|e| match e {
+            Opening::Connect(err) => Unprobeable::Connect(err),
+            Opening::Tls(why) => Unprobeable::Tls(why),
+        })?
+        .0;
     first.send(&request(target, "GET", Version::Http11, None)).map_err(|e| Unprobeable::NotHttp(e.to_string()))?;
     if let Err(end) = first.response(false, deadline) {
         return Err(Unprobeable::NotHttp(first.describe_failure(end)));
@@ -148,7 +164,7 @@ fn request(target: &Target, method: &str, version: Version, connection: Option<&
 /// Requests one at a time on one connection, until the server ends it or `cap` are answered.
 fn sequence(target: &Target, version: Version, cap: u64, deadline: Instant) -> Sequence {
     let mut seen = Sequence::default();
-    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else {
+    let Ok((mut conn, _)) = Conn::open(target, deadline) else {
         seen.end = Some(End::Failed);
         return seen;
     };
@@ -178,7 +194,7 @@ fn sequence(target: &Target, version: Version, cap: u64, deadline: Instant) -> S
 /// One exchange, then nothing: how long until the server closes the idle connection.
 fn idle(target: &Target, deadline: Instant) -> Idle {
     let failed = Idle { lived: None, waited: Duration::ZERO, end: End::Failed };
-    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return failed };
+    let Ok((mut conn, _)) = Conn::open(target, deadline) else { return failed };
     if conn.send(&request(target, "GET", Version::Http11, None)).is_err() {
         return failed;
     }
@@ -200,7 +216,7 @@ fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
     // One request alone, each on a connection of its own (a server may answer only one per connection).
     let mut singles: Vec<_> = (0..3)
         .filter_map(|_| {
-            let (mut conn, _) = Conn::open(target.addr, deadline).ok()?;
+            let (mut conn, _) = Conn::open(target, deadline).ok()?;
             let began = Instant::now();
             conn.send(&get).ok()?;
             conn.response(false, deadline).ok()?;
@@ -209,7 +225,7 @@ fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
         .collect();
     singles.sort();
     seen.single = singles.get(singles.len() / 2).copied().unwrap_or_default();
-    let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return seen };
+    let Ok((mut conn, _)) = Conn::open(target, deadline) else { return seen };
     let head = request(target, "HEAD", Version::Http11, None);
     let methods: Vec<bool> = (0..PIPELINED).map(|i| i % 2 == 1).collect();
     let batch: Vec<u8> = methods.iter().flat_map(|&is_head| if is_head { head.clone() } else { get.clone() }).collect();
@@ -235,7 +251,7 @@ fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
 fn closes(target: &Target, deadline: Instant) -> Closes {
     let close = request(target, "GET", Version::Http11, Some("close"));
     let after = |bytes: &[u8]| -> (End, bool) {
-        let Ok((mut conn, _)) = Conn::open(target.addr, deadline) else { return (End::Failed, false) };
+        let Ok((mut conn, _)) = Conn::open(target, deadline) else { return (End::Failed, false) };
         if conn.send(bytes).is_err() {
             return (End::Failed, false);
         }
@@ -252,21 +268,21 @@ fn closes(target: &Target, deadline: Instant) -> Closes {
     Closes { after_close, with_unread, unread_response_whole: whole }
 }
 
-/// A new connection and one small exchange on it: (connect, connect plus exchange).
-fn new_connection(target: &Target, deadline: Instant) -> Option<(Duration, Duration)> {
+/// A new connection and one small exchange on it: (connect, TLS handshake, all of it).
+fn new_connection(target: &Target, deadline: Instant) -> Option<(Duration, Option<Duration>, Duration)> {
     let began = Instant::now();
-    let (mut conn, connect) = Conn::open(target.addr, deadline).ok()?;
+    let (mut conn, connect) = Conn::open(target, deadline).ok()?;
     conn.send(&request(target, "GET", Version::Http11, None)).ok()?;
     conn.response(false, deadline).ok()?;
-    Some((connect, began.elapsed()))
+    Some((connect, conn.tls_handshake, began.elapsed()))
 }
 
 /// One request written in two segments after a few ordinary exchanges (past TCP's quick-ACK start), with
 /// Nagle on or off: Nagle holds the second segment until the first is acknowledged, and a server that
 /// delays its ACK while waiting for the rest of the request makes that a delay (RFC 1122 §4.2.3.2, §4.2.3.4).
 fn split_request(target: &Target, nodelay: bool, deadline: Instant) -> Option<Duration> {
-    let (mut conn, _) = Conn::open(target.addr, deadline).ok()?;
-    conn.stream.set_nodelay(nodelay).ok()?;
+    let (mut conn, _) = Conn::open(target, deadline).ok()?;
+    conn.stream.tcp().set_nodelay(nodelay).ok()?;
     let get = request(target, "GET", Version::Http11, None);
     for _ in 0..3 {
         conn.send(&get).ok()?;
@@ -280,9 +296,56 @@ fn split_request(target: &Target, nodelay: bool, deadline: Instant) -> Option<Du
     Some(began.elapsed())
 }
 
+/// A blocking connection, plain or TLS: both read and write bytes, and both sit on a TCP socket whose
+/// options (timeouts, TCP_NODELAY) the experiments set.
+enum Wire {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Wire {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Wire::Plain(tcp) => tcp,
+            Wire::Tls(tls) => &tls.sock,
+        }
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(tcp) => tcp.read(buf),
+            // A TCP end without TLS's close_notify is still the server's close, for what the probe asks.
+            Wire::Tls(tls) => match tls.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                read => read,
+            },
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(tcp) => tcp.write(buf),
+            Wire::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(tcp) => tcp.flush(),
+            Wire::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 /// One blocking connection with its read buffer.
 struct Conn {
-    stream: TcpStream,
+    stream: Wire,
+    /// https: how long the TLS handshake took, apart from the TCP connect.
+    tls_handshake: Option<Duration>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -290,17 +353,37 @@ struct Conn {
 }
 
 impl Conn {
-    /// Connects within the time left; returns the connection and how long the handshake took.
-    fn open(addr: SocketAddr, deadline: Instant) -> io::Result<(Conn, Duration)> {
+    /// Connects within the time left (and over https shakes hands); returns the connection and how long the
+    /// TCP handshake took.
+    fn open(target: &Target, deadline: Instant) -> Result<(Conn, Duration), Opening> {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let limit = left.min(Duration::from_secs(5));
         let began = Instant::now();
-        let stream = TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(5)))?;
+        let mut tcp = TcpStream::connect_timeout(&target.addr, limit).map_err(Opening::Connect)?;
         let connect = began.elapsed();
-        Ok((Conn { stream, buf: vec![0; 64 * 1024], start: 0, end: 0, memo: HeadMemo::default() }, connect))
+        let (stream, tls_handshake) = match &target.tls {
+            None => (Wire::Plain(tcp), None),
+            Some(client) => {
+                let (session, took) = handshake_blocking(client, &mut tcp, limit).map_err(|refusal| {
+                    Opening::Tls(match refusal {
+                        Refusal::Certificate(why) => format!(
+                            "the certificate does not verify: {why}; trust its CA with --cacert FILE, or skip \
+                             verification with -k/--insecure"
+                        ),
+                        Refusal::NoProtocol => "its TLS handshake refused HTTP/1.1 (ALPN)".into(),
+                        Refusal::Handshake(err) => format!("TLS handshake failed: {err}"),
+                    })
+                })?;
+                (Wire::Tls(Box::new(rustls::StreamOwned::new(session, tcp))), Some(took))
+            }
+        };
+        let conn = Conn { stream, tls_handshake, buf: vec![0; 64 * 1024], start: 0, end: 0, memo: HeadMemo::default() };
+        Ok((conn, connect))
     }
 
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// Reads one whole response (of a HEAD request when `head`); the error says how the connection ended
@@ -357,7 +440,7 @@ impl Conn {
         if left.is_zero() {
             return Err(End::Open);
         }
-        self.stream.set_read_timeout(Some(left)).map_err(|_| End::Failed)?;
+        self.stream.tcp().set_read_timeout(Some(left)).map_err(|_| End::Failed)?;
         match self.stream.read(&mut self.buf[self.end..]) {
             Ok(n) => {
                 self.end += n;

@@ -100,7 +100,11 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
     )?;
     let share = match (f.handshake_share, f.connect_us, f.new_connection_exchange_us) {
         (Some(share), Some(connect), Some(total)) => {
-            format!("{:.0}% (connect {} of {})", share * 100.0, micros(connect), micros(total))
+            let tls = match (f.tls_share, f.tls_handshake_us) {
+                (Some(tls_share), Some(tls)) => format!(", TLS {:.0}% ({})", tls_share * 100.0, micros(tls)),
+                _ => String::new(),
+            };
+            format!("{:.0}% (connect {} of {}){tls}", share * 100.0, micros(connect), micros(total))
         }
         _ => "not measured".into(),
     };

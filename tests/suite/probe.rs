@@ -90,3 +90,24 @@ fn a_target_that_cannot_be_probed_exits_2_saying_why() {
         assert!(stderr.contains(why), "{stderr}");
     }
 }
+
+#[test]
+fn an_https_server_is_probed_with_its_tls_handshake_apart() {
+    let (target, ca) = crate::util::tls_server(ServerConfig { keep_alive_max: Some(2), ..ServerConfig::default() });
+    let url = format!("https://{}/", target.addr);
+    let out = binary()
+        .args(["probe", &url, "--format", "json", "--max-time", "2s", "--cacert", ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((f["http11_persistent"].as_bool(), f["max_requests_per_connection"].as_u64()), (Some(true), Some(3)));
+    assert!(f["tls_handshake_us"].as_u64().is_some_and(|us| us > 0), "{f}");
+    assert!(f["tls_share"].as_f64().is_some_and(|s| s > 0.0 && s < 1.0), "{f}");
+    assert_eq!(f["close"]["fin_after_close"], true);
+    // without the CA: exit 2, before any request, saying how to trust it
+    let out = binary().args(["probe", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--cacert"), "{stderr}");
+}
