@@ -30,6 +30,33 @@ pub(super) struct Backlog {
 }
 
 impl Backlog {
+    /// How many of `want` requests a connection sends now: `owed` from this backlog first (retries, and a
+    /// first request claimed before connecting), then `fresh` ones from the mode's allowance (the `-n`
+    /// budget or the window; with `--rate`, the scheduled requests waiting).
+    pub(super) fn share_out(&self, ctx: &ThreadCtx, want: u64, now: Instant) -> (usize, u64) {
+        let owed = (want as usize).min(self.pending.len());
+        let fresh = match (&ctx.tickets, want - owed as u64) {
+            (_, 0) => 0,
+            (Some(tickets), more) => more.min(tickets.waiting() as u64),
+            (None, more) => {
+                let claimed = ctx.shared.claim(more, now);
+                ctx.issued(claimed);
+                claimed
+            }
+        };
+        (owed, fresh)
+    }
+
+    /// The next request of a share: an owed one while `owed` says so, else a fresh one. Returns where its
+    /// latency counts from (None: from its own start) and whether it is a retry.
+    pub(super) fn next(&mut self, ctx: &ThreadCtx, owed: bool, now: Instant) -> (Option<Instant>, bool) {
+        if owed {
+            self.pending.pop_front().map_or((None, false), |p| (p.start, p.retried))
+        } else {
+            (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false)
+        }
+    }
+
     /// A request its connection left unanswered: the server never processed it (a close before any byte of
     /// its response, an HTTP/2 stream refused by GOAWAY or REFUSED_STREAM), so it is not a server error.
     /// An idempotent one goes again first on the worker's next connection (`retries`). A connection that

@@ -395,27 +395,14 @@ impl Session<'_> {
     /// Writes up to `want` requests in one write: retries first, then new ones from the allowance.
     async fn write_batch(&mut self, want: u64, connect_start: Instant, now: Instant) -> Result<(), ErrorKind> {
         let ctx = self.ctx;
-        let owed = (want as usize).min(self.backlog.pending.len());
-        let fresh = match (&ctx.tickets, want - owed as u64) {
-            (_, 0) => 0,
-            (Some(tickets), more) => more.min(tickets.waiting() as u64),
-            (None, more) => {
-                let claimed = ctx.shared.claim(more, now);
-                ctx.issued(claimed);
-                claimed
-            }
-        };
+        let (owed, fresh) = self.backlog.share_out(ctx, want, now);
         let batch = owed as u64 + fresh;
         if batch == 0 {
             return Ok(());
         }
         let head_request = ctx.shared.plan.head_request;
         for index in 0..batch as usize {
-            let (start, retried) = if index < owed {
-                self.backlog.pending.pop_front().map_or((None, false), |p| (p.start, p.retried))
-            } else {
-                (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false)
-            };
+            let (start, retried) = self.backlog.next(ctx, index < owed, now);
             let opened_connection = self.sent == 0;
             let began = if opened_connection { connect_start } else { now };
             self.flight.push_back(InFlight {

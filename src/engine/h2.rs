@@ -348,22 +348,9 @@ impl Multiplexed {
         connect_start: Instant,
     ) {
         let now = Instant::now();
-        let owed = (want as usize).min(backlog.pending.len());
-        let fresh = match (&ctx.tickets, want - owed as u64) {
-            (_, 0) => 0,
-            (Some(tickets), more) => more.min(tickets.waiting() as u64),
-            (None, more) => {
-                let claimed = ctx.shared.claim(more, now);
-                ctx.issued(claimed);
-                claimed
-            }
-        };
+        let (owed, fresh) = backlog.share_out(ctx, want, now);
         for index in 0..owed + fresh as usize {
-            let owed_request = if index < owed { backlog.pending.pop_front() } else { None };
-            let (start, retried) = match owed_request {
-                Some(pending) => (pending.start, pending.retried),
-                None => (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false),
-            };
+            let (start, retried) = backlog.next(ctx, index < owed, now);
             let opened_connection = self.sent == 0;
             let began = if opened_connection { connect_start } else { now };
             match template.send(sender) {
