@@ -324,12 +324,20 @@ fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
         )));
     }
     let memory = connections * engine::memory_per_connection(plan.connections) as u64;
-    if let Some(available) = available_memory().filter(|&available| memory > available / 10 * 8) {
-        return Err(Failure::Usage(format!(
+    match available_memory() {
+        Some(available) => fits_in_memory(connections, memory, available).map_err(Failure::Usage),
+        None => Ok(()),
+    }
+}
+
+/// The connections' memory must leave a fifth of what is available to the rest of the machine.
+fn fits_in_memory(connections: u64, memory: u64, available: u64) -> Result<(), String> {
+    if memory > available / 10 * 8 {
+        return Err(format!(
             "-c {connections} needs about {} MiB of memory, more than the {} MiB available: lower -c",
             memory >> 20,
             available >> 20
-        )));
+        ));
     }
     Ok(())
 }
@@ -764,4 +772,17 @@ fn serving_identity(args: &crate::cli::ServeArgs) -> Result<crate::net::tls::Ide
         .map_err(|e| Failure::Usage(format!("cannot write the certificate to {}: {e}", path.display())))?;
     eprintln!("connbench: self-signed certificate for localhost and 127.0.0.1 in {} (for --cacert)", path.display());
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_that_do_not_fit_in_memory_are_refused_with_the_arithmetic() {
+        let per = engine::memory_per_connection(1_000_000) as u64;
+        assert!(fits_in_memory(10_000, 10_000 * per, 8 << 30).is_ok());
+        let err = fits_in_memory(1_000_000, 1_000_000 * per, 1 << 30).unwrap_err();
+        assert!(err.starts_with("-c 1000000 needs about 6") && err.ends_with("1024 MiB available: lower -c"), "{err}");
+    }
 }
