@@ -201,22 +201,26 @@ impl Plan {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
         let mut tls = crate::net::tls::Options {
-            insecure: args.insecure,
-            resume: args.tls_resume.unwrap_or(true),
-            extra_roots: match &args.cacert {
-                Some(path) => crate::net::tls::read_certificates(path, "--cacert")?,
-                None => Vec::new(),
+            insecure: args.insecure || profile.insecure == Some(true),
+            resume: args.tls_resume.or(profile.tls_resume).unwrap_or(true),
+            extra_roots: match (&args.cacert, &profile.cacert) {
+                (Some(path), _) => crate::net::tls::read_certificates(path, "--cacert")?,
+                (None, Some(path)) => {
+                    crate::net::tls::read_certificates(path, "--cacert").map_err(blame(false, "cacert", "--cacert"))?
+                }
+                (None, None) => Vec::new(),
             },
         };
+        let serve_tls = args.server.tls || profile.server_tls == Some(true);
         let target = match (&args.url, &profile.url) {
-            (Some(_), _) | (_, Some(_)) if args.server.tls => {
+            (Some(_), _) | (_, Some(_)) if serve_tls => {
                 return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
             }
             (Some(text), _) => TargetSpec::Url(parse_url(text)?),
             (None, Some(text)) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
             (None, None) => {
                 let mut config = server_config(&args.server, profile);
-                if args.server.tls {
+                if serve_tls {
                     // Made now, trusted by this run only.
                     let identity = crate::net::tls::Identity::self_signed()?;
                     tls.extra_roots.extend(identity.chain.iter().cloned());
@@ -389,7 +393,7 @@ impl Plan {
                 FormatArg::Html => Format::Html,
             },
             progress: !(args.no_progress || profile.no_progress == Some(true)),
-            histogram: !args.no_histogram,
+            histogram: !(args.no_histogram || profile.no_histogram == Some(true)),
             command,
             checks,
             baseline,
@@ -700,6 +704,22 @@ mod tests {
         let TargetSpec::Url(url) = p.target else { panic!("a URL") };
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/x");
         assert!(plan(&["http://127.0.0.1:0/"]).unwrap_err().contains("port 0 is not a port"));
+    }
+
+    #[test]
+    fn https_and_report_options_come_from_a_profile_too() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.toml");
+        std::fs::write(&path, "insecure = true\ntls_resume = false\nno_histogram = true\nserver_tls = true\n").unwrap();
+        let p = plan(&["-p", path.to_str().unwrap()]).unwrap();
+        assert!(p.tls.insecure && !p.tls.resume && !p.histogram);
+        let TargetSpec::Embedded(config) = &p.target else { panic!("the embedded server") };
+        assert!(config.tls.is_some(), "server_tls serves https");
+        std::fs::write(&path, "cacert = \"/nonexistent/ca.pem\"\n").unwrap();
+        let err = plan(&["-p", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains(":1: cacert") && err.contains("/nonexistent/ca.pem"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

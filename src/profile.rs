@@ -63,6 +63,11 @@ pub struct Profile {
     #[serde(default, deserialize_with = "value_enum")]
     pub format: Option<FormatArg>,
     pub no_progress: Option<bool>,
+    pub no_histogram: Option<bool>,
+    /// https: `--cacert`, `-k/--insecure`, `--tls-resume`.
+    pub cacert: Option<PathBuf>,
+    pub insecure: Option<bool>,
+    pub tls_resume: Option<bool>,
     /// `--check` expressions, checked against the grammar as the profile is read.
     #[serde(default, alias = "check", deserialize_with = "checks")]
     pub checks: Vec<Check>,
@@ -89,6 +94,8 @@ pub struct Profile {
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,
     pub server_truncate: Option<bool>,
+    /// `--tls`: the embedded server speaks https.
+    pub server_tls: Option<bool>,
     pub server_goaway_after: Option<u64>,
     pub server_max_streams: Option<u32>,
     /// `"100:1s"`, as `--server-stall`.
