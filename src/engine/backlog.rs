@@ -8,7 +8,63 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::ThreadCtx;
-use crate::record::ErrorKind;
+use crate::record::{ErrorKind, Exchange};
+
+/// One attempt of a request on a connection, from its start to its answer: what the recorder times, the same
+/// for an HTTP/1.x request in flight and an HTTP/2 stream.
+pub(super) struct Attempt {
+    /// Where total latency counts from: the scheduled time (`--rate`), the first attempt's start for a retry,
+    /// else `began`.
+    pub(super) start: Instant,
+    /// This attempt's own start: its connection's connect when it opened it, else its write.
+    pub(super) began: Instant,
+    pub(super) sent: Instant,
+    pub(super) first_byte: Option<Instant>,
+    pub(super) opened_connection: bool,
+    pub(super) retried: bool,
+}
+
+impl Attempt {
+    /// A request, as `Backlog::next` gave it, sent `now` on a connection whose connect began at
+    /// `connect_start`; the first on its connection pays for the connect.
+    pub(super) fn sent(
+        request: (Option<Instant>, bool),
+        first_on_connection: bool,
+        connect_start: Instant,
+        now: Instant,
+    ) -> Attempt {
+        let began = if first_on_connection { connect_start } else { now };
+        Attempt {
+            start: request.0.unwrap_or(began),
+            began,
+            sent: now,
+            first_byte: None,
+            opened_connection: first_on_connection,
+            retried: request.1,
+        }
+    }
+
+    /// Records the attempt as answered at `done` with `status`, if `done` fell inside the window (a request
+    /// that ends after it was in flight at the end).
+    pub(super) fn completed(&self, ctx: &ThreadCtx, done: Instant, status: u16) {
+        if ctx.in_window(done) {
+            let exchange = Exchange {
+                start: self.start,
+                began: self.began,
+                sent: self.sent,
+                first_byte: self.first_byte.unwrap_or(done),
+                done,
+                opened_connection: self.opened_connection,
+            };
+            ctx.recorder.borrow_mut().completed(&exchange, status);
+        }
+    }
+
+    /// The request to settle when its connection left it unanswered: where it started, and whether retried.
+    pub(super) fn request(&self) -> (Instant, bool) {
+        (self.start, self.retried)
+    }
+}
 
 /// Early closes after the same number of responses, on this many connections in a row, make that number a
 /// limit the worker keeps to: one close is a busy moment, a streak is the server's rule.

@@ -25,14 +25,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Sleep};
 
-use super::backlog::{Backlog, Pending};
+use super::backlog::{Attempt, Backlog, Pending};
 use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
 use crate::http::reuse::{Retired, Reuse};
 use crate::mode::Mode;
 use crate::net::stream::{self, Connected, Failed, Stream};
-use crate::record::{Closer, ErrorKind, Exchange};
+use crate::record::{Closer, ErrorKind};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
@@ -43,13 +43,7 @@ const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 
 /// A request written and not yet answered.
 struct InFlight {
-    start: Instant,
-    /// This attempt's own start (its connect, or its write).
-    began: Instant,
-    sent: Instant,
-    first_byte: Option<Instant>,
-    opened_connection: bool,
-    retried: bool,
+    attempt: Attempt,
     parser: ResponseParser,
 }
 
@@ -244,7 +238,7 @@ impl ThreadCtx {
 
     /// Did `at` fall inside the `-d` window? A request that ends after it (in the moment before the engine
     /// stops it) was in flight at the end, and is counted so, not as completed or failed.
-    fn in_window(&self, at: Instant) -> bool {
+    pub(super) fn in_window(&self, at: Instant) -> bool {
         self.shared.deadline.is_none_or(|deadline| at <= deadline)
     }
 }
@@ -365,7 +359,7 @@ impl Session<'_> {
                     // Bytes nobody asked for: the stream can no longer be matched to requests.
                     return self.close_gracefully().await;
                 };
-                head.first_byte.get_or_insert(now);
+                head.attempt.first_byte.get_or_insert(now);
                 // The memo's borrow ends with this statement, before any await below.
                 let fed = head.parser.feed(&self.buffer[start..end], &mut self.ctx.memo.borrow_mut());
                 match fed {
@@ -402,18 +396,9 @@ impl Session<'_> {
         }
         let head_request = ctx.shared.plan.head_request;
         for index in 0..batch as usize {
-            let (start, retried) = self.backlog.next(ctx, index < owed, now);
-            let opened_connection = self.sent == 0;
-            let began = if opened_connection { connect_start } else { now };
-            self.flight.push_back(InFlight {
-                start: start.unwrap_or(began),
-                began,
-                sent: now,
-                first_byte: None,
-                opened_connection,
-                retried,
-                parser: ResponseParser::new(head_request),
-            });
+            let request = self.backlog.next(ctx, index < owed, now);
+            let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
+            self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
         let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
@@ -445,7 +430,7 @@ impl Session<'_> {
                 () = self.timer.as_mut() => {
                     let now = Instant::now();
                     let timeout = self.ctx.shared.plan.timeout;
-                    let due = self.flight.front().map_or(now + timeout, |oldest| oldest.sent + timeout);
+                    let due = self.flight.front().map_or(now + timeout, |oldest| oldest.attempt.sent + timeout);
                     if now >= due {
                         return Read::TimedOut;
                     }
@@ -500,18 +485,8 @@ impl Session<'_> {
 
     fn complete(&mut self, done: Instant, meta: &ResponseMeta) {
         let request = self.flight.pop_front().expect("a response completes a request in flight");
-        let exchange = Exchange {
-            start: request.start,
-            began: request.began,
-            sent: request.sent,
-            first_byte: request.first_byte.unwrap_or(done),
-            done,
-            opened_connection: request.opened_connection,
-        };
+        request.attempt.completed(self.ctx, done, meta.status);
         let mut recorder = self.ctx.recorder.borrow_mut();
-        if self.ctx.in_window(done) {
-            recorder.completed(&exchange, meta.status);
-        }
         let first = self.reuse.persistent().is_none();
         if first && !meta.persistent && self.ctx.shared.plan.requests_per_connection.is_none() {
             recorder.keep_alive_declined();
@@ -570,7 +545,7 @@ impl Session<'_> {
             _ => ErrorKind::ClosedEarly,
         };
         for request in self.flight.drain(..) {
-            self.backlog.unanswered(self.ctx, (request.start, request.retried), answered > 0, unanswered, now);
+            self.backlog.unanswered(self.ctx, request.attempt.request(), answered > 0, unanswered, now);
         }
     }
 

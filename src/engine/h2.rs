@@ -25,12 +25,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use super::backlog::{Backlog, Pending};
+use super::backlog::{Attempt, Backlog, Pending};
 use super::{LiveCounters, ThreadCtx};
 use crate::http::preface::CLIENT_PREFACE;
 use crate::net::stream::Stream as Transport;
 use crate::plan::RequestParts;
-use crate::record::{Closer, ErrorKind, Exchange};
+use crate::record::{Closer, ErrorKind};
 
 /// Flow-control windows the client grants: large enough that a body of a few MiB never waits for a
 /// WINDOW_UPDATE on loopback (the defaults of 64 KiB would, and would measure the client's window, not the
@@ -148,12 +148,7 @@ impl AsyncWrite for Wire<'_> {
 
 /// A stream in flight: the request's times, and where its response is.
 struct Stream {
-    start: Instant,
-    began: Instant,
-    sent: Instant,
-    first_byte: Option<Instant>,
-    opened_connection: bool,
-    retried: bool,
+    attempt: Attempt,
     status: u16,
     phase: Phase,
 }
@@ -172,7 +167,7 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
                     Poll::Pending => break,
                     Poll::Ready(Err(err)) => return Poll::Ready((index, Err(err))),
                     Poll::Ready(Ok(response)) => {
-                        stream.first_byte = Some(Instant::now());
+                        stream.attempt.first_byte = Some(Instant::now());
                         stream.status = response.status().as_u16();
                         let body = response.into_body();
                         if body.is_end_stream() {
@@ -314,11 +309,11 @@ pub(super) async fn session(
                 let timeout = plan.timeout;
                 // A stream past its time is cancelled alone (dropping it sends RST_STREAM CANCEL).
                 let before = conn.streams.len();
-                conn.streams.retain(|s| s.sent + timeout > now);
+                conn.streams.retain(|s| s.attempt.sent + timeout > now);
                 for _ in conn.streams.len()..before {
                     ctx.failed(now, ErrorKind::Timeout);
                 }
-                let due = conn.streams.iter().map(|s| s.sent + timeout).min().unwrap_or(now + timeout);
+                let due = conn.streams.iter().map(|s| s.attempt.sent + timeout).min().unwrap_or(now + timeout);
                 timer.as_mut().reset(due.into());
             }
         }
@@ -351,28 +346,18 @@ impl Multiplexed {
         let (owed, fresh) = backlog.share_out(ctx, want, now);
         for index in 0..owed + fresh as usize {
             let (start, retried) = backlog.next(ctx, index < owed, now);
-            let opened_connection = self.sent == 0;
-            let began = if opened_connection { connect_start } else { now };
+            let attempt = Attempt::sent((start, retried), self.sent == 0, connect_start, now);
             match template.send(sender) {
                 Ok(response) => {
                     self.sent += 1;
-                    self.streams.push(Stream {
-                        start: start.unwrap_or(began),
-                        began,
-                        sent: now,
-                        first_byte: None,
-                        opened_connection,
-                        retried,
-                        status: 0,
-                        phase: Phase::Head(response),
-                    });
+                    self.streams.push(Stream { attempt, status: 0, phase: Phase::Head(response) });
                 }
                 Err(_) => {
                     // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
                     // for the next connection. One that took none at all spends a try of its first request.
                     self.going_away = true;
                     if self.sent == 0 {
-                        backlog.unanswered(ctx, (start.unwrap_or(began), retried), false, ErrorKind::ClosedEarly, now);
+                        backlog.unanswered(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
                     } else {
                         backlog.pending.push_front(Pending { start, retried });
                     }
@@ -394,25 +379,16 @@ impl Multiplexed {
         let err = match result {
             Ok(()) => {
                 self.answered += 1;
-                let exchange = Exchange {
-                    start: stream.start,
-                    began: stream.began,
-                    sent: stream.sent,
-                    first_byte: stream.first_byte.unwrap_or(now),
-                    done: now,
-                    opened_connection: stream.opened_connection,
-                };
-                ctx.recorder.borrow_mut().completed(&exchange, stream.status);
+                stream.attempt.completed(ctx, now, stream.status);
                 LiveCounters::bump(&ctx.live.requests, 1);
                 return;
             }
             Err(err) => err,
         };
-        match fate(&err, stream.first_byte.is_some()) {
+        match fate(&err, stream.attempt.first_byte.is_some()) {
             Fate::NotProcessed { go_away } => {
                 self.going_away |= go_away;
-                let request = (stream.start, stream.retried);
-                backlog.unanswered(ctx, request, self.answered > 0, ErrorKind::ClosedEarly, now);
+                backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now);
             }
             Fate::Failed(kind) => ctx.failed(now, kind),
         }
@@ -427,15 +403,11 @@ impl Multiplexed {
         }
         let now = Instant::now();
         for stream in std::mem::take(&mut self.streams) {
-            match stream.first_byte {
+            match stream.attempt.first_byte {
                 Some(_) => ctx.failed(now, ErrorKind::Truncated),
-                None => backlog.unanswered(
-                    ctx,
-                    (stream.start, stream.retried),
-                    self.answered > 0,
-                    ErrorKind::ClosedEarly,
-                    now,
-                ),
+                None => {
+                    backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now)
+                }
             }
         }
     }
