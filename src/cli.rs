@@ -20,7 +20,7 @@ use crate::shard::Shard;
 #[command(
     name = "connbench",
     version,
-    about = "HTTP load generator about connection management: serial, parallel, keep-alive and pipelined modes, latency split by phase"
+    about = "HTTP load generator about connection management: serial, parallel, keep-alive, pipelined and HTTP/2 multiplexed connections side by side, latency split by phase, client ports accounted for"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -64,7 +64,7 @@ pub enum ModeArg {
     Keepalive,
     /// -c persistent connections with up to --depth requests in flight on each, answered in order.
     Pipeline,
-    /// HTTP/2 (h2c): -c connections with up to --depth streams in flight on each, answered in any order.
+    /// HTTP/2 (h2c, or h2 over https): -c connections with up to --depth streams in flight on each, answered in any order.
     Multiplex,
     /// Each of the modes above in turn, side by side (multiplex where the target speaks HTTP/2).
     All,
@@ -122,7 +122,7 @@ pub struct RunArgs {
     /// Target URL, http://host/path or http://host:port/path. Without one, the embedded server is started on 127.0.0.1:0.
     pub url: Option<String>,
 
-    /// Connection mode(s): serial, parallel, keepalive, pipeline, multiplex (HTTP/2, h2c), or all (multiplex
+    /// Connection mode(s): serial, parallel, keepalive, pipeline, multiplex (HTTP/2: h2c, or h2 over https), or all (multiplex
     /// only if the target speaks HTTP/2); a comma list runs each in turn. [default: keepalive]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mode: Vec<ModeArg>,

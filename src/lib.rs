@@ -1,5 +1,5 @@
 /*!
-connbench: an HTTP/1.x load generator whose subject is connection management.
+connbench: an HTTP load generator whose subject is connection management (HTTP/1.x and HTTP/2, over TCP or TLS).
 
 # Layout
 
