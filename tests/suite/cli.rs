@@ -1,16 +1,6 @@
 use std::time::{Duration, Instant};
 
-use crate::util::binary;
-
-/// Runs the binary, returning (exit code, stdout, stderr).
-fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::util::connbench;
 
 #[test]
 fn bad_input_exits_2_with_one_line_naming_it() {

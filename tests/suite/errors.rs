@@ -8,25 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::binary;
-
-/// Runs the binary, returning (exit code, stdout, stderr).
-fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-/// A fresh directory for one test's files.
-fn scratch(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("connbench-errors-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::util::{binary, connbench, scratch};
 
 fn wait(child: &mut Child, within: Duration) -> i32 {
     let deadline = Instant::now() + within;

@@ -7,25 +7,7 @@ use std::path::{Path, PathBuf};
 use connbench::server::ServerConfig;
 use serde_json::Value;
 
-use crate::util::{binary, server};
-
-/// Runs the binary, returning (exit code, stdout, stderr).
-fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-/// A fresh directory for one test's files.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("connbench-gate-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::util::{connbench, scratch, server};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

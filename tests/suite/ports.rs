@@ -7,17 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use connbench::net::census;
 use connbench::net::ports::Tuple;
 
-use crate::util::binary;
-
-/// Runs the binary, returning (exit code, stdout, stderr).
-fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::util::connbench;
 
 /// `n` connections to the listener that the client closes first, so each leaves a TIME_WAIT on
 /// the client's side; returns once the kernel shows them (the server's last FIN may still be in

@@ -1,26 +1,9 @@
 //! `connbench report`: a saved result prints the text `run` printed, byte for byte; the other formats
 //! have their shape; `-o -` gives stdout to the JSON; damaged or foreign files are named.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::util::binary;
-
-/// Runs the binary, returning (exit code, stdout, stderr).
-fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").env_remove("NO_COLOR").output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("connbench-report-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::util::{connbench, scratch};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

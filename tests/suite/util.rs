@@ -77,14 +77,24 @@ pub fn run_url(url: &str, args: &[&str]) -> RunResult {
     app::measure(&plan, &NEVER).expect("run succeeds")
 }
 
-/// Runs the binary, returning (exit code, stdout, stderr).
+/// Runs the binary, returning (exit code, stdout, stderr). Off a terminal and in CI, so no progress bar and
+/// no colour whatever the environment says (NO_COLOR changes nothing off a terminal, but a test's output
+/// must not depend on it).
 pub fn connbench(args: &[&str]) -> (i32, String, String) {
-    let out = binary().args(args).env("CI", "true").output().expect("binary runs");
+    let out = binary().args(args).env("CI", "true").env_remove("NO_COLOR").output().expect("binary runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("connbench-test-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// An embedded server speaking https with a certificate made now, and a PEM file of that certificate for
