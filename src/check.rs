@@ -76,6 +76,13 @@ const STATS: [(&str, Stat); 9] = [
     ("max", Stat::Max),
     ("mean", Stat::Mean),
 ];
+impl Stat {
+    /// The name it is shown with: `p50`, `p99.9`, `max`.
+    pub fn name(self) -> &'static str {
+        STATS.iter().find(|(_, s)| *s == self).map_or("?", |(name, _)| name)
+    }
+}
+
 const PHASES: [(&str, Phase); 5] = [
     ("connect", Phase::Connect),
     ("ttfb", Phase::Ttfb),
@@ -193,7 +200,7 @@ impl fmt::Display for Metric {
             Metric::Non2xxRate => f.write_str("non_2xx_rate"),
             Metric::Missed => f.write_str("missed"),
             Metric::Latency(stat, phase) => {
-                let stat = STATS.iter().find(|(_, s)| s == stat).map_or("?", |(name, _)| name);
+                let stat = stat.name();
                 let phase = PHASES.iter().find(|(_, p)| p == phase).map_or("?", |(name, _)| name);
                 write!(f, "{stat}.{phase}")
             }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Stat;
 use crate::mode::Mode;
 use crate::shard::{Shard, WholePlan};
 
@@ -325,6 +326,21 @@ pub struct Hist {
     pub max_us: u64,
     /// Base64 of the HdrHistogram V2 serialization.
     pub hdr: String,
+}
+
+impl Hist {
+    /// One statistic of the summary, in microseconds (the mean with its fraction).
+    pub fn stat(&self, stat: Stat) -> f64 {
+        match stat {
+            Stat::P50 => self.p50_us as f64,
+            Stat::P90 => self.p90_us as f64,
+            Stat::P99 => self.p99_us as f64,
+            Stat::P999 => self.p999_us as f64,
+            Stat::P9999 => self.p9999_us as f64,
+            Stat::Max => self.max_us as f64,
+            Stat::Mean => self.mean_us,
+        }
+    }
 }
 
 /// A histogram with no samples: the `tls` phase of a plain http run, for readers that want one.

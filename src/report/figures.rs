@@ -175,52 +175,16 @@ impl Phase {
     }
 }
 
-/// A statistic of a latency histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stat {
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-}
-
-impl Stat {
-    fn label(self) -> &'static str {
-        match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p99.9",
-            Stat::Max => "max",
-        }
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            Stat::P999 => "p999",
-            other => other.label(),
-        }
-    }
-
-    fn of(self, h: &Hist) -> u64 {
-        match self {
-            Stat::P50 => h.p50_us,
-            Stat::P90 => h.p90_us,
-            Stat::P99 => h.p99_us,
-            Stat::P999 => h.p999_us,
-            Stat::Max => h.max_us,
-        }
-    }
-}
+pub use crate::check::Stat;
 
 /// `total p99`, `connect_p99_us`: a statistic of a phase, absent where the phase has no samples.
 pub fn latency(phase: Phase, stat: Stat) -> Figure {
     Figure::new(
-        format!("{} {}{}", phase.label(), stat.label(), phase.qualifier()),
-        format!("{}_{}_us", phase.name(), stat.column()),
+        format!("{} {}{}", phase.label(), stat.name(), phase.qualifier()),
+        // As the JSON's field names: `p999_us` for p99.9.
+        format!("{}_{}_us", phase.name(), stat.name().replace('.', "")),
         move |r| match phase.of(r) {
-            Some(h) if h.count > 0 => Value::Micros(stat.of(h)),
+            Some(h) if h.count > 0 => Value::Micros(h.stat(stat).round() as u64),
             _ => Value::Absent,
         },
     )

@@ -7,7 +7,7 @@ evaluation after the run returns one row per check and mode; printing is `write_
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::check::{Check, Metric, Phase, Stat};
+use crate::check::{Check, Metric, Phase};
 use crate::record::result::{Hist, ModeResult, NO_SAMPLES};
 use crate::report::figures::micros;
 
@@ -24,7 +24,7 @@ impl Check {
             Metric::Missed => run.pacing.map(|p| p.missed as f64),
             Metric::Latency(stat, phase) => {
                 let hist = phase_hist(run, phase);
-                (hist.count > 0).then(|| stat_of(hist, stat))
+                (hist.count > 0).then(|| hist.stat(stat))
             }
         }
     }
@@ -68,18 +68,6 @@ fn phase_hist(run: &ModeResult, phase: Phase) -> &Hist {
         Phase::Transfer => &run.latency.transfer,
         Phase::Total => &run.latency.total,
         Phase::Tls => run.latency.tls.as_ref().unwrap_or(&NO_SAMPLES),
-    }
-}
-
-fn stat_of(h: &Hist, stat: Stat) -> f64 {
-    match stat {
-        Stat::P50 => h.p50_us as f64,
-        Stat::P90 => h.p90_us as f64,
-        Stat::P99 => h.p99_us as f64,
-        Stat::P999 => h.p999_us as f64,
-        Stat::P9999 => h.p9999_us as f64,
-        Stat::Max => h.max_us as f64,
-        Stat::Mean => h.mean_us,
     }
 }
 
