@@ -7,8 +7,8 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
 
 - `cli`: clap definitions only.
 - `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.
-- `mode`, `check`: leaf vocabulary shared by the plan, the result and the reports (the `Mode` enum; the
-  `--check` grammar), so that no two modules import each other.
+- `mode`, `check`, `note`: leaf vocabulary shared by the plan, the result and the reports (the `Mode` enum; the
+  `--check` grammar; the notes a result keeps), so that no two modules import each other.
 - `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
 - `plan`: flags over a profile resolved into one validated `Plan`; request bytes rendered once per mode.
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
@@ -26,9 +26,10 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
   `compare` math apart from their printing.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
-- `app`: the glue of `connbench run`, `compare` and `merge`; `output`: the `-o` file, opened before any
-  load and written after the report; `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
-- `capacity`: the glue of `connbench ports` (port capacity now).
+- `commands`: one file per command (`run`, `compare`, `merge`, `report`, `serve`, `ports`), the glue from
+  parsed arguments to an outcome; `measure`: one run's measurement, mode by mode; `preflight`: the target
+  checked before any load. `output`: the `-o` file, opened before any load and written after the report;
+  `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
 - `manual`: shell completions and the man page, generated from `cli`.
 - `probe`: `connbench probe`, a report card of a server's connection management: one driver that
   observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
@@ -42,17 +43,19 @@ spawn tasks.
 #[cfg(not(target_os = "linux"))]
 compile_error!("connbench runs on Linux only (netlink sock_diag, IP_BIND_ADDRESS_NO_PORT, /proc/sys/net)");
 
-pub mod app;
-pub mod capacity;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod engine;
 pub mod http;
 pub mod manual;
+pub mod measure;
 pub mod mode;
 pub mod net;
+pub mod note;
 pub mod output;
 pub mod plan;
+pub mod preflight;
 pub mod probe;
 pub mod profile;
 pub mod progress;

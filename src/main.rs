@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use connbench::app::{self, Failure};
 use connbench::cli::{one_line, Cli, Command};
+use connbench::commands::{self, Failure};
 use connbench::signals;
 
 fn main() -> ExitCode {
@@ -23,12 +23,12 @@ fn main() -> ExitCode {
     };
     let stop = signals::watch();
     let outcome = match &cli.command {
-        Command::Run(args) => app::run(args, std::env::args().collect(), stop).map(|result| result.complete),
-        Command::Serve(args) => app::serve(args, stop).map(|()| true),
-        Command::Compare(args) => app::compare(args).map(|()| true),
-        Command::Merge(args) => app::merge(args).map(|()| true),
-        Command::Report(args) => app::report(args).map(|()| true),
-        Command::Ports(args) => connbench::capacity::run(args).map(|()| true),
+        Command::Run(args) => commands::run::run(args, std::env::args().collect(), stop).map(|result| result.complete),
+        Command::Serve(args) => commands::serve::serve(args, stop).map(|()| true),
+        Command::Compare(args) => commands::compare::compare(args).map(|()| true),
+        Command::Merge(args) => commands::merge::merge(args).map(|()| true),
+        Command::Report(args) => commands::report::report(args).map(|()| true),
+        Command::Ports(args) => commands::ports::run(args).map(|()| true),
         Command::Probe(args) => connbench::probe::run(args).map(|()| true),
         Command::Completions { shell } => {
             connbench::manual::completions(*shell, &mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true)

@@ -3,7 +3,7 @@ Flags resolved into one immutable, validated `Plan` before any work starts (docs
 
 Everything that can be wrong with the user's input is found here, so a bad flag costs no load and
 exits 2 with a message naming it. Each option is the flag when given, else the profile's (`-p`), else
-the default of docs/design.md §1; repeatable flags (`-H`, `--check`) add to the profile's lists. The plan does not resolve names or touch the network: `app.rs`
+the default of docs/design.md §1; repeatable flags (`-H`, `--check`) add to the profile's lists. The plan does not resolve names or touch the network: `preflight.rs`
 does that, because the embedded server's address is only known once it is bound.
 */
 
@@ -18,6 +18,7 @@ use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
 use crate::net::source::SourceIps;
+use crate::note::{Note, NoteKind};
 use crate::profile::Profile;
 use crate::server::{CloseAfter, ServerConfig};
 use crate::shard::{Shard, WholePlan};
@@ -250,7 +251,7 @@ impl Plan {
                 }
             }
         }
-        // `all` means every mode the target speaks: HTTP/2 only if a check finds it does (app.rs).
+        // `all` means every mode the target speaks: HTTP/2 only if a check finds it does (preflight.rs).
         let multiplex_if_spoken = !mode_args.contains(&ModeArg::Multiplex);
         let given_method = args.method.as_deref().or(profile.method.as_deref()).unwrap_or("GET");
         let method = given_method.to_ascii_uppercase();
@@ -472,20 +473,22 @@ impl Plan {
         matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
     }
 
-    /// What people should know about the plan before it runs (printed on stderr).
-    pub fn notes(&self) -> Vec<String> {
+    /// What people should know about the plan: where it differs from what was typed.
+    pub fn notes(&self) -> Vec<Note> {
         let mut notes = Vec::new();
         if let Some(asked) = self.clamped_from {
-            notes.push(format!(
-                "note: -c {asked} is more than the {n} requests of -n: {n} connections, one per request",
+            let text = format!(
+                "-c {asked} is more than the {n} requests of -n: {n} connections, one per request",
                 n = self.connections
-            ));
+            );
+            notes.push(Note::new(NoteKind::Plan, None, text));
         }
         if self.modes.contains(&Mode::Pipeline) && !self.idempotent() && self.depth > 1 {
-            notes.push(format!(
-                "note: {} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
+            let text = format!(
+                "{} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
                 self.method, self.depth
-            ));
+            );
+            notes.push(Note::new(NoteKind::Plan, Some(Mode::Pipeline), text));
         }
         notes
     }
@@ -664,7 +667,7 @@ mod tests {
         let p = plan(&["-c", "1000000", "-n", "100"]).unwrap();
         assert_eq!((p.connections, p.clamped_from), (100, Some(1_000_000)));
         assert_eq!(p.mode_plan(Mode::Keepalive, &target()).connections, 100);
-        assert!(p.notes()[0].contains("-c 1000000 is more than the 100 requests"), "{:?}", p.notes());
+        assert!(p.notes()[0].text.contains("-c 1000000 is more than the 100 requests"), "{:?}", p.notes());
         // the default of 50 is lowered without a note; a duration keeps every connection
         let p = plan(&["-n", "5"]).unwrap();
         assert_eq!((p.connections, p.notes().len()), (5, 0));

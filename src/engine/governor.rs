@@ -123,11 +123,11 @@ impl ModePorts {
     }
 }
 
-/// Samples the governor once a second while a mode runs (and once more when dropped), printing the
-/// occupancy warnings on stderr.
+/// Samples the governor once a second while a mode runs (and once more when finished), keeping the
+/// occupancy warnings for the mode's notes.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl Sampler {
@@ -139,16 +139,15 @@ impl Sampler {
                 let stop = stop.clone();
                 move || {
                     let mut next = Instant::now() + Duration::from_secs(1);
+                    let mut warnings = Vec::new();
                     loop {
                         while Instant::now() < next && !stop.load(Ordering::Relaxed) {
                             std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
                         }
                         let census = census::take_toward(governor.server).ok();
-                        for warning in governor.sample(census.as_ref(), Instant::now()) {
-                            eprintln!("connbench: {warning}");
-                        }
+                        warnings.extend(governor.sample(census.as_ref(), Instant::now()));
                         if stop.load(Ordering::Relaxed) {
-                            return;
+                            return warnings;
                         }
                         next += Duration::from_secs(1);
                     }
@@ -159,12 +158,21 @@ impl Sampler {
     }
 }
 
+impl Sampler {
+    /// Takes the last sample and returns the warnings the mode's samples gave.
+    pub fn finish(mut self) -> Vec<String> {
+        self.stop_thread()
+    }
+
+    fn stop_thread(&mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or_default()
+    }
+}
+
 impl Drop for Sampler {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop_thread();
     }
 }
 

@@ -49,7 +49,7 @@ pub(super) struct Template {
 }
 
 impl Template {
-    /// Fails on what HTTP/2 cannot carry; `app.rs` asks before any load, so a run never meets the error.
+    /// Fails on what HTTP/2 cannot carry; `preflight.rs` asks before any load, so a run never meets the error.
     pub(super) fn new(parts: &RequestParts) -> Result<Template, String> {
         let method = Method::from_bytes(parts.method.as_bytes()).map_err(|e| format!("-X {}: {e}", parts.method))?;
         let uri = format!("http://{}{}", parts.authority, parts.path)
@@ -250,7 +250,7 @@ pub(super) async fn session(
             return Closer::Client;
         }
     };
-    let template = Template::new(&plan.parts).expect("app.rs checked the request before the run");
+    let template = Template::new(&plan.parts).expect("preflight.rs checked the request before the run");
     let depth = plan.depth as usize;
     let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false };
     let mut cap_reported = false;

@@ -19,9 +19,10 @@ use std::time::Instant;
 
 pub use findings::Findings;
 
-use crate::app::{resolve, secure, Failure};
 use crate::cli::{ProbeArgs, ProbeFormatArg};
+use crate::commands::Failure;
 use crate::plan::{parse_url, Target};
+use crate::preflight::{resolve, secure};
 
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let url = parse_url(&args.url).map_err(Failure::Usage)?;

@@ -14,7 +14,7 @@ Pure: no I/O.
 
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, Ports, RunResult, Tick};
+use super::result::{Hist, ModeResult, Note, Ports, RunResult, Tick};
 use super::{decode, decode_hdr, set_second_latency, summarize};
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
@@ -43,8 +43,20 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
         runs,
         shard: None,
         whole: None,
+        notes: merged_notes(&results),
         ..first.clone()
     })
+}
+
+/// Every input's notes, each said once: shards of one plan often say the same thing.
+fn merged_notes(results: &[&RunResult]) -> Vec<Note> {
+    let mut notes: Vec<Note> = Vec::new();
+    for note in results.iter().flat_map(|r| &r.notes) {
+        if !notes.contains(note) {
+            notes.push(note.clone());
+        }
+    }
+    notes
 }
 
 /// Whether the inputs are shards of one plan, each given once and none missing; mixing shards with whole

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Stat;
 use crate::mode::Mode;
+pub use crate::note::{Note, NoteKind};
 use crate::shard::{Shard, WholePlan};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -34,6 +35,9 @@ pub struct RunResult {
     pub shard: Option<Shard>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole: Option<WholePlan>,
+    /// What a person should know that no figure says (added within schema 1; empty in older results).
+    #[serde(default)]
+    pub notes: Vec<Note>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -475,6 +479,7 @@ pub(crate) mod fixture {
             runs,
             shard: None,
             whole: None,
+            notes: Vec::new(),
         }
     }
 }

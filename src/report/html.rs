@@ -50,6 +50,9 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     if !result.complete {
         writeln!(out, "<p class=\"warn\">interrupted: partial results</p>")?;
     }
+    for note in &result.notes {
+        writeln!(out, "<p class=\"note\">{}</p>", escape(&note.line()))?;
+    }
 
     writeln!(out, "<h2>Latency percentile spectrum (total)</h2>")?;
     let spectra: Vec<Series> = runs

@@ -44,6 +44,12 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         let cells: Vec<String> = columns.iter().map(|c| cell(c.of(run))).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
     }
+    if !result.notes.is_empty() {
+        writeln!(out)?;
+        for note in &result.notes {
+            writeln!(out, "- {}", note.line())?;
+        }
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The report of `connbench ports` (docs/design.md §1, §4): the serde type that `--format json` prints,
-//! and the text writer and occupancy warnings over it. Pure: the figures come from `capacity.rs`.
+//! and the text writer and occupancy warnings over it. Pure: the figures come from `commands/ports.rs`.
 //!
 // NOTE: the JSON names are a contract (scripts read them); add fields, never rename them.
 

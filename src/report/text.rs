@@ -26,6 +26,11 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
         for note in &section.notes {
             writeln!(out, "  {note}")?;
         }
+        if i == 0 {
+            for note in &result.notes {
+                writeln!(out, "  {}", note.line())?;
+            }
+        }
     }
     if look.histogram {
         for run in runs {
@@ -119,6 +124,18 @@ total p50, reused                    -           -
         )
         .replacen(" http", "  http", 1);
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn the_notes_follow_the_headline() {
+        let mut result = fixture::run_result(vec![fixture::mode_result(Mode::Keepalive)]);
+        result.notes.push(crate::note::Note::new(crate::note::NoteKind::Plan, None, "-c 9 is more than -n"));
+        let mut out = Vec::new();
+        write(&result, Look { histogram: false, colour: false }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (headline, rest) = text.split_once("\n\n").unwrap().1.split_once("\n\n").unwrap();
+        assert!(headline.ends_with("\n  -c 9 is more than -n"), "{headline}");
+        assert!(!rest.contains("-c 9"));
     }
 
     #[test]

@@ -168,8 +168,9 @@ fn a_baseline_sharing_no_mode_with_the_run_exits_2_before_any_load() {
 fn a_server_that_does_not_speak_http_is_named_with_its_first_bytes() {
     let addr = crate::util::raw_server(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec());
     let url = format!("http://{addr}/");
-    let (code, _, stderr) = connbench(&["run", &url, "-n", "3", "-c", "1", "--no-progress"]);
+    let (code, stdout, stderr) = connbench(&["run", &url, "-n", "3", "-c", "1", "--no-progress"]);
     assert_eq!(code, 0, "no gate was asked: {stderr}");
-    let note = stderr.lines().find(|l| l.contains("no response was HTTP")).expect("a note");
+    // A note of the result, printed under the headline.
+    let note = stdout.lines().find(|l| l.contains("no response was HTTP")).expect("a note");
     assert!(note.contains(&format!("is {addr} an HTTP server? it answers \"SSH-2.0-OpenSSH_9.6\\r\\n\"")), "{note}");
 }

@@ -22,7 +22,19 @@ fn json_result_has_the_designed_names() {
     assert_eq!(
         keys(&json),
         // method: added within schema 1, so that merge can refuse results of different plans
-        set(&["schema_version", "tool", "complete", "started_at", "target", "method", "command", "system", "runs"])
+        // notes: added within schema 1, warnings kept as data
+        set(&[
+            "schema_version",
+            "tool",
+            "complete",
+            "started_at",
+            "target",
+            "method",
+            "command",
+            "system",
+            "runs",
+            "notes"
+        ])
     );
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["tool"]["name"], "connbench");

@@ -70,7 +70,7 @@ fn a_certificate_that_does_not_verify_stops_the_run_before_any_request() {
     let (code, stdout, stderr) = connbench(&["run", &url, "-n", "10", "-k", "--mode", "serial"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("certificate NOT verified (-k)"), "{stdout}");
-    assert!(stderr.contains("-k/--insecure"), "{stderr}");
+    assert!(stdout.contains("-k/--insecure: the certificate of 127.0.0.1"), "a note under the headline: {stdout}");
     // a --cacert that is not the signer is no better than none
     let (other, other_ca) = tls_server(ServerConfig::default());
     let (code, _, stderr) = connbench(&["run", &url, "-n", "1", "--cacert", other_ca.to_str().unwrap()]);

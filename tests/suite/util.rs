@@ -2,7 +2,6 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use connbench::app;
 use connbench::cli::{Cli, Command as Sub};
 use connbench::plan::Plan;
 use connbench::record::result::{ModeResult, RunResult};
@@ -74,7 +73,7 @@ pub fn run_url(url: &str, args: &[&str]) -> RunResult {
     full.extend_from_slice(args);
     let Sub::Run(run) = Cli::try_parse_from(&full).expect("flags parse").command else { unreachable!() };
     let plan = Plan::from_args(&run, full.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
-    app::measure(&plan, &NEVER).expect("run succeeds")
+    connbench::measure::measure(&plan, &NEVER).expect("run succeeds")
 }
 
 /// Runs the binary, returning (exit code, stdout, stderr). Off a terminal and in CI, so no progress bar and

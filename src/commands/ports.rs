@@ -10,7 +10,7 @@ ports can be counted, and no request is ever sent.
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::app::Failure;
+use super::Failure;
 use crate::cli::{PortsArgs, PortsFormatArg};
 use crate::net::census::{self, Census};
 use crate::net::ports::{Settings, Tuple, TIME_WAIT_SECS};

@@ -1,0 +1,83 @@
+//! `connbench report`: saved or merged results rendered again, in any format `run` writes, or one
+//! histogram as HdrHistogram's `.hgrm`.
+
+use super::{load_result, print, Failure, Stream};
+use crate::cli::{ReportArgs, ReportFormatArg};
+use crate::plan::Format;
+use crate::progress;
+use crate::record::result::RunResult;
+use crate::report::figures::Phase;
+use crate::report::{self, hgrm, Look};
+
+/// `connbench report FILE…`: saved or merged results rendered again; the text is what `run` printed.
+pub fn report(args: &ReportArgs) -> Result<(), Failure> {
+    let mut loaded = Vec::new();
+    for path in &args.files {
+        let result = load_result(path, "report")?;
+        // Found here, naming the file, rather than as a chart or histogram quietly missing.
+        if let Some(why) = damaged_histogram(&result) {
+            return Err(Failure::Usage(format!("report {}: {why}", path.display())));
+        }
+        loaded.push((path.display().to_string(), result));
+    }
+    let format = match args.format {
+        ReportFormatArg::Hgrm => {
+            let histogram = hgrm_histogram(args, &loaded)?;
+            return Ok(print(|mut out| hgrm::write(&histogram, &mut out))?);
+        }
+        ReportFormatArg::Text => Format::Text,
+        ReportFormatArg::Markdown => Format::Markdown,
+        ReportFormatArg::Csv => Format::Csv,
+        ReportFormatArg::Html => Format::Html,
+    };
+    let look = Look { histogram: !args.no_histogram, colour: progress::colour(Stream::Stdout.is_terminal()) };
+    let results: Vec<&RunResult> = loaded.iter().map(|(_, r)| r).collect();
+    Ok(print(|mut out| report::write_all(format, &results, look, &mut out))?)
+}
+
+/// The one histogram `--format hgrm` prints: `--phase` of the `--mode` (needed when there are several).
+fn hgrm_histogram(args: &ReportArgs, loaded: &[(String, RunResult)]) -> Result<hdrhistogram::Histogram<u64>, Failure> {
+    let names = || Phase::ALL.map(Phase::name).join(", ");
+    let phase = Phase::parse(&args.phase)
+        .ok_or_else(|| Failure::Usage(format!("--phase '{}': not a phase (one of {})", args.phase, names())))?;
+    if loaded.len() > 1 {
+        return Err(Failure::Usage(
+            "--format hgrm prints one histogram: give one result (merge several first with connbench merge)".into(),
+        ));
+    }
+    let (name, result) = &loaded[0];
+    let runs: Vec<_> = match &args.mode {
+        Some(mode) => result.runs.iter().filter(|r| r.mode.name() == mode).collect(),
+        None => result.runs.iter().collect(),
+    };
+    let modes = || result.runs.iter().map(|r| r.mode.name()).collect::<Vec<_>>().join(", ");
+    let run = match runs[..] {
+        [run] => run,
+        [] => {
+            let mode = args.mode.as_deref().unwrap_or_default();
+            return Err(Failure::Usage(format!("--mode {mode}: {name} has no such mode (it has {})", modes())));
+        }
+        _ => return Err(Failure::Usage(format!("{name} has several modes ({}): choose one with --mode", modes()))),
+    };
+    let hist = phase.of(run).ok_or_else(|| {
+        Failure::Usage(format!("--phase {}: {name} has none for {} (closed loop)", phase.name(), run.mode.name()))
+    })?;
+    Ok(crate::record::decode(hist).expect("checked when loaded"))
+}
+
+/// The first histogram of a result that does not decode, said as where it is and what is wrong.
+fn damaged_histogram(result: &RunResult) -> Option<String> {
+    for run in &result.runs {
+        for phase in Phase::ALL {
+            if let Some(Err(e)) = phase.of(run).map(crate::record::decode) {
+                return Some(format!("{} latency.{}: {e}", run.mode.name(), phase.name()));
+            }
+        }
+        for tick in &run.timeline {
+            if let Some(Err(e)) = tick.hdr.as_deref().map(crate::record::decode_hdr) {
+                return Some(format!("{} timeline second {}: {e}", run.mode.name(), tick.t));
+            }
+        }
+    }
+    None
+}

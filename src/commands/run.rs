@@ -1,0 +1,111 @@
+//! `connbench run`: the plan from the flags, `measure`, then the report, the `-o` file and the gates, in
+//! that order, so that a failed write or a failed gate never takes what was measured with it. Input problems
+//! surface as `Failure::Usage` (exit 2) before any load; a failed `--check` or regression is `Failure::Gate`
+//! (exit 1), returned after everything was written and printed.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+use super::{load_result, print_to, Failure, Stream};
+use crate::cli::RunArgs;
+use crate::measure::measure;
+use crate::output::OutputFile;
+use crate::plan::{Format, Plan};
+use crate::progress;
+use crate::record::result::RunResult;
+use crate::report::{self, compare, gate, Look};
+
+/// `connbench run`: measure, print the report, write the result where `-o` says, then hold it to the gates.
+pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
+    let plan = Plan::from_args(args, command).map_err(Failure::Usage)?;
+    // Read and opened before any load, so a missing baseline or an unwritable -o costs nothing.
+    let baseline = match &plan.baseline {
+        Some(path) => Some(load_result(path, "--baseline")?),
+        None => None,
+    };
+    if let (Some(baseline), Some(path)) = (&baseline, &plan.baseline) {
+        let modes: Vec<_> = baseline.runs.iter().map(|r| r.mode).collect();
+        if let Some(why) =
+            compare::nothing_in_common(&format!("--baseline {}", path.display()), &modes, "this run", &plan.modes)
+        {
+            return Err(Failure::Usage(why));
+        }
+    }
+    let output = plan.output.as_deref().map(OutputFile::open).transpose().map_err(Failure::Usage)?;
+    let json_on_stdout = output.as_ref().is_some_and(OutputFile::is_stdout);
+    if json_on_stdout && plan.format == Format::Json {
+        return Err(Failure::Usage(
+            "-o - and --format json would both write the JSON result to stdout: give one of them".into(),
+        ));
+    }
+    let result = measure(&plan, stop)?;
+    let stopped_short = !result.complete && !stop.load(std::sync::atomic::Ordering::Relaxed);
+    // The report first: a result file that cannot be written must not take the report with it. With
+    // `-o -` the result owns stdout and the report goes to stderr.
+    let report_to = if json_on_stdout { Stream::Stderr } else { Stream::Stdout };
+    let look = Look { histogram: plan.histogram, colour: progress::colour(report_to.is_terminal()) };
+    let printed = print_to(report_to, |mut out| report::write(plan.format, &result, look, &mut out));
+    if plan.format != Format::Text {
+        // The text report carries the notes under its headline; the other formats go to files and scripts.
+        for note in &result.notes {
+            eprintln!("connbench: {}", note.line());
+        }
+    }
+    if let Some(output) = output {
+        output.write(&result).map_err(Failure::Usage)?;
+    }
+    printed?;
+    if stopped_short {
+        return Err(Failure::Usage("the run stopped early: --port-policy fail found no free port".into()));
+    }
+    if !result.complete {
+        if !plan.checks.is_empty() || baseline.is_some() {
+            eprintln!("connbench: the run was interrupted: checks and baseline not evaluated");
+        }
+        return Ok(result);
+    }
+    // People read stdout when it carries the text report, stderr when it carries anything else.
+    let people = if plan.format == Format::Text { report_to } else { Stream::Stderr };
+    let failed = hold_to_gates(&plan, baseline.as_ref(), &result, people)?;
+    if failed.is_empty() {
+        Ok(result)
+    } else {
+        Err(Failure::Gate(format!("gate failed: {}", failed.join("; "))))
+    }
+}
+
+/// Evaluates `--check` and `--baseline`, prints the verdicts for people where they read, and returns what
+/// failed.
+fn hold_to_gates(
+    plan: &Plan,
+    baseline: Option<&RunResult>,
+    result: &RunResult,
+    people: Stream,
+) -> Result<Vec<String>, Failure> {
+    let rows = gate::evaluate(&plan.checks, &result.runs);
+    let mut failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|row| format!("{} {} (measured {})", row.mode, row.check, row.measured))
+        .collect();
+    let comparison = match (baseline, &plan.baseline) {
+        (Some(baseline), Some(path)) => {
+            Some(compare::compare(&path.display().to_string(), baseline, "this run", result, plan.max_regression))
+        }
+        _ => None,
+    };
+    failed.extend(comparison.iter().flat_map(compare::Comparison::regressions));
+    let verdicts = |people: &mut dyn Write| {
+        if !rows.is_empty() {
+            writeln!(people)?;
+            gate::write_rows(&rows, people)?;
+        }
+        if let Some(comparison) = &comparison {
+            writeln!(people)?;
+            compare::write_text(comparison, people)?;
+        }
+        people.flush()
+    };
+    print_to(people, verdicts)?;
+    Ok(failed)
+}

@@ -1,0 +1,247 @@
+/*!
+The measurement (docs/design.md §3, §6): the target resolved (or the embedded server started), the plan held
+to this machine's limits, the preflight, then the engine once per mode, each mode's figures and notes
+gathered into one `RunResult`. Everything measured, even when interrupted, is returned.
+*/
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::commands::Failure;
+use crate::engine::governor::Sampler;
+use crate::engine::{self, LiveCounters};
+use crate::net::socket;
+use crate::plan::{Mode, Plan, Target, TargetSpec};
+use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, preflight, resolve, secure};
+use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
+use crate::record::RunShape;
+use crate::{progress, server};
+
+/// Descriptors kept for everything but the connections: the runtime, the census socket, stdio, files.
+const RESERVED_FDS: u64 = 64;
+
+/// Refuses, before any load, a plan whose connections cannot fit on this machine: in the open-files limit
+/// (raised first to the hard limit; one descriptor each, two with the embedded server in-process, which
+/// holds the other end), or in the memory available.
+fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+    let connections = u64::from(plan.connections);
+    let limit = socket::raise_open_files_limit()?;
+    let per_connection = if embedded { 2 } else { 1 };
+    let needed = connections * per_connection + RESERVED_FDS;
+    if needed > limit {
+        return Err(Failure::Usage(format!(
+            "-c {connections} needs about {needed} open files{}, but the limit (RLIMIT_NOFILE) is {limit}: \
+             raise it (ulimit -n) or lower -c",
+            if embedded { " (two per connection with the embedded server)" } else { "" }
+        )));
+    }
+    let memory = connections * engine::memory_per_connection(plan.connections) as u64;
+    match available_memory() {
+        Some(available) => fits_in_memory(connections, memory, available).map_err(Failure::Usage),
+        None => Ok(()),
+    }
+}
+
+/// The connections' memory must leave a fifth of what is available to the rest of the machine.
+fn fits_in_memory(connections: u64, memory: u64, available: u64) -> Result<(), String> {
+    if memory > available / 10 * 8 {
+        return Err(format!(
+            "-c {connections} needs about {} MiB of memory, more than the {} MiB available: lower -c",
+            memory >> 20,
+            available >> 20
+        ));
+    }
+    Ok(())
+}
+
+/// MemAvailable of /proc/meminfo, in bytes (None where the kernel does not say).
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+/// Runs every mode of the plan against its target and returns what was measured.
+pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let embedded;
+    let (target, reserved_cores) = match &plan.target {
+        TargetSpec::Url(url) => {
+            let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &plan.tls)?;
+            (Target { tls, ..resolve(url)? }, 0)
+        }
+        TargetSpec::Embedded(config) => {
+            embedded = server::spawn_thread(config.clone())?;
+            (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
+        }
+    };
+    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
+    let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
+    // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
+    let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
+    let mut first_connection = preflight(&target, plan, &governor, first_tls.as_deref())?;
+    let mut notes = plan.notes();
+    if target.tls.as_ref().is_some_and(|client| client.insecure) {
+        let text = format!("-k/--insecure: the certificate of {} was not verified", target.host);
+        notes.push(Note::new(NoteKind::Insecure, None, text));
+    }
+    let (modes, mut multiplex_connection) =
+        multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    if let Some(at) = plan.start_at {
+        // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
+        if wait_until(at, stop, &mut notes) > Duration::from_secs(1) {
+            (first_connection, multiplex_connection) = (None, None);
+        }
+    }
+    let threads = engine_threads(reserved_cores);
+    let mut runs = Vec::new();
+    let mut complete = true;
+    for mode in modes {
+        let mode_plan = plan.mode_plan(mode, &target);
+        let request = mode_plan.request.clone();
+        let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
+        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
+        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
+        let sampler = Sampler::start(governor.clone());
+        let opened = match mode {
+            Mode::Multiplex => multiplex_connection.take(),
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => None,
+        };
+        let opened = opened.or_else(|| first_connection.take());
+        let started = SystemTime::now();
+        let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        let port_warnings = sampler.finish();
+        drop(tracker);
+        let mut run = outcome.recorder.finish(shape, outcome.elapsed);
+        run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
+        if let Some(client) = &target.tls {
+            run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
+        }
+        let (ports, samples) = governor.end_mode();
+        run.ports = Some(ports);
+        for (i, tick) in run.timeline.iter_mut().enumerate() {
+            // Sample i was taken at the end of second i+1; the last covers a final partial second.
+            if let Some(sample) = samples.get(i).or(samples.last()) {
+                (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.client_ips = Some(sample.client_ips);
+            }
+        }
+        notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
+        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || not_http(target.addr, &request)));
+        runs.push(run);
+        if outcome.interrupted || outcome.ran_out_of_ports {
+            complete = false;
+            break;
+        }
+    }
+    Ok(RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::this(),
+        complete,
+        started_at,
+        target: target.display,
+        method: Some(plan.method.clone()),
+        command: plan.command.clone(),
+        system: System {
+            ip_local_port_range: socket::ip_local_port_range(),
+            tcp_tw_reuse: socket::tcp_tw_reuse(),
+            time_wait_secs: socket::TIME_WAIT_SECS,
+        },
+        runs,
+        shard: plan.shard,
+        whole: plan.shard.map(|_| plan.whole),
+        notes,
+    })
+}
+
+/// What a mode's figures alone do not say: why it stopped early, what limited it, what the target speaks
+/// when nothing parsed. `not_http` asks the target again, so it is called only when it is needed.
+fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() -> String) -> Vec<Note> {
+    let mode = Some(run.mode);
+    let mut notes = Vec::new();
+    if ran_out_of_ports {
+        let text = "--port-policy fail: no client IP had a free port (TIME_WAIT); the mode stopped early";
+        notes.push(Note::new(NoteKind::Ports, mode, text));
+    }
+    if run.errors.fd_exhausted > 0 {
+        let text = format!(
+            "{} connections failed for want of file descriptors: raise the limit (ulimit -n) or lower -c",
+            run.errors.fd_exhausted
+        );
+        notes.push(Note::new(NoteKind::FdLimit, mode, text).with(&[("fd_exhausted", run.errors.fd_exhausted as f64)]));
+    }
+    if run.requests == 0 && run.errors.parse > 0 && run.errors.parse == run.errors.total() {
+        notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
+    }
+    if let Some(cap) = run.max_concurrent_streams {
+        let text = format!(
+            "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), fewer \
+             than --depth {}: {cap} were in flight at most",
+            run.depth
+        );
+        notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));
+    }
+    if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
+        let missed = match pacing.missed {
+            0 => String::new(),
+            n => format!(", and {n} were never sent (missed)"),
+        };
+        let text = format!(
+            "{} of {} requests started more than {:?} after their scheduled time (largest lag {}){missed}: every \
+             connection was busy; raise -c or lower --rate",
+            pacing.late_starts,
+            run.requests + run.errors.total() + run.in_flight_at_end,
+            crate::record::LATE,
+            crate::report::micros(pacing.max_lag_us),
+        );
+        let figures = [
+            ("late_starts", pacing.late_starts as f64),
+            ("max_lag_us", pacing.max_lag_us as f64),
+            ("missed", pacing.missed as f64),
+        ];
+        notes.push(Note::new(NoteKind::Pacing, mode, text).with(&figures));
+    }
+    notes
+}
+
+/// `--start-at`: sleeps until `at` (or a stop signal) and returns how long it waited. A moment already past
+/// starts at once, saying so when it is more than a second ago.
+fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Duration {
+    let began = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(left) => {
+            let until = began + left;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
+            }
+        }
+        Err(past) if past.duration() > Duration::from_secs(1) => {
+            let ago = past.duration().as_secs_f64();
+            notes.push(Note::new(NoteKind::StartAt, None, format!("--start-at was {ago:.1} s ago: started at once")));
+        }
+        Err(_) => {}
+    }
+    began.elapsed()
+}
+
+/// One thread per core the process may use; with the embedded server in-process, one core is left
+/// to it so that client and server do not fight over the same core.
+fn engine_threads(reserved: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(reserved).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_that_do_not_fit_in_memory_are_refused_with_the_arithmetic() {
+        let per = engine::memory_per_connection(1_000_000) as u64;
+        assert!(fits_in_memory(10_000, 10_000 * per, 8 << 30).is_ok());
+        let err = fits_in_memory(1_000_000, 1_000_000 * per, 1 << 30).unwrap_err();
+        assert!(err.starts_with("-c 1000000 needs about 6") && err.ends_with("1024 MiB available: lower -c"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! Leaf vocabulary, like `mode` and `check`: the notes a run keeps beside its figures (docs/design.md §5).
+//! The plan makes some and the measurement others, and every writer prints them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mode::Mode;
+
+/// A warning or a note about a run, kept as data so that `report`, `merge`, the HTML page and CI logs carry
+/// it (docs/design.md §5), not printed once to stderr and lost.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Note {
+    pub kind: NoteKind,
+    /// The mode it is about; absent when it is about the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// One sentence for people: what happened, and what to do about it where something can be done.
+    pub text: String,
+    /// The figures the text states, by name, for scripts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, f64>,
+}
+
+/// What a note is about, so that a script can look for one kind without reading the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    /// The plan differs from what was typed (-c above -n; a non-idempotent method not pipelined).
+    Plan,
+    /// `-k/--insecure`: certificates were not verified.
+    Insecure,
+    /// `--mode all` left multiplex out: the target does not speak HTTP/2.
+    ModeSkipped,
+    /// `--start-at` was already past.
+    StartAt,
+    /// A tuple passed a share of its ports, or `--port-policy fail` stopped the mode.
+    Ports,
+    /// Connections failed for want of file descriptors.
+    FdLimit,
+    /// No response parsed: the target is probably not an HTTP server.
+    NotHttp,
+    /// The HTTP/2 server allowed fewer concurrent streams than `--depth`.
+    StreamsCapped,
+    /// `--rate`: requests started late or were never sent.
+    Pacing,
+    /// A kind written by a newer connbench: its text is still shown.
+    #[serde(other)]
+    Other,
+}
+
+impl Note {
+    pub fn new(kind: NoteKind, mode: Option<Mode>, text: impl Into<String>) -> Note {
+        Note { kind, mode, text: text.into(), figures: BTreeMap::new() }
+    }
+
+    /// With the figures the text states, by name.
+    pub fn with(mut self, figures: &[(&str, f64)]) -> Note {
+        self.figures.extend(figures.iter().map(|&(name, value)| (name.to_string(), value)));
+        self
+    }
+
+    /// The note as one line for people: the mode it is about first.
+    pub fn line(&self) -> String {
+        match self.mode {
+            Some(mode) => format!("{}: {}", mode.name(), self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_keeps_its_kind_mode_and_figures_and_a_newer_kind_still_loads() {
+        let note = Note::new(NoteKind::Pacing, Some(Mode::Keepalive), "3 of 10 requests started late")
+            .with(&[("late_starts", 3.0)]);
+        let json = serde_json::to_string(&note).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"pacing","mode":"keepalive","text":"3 of 10 requests started late","figures":{"late_starts":3.0}}"#
+        );
+        assert_eq!(serde_json::from_str::<Note>(&json).unwrap(), note);
+        assert_eq!(note.line(), "keepalive: 3 of 10 requests started late");
+        let newer: Note = serde_json::from_str(r#"{"kind":"from_the_future","text":"still shown"}"#).unwrap();
+        assert_eq!((newer.kind, newer.line().as_str()), (NoteKind::Other, "still shown"));
+    }
+}
