@@ -70,6 +70,15 @@ pub enum ModeArg {
     All,
 }
 
+/// `--tls-version`: one TLS version, both the least and the most allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsVersionArg {
+    #[value(name = "1.2")]
+    V1_2,
+    #[value(name = "1.3")]
+    V1_3,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CloseByArg {
     Client,
@@ -188,7 +197,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub close_by: Option<CloseByArg>,
 
-    /// Limit on the TCP handshake, and on the TLS handshake apart (https). [default: 5s]
+    /// Limit on opening a connection: the TCP handshake and, for https, the TLS handshake, together. [default: 5s]
     #[arg(long, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
@@ -255,6 +264,11 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_resume: Option<bool>,
 
+    /// https: offer this TLS version alone (with --tls and no URL, the embedded server accepts it alone too).
+    /// [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub tls_version: Option<TlsVersionArg>,
+
     #[command(flatten)]
     pub server: ServerKnobs,
 }
@@ -319,6 +333,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
+    /// With --tls: accept this TLS version alone. [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION", requires = "tls")]
+    pub tls_version: Option<TlsVersionArg>,
+
     #[command(flatten)]
     pub knobs: ServerKnobs,
 }
@@ -368,6 +386,10 @@ pub struct ProbeArgs {
     /// https: do not verify the server's certificate.
     #[arg(short = 'k', long)]
     pub insecure: bool,
+
+    /// https: offer this TLS version alone. [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub tls_version: Option<TlsVersionArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

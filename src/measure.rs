@@ -130,6 +130,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
         notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || not_http(target.addr, &request)));
+        notes.extend(target.tls.as_deref().and_then(|client| client_certificate_note(client, &run)));
         runs.push(run);
         if outcome.interrupted || outcome.ran_out_of_ports {
             complete = false;
@@ -154,6 +155,23 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         whole: plan.shard.map(|_| plan.whole),
         notes,
     })
+}
+
+/// A server that asked this mode's connections for a client certificate: connbench sends none, so a server
+/// that requires one fails every request (`errors.tls`), which the figures alone would not explain.
+fn client_certificate_note(client: &crate::net::tls::Client, run: &ModeResult) -> Option<Note> {
+    if !client.take_certificate_request() {
+        return None;
+    }
+    let outcome = match run.errors.tls {
+        0 => "the handshakes went on without one (a server that requires one may answer errors instead, as \
+              nginx's 400)"
+            .to_string(),
+        failed => format!("{failed} requests failed with a TLS error; benchmark a server that does not require one"),
+    };
+    let text = format!("the server asked for a client certificate, which connbench does not send: {outcome}");
+    let note = Note::new(NoteKind::ClientCertificate, Some(run.mode), text);
+    Some(note.with(&[("tls_errors", run.errors.tls as f64)]))
 }
 
 /// What a mode's figures alone do not say: why it stopped early, what limited it, what the target speaks

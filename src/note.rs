@@ -44,6 +44,8 @@ pub enum NoteKind {
     StreamsCapped,
     /// `--rate`: requests started late or were never sent.
     Pacing,
+    /// The server asked for a client certificate, which connbench does not send.
+    ClientCertificate,
     /// A kind written by a newer connbench: its text is still shown.
     #[serde(other)]
     Other,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::check::Check;
-use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs};
+use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
 use crate::net::source::SourceIps;
@@ -211,6 +211,7 @@ impl Plan {
                 }
                 (None, None) => Vec::new(),
             },
+            version: tls_version(args.tls_version.or(profile.tls_version)),
         };
         let serve_tls = args.server.tls || profile.server_tls == Some(true);
         let target = match (&args.url, &profile.url) {
@@ -225,7 +226,7 @@ impl Plan {
                     // Made now, trusted by this run only.
                     let identity = crate::net::tls::Identity::self_signed()?;
                     tls.extra_roots.extend(identity.chain.iter().cloned());
-                    config.tls = Some(identity.server_config()?);
+                    config.tls = Some(identity.server_config(tls.version)?);
                 }
                 TargetSpec::Embedded(config)
             }
@@ -453,9 +454,11 @@ impl Plan {
             idempotent: self.idempotent(),
             await_server_close,
             stop: self.stop,
-            // A connection that carries one request writes once: Nagle never holds a first write back, so
-            // TCP_NODELAY would be a syscall per connection that changes nothing.
-            nodelay: self.nodelay && !one_shot,
+            // A plain connection that carries one request writes once: Nagle never holds a first write back,
+            // so TCP_NODELAY would be a syscall per connection that changes nothing. Over TLS the request follows
+            // the client's last handshake flight (its Finished), which the server need not answer: Nagle holds
+            // the request until the server's delayed ACK, 40 ms on Linux (RFC 1122 §4.2.3.2, §4.2.3.4).
+            nodelay: self.nodelay && (!one_shot || target.tls.is_some()),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             // HTTP/2 over TLS is chosen in the handshake: multiplex offers ALPN h2 alone.
@@ -582,6 +585,14 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// `--tls-version` as the TLS code knows it (for `run`, `probe` and `serve`).
+pub fn tls_version(arg: Option<TlsVersionArg>) -> Option<crate::net::tls::Version> {
+    arg.map(|version| match version {
+        TlsVersionArg::V1_2 => crate::net::tls::Version::Tls12,
+        TlsVersionArg::V1_3 => crate::net::tls::Version::Tls13,
+    })
+}
+
 /// The embedded server's configuration: each knob's flag, else the profile's, else its default.
 pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> ServerConfig {
     let defaults = ServerConfig::default();
@@ -629,6 +640,22 @@ mod tests {
         assert_eq!(p.modes, vec![Mode::Keepalive, Mode::Serial, Mode::Parallel, Mode::Pipeline, Mode::Multiplex]);
         assert!(p.multiplex_if_spoken, "all: multiplex only if the target speaks HTTP/2");
         assert!(!plan(&["--mode", "all,multiplex"]).unwrap().multiplex_if_spoken);
+    }
+
+    #[test]
+    fn every_connection_over_tls_turns_nagle_off() {
+        // A one-shot plain connection writes once, and Nagle never holds a first write: no setsockopt. Over
+        // TLS the request follows the client's Finished, and Nagle would hold it for the server's delayed ACK.
+        let p = plan(&["--tls"]).unwrap();
+        let tls = Target { tls: crate::preflight::secure(true, "127.0.0.1", &p.tls).unwrap(), ..target() };
+        for mode in Mode::ALL {
+            assert!(p.mode_plan(mode, &tls).nodelay, "{mode:?} over TLS");
+            let one_shot = matches!(mode, Mode::Serial | Mode::Parallel);
+            assert_eq!(p.mode_plan(mode, &target()).nodelay, !one_shot, "{mode:?} in clear text");
+        }
+        // --nodelay false is obeyed everywhere
+        let p = plan(&["--tls", "--nodelay", "false"]).unwrap();
+        assert!(Mode::ALL.iter().all(|&mode| !p.mode_plan(mode, &tls).nodelay));
     }
 
     #[test]
@@ -714,11 +741,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("connbench-plan-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
-        std::fs::write(&path, "insecure = true\ntls_resume = false\nno_histogram = true\nserver_tls = true\n").unwrap();
+        let text = "insecure = true\ntls_resume = false\nno_histogram = true\nserver_tls = true\ntls_version = 1.2\n";
+        std::fs::write(&path, text).unwrap();
         let p = plan(&["-p", path.to_str().unwrap()]).unwrap();
         assert!(p.tls.insecure && !p.tls.resume && !p.histogram);
+        assert_eq!(p.tls.version, Some(crate::net::tls::Version::Tls12));
         let TargetSpec::Embedded(config) = &p.target else { panic!("the embedded server") };
         assert!(config.tls.is_some(), "server_tls serves https");
+        // the flag overrides the profile
+        let p = plan(&["-p", path.to_str().unwrap(), "--tls-version", "1.3"]).unwrap();
+        assert_eq!(p.tls.version, Some(crate::net::tls::Version::Tls13));
         std::fs::write(&path, "cacert = \"/nonexistent/ca.pem\"\n").unwrap();
         let err = plan(&["-p", path.to_str().unwrap()]).unwrap_err();
         assert!(err.contains(":1: cacert") && err.contains("/nonexistent/ca.pem"), "{err}");

@@ -66,19 +66,43 @@ pub(crate) fn preflight(
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
 ) -> Result<Option<engine::Opened>, Failure> {
+    open_first(target, plan, governor, tls).map_err(|unopened| match unopened {
+        Unopened::Failed(failure) => failure,
+        Unopened::NoHttp2(alpn) => no_http2(no_http2_over_tls(target, alpn)),
+    })
+}
+
+/// Why the preflight's connection was not opened.
+enum Unopened {
+    /// Over TLS the server refused HTTP/2 in the handshake (ALPN): an error for `--mode multiplex`, a note
+    /// for `--mode all`.
+    NoHttp2(crate::net::tls::Alpn),
+    Failed(Failure),
+}
+
+fn open_first(
+    target: &Target,
+    plan: &Plan,
+    governor: &Governor,
+    tls: Option<&crate::net::tls::Client>,
+) -> Result<Option<engine::Opened>, Unopened> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
             Grant::WaitUntil(until) => std::thread::sleep(until.saturating_duration_since(Instant::now())),
-            Grant::Exhausted => return Err(Failure::Usage("--port-policy fail: no free port (TIME_WAIT)".into())),
+            Grant::Exhausted => {
+                return Err(Unopened::Failed(Failure::Usage("--port-policy fail: no free port (TIME_WAIT)".into())))
+            }
         }
     };
     let start = Instant::now();
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
         Ok(mut stream) => {
             let handshake = start.elapsed();
+            // --connect-timeout bounds the TCP and TLS handshakes together, as in the engine.
+            let deadline = start + plan.connect_timeout;
             let tls = match tls {
-                Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
+                Some(client) => Some(tls_preflight(target, plan, client, &mut stream, deadline)?),
                 None => None,
             };
             return Ok(Some(engine::Opened { stream, client_ip, handshake, tls, h2_preface_sent: false }));
@@ -94,33 +118,40 @@ pub(crate) fn preflight(
         }
         _ => err.to_string(),
     };
-    Err(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr)))
+    Err(Unopened::Failed(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr))))
 }
 
-/// With https, the preflight's TLS handshake: a certificate that does not verify stops the run here, before
-/// any request, with the reason and the two ways out.
+/// With https, the preflight's TLS handshake: a certificate that does not verify, or a server that cannot speak
+/// TLS as asked, stops the run here, before any request, with the reason and the ways out.
 fn tls_preflight(
     target: &Target,
+    plan: &Plan,
     client: &crate::net::tls::Client,
     stream: &mut std::net::TcpStream,
-    limit: Duration,
-) -> Result<(rustls::ClientConnection, Duration), Failure> {
+    deadline: Instant,
+) -> Result<(rustls::ClientConnection, Duration), Unopened> {
     use crate::net::tls::{handshake_blocking, Refusal};
-    handshake_blocking(client, stream, limit).map_err(|refusal| {
-        Failure::Usage(match refusal {
-            Refusal::Certificate(reason) => format!(
-                "the certificate of {} does not verify: {reason}; trust its CA with --cacert FILE, or skip \
-                 verification with -k/--insecure",
-                target.host
-            ),
-            Refusal::Handshake(err) => format!("TLS handshake with {} ({}) failed: {err}", target.display, target.addr),
-            Refusal::NoProtocol => format!(
-                "{} does not speak HTTP/2 (ALPN h2): its TLS handshake refused every protocol offered ({})",
-                target.display,
-                client.config.alpn_protocols.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(", ")
-            ),
-        })
-    })
+    let refusal = match handshake_blocking(client, stream, deadline) {
+        Ok(finished) => return Ok(finished),
+        Err(refusal) => refusal,
+    };
+    let offered_h2 = client.config.alpn_protocols.iter().any(|p| p == crate::net::tls::ALPN_H2);
+    let why = refusal.explain(client, &format!("{:?} (--connect-timeout)", plan.connect_timeout));
+    Err(Unopened::Failed(Failure::Usage(match refusal {
+        Refusal::Protocol(alpn) if offered_h2 => return Err(Unopened::NoHttp2(alpn)),
+        Refusal::Certificate(_) => format!("the certificate of {} does not verify: {why}", target.host),
+        _ => format!("TLS handshake with {} ({}) failed: {why}", target.display, target.addr),
+    })))
+}
+
+/// What a server without HTTP/2 over TLS answered in its handshake, as one sentence.
+fn no_http2_over_tls(target: &Target, alpn: crate::net::tls::Alpn) -> String {
+    format!("{} does not speak HTTP/2 over TLS (offered h2 by ALPN, it answered {})", target.display, alpn.answer())
+}
+
+/// `--mode multiplex` against a target that does not speak HTTP/2: exit 2, with what to do.
+fn no_http2(why: String) -> Failure {
+    Failure::Usage(format!("--mode multiplex: {why}; use an HTTP/1.x mode, or a server with HTTP/2 enabled"))
 }
 
 /// The modes to run, and the connection the multiplex mode starts with. Multiplex needs a target that
@@ -147,59 +178,55 @@ pub(crate) fn multiplex_if_spoken(
         return Ok((modes, None));
     }
     let mut own = None;
-    let asked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
-        Some(first) => Some(first),
+    let checked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
+        Some(first) => speaks_h2(first, plan, target),
         None => {
             let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
-            own = match preflight(target, plan, governor, h2_tls.as_deref()) {
-                Ok(opened) => opened,
+            match open_first(target, plan, governor, h2_tls.as_deref()) {
+                Ok(Some(opened)) => speaks_h2(own.insert(opened), plan, target),
+                // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
+                Ok(None) => return Ok((modes, None)),
+                Err(Unopened::NoHttp2(alpn)) => Err(no_http2_over_tls(target, alpn)),
                 // The run's own preflight has shown the target answers: this one failed over HTTP/2.
-                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => {
+                Err(Unopened::Failed(Failure::Usage(why))) if plan.multiplex_if_spoken => {
                     notes.push(multiplex_skipped(why));
                     modes.retain(|&mode| mode != Mode::Multiplex);
                     return Ok((modes, None));
                 }
-                Err(failure) => return Err(failure),
-            };
-            own.as_mut()
-        }
-    };
-    // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
-    let Some(opened) = asked else { return Ok((modes, own)) };
-    // Over TLS the handshake has answered already (ALPN); in clear text, the preface asks.
-    let (how, checked) = match &opened.tls {
-        Some((session, _)) => ("ALPN h2", chose_h2(session)),
-        None => {
-            opened.h2_preface_sent = true;
-            ("h2c, prior knowledge", speaks_h2c(&mut opened.stream, plan.connect_timeout))
+                Err(Unopened::Failed(failure)) => return Err(failure),
+            }
         }
     };
     match checked {
         Ok(()) => Ok((modes, own)),
-        Err(said) if plan.multiplex_if_spoken => {
-            notes.push(multiplex_skipped(format!("{} does not speak HTTP/2 ({how}; {said})", target.display)));
+        Err(why) if plan.multiplex_if_spoken => {
+            notes.push(multiplex_skipped(why));
             modes.retain(|&mode| mode != Mode::Multiplex);
             Ok((modes, None))
         }
-        Err(said) => Err(Failure::Usage(format!(
-            "--mode multiplex: {} does not speak HTTP/2 ({how}): {said}; use an HTTP/1.x mode, or a server with \
-             HTTP/2 enabled",
-            target.display
-        ))),
+        Err(why) => Err(no_http2(why)),
+    }
+}
+
+/// Does the target speak HTTP/2 on this connection? Over TLS the handshake has answered already (ALPN); in
+/// clear text, the preface asks. The error is one sentence saying it does not.
+fn speaks_h2(opened: &mut engine::Opened, plan: &Plan, target: &Target) -> Result<(), String> {
+    match &opened.tls {
+        Some((session, _)) => match session.alpn_protocol() {
+            Some(id) if id == crate::net::tls::ALPN_H2 => Ok(()),
+            // The client offered h2 alone, so rustls has refused any other answer in the handshake.
+            _ => Err(no_http2_over_tls(target, crate::net::tls::Alpn::None)),
+        },
+        None => {
+            opened.h2_preface_sent = true;
+            speaks_h2c(&mut opened.stream, plan.connect_timeout)
+                .map_err(|said| format!("{} does not speak HTTP/2 (h2c, prior knowledge; {said})", target.display))
+        }
     }
 }
 
 fn multiplex_skipped(why: String) -> Note {
     Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), format!("{why}: --mode all runs the four HTTP/1.x modes"))
-}
-
-/// Whether the TLS handshake chose HTTP/2: a server that cannot speak it picks no protocol (or refuses).
-fn chose_h2(session: &rustls::ClientConnection) -> Result<(), String> {
-    match session.alpn_protocol() {
-        Some(id) if id == crate::net::tls::ALPN_H2 => Ok(()),
-        Some(other) => Err(format!("its TLS handshake chose {}", String::from_utf8_lossy(other))),
-        None => Err("its TLS handshake chose no protocol for h2".into()),
-    }
 }
 
 /// Writes the HTTP/2 client preface and looks (without reading it away) at what the server sends back:

@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use crate::check::Check;
 use crate::cli::{
     parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg,
-    PortPolicyArg,
+    PortPolicyArg, TlsVersionArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -64,10 +64,12 @@ pub struct Profile {
     pub format: Option<FormatArg>,
     pub no_progress: Option<bool>,
     pub no_histogram: Option<bool>,
-    /// https: `--cacert`, `-k/--insecure`, `--tls-resume`.
+    /// https: `--cacert`, `-k/--insecure`, `--tls-resume`, `--tls-version` (`"1.2"` or `1.2`).
     pub cacert: Option<PathBuf>,
     pub insecure: Option<bool>,
     pub tls_resume: Option<bool>,
+    #[serde(default, deserialize_with = "tls_version")]
+    pub tls_version: Option<TlsVersionArg>,
     /// `--check` expressions, checked against the grammar as the profile is read.
     #[serde(default, alias = "check", deserialize_with = "checks")]
     pub checks: Vec<Check>,
@@ -235,6 +237,23 @@ fn value_enum<'de, D: Deserializer<'de>, T: ValueEnum>(d: D) -> Result<Option<T>
         .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<T>())))
 }
 
+/// `"1.2"`, or the bare number TOML reads as a float.
+fn tls_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TlsVersionArg>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Number(f64),
+    }
+    let text = match Written::deserialize(d)? {
+        Written::Text(text) => text,
+        Written::Number(number) => number.to_string(),
+    };
+    TlsVersionArg::from_str(&text, true)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<TlsVersionArg>())))
+}
+
 fn names<T: ValueEnum>() -> String {
     let names: Vec<_> =
         T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
@@ -376,6 +395,8 @@ mod tests {
             ("server_keep_alive_max = 0\n", 1, "server_keep_alive_max must be a whole number from 1"),
             ("server_body_size = 99999999999999\n", 1, "largest body"),
             ("duration = 1e30\n", 1, "too long"),
+            ("tls_version = 1.1\n", 1, "'1.1' is not one of 1.2, 1.3"),
+            ("tls_version = \"1.0\"\n", 1, "'1.0' is not one of 1.2, 1.3"),
         ] {
             let err = Profile::parse(text).unwrap_err();
             assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");

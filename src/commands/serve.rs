@@ -16,7 +16,8 @@ pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<
     // Refused before "serving" is printed, so nobody reads that it serves.
     config.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let scheme = if args.knobs.tls {
-        config.tls = Some(serving_identity(args)?.server_config().map_err(Failure::Usage)?);
+        let version = crate::plan::tls_version(args.tls_version);
+        config.tls = Some(serving_identity(args)?.server_config(version).map_err(Failure::Usage)?);
         "https"
     } else {
         "http"

@@ -353,25 +353,25 @@ struct Conn {
 }
 
 impl Conn {
-    /// Connects within the time left (and over https shakes hands); returns the connection and how long the
-    /// TCP handshake took.
+    /// Connects within the time left (and over https shakes hands, the TCP and TLS handshakes bounded together);
+    /// returns the connection and how long the TCP handshake took. TCP_NODELAY is on, as a browser has it:
+    /// over TLS the request follows the client's Finished, and Nagle would hold it until the server's delayed
+    /// ACK (only `split_request` turns it off, for its experiment).
     fn open(target: &Target, deadline: Instant) -> Result<(Conn, Duration), Opening> {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         let limit = left.min(Duration::from_secs(5));
         let began = Instant::now();
         let mut tcp = TcpStream::connect_timeout(&target.addr, limit).map_err(Opening::Connect)?;
+        tcp.set_nodelay(true).map_err(Opening::Connect)?;
         let connect = began.elapsed();
         let (stream, tls_handshake) = match &target.tls {
             None => (Wire::Plain(tcp), None),
             Some(client) => {
-                let (session, took) = handshake_blocking(client, &mut tcp, limit).map_err(|refusal| {
+                let (session, took) = handshake_blocking(client, &mut tcp, began + limit).map_err(|refusal| {
+                    let why = refusal.explain(client, &format!("{limit:.1?} (--max-time; 5s at most per connection)"));
                     Opening::Tls(match refusal {
-                        Refusal::Certificate(why) => format!(
-                            "the certificate does not verify: {why}; trust its CA with --cacert FILE, or skip \
-                             verification with -k/--insecure"
-                        ),
-                        Refusal::NoProtocol => "its TLS handshake refused HTTP/1.1 (ALPN)".into(),
-                        Refusal::Handshake(err) => format!("TLS handshake failed: {err}"),
+                        Refusal::Certificate(_) => format!("the certificate does not verify: {why}"),
+                        _ => format!("TLS handshake failed: {why}"),
                     })
                 })?;
                 (Wire::Tls(Box::new(rustls::StreamOwned::new(session, tcp))), Some(took))
@@ -462,5 +462,21 @@ impl Conn {
             End::Open => "no answer in time".into(),
             End::Failed => "the answer was cut short".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_of_the_probe_turns_nagle_off() {
+        // Over TLS a request follows the client's Finished; with Nagle on it would wait for the server's
+        // delayed ACK, and the probe would report that wait as the server's.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None };
+        let Ok((conn, _)) = Conn::open(&target, Instant::now() + Duration::from_secs(2)) else { panic!("connects") };
+        assert!(conn.stream.tcp().nodelay().unwrap());
     }
 }

@@ -36,13 +36,18 @@ pub enum ErrorKind {
     /// The server reset an HTTP/2 stream (RST_STREAM) for another reason than REFUSED_STREAM.
     H2Reset,
     Other,
-    /// The TLS handshake of the request's connection failed.
+    /// TLS failed on the request's connection: its handshake, or a fatal alert after it (a server that asks
+    /// for a client certificate sends one after the client's TLS 1.3 Finished, RFC 8446 §4.4.2.4).
     Tls,
 }
 
 impl ErrorKind {
     pub fn of_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
+        // tokio-rustls and rustls' own streams carry a TLS failure as a rustls::Error inside the io::Error.
+        if err.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return ErrorKind::Tls;
+        }
         match err.kind() {
             Io::ConnectionRefused => ErrorKind::Refused,
             Io::TimedOut => ErrorKind::Timeout,
@@ -731,5 +736,7 @@ mod tests {
         assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(24)), ErrorKind::FdExhausted);
         assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(99)), ErrorKind::AddrUnavailable);
         assert_eq!(ErrorKind::of_io(&Error::other("x")), ErrorKind::Other);
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert_eq!(ErrorKind::of_io(&Error::new(Io::InvalidData, alert)), ErrorKind::Tls);
     }
 }

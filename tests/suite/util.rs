@@ -99,12 +99,27 @@ pub fn scratch(test: &str) -> std::path::PathBuf {
 /// An embedded server speaking https with a certificate made now, and a PEM file of that certificate for
 /// `--cacert` (a few hundred bytes left in the temporary directory, named by process and server).
 pub fn tls_server(config: ServerConfig) -> (ServerThread, std::path::PathBuf) {
+    tls_server_with(config, |identity| (*identity.server_config(None).expect("a TLS configuration")).clone())
+}
+
+/// Like [`tls_server`], with the TLS configuration `make` builds around the certificate made now (another
+/// version, no tickets, a client certificate required).
+pub fn tls_server_with(
+    config: ServerConfig,
+    make: impl FnOnce(connbench::net::tls::Identity) -> rustls::ServerConfig,
+) -> (ServerThread, std::path::PathBuf) {
     use connbench::net::tls::Identity;
     let identity = Identity::self_signed().expect("a certificate is made");
-    let pem = std::env::temp_dir().join(format!("connbench-test-{}-{}.pem", std::process::id(), unique()));
-    std::fs::write(&pem, identity.certificate_pem()).unwrap();
-    let tls = Some(identity.server_config().expect("a TLS configuration"));
+    let pem = temp_pem(&identity.certificate_pem());
+    let tls = Some(std::sync::Arc::new(make(identity)));
     (server(ServerConfig { tls, ..config }), pem)
+}
+
+/// A PEM file in the temporary directory (a few hundred bytes left there, named by process and number).
+pub fn temp_pem(pem: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("connbench-test-{}-{}.pem", std::process::id(), unique()));
+    std::fs::write(&path, pem).unwrap();
+    path
 }
 
 fn unique() -> u64 {
