@@ -224,10 +224,10 @@ fn share(total: usize, threads: usize, index: usize) -> usize {
 /// record buffer; with `multiplex`, h2's connection in place of the read buffer.
 pub fn memory_per_connection(connections: u32, tls: bool, multiplex: bool) -> usize {
     const TASK: usize = 2 << 10;
-    // heaptrack, 2,000 connections against nginx: 8 KiB more a connection over https (the boxed stream and
-    // rustls' 4 KiB record buffer), 53 KiB in multiplex at --depth 4 (h2's frame buffers and HPACK tables,
-    // the boxed session, the streams' state; more streams cost more).
-    const TLS: usize = 8 << 10;
+    // heaptrack, 2,000 keep-alive connections against nginx: 8.6 KiB more a connection over https (the boxed
+    // stream, rustls' session and 4 KiB record buffer); 62.6 KiB a connection in all in multiplex at
+    // --depth 16 (h2's frame buffers and HPACK tables, the boxed session, the streams' state).
+    const TLS: usize = 9 << 10;
     const H2: usize = 64 << 10;
     let protocol = if multiplex { H2 } else { read_buffer_size(connections) };
     TASK + protocol + if tls { TLS } else { 0 }
