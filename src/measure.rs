@@ -23,8 +23,8 @@ const RESERVED_FDS: u64 = 64;
 
 /// Refuses, before any load, a plan whose connections cannot fit on this machine: in the open-files limit
 /// (raised first to the hard limit; one descriptor each, two with the embedded server in-process, which
-/// holds the other end), or in the memory available.
-fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+/// holds the other end), or in the memory available (over https with `tls`).
+fn check_capacity(plan: &Plan, embedded: bool, tls: bool) -> Result<(), Failure> {
     let connections = u64::from(plan.connections);
     let limit = socket::raise_open_files_limit()?;
     let per_connection = if embedded { 2 } else { 1 };
@@ -36,7 +36,9 @@ fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
             if embedded { " (two per connection with the embedded server)" } else { "" }
         )));
     }
-    let memory = connections * engine::memory_per_connection(plan.connections) as u64;
+    // Modes run one after another: the costliest decides.
+    let multiplex = plan.modes.contains(&Mode::Multiplex);
+    let memory = connections * engine::memory_per_connection(plan.connections, tls, multiplex) as u64;
     match available_memory() {
         Some(available) => fits_in_memory(connections, memory, available).map_err(Failure::Usage),
         None => Ok(()),
@@ -77,7 +79,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
-    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
+    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)), target.tls.is_some())?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
     let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
@@ -257,9 +259,12 @@ mod tests {
 
     #[test]
     fn connections_that_do_not_fit_in_memory_are_refused_with_the_arithmetic() {
-        let per = engine::memory_per_connection(1_000_000) as u64;
+        let per = engine::memory_per_connection(1_000_000, false, false) as u64;
         assert!(fits_in_memory(10_000, 10_000 * per, 8 << 30).is_ok());
         let err = fits_in_memory(1_000_000, 1_000_000 * per, 1 << 30).unwrap_err();
-        assert!(err.starts_with("-c 1000000 needs about 6") && err.ends_with("1024 MiB available: lower -c"), "{err}");
+        assert!(
+            err.starts_with("-c 1000000 needs about 5859 MiB") && err.ends_with("1024 MiB available: lower -c"),
+            "{err}"
+        );
     }
 }

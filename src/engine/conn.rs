@@ -16,13 +16,14 @@
 //! is imposed only when the server showed the same one on several connections in a row (`backlog::Streak`).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io;
 use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Sleep};
 
 use super::backlog::{Attempt, Backlog, Pending};
@@ -49,12 +50,18 @@ struct InFlight {
 
 /// One connection after another until the mode's allowance ends. `owed`: the engine has claimed this worker's
 /// first request already (closed loop), so that every one of `-c` workers opens a connection.
+///
+/// Memory: a task keeps room for the largest state of its future, for its whole life, so every await of the
+/// worker is kept to a few hundred bytes, what the HTTP/1.x session needs; a larger one (the multiplexed
+/// session, a TLS handshake) is boxed, and costs only while it runs. `tests/memory.rs` holds the bytes per
+/// waiting connection to a budget.
 pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
-    // HTTP/2 reads through h2's own buffers: the HTTP/1.x read buffer and queue are not needed.
+    // HTTP/2 reads through h2's own buffers: the HTTP/1.x queue is not needed.
     let http1_depth = if plan.mode.is_http2() { 0 } else { plan.depth as usize };
-    let mut buffer = vec![0u8; if http1_depth == 0 { 0 } else { ctx.read_buffer }];
+    // Lent by the thread only while a read can fill it (`buffers.rs`).
+    let mut buffer = Vec::new();
     let mut flight = VecDeque::with_capacity(http1_depth);
     let mut backlog = Backlog::default();
     if owed {
@@ -100,7 +107,8 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                 let closer = match plan.mode {
                     Mode::Multiplex => {
                         let wire = super::h2::Wire::new(&ctx, stream, preface_sent);
-                        super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut()).await
+                        // Boxed (see above): h2's connection state is several KiB.
+                        Box::pin(super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut())).await
                     }
                     Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => {
                         let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
@@ -121,6 +129,7 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                         if let Some((_, in_full)) = session.reuse.announced_max() {
                             ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
                         }
+                        ctx.buffers.give_back(&mut buffer);
                         closer
                     }
                 };
@@ -172,12 +181,14 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr, bool), NotOpe
     let plan = &ctx.shared.plan;
     let governor = &ctx.shared.governor;
     let tls = plan.tls.as_deref();
-    let preflight = ctx.opened.borrow_mut().take();
+    // Boxed, as the adoption below: once a run, and KiB of TLS state every task would keep room for (see
+    // `worker`).
+    let preflight = ctx.opened.borrow_mut().take().map(Box::new);
     let (connected, ip, preface_sent) = match preflight {
         Some(opened) => {
             let session = tls.zip(opened.tls).map(|(client, (session, took))| (client, session, took));
-            let connected =
-                stream::adopt(opened.stream, opened.handshake, session).await.map_err(NotOpened::Connect)?;
+            let adopting = Box::pin(stream::adopt(opened.stream, opened.handshake, session));
+            let connected = adopting.await.map_err(NotOpened::Connect)?;
             (connected, opened.client_ip, opened.h2_preface_sent)
         }
         None => {
@@ -420,7 +431,7 @@ impl Session<'_> {
         loop {
             tokio::select! {
                 biased;
-                result = self.stream.read(&mut self.buffer[end..]) => return match result {
+                result = poll_fn(|cx| ctx.buffers.poll_read(cx, &mut self.stream, self.buffer, end)) => return match result {
                     Ok(0) => Read::Eof,
                     Ok(n) => Read::Bytes(n),
                     Err(err) => Read::Failed(ErrorKind::of_io(&err)),
@@ -457,7 +468,7 @@ impl Session<'_> {
                 }
                 None => Idle::Over,
             },
-            result = self.stream.read(&mut self.buffer[..]) => match result {
+            result = poll_fn(|cx| ctx.buffers.poll_read(cx, &mut self.stream, self.buffer, 0)) => match result {
                 Ok(0) => Idle::Ended(Ending::Eof),
                 Ok(_) => Idle::Unexpected,
                 Err(err) => Idle::Ended(Ending::Failed(ErrorKind::of_io(&err))),
@@ -579,6 +590,7 @@ impl Session<'_> {
 
     /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.
     async fn drain_until(&mut self, due: Instant) -> Option<Closer> {
+        self.ctx.buffers.lend(self.buffer);
         self.stream.until_peer_closes(&mut self.buffer[..], due).await
     }
 }
