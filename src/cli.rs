@@ -412,6 +412,11 @@ pub struct ServerKnobs {
     #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]
     pub server_close_after: Option<CloseAfter>,
 
+    /// Embedded server: apply --server-close-after to the first N connections only, then serve without it (a
+    /// limit lifted mid-run, as by an nginx reload with a larger keepalive_requests).
+    #[arg(long, value_name = "N", help_heading = "Embedded server")]
+    pub server_lift_close_after: Option<u64>,
+
     /// Embedded server: silently close connections idle this long.
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_idle_timeout: Option<Duration>,

@@ -595,6 +595,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         keep_alive_max: knobs.server_keep_alive_max.or(p.server_keep_alive_max),
         keep_alive_timeout: knobs.server_keep_alive_timeout.or(p.server_keep_alive_timeout),
         close_after: knobs.server_close_after.or(p.server_close_after.map(CloseAfter::exactly)),
+        lift_close_after: knobs.server_lift_close_after.or(p.server_lift_close_after),
         idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),

@@ -90,6 +90,7 @@ pub struct Profile {
     #[serde(default, deserialize_with = "duration")]
     pub server_keep_alive_timeout: Option<Duration>,
     pub server_close_after: Option<u64>,
+    pub server_lift_close_after: Option<u64>,
     #[serde(default, deserialize_with = "duration")]
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,

@@ -289,6 +289,49 @@ async fn close_after_drops_pipelined_requests_silently() {
 }
 
 #[tokio::test]
+async fn a_lifted_close_after_holds_for_the_first_connections_only() {
+    within(async {
+        let config =
+            ServerConfig { close_after: Some(CloseAfter::exactly(1)), lift_close_after: Some(2), ..Default::default() };
+        let server = start(config).await;
+        // the first two connections: one response, then FIN with the second request unanswered
+        for _ in 0..2 {
+            let mut c = Client::connect(server.addr).await;
+            c.send(&GET.repeat(2)).await;
+            c.response(false).await;
+            assert_eq!(c.end().await, Ok(Vec::new()));
+        }
+        // the third: both answered, and the connection stays open
+        let mut c = Client::connect(server.addr).await;
+        c.send(&GET.repeat(2)).await;
+        for _ in 0..2 {
+            c.response(false).await;
+        }
+        assert_eq!(server.stats.snapshot().closed_by_server, 2);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_listen_queue_holds_a_burst_of_connects_the_server_has_not_accepted_yet() {
+    within(async {
+        // 300 connects at once to a listener nobody accepts from yet: a backlog of 128 would drop the SYNs
+        // beyond 129, and those connects would wait a second for the retransmission.
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            connects.spawn(tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)));
+        }
+        let connected = connects.join_all().await;
+        assert_eq!(connected.iter().filter(|c| matches!(c, Ok(Ok(_)))).count(), 300);
+        drop(listener);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn close_reads_late_requests_away_instead_of_resetting() {
     within(async {
         let server = start(ServerConfig {
