@@ -407,6 +407,10 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_keep_alive_timeout: Option<Duration>,
 
+    /// Embedded server: send Keep-Alive timeout=, max= only to requests that ask for keep-alive, as Apache does.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_keep_alive_if_asked: bool,
+
     /// Embedded server: close after N responses without saying so, even with requests queued; N-M draws a
     /// number from N to M for each connection (a busy server closing connections early).
     #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]

@@ -433,13 +433,17 @@ impl Session<'_> {
             return Ok(());
         }
         let head_request = ctx.shared.plan.head_request;
+        // A connection's first request goes alone (persistence is not known yet), and asks for keep-alive.
+        let first = self.sent == 0;
         for index in 0..batch as usize {
             let request = self.backlog.next(ctx, index < owed, now);
             let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
             self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
-        let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
+        let plan = &self.ctx.shared.plan;
+        let bytes =
+            if first { &plan.first_request[..] } else { &self.ctx.shared.burst[..batch as usize * plan.request.len()] };
         // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
         // plain socket's flush is a no-op, no syscall).
         let written = match self.stream.write_all(bytes).await {

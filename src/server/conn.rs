@@ -315,6 +315,7 @@ impl Conn {
             let conn = match (close, head.v10) {
                 (true, _) => ConnHeader::Close,
                 (false, true) => ConnHeader::Keep10,
+                (false, false) if cfg.keep_alive_if_asked && !head.asked_keep_alive => ConnHeader::Quiet11,
                 (false, false) => ConnHeader::Keep11,
             };
             let framing = if cfg.chunked && head.http11 { Framing::Chunked } else { Framing::Length };

@@ -46,6 +46,8 @@
 //! - Chunked responses are sent to HTTP/1.1 requests only; HTTP/1.0 requests get `Content-Length`.
 //! - Outside `http10` mode, HTTP/1.0 requests get an `HTTP/1.1` status line, as any HTTP/1.1 server sends.
 //! - Statuses that cannot carry a body (1xx, 204, 304) are sent without body and without framing headers.
+//! - With `keep_alive_if_asked`, `Keep-Alive:` is sent only to requests with `Connection: keep-alive`, as
+//!   Apache does (its `ap_set_keepalive`); otherwise to every persistent response when its knobs are set.
 //! - `Keep-Alive: max=M` counts down as Apache's does: it is the number of requests the server still takes after
 //!   this response (M on the first, 1 on the Mth), and response M+1 carries `Connection: close`.
 //! - A graceful close is `shutdown(Write)` then drop; if the client has already sent more (requests the server
@@ -105,6 +107,10 @@ pub struct ServerConfig {
     pub keep_alive_max: Option<u32>,
     /// Advertise `Keep-Alive: timeout=T` (whole seconds, rounded down) and close connections idle longer than T.
     pub keep_alive_timeout: Option<Duration>,
+    /// Advertise `Keep-Alive:` (and `Connection: Keep-Alive`) only in answer to a request that asks for
+    /// keep-alive (`Connection: keep-alive`), as Apache does; an HTTP/1.1 connection persists either way, and
+    /// the response that ends it still says `Connection: close`.
+    pub keep_alive_if_asked: bool,
     /// Close the connection after N responses WITHOUT announcing it, even with further requests already
     /// received and unanswered: a server dropping pipelined requests, or a busy one closing idle connections
     /// early. 0 closes on the first request bytes. A range draws N per connection.
@@ -144,6 +150,7 @@ impl Default for ServerConfig {
             http10: false,
             keep_alive_max: None,
             keep_alive_timeout: None,
+            keep_alive_if_asked: false,
             close_after: None,
             lift_close_after: None,
             idle_timeout: None,

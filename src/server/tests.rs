@@ -271,6 +271,27 @@ async fn keep_alive_max_counts_down_and_closes_after_m_plus_one_responses() {
 }
 
 #[tokio::test]
+async fn keep_alive_if_asked_announces_only_to_requests_that_ask_as_apache_does() {
+    within(async {
+        let config = ServerConfig { keep_alive_max: Some(2), keep_alive_if_asked: true, ..Default::default() };
+        let server = start(config).await;
+        let mut c = Client::connect(server.addr).await;
+        // asked on the first request only, as connbench does: the countdown starts and then goes unsaid
+        c.send(b"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n").await;
+        let first = c.response(false).await;
+        assert_eq!((first.header("keep-alive"), first.header("connection")), (Some("max=2"), Some("Keep-Alive")));
+        c.send(GET).await;
+        let second = c.response(false).await;
+        assert_eq!((second.header("keep-alive"), second.header("connection")), (None, None));
+        c.send(GET).await;
+        assert_eq!(c.response(false).await.header("connection"), Some("close"), "the third ends it all the same");
+        assert_eq!(c.end().await, Ok(Vec::new()));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn close_after_drops_pipelined_requests_silently() {
     within(async {
         let server = start(ServerConfig { close_after: Some(CloseAfter::exactly(2)), ..Default::default() }).await;

@@ -157,3 +157,15 @@ fn truncated_bodies_are_errors_not_responses() {
     assert_eq!((m.requests, m.errors.truncated, m.errors.total()), (0, 5, 5));
     assert_eq!(m.closed_by_server, 5);
 }
+
+#[test]
+fn every_connection_of_c_opens_at_the_start_of_a_duration_run_in_every_mode() {
+    // 192 connects at once: a listen queue of 128 would drop the SYNs beyond it, and those connects would
+    // wait a second for the retransmission, past this window.
+    let target = server(ServerConfig::default());
+    for mode in ["keepalive", "pipeline", "multiplex"] {
+        let m = only(&run(&target, &["--mode", mode, "-c", "192", "-d", "1s"])).clone();
+        assert_eq!(m.connections_opened, 192, "{mode}");
+        assert_eq!(m.timeline[0].opened, 192, "{mode}: all in the first second");
+    }
+}

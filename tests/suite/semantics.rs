@@ -223,10 +223,15 @@ fn http10_keep_alive_uses_only_c_connections_and_a_refusal_is_reported() {
     assert_consistent(&asked);
     assert_eq!((asked.requests, asked.errors.total(), asked.keep_alive.declined), (300, 0, 0));
     assert!(asked.connections_opened <= 3);
-    // Without --http1.0 the client does not ask for Keep-Alive, so this server closes every connection.
-    let plain = only(&run(&target, &["--mode", "keepalive", "-c", "2", "-n", "20"])).clone();
-    assert_eq!((plain.requests, plain.errors.total(), plain.connections_opened), (20, 0, 20));
-    assert_eq!(plain.keep_alive.declined, 20, "the report says the server declined keep-alive");
+    // Without --http1.0 the client asks for keep-alive on each connection's first request only (an HTTP/1.1
+    // connection persists unasked), so this server keeps each connection for two requests.
+    let plain = only(&run(&target, &["--mode", "keepalive", "-c", "1", "-n", "20"])).clone();
+    assert_eq!((plain.requests, plain.errors.total(), plain.connections_opened), (20, 0, 10));
+    assert_eq!(plain.closed_on_server_request + plain.closed_by_server, 10);
+    // A server that closes after each response, asked or not: the report says it declined keep-alive.
+    let addr = lingering_server(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+    let declined = only(&run_at(addr, &["--mode", "keepalive", "-c", "1", "-n", "5"])).clone();
+    assert_eq!((declined.requests, declined.connections_opened, declined.keep_alive.declined), (5, 5, 5));
 }
 
 #[test]
@@ -401,4 +406,18 @@ fn closes_the_server_asked_for_are_counted_apart_from_the_clients_own() {
     assert_eq!((m.closed_by_client, m.closed_by_reset), (0, 0));
     let m = only(&run(&target, &["--mode", "serial", "-n", "5"])).clone();
     assert_eq!((m.closed_by_client, m.closed_on_server_request), (5, 0));
+}
+
+#[test]
+fn a_connections_first_request_asks_for_keep_alive_so_a_server_announces_its_limit() {
+    // A server that says `Keep-Alive: max` only when asked (Apache): asked on each connection's first request,
+    // it announces its limit, and no pipelined request goes past it, where learning it costs retries.
+    let config = ServerConfig { keep_alive_max: Some(5), keep_alive_if_asked: true, ..ServerConfig::default() };
+    let target = server(config);
+    let m = only(&run(&target, &["--mode", "pipeline", "--depth", "16", "-c", "1", "-n", "600"])).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total(), m.retries), (600, 0, 0));
+    assert_eq!(m.connections_opened, 100, "max=5 on the first response: six requests per connection");
+    let k = &m.keep_alive;
+    assert_eq!((k.max, k.limits_announced, k.max_used_in_full), (Some(5), 100, 100), "{k:?}");
 }
