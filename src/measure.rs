@@ -186,7 +186,9 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
     notes.extend(learned_limit_note(run));
     if run.closed_unanswered > 0 {
         let text = format!(
-            "{} of {} connections were closed or reset by the server without an answer to any request written on              them (a server that accepts and closes, as a load balancer with no backend does): each worker waited              before its next connection, 1 ms doubling to 100 ms, as after a refused connect",
+            "{} of {} connections were closed or reset by the server without an answer to any request written \
+             on them (a server that accepts and closes, as a load balancer with no backend does): each worker \
+             waited before its next connection, 1 ms doubling to 100 ms, as after a refused connect",
             run.closed_unanswered, run.connections_opened
         );
         let figures = [("closed_unanswered", run.closed_unanswered as f64)];
@@ -194,7 +196,9 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
     }
     if run.closed_unsolicited > 0 {
         let text = format!(
-            "the server sent bytes no request asked for (a second response to one request?) on {} connections:              connbench closed each, as it could no longer tell which response answers which request, and              reconnected",
+            "the server sent bytes no request asked for (a second response to one request?) on {} connections: \
+             connbench closed each, as it could no longer tell which response answers which request, and \
+             reconnected",
             run.closed_unsolicited
         );
         let figures = [("closed_unsolicited", run.closed_unsolicited as f64)];
@@ -230,18 +234,20 @@ fn learned_limit_note(run: &ModeResult) -> Option<Note> {
     if k.learned_limit.is_none() && k.capped_connections == 0 && k.learned_limit_dropped == 0 {
         return None;
     }
-    let learned = "the server closed connections early, with requests unanswered, after the same number of responses \
-                   three times in a row, so connbench kept to that number per connection";
-    let dropped = match k.learned_limit_dropped {
+    let refuted = match k.learned_limit_dropped {
         0 => String::new(),
-        1 => "; a connection let run past it refuted it once, and it was dropped".into(),
+        1 => "; a connection let run past it refuted it, and it was dropped".into(),
         n => format!("; connections let run past it refuted it {n} times, and it was dropped each time"),
     };
     let held = match k.learned_limit {
-        Some(limit) => format!("; it held at the end: {limit} requests per connection"),
-        None => "; none held at the end".into(),
+        Some(limit) => format!("; the limit held at the end: {limit} requests per connection"),
+        None => "; no limit held at the end".into(),
     };
-    let text = format!("{learned} on {} connections{dropped}{held}", k.capped_connections);
+    let text = format!(
+        "capped {} connections at a per-connection limit learned from the server's early closes (three in a row \
+         after the same number of responses, with requests unanswered){refuted}{held}",
+        k.capped_connections
+    );
     let mut figures = vec![
         ("capped_connections", k.capped_connections as f64),
         ("learned_limit_dropped", k.learned_limit_dropped as f64),

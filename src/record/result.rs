@@ -264,7 +264,7 @@ pub struct Pacing {
     /// The largest delay between a request's scheduled and actual start.
     pub max_lag_us: u64,
     /// Requests due inside the window that were never sent: no connection was free for them within
-    /// `--timeout` of their due time, or the window ended first.
+    /// `--timeout` of their due time, or the window ended first (with a retry not yet sent again).
     #[serde(default)]
     pub missed: u64,
 }
