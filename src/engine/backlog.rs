@@ -50,9 +50,12 @@ impl Attempt {
     /// that ends after it was in flight at the end). A response that came later than `--timeout` after the
     /// request was written is a timeout, never a success, whether the timer or the last byte was seen first.
     pub(super) fn completed(&self, ctx: &ThreadCtx, done: Instant, status: u16) {
-        if ctx.in_window(done) && self.too_late(ctx, done) {
+        if !ctx.in_window(done) {
+            return;
+        }
+        if self.too_late(ctx, done) {
             ctx.failed(done, ErrorKind::Timeout);
-        } else if ctx.in_window(done) {
+        } else {
             let exchange = Exchange {
                 start: self.start,
                 began: self.began,
