@@ -429,10 +429,19 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_keep_alive_timeout: Option<Duration>,
 
+    /// Embedded server: send Keep-Alive timeout=, max= only to requests that ask for keep-alive, as Apache does.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_keep_alive_if_asked: bool,
+
     /// Embedded server: close after N responses without saying so, even with requests queued; N-M draws a
     /// number from N to M for each connection (a busy server closing connections early).
     #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]
     pub server_close_after: Option<CloseAfter>,
+
+    /// Embedded server: apply --server-close-after to the first N connections only, then serve without it (a
+    /// limit lifted mid-run, as by an nginx reload with a larger keepalive_requests).
+    #[arg(long, value_name = "N", help_heading = "Embedded server")]
+    pub server_lift_close_after: Option<u64>,
 
     /// Embedded server: silently close connections idle this long.
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]

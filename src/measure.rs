@@ -203,6 +203,27 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         );
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));
     }
+    notes.extend(learned_limit_note(run));
+    if run.closed_unanswered > 0 {
+        let text = format!(
+            "{} of {} connections were closed or reset by the server without an answer to any request written \
+             on them (a server that accepts and closes, as a load balancer with no backend does): each worker \
+             waited before its next connection, 1 ms doubling to 100 ms, as after a refused connect",
+            run.closed_unanswered, run.connections_opened
+        );
+        let figures = [("closed_unanswered", run.closed_unanswered as f64)];
+        notes.push(Note::new(NoteKind::Unanswered, mode, text).with(&figures));
+    }
+    if run.closed_unsolicited > 0 {
+        let text = format!(
+            "the server sent bytes no request asked for (a second response to one request?) on {} connections: \
+             connbench closed each, as it could no longer tell which response answers which request, and \
+             reconnected",
+            run.closed_unsolicited
+        );
+        let figures = [("closed_unsolicited", run.closed_unsolicited as f64)];
+        notes.push(Note::new(NoteKind::Unsolicited, mode, text).with(&figures));
+    }
     if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
         let missed = match pacing.missed {
             0 => String::new(),
@@ -224,6 +245,35 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::Pacing, mode, text).with(&figures));
     }
     notes
+}
+
+/// A per-connection limit learned from the server's early closes (docs/connections.md): what it capped, and
+/// whether it still held at the end.
+fn learned_limit_note(run: &ModeResult) -> Option<Note> {
+    let k = &run.keep_alive;
+    if k.learned_limit.is_none() && k.capped_connections == 0 && k.learned_limit_dropped == 0 {
+        return None;
+    }
+    let refuted = match k.learned_limit_dropped {
+        0 => String::new(),
+        1 => "; a connection let run past it refuted it, and it was dropped".into(),
+        n => format!("; connections let run past it refuted it {n} times, and it was dropped each time"),
+    };
+    let held = match k.learned_limit {
+        Some(limit) => format!("; the limit held at the end: {limit} requests per connection"),
+        None => "; no limit held at the end".into(),
+    };
+    let text = format!(
+        "capped {} connections at a per-connection limit learned from the server's early closes (three in a row \
+         after the same number of responses, with requests unanswered){refuted}{held}",
+        k.capped_connections
+    );
+    let mut figures = vec![
+        ("capped_connections", k.capped_connections as f64),
+        ("learned_limit_dropped", k.learned_limit_dropped as f64),
+    ];
+    figures.extend(k.learned_limit.map(|limit| ("learned_limit", limit as f64)));
+    Some(Note::new(NoteKind::KeepAlive, Some(run.mode), text).with(&figures))
 }
 
 /// `--start-at`: sleeps until `at` (or a stop signal) and returns how long it waited. A moment already past

@@ -46,6 +46,12 @@ pub enum NoteKind {
     Pacing,
     /// The server asked for a client certificate, which connbench does not send.
     ClientCertificate,
+    /// A per-connection limit learned from the server's early closes: what it capped, whether it held.
+    KeepAlive,
+    /// The server closed or reset connections without answering any request written on them.
+    Unanswered,
+    /// The server sent bytes no request asked for (a second response to one request).
+    Unsolicited,
     /// A kind written by a newer connbench: its text is still shown.
     #[serde(other)]
     Other,

@@ -133,6 +133,11 @@ pub struct ModePlan {
     pub requests_per_connection: Option<u64>,
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
+    /// What a connection's first request sends instead: HTTP/1.1 keep-alive and pipeline connections ask for
+    /// keep-alive (`Connection: keep-alive`, as browsers do), so that a server that announces its limits only
+    /// when asked (Apache's `Keep-Alive: timeout=, max=`) announces them instead of leaving them to be learned
+    /// (docs/design.md §2). Every other mode's is `request`.
+    pub first_request: Arc<[u8]>,
     /// The same request in parts, as HTTP/2 sends it (RFC 9113 §8.3: pseudo-headers and fields, no bytes).
     pub parts: Arc<RequestParts>,
     pub head_request: bool,
@@ -419,7 +424,7 @@ impl Plan {
         } else {
             None
         };
-        let request = render(&RequestSpec {
+        let spec = RequestSpec {
             method: &self.method,
             target: &target.path,
             host: &target.host,
@@ -427,7 +432,14 @@ impl Plan {
             body: &self.body,
             http10: self.http10,
             connection,
-        });
+        };
+        let request: Arc<[u8]> = render(&spec).into();
+        let first_request = match mode {
+            Mode::Keepalive | Mode::Pipeline if connection.is_none() => {
+                render(&RequestSpec { connection: Some("keep-alive"), ..spec }).into()
+            }
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline | Mode::Multiplex => request.clone(),
+        };
         // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
         // with others, as no response can be taken for another's. Pipelining has no such guarantee.
         let depth = match mode {
@@ -447,7 +459,8 @@ impl Plan {
             connections: if mode == Mode::Serial { 1 } else { self.connections },
             depth,
             requests_per_connection: one_shot.then_some(1),
-            request: request.into(),
+            request,
+            first_request,
             parts: Arc::new(parts),
             head_request: self.method == "HEAD",
             rate: self.rate,
@@ -605,7 +618,9 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         http10: knobs.server_http10 || p.server_http10 == Some(true),
         keep_alive_max: knobs.server_keep_alive_max.or(p.server_keep_alive_max),
         keep_alive_timeout: knobs.server_keep_alive_timeout.or(p.server_keep_alive_timeout),
+        keep_alive_if_asked: knobs.server_keep_alive_if_asked || p.server_keep_alive_if_asked == Some(true),
         close_after: knobs.server_close_after.or(p.server_close_after.map(CloseAfter::exactly)),
+        lift_close_after: knobs.server_lift_close_after.or(p.server_lift_close_after),
         idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),

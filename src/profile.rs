@@ -91,7 +91,9 @@ pub struct Profile {
     pub server_keep_alive_max: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub server_keep_alive_timeout: Option<Duration>,
+    pub server_keep_alive_if_asked: Option<bool>,
     pub server_close_after: Option<u64>,
+    pub server_lift_close_after: Option<u64>,
     #[serde(default, deserialize_with = "duration")]
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,

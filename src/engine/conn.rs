@@ -13,7 +13,11 @@
 //! early close after at least one response is progress and its unanswered requests are re-sent as often as
 //! that happens; a connection that answered nothing gives each request one more try. A non-idempotent
 //! request is never re-sent (the rule is `Backlog::unanswered`, shared with HTTP/2). A per-connection limit
-//! is imposed only when the server showed the same one on several connections in a row (`backlog::Streak`).
+//! is imposed only when the server showed the same one on several connections in a row, and only as long as
+//! the connection let run past it now and then does not refute it (`backlog::Learned`).
+//!
+//! A connection that ends with nothing answered (the server accepted and closed, or reset, without a word:
+//! a load balancer with no backend) makes the worker wait before the next one, as a refused connect does.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -37,8 +41,9 @@ use crate::record::{Closer, ErrorKind};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
-/// A worker whose connects keep failing (a dead server, no free descriptor) waits before the next one, from
-/// the first to the longest pause, doubling: never a spin, and a server that comes back is found quickly.
+/// A worker whose connects keep failing (a dead server, no free descriptor), or whose connections end with
+/// nothing answered, waits before the next one, from the first to the longest pause, doubling: never a spin,
+/// and a server that comes back is found quickly.
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 
@@ -63,7 +68,7 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     // Lent by the thread only while a read can fill it (`buffers.rs`).
     let mut buffer = Vec::new();
     let mut flight = VecDeque::with_capacity(http1_depth);
-    let mut backlog = Backlog::default();
+    let mut backlog = Backlog::new(ctx.clone());
     if owed {
         ctx.issued(1);
         backlog.pending.push_back(Pending { start: None, retried: false });
@@ -71,6 +76,10 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let mut timer = pin!(sleep_until(Instant::now().into()));
     let mut backoff = BACKOFF_FIRST;
     loop {
+        // Nothing is sent once the window is over: what this worker still owes was never written.
+        if !ctx.in_window(Instant::now()) {
+            return;
+        }
         // A connection is opened only for work: the first request is claimed before connecting, and a
         // failed connect is that request's one error.
         if backlog.pending.is_empty() {
@@ -89,29 +98,34 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
         }
         match open(&ctx).await {
             Err(failure) => {
-                backlog.pending.pop_front();
                 let kind = match failure {
                     NotOpened::Connect(err) => ErrorKind::of_io(&err),
                     NotOpened::Handshake { ip, closer } => {
-                        Lease::new(&ctx, ip).close(closer);
+                        Lease::new(&ctx, ip).close(closer, false);
                         ErrorKind::Tls
                     }
                 };
+                // A connect that fails after the window is over took no request with it.
+                if !ctx.in_window(Instant::now()) {
+                    return;
+                }
+                backlog.pending.pop_front();
                 ctx.failed(Instant::now(), kind);
-                sleep_until((Instant::now() + backoff).into()).await;
-                backoff = (backoff * 2).min(BACKOFF_LONGEST);
+                backoff = back_off(backoff).await;
             }
             Ok((stream, start, ip, preface_sent)) => {
-                backoff = BACKOFF_FIRST;
                 let lease = Lease::new(&ctx, ip);
-                let closer = match plan.mode {
+                let (closer, asked, progress) = match plan.mode {
                     Mode::Multiplex => {
                         let wire = super::h2::Wire::new(&ctx, stream, preface_sent);
                         // Boxed (see above): h2's connection state is several KiB.
-                        Box::pin(super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut())).await
+                        let closer =
+                            Box::pin(super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut())).await;
+                        (closer, false, true)
                     }
                     Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => {
-                        let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
+                        let learned = backlog.learned.cap(Instant::now());
+                        let limit = [plan.requests_per_connection, learned].into_iter().flatten().min();
                         let mut session = Session {
                             ctx: &ctx,
                             stream,
@@ -126,17 +140,36 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                         if closer == Closer::Client {
                             session.stream.close_notify(CLIENT_LINGER).await;
                         }
-                        if let Some((_, in_full)) = session.reuse.announced_max() {
-                            ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
+                        let (answered, sent) = (session.reuse.answered(), session.sent);
+                        // The last response said the connection ends: a close of the client's is the server's wish.
+                        let asked = session.reuse.persistent() == Some(false);
+                        let announced_max = session.reuse.announced_max();
+                        backlog.connection_ended(answered, Instant::now());
+                        let mut recorder = ctx.recorder.borrow_mut();
+                        if let Some((_, in_full)) = announced_max {
+                            recorder.keep_alive_max_used(in_full);
                         }
                         ctx.buffers.give_back(&mut buffer);
-                        closer
+                        // Nothing answered: the server's close or reset without a word is counted (and noted);
+                        // whoever closed, the next connection waits.
+                        let nothing = answered == 0 && sent > 0;
+                        if nothing && closer != Closer::Client {
+                            recorder.closed_unanswered();
+                        }
+                        (closer, asked, !nothing)
                     }
                 };
-                lease.close(closer);
+                lease.close(closer, asked);
+                backoff = if progress { BACKOFF_FIRST } else { back_off(backoff).await };
             }
         }
     }
+}
+
+/// Waits `backoff`, and returns the next pause, doubled.
+async fn back_off(backoff: Duration) -> Duration {
+    sleep_until((Instant::now() + backoff).into()).await;
+    (backoff * 2).min(BACKOFF_LONGEST)
 }
 
 /// An open connection's place in the live count and the port ledger, given back when it closes, or when the
@@ -145,23 +178,25 @@ struct Lease<'a> {
     ctx: &'a ThreadCtx,
     ip: IpAddr,
     closer: Closer,
+    /// The server's last response asked for the close.
+    asked: bool,
 }
 
 impl<'a> Lease<'a> {
     fn new(ctx: &'a ThreadCtx, ip: IpAddr) -> Lease<'a> {
         LiveCounters::bump(&ctx.live.open_connections, 1);
-        Lease { ctx, ip, closer: Closer::Client }
+        Lease { ctx, ip, closer: Closer::Client, asked: false }
     }
 
-    fn close(mut self, closer: Closer) {
-        self.closer = closer;
+    fn close(mut self, closer: Closer, asked: bool) {
+        (self.closer, self.asked) = (closer, asked);
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         LiveCounters::bump(&self.ctx.live.open_connections, -1);
-        self.ctx.recorder.borrow_mut().closed(self.closer);
+        self.ctx.recorder.borrow_mut().closed(self.closer, self.asked);
         self.ctx.shared.governor.closed(self.ip, self.closer, Instant::now());
     }
 }
@@ -238,6 +273,11 @@ impl ThreadCtx {
     /// Requests taken from the mode's allowance by this thread, to tell at the end how many were in flight.
     pub(super) fn issued(&self, count: u64) {
         self.issued.set(self.issued.get() + count);
+    }
+
+    /// Requests issued and never written when their worker ended: neither answered, failed nor in flight.
+    pub(super) fn unsent(&self, count: u64) {
+        self.unsent.set(self.unsent.get() + count);
     }
 
     pub(super) fn failed(&self, at: Instant, kind: ErrorKind) {
@@ -346,7 +386,7 @@ impl Session<'_> {
                         Idle::Work => continue,
                         Idle::Over => return Closer::Client,
                         Idle::Ended(ending) => return self.closer_after(ending),
-                        Idle::Unexpected => return self.close_gracefully().await,
+                        Idle::Unexpected => return self.unsolicited().await,
                     }
                 }
             }
@@ -367,8 +407,7 @@ impl Session<'_> {
             end += n;
             while start < end {
                 let Some(head) = self.flight.front_mut() else {
-                    // Bytes nobody asked for: the stream can no longer be matched to requests.
-                    return self.close_gracefully().await;
+                    return self.unsolicited().await;
                 };
                 head.attempt.first_byte.get_or_insert(now);
                 // The memo's borrow ends with this statement, before any await below.
@@ -406,13 +445,17 @@ impl Session<'_> {
             return Ok(());
         }
         let head_request = ctx.shared.plan.head_request;
+        // A connection's first request goes alone (persistence is not known yet), and asks for keep-alive.
+        let first = self.sent == 0;
         for index in 0..batch as usize {
             let request = self.backlog.next(ctx, index < owed, now);
             let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
             self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
-        let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
+        let plan = &self.ctx.shared.plan;
+        let bytes =
+            if first { &plan.first_request[..] } else { &self.ctx.shared.burst[..batch as usize * plan.request.len()] };
         // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
         // plain socket's flush is a no-op, no syscall).
         let written = match self.stream.write_all(bytes).await {
@@ -556,6 +599,11 @@ impl Session<'_> {
             _ => ErrorKind::ClosedEarly,
         };
         for request in self.flight.drain(..) {
+            // The client gave up on the oldest: any other that has waited as long timed out too.
+            if matches!(ending, Ending::TimedOut) && request.attempt.too_late(self.ctx, now) {
+                self.ctx.failed(now, ErrorKind::Timeout);
+                continue;
+            }
             self.backlog.unanswered(self.ctx, request.attempt.request(), answered > 0, unanswered, now);
         }
     }
@@ -586,6 +634,13 @@ impl Session<'_> {
         let _ = self.stream.shutdown().await;
         let _ = self.drain_until(Instant::now() + CLIENT_LINGER).await;
         Closer::Client
+    }
+
+    /// Bytes nobody asked for (a second response to one request, say): the stream can no longer be matched
+    /// to requests, so the client closes the connection, and counts why.
+    async fn unsolicited(&mut self) -> Closer {
+        self.ctx.recorder.borrow_mut().closed_unsolicited();
+        self.close_gracefully().await
     }
 
     /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.

@@ -113,8 +113,9 @@ struct ThreadCtx {
     /// Open loop (`--rate`): the scheduled requests waiting for a connection.
     tickets: Option<schedule::Tickets>,
     /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
-    /// flight.
+    /// flight, unless their worker still owed them (`unsent`): never written (with `--rate`, missed).
     issued: Cell<u64>,
+    unsent: Cell<u64>,
 }
 
 /// A connection already established, where from, and how long its handshake took; with https, the session of
@@ -251,6 +252,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         opened: RefCell::new(opened),
         tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
+        unsent: Cell::new(0),
     });
     barrier.wait();
     let local = tokio::task::LocalSet::new();
@@ -283,10 +285,11 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
     let mut recorder = ctx.recorder.into_inner();
+    let unsent = ctx.unsent.get();
     if let Some(tickets) = &ctx.tickets {
-        recorder.missed(tickets.left_unsent());
+        recorder.missed(tickets.left_unsent() + unsent);
     }
-    recorder.in_flight_at_end(ctx.issued.get());
+    recorder.in_flight_at_end(ctx.issued.get() - unsent);
     (recorder, finished)
 }
 

@@ -179,6 +179,9 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
     m.closed_by_client += o.closed_by_client;
     m.closed_by_server += o.closed_by_server;
     m.closed_by_reset += o.closed_by_reset;
+    m.closed_on_server_request += o.closed_on_server_request;
+    m.closed_unanswered += o.closed_unanswered;
+    m.closed_unsolicited += o.closed_unsolicited;
     m.keep_alive.merge(&o.keep_alive);
     if let Some(theirs) = &o.tls {
         m.tls.get_or_insert_with(Default::default).add(theirs);

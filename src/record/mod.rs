@@ -173,6 +173,9 @@ pub struct Recorder {
     closed_by_client: u64,
     closed_by_server: u64,
     closed_by_reset: u64,
+    closed_on_server_request: u64,
+    closed_unanswered: u64,
+    closed_unsolicited: u64,
     retries: u64,
     in_flight_at_end: u64,
     keep_alive: KeepAlive,
@@ -208,6 +211,9 @@ impl Recorder {
             closed_by_client: 0,
             closed_by_server: 0,
             closed_by_reset: 0,
+            closed_on_server_request: 0,
+            closed_unanswered: 0,
+            closed_unsolicited: 0,
             retries: 0,
             in_flight_at_end: 0,
             keep_alive: KeepAlive::default(),
@@ -321,12 +327,40 @@ impl Recorder {
         self.second(at).errors += 1;
     }
 
-    pub fn closed(&mut self, by: Closer) {
+    /// A connection closed, `by` whoever closed first; `asked`: the server's last response said the
+    /// connection ends (`Connection: close`), so a client close is the server's wish, counted apart.
+    pub fn closed(&mut self, by: Closer, asked: bool) {
         match by {
+            Closer::Client if asked => self.closed_on_server_request += 1,
             Closer::Client => self.closed_by_client += 1,
             Closer::Server => self.closed_by_server += 1,
             Closer::Reset => self.closed_by_reset += 1,
         }
+    }
+
+    /// The server closed or reset a connection that had requests written and answered none of them.
+    pub fn closed_unanswered(&mut self) {
+        self.closed_unanswered += 1;
+    }
+
+    /// The client closed a connection because the server sent bytes no request asked for.
+    pub fn closed_unsolicited(&mut self) {
+        self.closed_unsolicited += 1;
+    }
+
+    /// A connection carried as many requests as a learned per-connection limit allowed.
+    pub fn learned_limit_capped(&mut self) {
+        self.keep_alive.capped_connections += 1;
+    }
+
+    /// A connection ran past a learned per-connection limit: the limit was dropped.
+    pub fn learned_limit_refuted(&mut self) {
+        self.keep_alive.learned_limit_dropped += 1;
+    }
+
+    /// A worker ended holding this learned per-connection limit (None: none).
+    pub fn learned_limit_held(&mut self, limit: Option<u64>) {
+        self.keep_alive.merge(&KeepAlive { learned_limit: limit, ..KeepAlive::default() });
     }
 
     /// A scheduled request started `lag` after its time (`--rate`).
@@ -404,6 +438,9 @@ impl Recorder {
         self.closed_by_client += other.closed_by_client;
         self.closed_by_server += other.closed_by_server;
         self.closed_by_reset += other.closed_by_reset;
+        self.closed_on_server_request += other.closed_on_server_request;
+        self.closed_unanswered += other.closed_unanswered;
+        self.closed_unsolicited += other.closed_unsolicited;
         self.retries += other.retries;
         self.in_flight_at_end += other.in_flight_at_end;
         self.keep_alive.merge(&other.keep_alive);
@@ -477,6 +514,9 @@ impl Recorder {
             closed_by_client: self.closed_by_client,
             closed_by_server: self.closed_by_server,
             closed_by_reset: self.closed_by_reset,
+            closed_on_server_request: self.closed_on_server_request,
+            closed_unanswered: self.closed_unanswered,
+            closed_unsolicited: self.closed_unsolicited,
             keep_alive: self.keep_alive,
             max_concurrent_streams: self.stream_cap,
             latency: Latency {
@@ -635,7 +675,10 @@ mod tests {
         a.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
         b.completed(&exchange(t0, 1_500_000, 1_500_000, 1_500_010, 1_500_020, false), 200);
         b.failed(t0 + Duration::from_millis(2500), ErrorKind::Reset);
-        b.closed(Closer::Server);
+        b.closed(Closer::Server, false);
+        b.closed(Closer::Client, true);
+        b.closed_unanswered();
+        b.closed_unsolicited();
         b.retried();
         a.keep_alive_limits(Some(100), None);
         b.keep_alive_limits(Some(3), Some(5));
@@ -645,16 +688,23 @@ mod tests {
         assert_eq!(m.requests, 2);
         assert_eq!(m.errors.reset, 1);
         assert_eq!(m.errors.total(), 1);
-        assert_eq!(m.closed_by_server, 1);
+        assert_eq!((m.closed_by_server, m.closed_by_client, m.closed_on_server_request), (1, 0, 1));
+        assert_eq!((m.closed_unanswered, m.closed_unsolicited), (1, 1));
         assert_eq!(m.retries, 1);
         let k = &m.keep_alive;
         assert_eq!((k.declined, k.limits_announced, k.max, k.timeout_s), (1, 2, Some(3), Some(5)));
         b.keep_alive_max_used(true);
         b.keep_alive_max_used(false);
+        b.learned_limit_capped();
+        b.learned_limit_refuted();
+        b.learned_limit_held(Some(7));
+        b.learned_limit_held(None);
         let mut c = Recorder::new(t0, false);
+        c.learned_limit_held(Some(9));
         c.merge(&b);
         let k = c.finish(SHAPE, Duration::from_secs(3)).keep_alive;
         assert_eq!((k.max_connections, k.max_used_in_full), (2, 1));
+        assert_eq!((k.learned_limit, k.capped_connections, k.learned_limit_dropped), (Some(7), 1, 1));
         let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
         assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
     }

@@ -81,9 +81,24 @@ pub struct ModeResult {
     pub rps: f64,
     pub bytes_received: u64,
     pub connections_opened: u64,
+    /// Connections closed first by the client of its own accord (its limit, a timeout, the end of the run),
+    /// first by the server, and reset. With `closed_on_server_request`, they add up to `connections_opened`.
     pub closed_by_client: u64,
     pub closed_by_server: u64,
     pub closed_by_reset: u64,
+    /// Connections the client closed first because the server's last response said so (`Connection: close`,
+    /// HTTP/1.0 without Keep-Alive): TIME_WAIT on the client, at the server's wish. Counted in `closed_by_client`
+    /// in results written before it was added.
+    #[serde(default)]
+    pub closed_on_server_request: u64,
+    /// Connections the server closed or reset with requests written and not one answered (a server that
+    /// accepts and closes: a load balancer with no backend). Added within schema 1.
+    #[serde(default)]
+    pub closed_unanswered: u64,
+    /// Connections the client closed because the server sent bytes no request asked for (a second response
+    /// to one request). Added within schema 1.
+    #[serde(default)]
+    pub closed_unsolicited: u64,
     /// What the server said about keeping connections (absent in results written before it was added).
     #[serde(default)]
     pub keep_alive: KeepAlive,
@@ -249,7 +264,7 @@ pub struct Pacing {
     /// The largest delay between a request's scheduled and actual start.
     pub max_lag_us: u64,
     /// Requests due inside the window that were never sent: no connection was free for them within
-    /// `--timeout` of their due time, or the window ended first.
+    /// `--timeout` of their due time, or the window ended first (with a retry not yet sent again).
     #[serde(default)]
     pub missed: u64,
 }
@@ -281,6 +296,17 @@ pub struct KeepAlive {
     pub max_used_in_full: u64,
     /// The smallest `timeout` announced, in seconds, if any.
     pub timeout_s: Option<u32>,
+    /// A per-connection limit connbench learned because the server closed connections early after the same
+    /// number of responses, several in a row, and still held at the end (the smallest, if workers differ);
+    /// null if none was learned or every one was refuted. Added within schema 1.
+    #[serde(default)]
+    pub learned_limit: Option<u64>,
+    /// Connections that carried as many requests as a learned limit allowed, and times a connection let run
+    /// past a learned limit refuted it (docs/connections.md). Added within schema 1.
+    #[serde(default)]
+    pub capped_connections: u64,
+    #[serde(default)]
+    pub learned_limit_dropped: u64,
 }
 
 impl KeepAlive {
@@ -291,10 +317,13 @@ impl KeepAlive {
         self.max_used_in_full += other.max_used_in_full;
         self.max = min_some(self.max, other.max);
         self.timeout_s = min_some(self.timeout_s, other.timeout_s);
+        self.learned_limit = min_some(self.learned_limit, other.learned_limit);
+        self.capped_connections += other.capped_connections;
+        self.learned_limit_dropped += other.learned_limit_dropped;
     }
 }
 
-fn min_some(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+fn min_some<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         _ => a.or(b),
@@ -446,6 +475,9 @@ pub(crate) mod fixture {
             closed_by_client: 0,
             closed_by_server: 0,
             closed_by_reset: 0,
+            closed_on_server_request: 0,
+            closed_unanswered: 0,
+            closed_unsolicited: 0,
             keep_alive: KeepAlive::default(),
             max_concurrent_streams: None,
             latency: Latency {

@@ -283,11 +283,21 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
             n => Value::Rate(r.requests as f64 / n as f64),
         }),
         Figure::new("closed by client first", "closed_by_client", |r| Value::Count(r.closed_by_client)),
+    ];
+    // The client's closes the server asked for, apart from its own (where some were).
+    if any(|r| r.closed_on_server_request > 0) {
+        connection_rows.push(Figure::new(
+            "closed after the server's Connection: close",
+            "closed_on_server_request",
+            |r| Value::Count(r.closed_on_server_request),
+        ));
+    }
+    connection_rows.extend([
         Figure::new("closed by server first", "closed_by_server", |r| Value::Count(r.closed_by_server)),
         Figure::new("closed by reset", "closed_by_reset", |r| Value::Count(r.closed_by_reset)),
         Figure::new("retries", "retries", |r| Value::Count(r.retries)),
         Figure::new("keep-alive declined", "keep_alive_declined", |r| Value::Count(r.keep_alive.declined)),
-    ];
+    ]);
     if any(|r| r.in_flight_at_end > 0) {
         connection_rows.push(Figure::new("in flight at end", "in_flight_at_end", |r| Value::Count(r.in_flight_at_end)));
     }
@@ -488,6 +498,19 @@ mod tests {
         assert_eq!(titles(std::slice::from_ref(&quiet)), ["summary", "connections", "latency by phase"]);
         let labels: Vec<_> = sections(std::slice::from_ref(&quiet))[0].rows.iter().map(|f| f.label.clone()).collect();
         assert!(!labels.contains(&"status 5xx".to_string()) && !labels.contains(&"pipeline depth".to_string()));
+        let connection_labels =
+            |runs: &[ModeResult]| -> Vec<String> { sections(runs)[1].rows.iter().map(|f| f.label.clone()).collect() };
+        let asked = "closed after the server's Connection: close".to_string();
+        assert!(!connection_labels(std::slice::from_ref(&quiet)).contains(&asked));
+        let mut closing = quiet.clone();
+        closing.closed_on_server_request = 3;
+        let labels = connection_labels(&[quiet.clone(), closing.clone()]);
+        let at = labels.iter().position(|l| *l == asked).expect("the row, once a run has one");
+        assert_eq!(
+            (labels[at - 1].as_str(), labels[at + 1].as_str()),
+            ("closed by client first", "closed by server first")
+        );
+        assert_eq!(sections(&[closing])[1].rows[at].of(&quiet), Value::Count(0));
         let mut busy = quiet.clone();
         busy.rate = Some(100.0);
         busy.status.s5xx = 1;
