@@ -6,8 +6,9 @@
 //!
 //! The same rules as HTTP/1.x, through the same pieces (`backlog.rs`, the recorder): the worker owes what is
 //! in its backlog, retries first; a stream the server did not process (above a GOAWAY's last-stream-id, or
-//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes through `Backlog::unanswered`, as a request a
-//! closed HTTP/1.x connection left unanswered; any other RST_STREAM is `errors.h2_reset`. Only one stream
+//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes again whatever its method (`Backlog::refused`); one
+//! a broken connection left with nothing back may have been processed, and goes by the rule of an HTTP/1.x
+//! request a close left unanswered (`Backlog::unanswered`); any other RST_STREAM is `errors.h2_reset`. Only one stream
 //! goes out before the server has answered once, so its SETTINGS (the first frame it sends, §3.4) are known
 //! before more: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites.
 //! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
@@ -193,26 +194,29 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
 
 /// What becomes of a stream that ended without a whole response.
 enum Fate {
-    /// The server did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): retry by the rule.
-    NotProcessed {
+    /// The server said it did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): it goes again
+    /// whatever its method (RFC 9113 §8.7).
+    Refused {
         go_away: bool,
     },
+    /// The connection broke with nothing of its response back: the server may have processed it, so it goes
+    /// again by the rule of an HTTP/1.x request a close left unanswered.
+    Unanswered,
     Failed(ErrorKind),
 }
 
 fn fate(err: &h2::Error, answered_head: bool) -> Fate {
     if err.is_remote() && err.is_go_away() {
-        return Fate::NotProcessed { go_away: true };
+        return Fate::Refused { go_away: true };
     }
     if err.is_remote() && err.is_reset() {
         return match err.reason() {
-            Some(Reason::REFUSED_STREAM) => Fate::NotProcessed { go_away: false },
+            Some(Reason::REFUSED_STREAM) => Fate::Refused { go_away: false },
             _ => Fate::Failed(ErrorKind::H2Reset),
         };
     }
     match err.get_io() {
-        // The connection broke: a stream with nothing back was never answered, as on HTTP/1.x.
-        Some(_) if !answered_head => Fate::NotProcessed { go_away: false },
+        Some(_) if !answered_head => Fate::Unanswered,
         Some(io) => Fate::Failed(match ErrorKind::of_io(io) {
             ErrorKind::Other => ErrorKind::Truncated,
             kind => kind,
@@ -354,10 +358,11 @@ impl Multiplexed {
                 }
                 Err(_) => {
                     // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
-                    // for the next connection. One that took none at all spends a try of its first request.
+                    // for the next connection. One that took none at all spends a try of its first request,
+                    // which the server never saw, whatever its method.
                     self.going_away = true;
                     if self.sent == 0 {
-                        backlog.unanswered(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
+                        backlog.refused(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
                     } else {
                         backlog.pending.push_front(Pending { start, retried });
                     }
@@ -385,11 +390,13 @@ impl Multiplexed {
             }
             Err(err) => err,
         };
+        let progress = self.answered > 0;
         match fate(&err, stream.attempt.first_byte.is_some()) {
-            Fate::NotProcessed { go_away } => {
+            Fate::Refused { go_away } => {
                 self.going_away |= go_away;
-                backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now);
+                backlog.refused(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now);
             }
+            Fate::Unanswered => backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now),
             Fate::Failed(kind) => ctx.failed(now, kind),
         }
     }

@@ -48,6 +48,19 @@ fn streams_refused_after_a_goaway_are_sent_again_on_a_new_connection() {
 }
 
 #[test]
+fn a_post_refused_by_a_goaway_was_not_processed_and_is_sent_again() {
+    // RFC 9113 §8.7: a stream above GOAWAY's last-stream-id was not processed, whatever its method.
+    let target = server(ServerConfig { goaway_after: Some(40), ..ServerConfig::default() });
+    let args = ["--mode", "multiplex", "-c", "2", "--depth", "8", "-n", "500", "-X", "POST", "--body", "x=1"];
+    let m = only(&run(&target, &args)).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total()), (500, 0), "{:?}", m.errors);
+    assert!(m.retries > 0, "streams past the 40th were refused and sent again");
+    let s = settled(&target);
+    assert_eq!(s.requests, 500, "every POST processed once, none twice");
+}
+
+#[test]
 fn a_stream_reset_by_the_server_is_an_h2_reset_error() {
     let target = server(ServerConfig { reset: true, ..ServerConfig::default() });
     let m = only(&run(&target, &["--mode", "multiplex", "-c", "1", "--depth", "4", "-n", "20"])).clone();
