@@ -176,11 +176,21 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
     }
     if let Some(cap) = run.max_concurrent_streams {
-        let text = format!(
-            "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), fewer \
-             than --depth {}: {cap} were in flight at most",
-            run.depth
-        );
+        let text = match cap {
+            0 if run.errors.refused == 0 => "the server allowed no stream at first (SETTINGS_MAX_CONCURRENT_STREAMS \
+                 0): requests waited for a SETTINGS frame to raise the limit"
+                .to_string(),
+            0 => format!(
+                "the server allowed no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0) and did not raise it within \
+                 --timeout: {} requests were refused",
+                run.errors.refused
+            ),
+            _ => format!(
+                "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), \
+                 fewer than --depth {}: {cap} were in flight at most",
+                run.depth
+            ),
+        };
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));
     }
     if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {

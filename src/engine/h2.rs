@@ -9,8 +9,10 @@
 //! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes again whatever its method (`Backlog::refused`); one
 //! a broken connection left with nothing back may have been processed, and goes by the rule of an HTTP/1.x
 //! request a close left unanswered (`Backlog::unanswered`); any other RST_STREAM is `errors.h2_reset`. Only one stream
-//! goes out before the server has answered once, so its SETTINGS (the first frame it sends, §3.4) are known
-//! before more: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites.
+//! goes out before the server's SETTINGS (the first frame it sends, §3.4) are in: the depth is then capped by
+//! SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites. A server that allows no stream (0) is
+//! given up to --timeout to raise it with a SETTINGS frame, each request in turn, and then refuses it
+//! (`errors.refused`).
 //! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
 
 use std::future::{poll_fn, Future};
@@ -40,6 +42,12 @@ const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
 /// How long the client's own close (its GOAWAY) waits for h2 to flush it.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
+/// The send-stream limit h2 starts a connection with, which no SETTINGS frame can set (its value is a u32,
+/// and h2 reads a SETTINGS frame without one as no limit, usize::MAX): while the limit still reads this, the
+/// server's SETTINGS have not arrived.
+const UNSETTLED: usize = usize::MAX - 1;
+/// How often a connection whose server allows no stream looks again at the limit.
+const LIMIT_POLL: Duration = Duration::from_millis(10);
 
 /// The request as h2 sends it, built once per connection; each stream clones its parts.
 pub(super) struct Template {
@@ -239,6 +247,7 @@ pub(super) async fn session(
     let handshake = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_max_send_streams(UNSETTLED)
         .handshake::<_, Bytes>(wire)
         .await;
     let (mut sender, mut connection) = match handshake {
@@ -259,18 +268,36 @@ pub(super) async fn session(
     let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false };
     let mut cap_reported = false;
     loop {
-        // One stream until the server has answered (its SETTINGS come first), then the depth, capped.
-        let allowed = match conn.answered {
-            0 => 1,
-            _ => depth.min(sender.current_max_send_streams()),
-        };
-        if conn.answered > 0 && allowed < depth && !cap_reported {
+        // One stream until the server's SETTINGS are in (its first frame), then the depth, capped by them.
+        let limit = sender.current_max_send_streams();
+        let allowed = if limit == UNSETTLED { 1 } else { depth.min(limit) };
+        if limit != UNSETTLED && allowed < depth && !cap_reported {
             cap_reported = true;
             ctx.recorder.borrow_mut().stream_cap(allowed as u32);
         }
         if !conn.going_away && conn.streams.len() < allowed {
             let want = (allowed - conn.streams.len()) as u64;
             conn.open_streams(ctx, backlog, &template, &mut sender, want, connect_start);
+        }
+        if allowed == 0 && conn.streams.is_empty() && !conn.going_away {
+            // The server allows no stream for now (§6.5.2); a SETTINGS frame may raise the limit. The request
+            // this connection owes (or would take next) waits for that up to --timeout, then fails as the
+            // server's refusal. With --rate, the next due request is taken below, as on any idle connection.
+            if backlog.pending.is_empty() && ctx.tickets.is_none() && backlog.share_out(ctx, 1, Instant::now()).1 == 1 {
+                backlog.pending.push_back(Pending { start: None, retried: false });
+            }
+            if !backlog.pending.is_empty() {
+                match room(&sender, &mut connection, Instant::now() + plan.timeout).await {
+                    Room::Raised => {}
+                    Room::Refused => {
+                        backlog.pending.pop_front();
+                        ctx.failed(Instant::now(), ErrorKind::Refused);
+                    }
+                    // What it owes stays owed, for the next connection.
+                    Room::Ended(closer) => return closer,
+                }
+                continue;
+            }
         }
         if conn.streams.is_empty() {
             let more = match &ctx.tickets {
@@ -319,6 +346,39 @@ pub(super) async fn session(
                 }
                 let due = conn.streams.iter().map(|s| s.attempt.sent + timeout).min().unwrap_or(now + timeout);
                 timer.as_mut().reset(due.into());
+            }
+        }
+    }
+}
+
+/// How a wait for the server to allow a stream ended.
+enum Room {
+    /// A SETTINGS frame raised SETTINGS_MAX_CONCURRENT_STREAMS above 0.
+    Raised,
+    /// It did not within the time given: the server refuses the request.
+    Refused,
+    /// The connection ended meanwhile; who closed it.
+    Ended(Closer),
+}
+
+/// Drives the connection until the server allows a stream, `until` passes, or the connection ends. h2 wakes
+/// no task when a SETTINGS frame raises the limit, so the limit is looked at every `LIMIT_POLL`.
+async fn room<T: AsyncRead + AsyncWrite + Unpin>(
+    sender: &SendRequest<Bytes>,
+    connection: &mut h2::client::Connection<T, Bytes>,
+    until: Instant,
+) -> Room {
+    loop {
+        tokio::select! {
+            biased;
+            ended = &mut *connection => return Room::Ended(closer_of(&ended)),
+            () = tokio::time::sleep(LIMIT_POLL) => {
+                if sender.current_max_send_streams() > 0 {
+                    return Room::Raised;
+                }
+                if Instant::now() >= until {
+                    return Room::Refused;
+                }
             }
         }
     }

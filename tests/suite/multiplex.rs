@@ -115,3 +115,95 @@ fn all_runs_five_modes_on_an_h2c_server_and_the_four_http1_modes_elsewhere() {
     let four = crate::util::run_at(http1, &["--mode", "all", "-c", "1", "-n", "3"]);
     assert_eq!(four.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), &Mode::ALL[..4]);
 }
+
+/// One HTTP/2 frame: length, type, flags, stream id, payload (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut bytes = vec![len[1], len[2], len[3], kind, flags];
+    bytes.extend_from_slice(&stream.to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// A SETTINGS frame with SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2).
+fn max_streams(limit: u32) -> Vec<u8> {
+    let mut payload = vec![0, 3];
+    payload.extend_from_slice(&limit.to_be_bytes());
+    frame(4, 0, 0, &payload)
+}
+
+/// A hand-made h2c server, frame by frame: its SETTINGS allow no stream at first, and a second SETTINGS raises
+/// the limit to 100 after `raise_after` (never, when None). A stream that arrives while the limit is 0 is
+/// refused (RST_STREAM REFUSED_STREAM); the others are answered `:status 200` with no body (HPACK index 8).
+fn zero_streams_server(raise_after: Option<Duration>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let accepted = Instant::now();
+                let mut preface = [0u8; 24];
+                if stream.read_exact(&mut preface).is_err() || stream.write_all(&max_streams(0)).is_err() {
+                    return;
+                }
+                stream.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+                let (mut raised, mut buf) = (false, Vec::new());
+                loop {
+                    if !raised && raise_after.is_some_and(|after| accepted.elapsed() >= after) {
+                        raised = true;
+                        let _ = stream.write_all(&max_streams(100));
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match stream.read(&mut chunk) {
+                        Ok(0) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return,
+                    }
+                    while buf.len() >= 9 {
+                        let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+                        if buf.len() < 9 + len {
+                            break;
+                        }
+                        let (kind, flags) = (buf[3], buf[4]);
+                        let id = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) & 0x7fff_ffff;
+                        let reply = match kind {
+                            4 if flags & 1 == 0 => frame(4, 1, 0, &[]),
+                            1 if raised => frame(1, 0x5, id, &[0x88]),
+                            1 => frame(3, 0, id, &7u32.to_be_bytes()),
+                            _ => Vec::new(),
+                        };
+                        buf.drain(..9 + len);
+                        if stream.write_all(&reply).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_that_allows_no_stream_is_waited_for_then_counted_as_refusing() {
+    // SETTINGS_MAX_CONCURRENT_STREAMS 0 and never more: each request waits --timeout for a SETTINGS update,
+    // then is the server's refusal; the first, sent before the SETTINGS were known and refused, went again.
+    let never = zero_streams_server(None);
+    let args = ["--mode", "multiplex", "-c", "1", "-n", "2", "--timeout", "300ms"];
+    let result = crate::util::run_at(never, &args);
+    let m = only(&result);
+    assert_eq!((m.requests, m.errors.refused, m.errors.total()), (0, 2, 2), "{:?}", m.errors);
+    assert_eq!(m.max_concurrent_streams, Some(0));
+    let note = result.notes.iter().find(|n| n.text.contains("SETTINGS_MAX_CONCURRENT_STREAMS")).expect("a note");
+    assert!(note.text.contains("no stream") && note.text.contains("refused"), "{}", note.text);
+    // Raised after 300 ms: every request waits for it and is answered.
+    let later = zero_streams_server(Some(Duration::from_millis(300)));
+    let args = ["--mode", "multiplex", "-c", "1", "--depth", "4", "-n", "6", "--timeout", "5s"];
+    let result = crate::util::run_at(later, &args);
+    let m = only(&result);
+    assert_eq!((m.requests, m.errors.total()), (6, 0), "{:?}", m.errors);
+    assert!(result.notes.iter().any(|n| n.text.contains("waited for a SETTINGS frame")), "{:?}", result.notes);
+}
