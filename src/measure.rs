@@ -187,8 +187,9 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
             ),
             _ => format!(
                 "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), \
-                 fewer than --depth {}: {cap} were in flight at most",
-                run.depth
+                 fewer than --depth {}: {} were in flight at most",
+                run.depth,
+                run.max_in_flight.unwrap_or(0)
             ),
         };
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));

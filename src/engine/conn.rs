@@ -401,6 +401,7 @@ impl Session<'_> {
             self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
+        ctx.recorder.borrow_mut().in_flight(self.flight.len());
         let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
         // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
         // plain socket's flush is a no-op, no syscall).

@@ -278,6 +278,7 @@ pub(super) async fn session(
         if !conn.going_away && conn.streams.len() < allowed {
             let want = (allowed - conn.streams.len()) as u64;
             conn.open_streams(ctx, backlog, &template, &mut sender, want, connect_start);
+            ctx.recorder.borrow_mut().in_flight(conn.streams.len());
         }
         if allowed == 0 && conn.streams.is_empty() && !conn.going_away {
             // The server allows no stream for now (§6.5.2); a SETTINGS frame may raise the limit. The request
@@ -456,7 +457,9 @@ impl Multiplexed {
                 self.going_away |= go_away;
                 backlog.refused(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now);
             }
-            Fate::Unanswered => backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now),
+            Fate::Unanswered => {
+                backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now)
+            }
             Fate::Failed(kind) => ctx.failed(now, kind),
         }
     }

@@ -174,6 +174,8 @@ pub struct Recorder {
     tls: Option<TlsRecord>,
     /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
     stream_cap: Option<u32>,
+    /// The most requests or streams in flight at once on one connection.
+    most_in_flight: u32,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -208,6 +210,7 @@ impl Recorder {
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
+            most_in_flight: 0,
             timeline: Vec::new(),
             current: (started, started, 0),
             live_latency: new_second_histogram(),
@@ -371,6 +374,11 @@ impl Recorder {
         self.stream_cap = Some(self.stream_cap.map_or(streams, |cap| cap.min(streams)));
     }
 
+    /// A connection has `now` requests (or streams) in flight, just after sending more.
+    pub fn in_flight(&mut self, now: usize) {
+        self.most_in_flight = self.most_in_flight.max(u32::try_from(now).unwrap_or(u32::MAX));
+    }
+
     pub fn received(&mut self, bytes: usize) {
         self.bytes_received += bytes as u64;
     }
@@ -410,6 +418,7 @@ impl Recorder {
         if let Some(cap) = other.stream_cap {
             self.stream_cap(cap);
         }
+        self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
         }
@@ -474,6 +483,7 @@ impl Recorder {
             closed_by_reset: self.closed_by_reset,
             keep_alive: self.keep_alive,
             max_concurrent_streams: self.stream_cap,
+            max_in_flight: (self.most_in_flight > 0).then_some(self.most_in_flight),
             latency: Latency {
                 connect: summarize(&self.connect),
                 ttfb: summarize(&self.ttfb),

@@ -3,22 +3,25 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::RunResult;
+use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
 
-/// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed.
-fn columns(https: bool) -> Vec<Figure> {
-    let mut columns = vec![
-        figures::mode(),
-        figures::connections(),
+/// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed; a run
+/// deeper than one request per connection adds what its depth came to.
+fn columns(runs: &[ModeResult]) -> Vec<Figure> {
+    let mut columns = vec![figures::mode(), figures::connections()];
+    if runs.iter().any(|r| r.depth > 1) {
+        columns.push(figures::depth_reached(runs));
+    }
+    columns.extend([
         figures::requests(),
         figures::rps(),
         figures::errors(),
         figures::non_2xx(),
         figures::connections_opened(),
         latency(Phase::Connect, Stat::P50),
-    ];
-    if https {
+    ]);
+    if runs.iter().any(|r| r.tls.is_some()) {
         let [_, resumed] = figures::tls_handshakes();
         columns.extend([latency(Phase::Tls, Stat::P50), resumed]);
     }
@@ -35,7 +38,7 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
     writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
     writeln!(out)?;
-    let columns = columns(result.runs.iter().any(|r| r.tls.is_some()));
+    let columns = columns(&result.runs);
     let header: Vec<&str> =
         columns.iter().map(|c| if c.column == "mode" { "mode" } else { c.label.as_str() }).collect();
     writeln!(out, "| {} |", header.join(" | "))?;

@@ -28,10 +28,23 @@ fn depth_is_capped_by_the_servers_max_concurrent_streams_and_reported() {
     let m = only(&run(&target, &["--mode", "multiplex", "-c", "2", "--depth", "16", "-n", "500"])).clone();
     assert_consistent(&m);
     assert_eq!((m.requests, m.errors.total(), m.retries), (500, 0, 0), "{:?}", m.errors);
-    assert_eq!(m.max_concurrent_streams, Some(3));
+    assert_eq!((m.max_concurrent_streams, m.max_in_flight), (Some(3), Some(3)));
     let s = settled(&target);
     assert_eq!(s.requests, 500);
     assert!((2..=3).contains(&s.max_in_flight), "server saw {} streams at once", s.max_in_flight);
+}
+
+#[test]
+fn the_report_shows_the_streams_in_flight_and_the_servers_limit_not_the_depth_asked() {
+    let args = ["run", "--mode", "multiplex", "-c", "2", "--depth", "16", "-n", "300", "--server-max-streams", "8"];
+    let (code, stdout, stderr) = crate::util::connbench(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let row = stdout.lines().find(|l| l.starts_with("streams in flight, most")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.ends_with("8 of 16, server max 8"), "{row}");
+    let (_, csv, _) = crate::util::connbench(&[&args[..], &["--format", "csv"]].concat());
+    let (header, row) = csv.split_once('\n').unwrap();
+    assert!(header.ends_with(",max_in_flight,max_concurrent_streams"), "{header}");
+    assert!(row.trim_end().ends_with(",8,8"), "{row}");
 }
 
 #[test]

@@ -61,6 +61,8 @@ fn json_result_has_the_designed_names() {
             "closed_by_server",
             "closed_by_reset",
             "keep_alive",
+            // added within schema 1: the most requests in flight at once on one connection
+            "max_in_flight",
             "latency",
             "pacing",
             "ports",
