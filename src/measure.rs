@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, Target, TargetSpec};
-use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, preflight, resolve, secure};
+use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::{progress, server};
@@ -114,6 +114,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
         let port_warnings = sampler.finish();
         drop(tracker);
+        let unreadable = outcome.recorder.unreadable_said().map(str::to_string);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         if let Some(client) = &target.tls {
@@ -129,7 +130,12 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             }
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
-        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || not_http(target.addr, &request)));
+        // HTTP/2 streams met frames h2 could not read: quote those, not an HTTP/1.1 answer on a side connection.
+        let not_http = || match unreadable {
+            Some(said) if mode.is_http2() => not_http2(target.addr, &said),
+            _ => not_http(target.addr, &request),
+        };
+        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, not_http));
         runs.push(run);
         if outcome.interrupted || outcome.ran_out_of_ports {
             complete = false;

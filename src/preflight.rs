@@ -249,3 +249,8 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
     };
     format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
 }
+
+/// The same for HTTP/2, from what the streams met: h2's reason and the bytes it could not read (`said`).
+pub(crate) fn not_http2(addr: SocketAddr, said: &str) -> String {
+    format!("no response was HTTP/2 (every stream failed): is {addr} an HTTP/2 server? h2 found {said}")
+}

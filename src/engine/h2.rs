@@ -15,9 +15,11 @@
 //! (`errors.refused`).
 //! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
 
+use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -99,11 +101,41 @@ pub(super) struct Wire<'a> {
     ctx: &'a ThreadCtx,
     /// Bytes of h2's first write that are already on the wire.
     skip: usize,
+    /// The start of the last read, shared with the session: what to quote when h2 cannot read the frames.
+    heard: Rc<RefCell<Heard>>,
 }
 
 impl<'a> Wire<'a> {
     pub(super) fn new(ctx: &'a ThreadCtx, stream: Transport, preface_sent: bool) -> Wire<'a> {
-        Wire { stream, ctx, skip: if preface_sent { CLIENT_PREFACE.len() } else { 0 } }
+        let skip = if preface_sent { CLIENT_PREFACE.len() } else { 0 };
+        Wire { stream, ctx, skip, heard: Rc::default() }
+    }
+}
+
+/// The first bytes of the last read from the server: h2 keeps none of what it could not read, and the read
+/// that holds a malformed frame is the one before the error.
+struct Heard {
+    bytes: [u8; HEARD],
+    len: usize,
+}
+
+impl Default for Heard {
+    fn default() -> Heard {
+        Heard { bytes: [0; HEARD], len: 0 }
+    }
+}
+
+/// Bytes of a read kept to quote, as many as the HTTP/1.x "not HTTP" note quotes.
+const HEARD: usize = 64;
+
+impl Heard {
+    fn keep(&mut self, read: &[u8]) {
+        self.len = read.len().min(HEARD);
+        self.bytes[..self.len].copy_from_slice(&read[..self.len]);
+    }
+
+    fn quoted(&self) -> String {
+        self.bytes[..self.len].escape_ascii().to_string()
     }
 }
 
@@ -114,6 +146,7 @@ impl AsyncRead for Wire<'_> {
         let read = buf.filled().len() - before;
         if read > 0 {
             self.ctx.recorder.borrow_mut().received(read);
+            self.heard.borrow_mut().keep(&buf.filled()[before..]);
         }
         polled
     }
@@ -244,6 +277,7 @@ pub(super) async fn session(
     mut timer: Pin<&mut Sleep>,
 ) -> Closer {
     let plan = &ctx.shared.plan;
+    let heard = wire.heard.clone();
     let handshake = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -265,7 +299,7 @@ pub(super) async fn session(
     };
     let template = Template::new(&plan.parts).expect("preflight.rs checked the request before the run");
     let depth = plan.depth as usize;
-    let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false };
+    let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false, heard };
     let mut cap_reported = false;
     loop {
         // One stream until the server's SETTINGS are in (its first frame), then the depth, capped by them.
@@ -394,6 +428,7 @@ struct Multiplexed {
     answered: u64,
     /// A GOAWAY arrived (or a stream could not be opened): this connection takes no new stream.
     going_away: bool,
+    heard: Rc<RefCell<Heard>>,
 }
 
 impl Multiplexed {
@@ -459,6 +494,11 @@ impl Multiplexed {
             }
             Fate::Unanswered => {
                 backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now)
+            }
+            Fate::Failed(ErrorKind::Parse) => {
+                let heard = self.heard.borrow();
+                ctx.recorder.borrow_mut().unreadable(|| format!("{err}; it sent \"{}\"", heard.quoted()));
+                ctx.failed(now, ErrorKind::Parse);
             }
             Fate::Failed(kind) => ctx.failed(now, kind),
         }

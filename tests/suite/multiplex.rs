@@ -220,3 +220,31 @@ fn a_server_that_allows_no_stream_is_waited_for_then_counted_as_refusing() {
     assert_eq!((m.requests, m.errors.total()), (6, 0), "{:?}", m.errors);
     assert!(result.notes.iter().any(|n| n.text.contains("waited for a SETTINGS frame")), "{:?}", result.notes);
 }
+
+#[test]
+fn a_server_whose_frames_cannot_be_read_is_quoted_from_its_http2_connection() {
+    // Its preface passes (a SETTINGS frame), then it sends a status line where frames belong; an HTTP/1.1
+    // request on another connection would get another answer, which is not what the streams met.
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut first = [0u8; 64];
+            let Ok(n) = stream.read(&mut first) else { continue };
+            let reply: Vec<u8> = if first[..n].starts_with(b"PRI") {
+                [&frame(4, 0, 0, &[])[..], b"HTTP/1.1 500 said on the h2 connection\r\n\r\n"].concat()
+            } else {
+                b"HTTP/1.1 200 said to an HTTP/1.1 request\r\n\r\n".to_vec()
+            };
+            let _ = stream.write_all(&reply);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        }
+    });
+    let result = crate::util::run_at(addr, &["--mode", "multiplex", "-c", "1", "-n", "3"]);
+    assert_eq!(only(&result).errors.parse, 3, "{:?}", only(&result).errors);
+    let note = result.notes.iter().find(|n| n.text.starts_with("no response was HTTP")).expect("a not-HTTP note");
+    assert!(note.text.contains("said on the h2 connection"), "{}", note.text);
+    assert!(!note.text.contains("HTTP/1.1 request"), "{}", note.text);
+}
