@@ -224,6 +224,11 @@ fn speaks_h2c(stream: &mut std::net::TcpStream, wait: Duration) -> Result<(), St
             _ if n == 0 => return Err("it closed the connection at the HTTP/2 preface".into()),
             ServerAnswer::Http2 => return stream.set_read_timeout(None).map_err(failed),
             ServerAnswer::NotHttp2 => return Err(format!("it answers \"{}\"", first[..n].escape_ascii())),
+            // The server closed before a whole frame header: no more will come.
+            ServerAnswer::Incomplete if socket::peer_closed(stream).map_err(failed)? => {
+                let sent = first[..n].escape_ascii();
+                return Err(format!("it sent {n} bytes (\"{sent}\") and closed the connection at the HTTP/2 preface"));
+            }
             // A frame header split over segments: a peek returns at once while bytes wait, so pause.
             ServerAnswer::Incomplete if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
             ServerAnswer::Incomplete => return Err(format!("no answer to its preface within {wait:?}")),

@@ -138,6 +138,18 @@ pub fn probe_bind(ip: IpAddr) -> io::Result<()> {
     bind_without_port(&socket, ip)
 }
 
+/// Whether the peer has closed its side (its FIN is in), even with bytes still unread, which a peek cannot
+/// tell: poll(2)'s POLLRDHUP, at once.
+pub fn peer_closed(stream: &std::net::TcpStream) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut fd = nix::libc::pollfd { fd: stream.as_raw_fd(), events: nix::libc::POLLRDHUP, revents: 0 };
+    // SAFETY: one pollfd, valid for the call's duration; a timeout of 0 returns at once.
+    if unsafe { nix::libc::poll(&mut fd, 1, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd.revents & (nix::libc::POLLRDHUP | nix::libc::POLLHUP) != 0)
+}
+
 /// The source address the kernel would choose for `server`: a UDP socket's connect() runs the
 /// route lookup without sending anything.
 pub fn default_source_ip(server: SocketAddr) -> io::Result<IpAddr> {

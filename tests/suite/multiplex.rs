@@ -248,3 +248,14 @@ fn a_server_whose_frames_cannot_be_read_is_quoted_from_its_http2_connection() {
     assert!(note.text.contains("said on the h2 connection"), "{}", note.text);
     assert!(!note.text.contains("HTTP/1.1 request"), "{}", note.text);
 }
+
+#[test]
+fn a_server_that_sends_part_of_a_frame_and_closes_is_told_at_once() {
+    let partial = raw_server(vec![0, 0, 6, 4, 0]);
+    let url = format!("http://{partial}/");
+    let began = Instant::now();
+    let (code, _, stderr) = crate::util::connbench(&["run", &url, "--mode", "multiplex", "-n", "1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("sent 5 bytes") && stderr.contains("closed the connection"), "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(3), "waited {:?} for a closed connection", began.elapsed());
+}
