@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, Target, TargetSpec};
-use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, secure};
+use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::{progress, server};
@@ -87,12 +87,19 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let text = format!("-k/--insecure: the certificate of {} was not verified", target.host);
         notes.push(Note::new(NoteKind::Insecure, None, text));
     }
-    let (modes, mut multiplex_connection) =
-        multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let multiplex = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let (modes, mut multiplex_connection) = (multiplex.modes, multiplex.connection);
+    // Connections opened before the load that carry no request: the first mode counts them, as the server does.
+    let mut spent: Vec<_> = multiplex.spent.into_iter().collect();
     if let Some(at) = plan.start_at {
-        // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
+        // A connection idle for long may be closed by the server meanwhile: close them and open fresh ones then.
         if wait_until(at, stop, &mut notes) > Duration::from_secs(1) {
-            (first_connection, multiplex_connection) = (None, None);
+            spent.extend(
+                [first_connection.take(), multiplex_connection.take()]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| retire(c, &governor)),
+            );
         }
     }
     let threads = engine_threads(reserved_cores);
@@ -111,7 +118,10 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         };
         let opened = opened.or_else(|| first_connection.take());
         let started = SystemTime::now();
-        let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        let mut outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        for connection in spent.drain(..) {
+            connection.count(&mut outcome.recorder);
+        }
         let port_warnings = sampler.finish();
         drop(tracker);
         let unreadable = outcome.recorder.unreadable_said().map(str::to_string);

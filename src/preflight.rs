@@ -15,6 +15,7 @@ use crate::engine::governor::{Governor, Grant};
 use crate::net::socket;
 use crate::plan::{url_parts, Mode, Plan, Target, TargetSpec};
 use crate::record::result::{Note, NoteKind};
+use crate::record::{Closer, Recorder};
 use crate::server::ServerThread;
 
 pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
@@ -66,6 +67,16 @@ pub(crate) fn preflight(
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
 ) -> Result<Option<engine::Opened>, Failure> {
+    let Some(mut opened) = connect(target, plan, governor)? else { return Ok(None) };
+    if let Some(client) = tls {
+        opened.tls = Some(tls_preflight(target, client, &mut opened.stream, plan.connect_timeout)?);
+    }
+    Ok(Some(opened))
+}
+
+/// The TCP side of [`preflight`]: a connection from the IP the governor grants, none when the kernel has no
+/// free port.
+fn connect(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option<engine::Opened>, Failure> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
@@ -75,13 +86,9 @@ pub(crate) fn preflight(
     };
     let start = Instant::now();
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
-        Ok(mut stream) => {
+        Ok(stream) => {
             let handshake = start.elapsed();
-            let tls = match tls {
-                Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
-                None => None,
-            };
-            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls, h2_preface_sent: false }));
+            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls: None, h2_preface_sent: false }));
         }
         Err(err) => err,
     };
@@ -123,49 +130,64 @@ fn tls_preflight(
     })
 }
 
+/// What [`multiplex_if_spoken`] decided: the modes to run, the connection the multiplex mode starts with, and
+/// a connection that asked and will carry no request.
+pub(crate) struct Multiplex {
+    pub modes: Vec<Mode>,
+    pub connection: Option<engine::Opened>,
+    pub spent: Option<Spent>,
+}
+
 /// The modes to run, and the connection the multiplex mode starts with. Multiplex needs a target that
 /// speaks HTTP/2 with prior knowledge (h2c): the embedded server does; any other is asked before any load,
 /// by the client's preface and the server's first frame. The connection asked is not wasted, so the server
 /// counts no connection that the run does not: the preflight's when multiplex runs first, else one opened
-/// for the check and kept (idle) for the multiplex mode. A target that does not speak h2c is an error
-/// (exit 2) when multiplex was asked for by name, and is left out of `--mode all` with a note.
+/// for the check and kept (idle) for the multiplex mode, or, when the answer is no, closed and counted with
+/// the first mode (its TLS handshake too). A target that does not speak h2c is an error (exit 2) when
+/// multiplex was asked for by name, and is left out of `--mode all` with a note.
 pub(crate) fn multiplex_if_spoken(
     plan: &Plan,
     target: &Target,
     governor: &Governor,
     first_connection: Option<&mut engine::Opened>,
     notes: &mut Vec<Note>,
-) -> Result<(Vec<Mode>, Option<engine::Opened>), Failure> {
-    let mut modes = plan.modes.clone();
+) -> Result<Multiplex, Failure> {
+    let modes = plan.modes.clone();
     if !modes.contains(&Mode::Multiplex) {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
         return Err(Failure::Usage(why));
     }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     let mut own = None;
-    let asked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
+    let asked = match first_connection.filter(|_| plan.modes[0] == Mode::Multiplex) {
         Some(first) => Some(first),
         None => {
-            let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
-            own = match preflight(target, plan, governor, h2_tls.as_deref()) {
+            own = match connect(target, plan, governor) {
                 Ok(opened) => opened,
-                // The run's own preflight has shown the target answers: this one failed over HTTP/2.
-                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => {
-                    notes.push(multiplex_skipped(why));
-                    modes.retain(|&mode| mode != Mode::Multiplex);
-                    return Ok((modes, None));
-                }
+                // The run's own preflight has shown the target answers: this one failed.
+                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => return Ok(skipped(modes, notes, why, None)),
                 Err(failure) => return Err(failure),
             };
+            let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
+            if let (Some(opened), Some(client)) = (own.as_mut(), h2_tls.as_deref()) {
+                match tls_preflight(target, client, &mut opened.stream, plan.connect_timeout) {
+                    Ok(session) => opened.tls = Some(session),
+                    Err(Failure::Usage(why)) if plan.multiplex_if_spoken => {
+                        let spent = own.take().map(|opened| retire(opened, governor));
+                        return Ok(skipped(modes, notes, why, spent));
+                    }
+                    Err(failure) => return Err(failure),
+                }
+            }
             own.as_mut()
         }
     };
     // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
-    let Some(opened) = asked else { return Ok((modes, own)) };
+    let Some(opened) = asked else { return Ok(Multiplex { modes, connection: own, spent: None }) };
     // Over TLS the handshake has answered already (ALPN); in clear text, the preface asks.
     let (how, checked) = match &opened.tls {
         Some((session, _)) => ("ALPN h2", chose_h2(session)),
@@ -175,11 +197,11 @@ pub(crate) fn multiplex_if_spoken(
         }
     };
     match checked {
-        Ok(()) => Ok((modes, own)),
+        Ok(()) => Ok(Multiplex { modes, connection: own, spent: None }),
         Err(said) if plan.multiplex_if_spoken => {
-            notes.push(multiplex_skipped(format!("{} does not speak HTTP/2 ({how}; {said})", target.display)));
-            modes.retain(|&mode| mode != Mode::Multiplex);
-            Ok((modes, None))
+            let spent = own.map(|opened| retire(opened, governor));
+            let why = format!("{} does not speak HTTP/2 ({how}; {said})", target.display);
+            Ok(skipped(modes, notes, why, spent))
         }
         Err(said) => Err(Failure::Usage(format!(
             "--mode multiplex: {} does not speak HTTP/2 ({how}): {said}; use an HTTP/1.x mode, or a server with \
@@ -189,8 +211,75 @@ pub(crate) fn multiplex_if_spoken(
     }
 }
 
-fn multiplex_skipped(why: String) -> Note {
-    Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), format!("{why}: --mode all runs the four HTTP/1.x modes"))
+/// `--mode all` without multiplex, and the note that says why (and where the connection that asked, with its
+/// TLS handshake if it finished one, is counted).
+fn skipped(mut modes: Vec<Mode>, notes: &mut Vec<Note>, why: String, spent: Option<Spent>) -> Multiplex {
+    modes.retain(|&mode| mode != Mode::Multiplex);
+    let mut text = format!("{why}: --mode all runs the four HTTP/1.x modes");
+    let mut figures = Vec::new();
+    if let (Some(spent), Some(first)) = (&spent, modes.first()) {
+        text += &format!("; the connection that asked is counted with {}", first.name());
+        figures.push(("connections_opened", 1.0));
+        match &spent.tls {
+            Some(tls) if tls.resumed => figures.push(("tls_handshakes_resumed", 1.0)),
+            Some(_) => figures.push(("tls_handshakes_full", 1.0)),
+            None => {}
+        }
+    }
+    notes.push(Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), text).with(&figures));
+    Multiplex { modes, connection: None, spent }
+}
+
+/// A connection opened before any load that carried no request (one that asked for HTTP/2 and heard no, or
+/// the preflight's, closed rather than left idle until `--start-at`): the server counted it, so the first
+/// mode's figures count it too.
+pub(crate) struct Spent {
+    at: Instant,
+    handshake: Duration,
+    tls: Option<crate::net::stream::Handshake>,
+    closer: Closer,
+}
+
+impl Spent {
+    /// Adds the connection to a mode's recordings: opened (its TCP handshake), its TLS handshake if it
+    /// finished one, and who closed it.
+    pub(crate) fn count(&self, recorder: &mut Recorder) {
+        recorder.connected(self.at, self.handshake);
+        if let Some(tls) = &self.tls {
+            recorder.tls_handshake(tls.took, tls.resumed, tls.negotiated);
+        }
+        recorder.closed(self.closer);
+    }
+}
+
+/// How long a connection being closed is read from, so that its close is a FIN and not a reset.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Closes a connection the run will not use, as the engine closes its own (RFC 9112 §9.6): what the server
+/// still sends is read away for a moment, so the close is a FIN, and whose FIN came first is known. The port
+/// governor is told, and the connection is returned as the figures count it.
+pub(crate) fn retire(opened: engine::Opened, governor: &Governor) -> Spent {
+    use std::io::Read;
+    let engine::Opened { mut stream, client_ip, handshake, tls, .. } = opened;
+    let tls = tls.map(|(session, took)| crate::net::stream::finished(&session, took));
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let closer = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break Closer::Client;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => break Closer::Server,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break Closer::Reset,
+            Err(_) => break Closer::Client,
+        }
+    };
+    drop(stream);
+    let at = Instant::now();
+    governor.closed(client_ip, closer, at);
+    Spent { at, handshake, tls, closer }
 }
 
 /// Whether the TLS handshake chose HTTP/2: a server that cannot speak it picks no protocol (or refuses).

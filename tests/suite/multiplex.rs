@@ -124,9 +124,16 @@ fn all_runs_five_modes_on_an_h2c_server_and_the_four_http1_modes_elsewhere() {
     let target = server(ServerConfig::default());
     let five = run(&target, &["--mode", "all", "-c", "2", "-n", "20"]);
     assert_eq!(five.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
-    let http1 = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec());
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec();
+    let (http1, accepted) = crate::util::raw_server_counting(reply);
     let four = crate::util::run_at(http1, &["--mode", "all", "-c", "1", "-n", "3"]);
     assert_eq!(four.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), &Mode::ALL[..4]);
+    // The connection that asked for HTTP/2 is counted, with the first mode: the server's count is ours.
+    let opened: u64 = four.runs.iter().map(|m| m.connections_opened).sum();
+    assert_eq!(opened, accepted.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(four.runs[0].connections_opened, 4, "serial's 3, and the one that asked");
+    let note = four.notes.iter().find(|n| n.mode == Some(Mode::Multiplex)).expect("a note on the skipped mode");
+    assert!(note.text.contains("counted with serial"), "{}", note.text);
 }
 
 /// One HTTP/2 frame: length, type, flags, stream id, payload (RFC 9113 §4.1).
