@@ -239,6 +239,13 @@ fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Durat
     let began = Instant::now();
     match at.duration_since(SystemTime::now()) {
         Ok(left) => {
+            // Progress, not a warning: a live line, so that a wait of minutes does not look like a hang.
+            let shown = Duration::from_millis(left.as_millis() as u64 / 100 * 100);
+            eprintln!(
+                "connbench: --start-at: the load starts at {} (in {})",
+                humantime::format_rfc3339_millis(at),
+                humantime::format_duration(shown)
+            );
             let until = began + left;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
                 std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));

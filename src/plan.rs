@@ -355,6 +355,9 @@ impl Plan {
                 Stop::After(_) => None,
             },
         };
+        if let Some(at) = args.start_at {
+            check_start_at(at, std::time::SystemTime::now(), args.start_at_far)?;
+        }
         let (connections, stop, rate, source_ips) = match args.shard {
             Some(shard) => split(shard, connections, stop, rate, source_ips)?,
             None => (connections, stop, rate, source_ips),
@@ -491,6 +494,21 @@ impl Plan {
             notes.push(Note::new(NoteKind::Plan, Some(Mode::Pipeline), text));
         }
         notes
+    }
+}
+
+/// How far ahead `--start-at` may be without `--start-at-far`: shards start together within minutes, and a
+/// wait of a year is a mistyped date more often than a plan.
+pub const START_AT_NEAR: Duration = Duration::from_secs(24 * 3600);
+
+fn check_start_at(at: std::time::SystemTime, now: std::time::SystemTime, far_allowed: bool) -> Result<(), String> {
+    match at.duration_since(now) {
+        Ok(ahead) if ahead > START_AT_NEAR && !far_allowed => Err(format!(
+            "--start-at {}: more than a day ahead (in {:.1} days); add --start-at-far if that is meant",
+            humantime::format_rfc3339_seconds(at),
+            ahead.as_secs_f64() / 86_400.0,
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -785,6 +803,20 @@ mod tests {
         let http10 = plan(&["--http1.0"]).unwrap().mode_plan(Mode::Keepalive, &target());
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("HTTP/1.0\r\n"));
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("Connection: Keep-Alive\r\n"));
+    }
+
+    #[test]
+    fn a_start_more_than_a_day_ahead_is_refused_unless_asked_for() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert!(check_start_at(now + Duration::from_secs(3600), now, false).is_ok());
+        assert!(check_start_at(now - Duration::from_secs(3600), now, false).is_ok(), "a past moment starts at once");
+        let err = check_start_at(now + Duration::from_secs(366 * 86_400 + 90), now, false).unwrap_err();
+        assert_eq!(
+            err,
+            "--start-at 2027-01-02T00:01:30Z: more than a day ahead (in 366.0 days); add --start-at-far if that is \
+             meant"
+        );
+        assert!(check_start_at(now + Duration::from_secs(366 * 86_400), now, true).is_ok());
     }
 
     #[test]
