@@ -13,7 +13,7 @@ use crate::commands::Failure;
 use crate::engine;
 use crate::engine::governor::{Governor, Grant};
 use crate::net::socket;
-use crate::plan::{url_parts, Mode, Plan, Target, TargetSpec};
+use crate::plan::{basic_auth, shown, url_parts, Mode, Plan, Target, TargetSpec};
 use crate::record::result::{Note, NoteKind};
 use crate::record::{Closer, Recorder};
 use crate::server::ServerThread;
@@ -26,10 +26,10 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
     let bare = name.trim_start_matches('[').trim_end_matches(']');
     let addr = (bare, port)
         .to_socket_addrs()
-        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
+        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {}: {e}", shown(url))))?
         .next()
-        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    Ok(Target { addr, host, path, display: url.to_string(), tls: None })
+        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {} has no address", shown(url))))?;
+    Ok(Target { addr, host, path, display: shown(url), tls: None, authorization: basic_auth(url) })
 }
 
 pub(crate) fn embedded_target(
@@ -41,7 +41,7 @@ pub(crate) fn embedded_target(
     let scheme = if https { "https" } else { "http" };
     let display = format!("{scheme}://{addr}/ (embedded server)");
     let tls = secure(https, &addr.ip().to_string(), tls)?;
-    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls })
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, authorization: None })
 }
 
 /// The TLS every connection to `host` speaks, for https.

@@ -109,9 +109,9 @@ fn server_addr(text: &str) -> Result<SocketAddr, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     (bare, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host '{host}' of {text}: {e}"))?
+        .map_err(|e| format!("cannot resolve host '{host}' of {}: {e}", crate::plan::shown(&url)))?
         .next()
-        .ok_or_else(|| format!("host '{host}' of {text} has no address"))
+        .ok_or_else(|| format!("host '{host}' of {} has no address", crate::plan::shown(&url)))
 }
 
 #[cfg(test)]

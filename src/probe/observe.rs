@@ -150,11 +150,12 @@ fn request(target: &Target, method: &str, version: Version, connection: Option<&
         Version::Http11 => (false, connection),
         Version::Http10KeepAlive => (true, connection.or(Some("Keep-Alive"))),
     };
+    let authorization = target.authorization.iter().map(|value| ("Authorization".to_string(), value.clone()));
     render(&RequestSpec {
         method,
         target: &target.path,
         host: &target.host,
-        headers: &[],
+        headers: &authorization.collect::<Vec<_>>(),
         body: &[],
         http10,
         connection,
