@@ -128,7 +128,7 @@ fn a_slow_server_gets_each_finding_its_share_and_nothing_it_did_not_fail_is_a_fa
     ] {
         assert!(kept.is_null() || kept == true, "{finding}: {kept} in {f}");
     }
-    assert_eq!(f["close"]["rst_on_unread"].as_bool().unwrap_or(false), false, "{f}");
+    assert!(!f["close"]["rst_on_unread"].as_bool().unwrap_or(false), "{f}");
     assert!(f["pipelining"].is_null() || f["pipelining"]["answered"] == 4, "{f}");
     assert_eq!(f["http11_persistent"], true, "the first finding has time enough for two answers");
     // and the text says which were not measured
