@@ -232,20 +232,18 @@ pub fn max_concurrent_streams() -> Figure {
     })
 }
 
-/// What `--depth` came to, for people: in flight at most of the depth asked, and the server's stream limit
-/// where it capped them (`8 of 16, server max 8`). Labelled for what the runs keep in flight: pipelined
-/// requests, HTTP/2 streams, or both side by side.
+/// What `--depth` came to, for people: in flight at most, of the depth asked (`8 of 16`). Labelled for what
+/// the runs keep in flight: pipelined requests, HTTP/2 streams, or both side by side.
 pub fn depth_reached(runs: &[ModeResult]) -> Figure {
     let deep = |http2: bool| runs.iter().any(|r| r.depth > 1 && r.mode.is_http2() == http2);
     let label = match (deep(false), deep(true)) {
-        (true, true) => "requests/streams in flight, most",
+        (true, true) => "reqs/streams in flight",
         (false, true) => "streams in flight, most",
         _ => "requests in flight, most",
     };
     Figure::new(label, "depth", |r| {
         let most = r.max_in_flight.map_or("-".to_string(), |n| n.to_string());
-        let limit = r.max_concurrent_streams.map_or(String::new(), |cap| format!(", server max {cap}"));
-        Value::Text(format!("{most} of {}{limit}", r.depth))
+        Value::Text(format!("{most} of {}", r.depth))
     })
 }
 
@@ -279,6 +277,9 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     let mut headline = vec![connections()];
     if any(|r| r.depth > 1) {
         headline.push(depth_reached(runs));
+    }
+    if any(|r| r.max_concurrent_streams.is_some()) {
+        headline.push(max_concurrent_streams());
     }
     headline.extend([
         requests(),
@@ -553,14 +554,17 @@ mod tests {
         };
         assert_eq!(
             row(std::slice::from_ref(&multiplex)),
-            (Some("streams in flight, most".into()), vec!["8 of 16, server max 8".to_string()])
+            (Some("streams in flight, most".into()), vec!["8 of 16".into()])
         );
+        let limit = |runs: &[ModeResult]| sections(runs)[0].rows.iter().any(|f| f.column == "max_concurrent_streams");
+        assert!(limit(std::slice::from_ref(&multiplex)), "the server's limit has its row where it capped");
         assert_eq!(
             row(std::slice::from_ref(&pipeline)),
             (Some("requests in flight, most".into()), vec!["6 of 16".into()])
         );
+        assert!(!limit(std::slice::from_ref(&pipeline)));
         let both = [pipeline, multiplex];
-        assert_eq!(row(&both).0.as_deref(), Some("requests/streams in flight, most"));
+        assert_eq!(row(&both).0.as_deref(), Some("reqs/streams in flight"));
         // a result written before the figure was kept says only what was asked
         let mut old = both[0].clone();
         old.max_in_flight = None;

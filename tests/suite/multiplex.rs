@@ -40,7 +40,9 @@ fn the_report_shows_the_streams_in_flight_and_the_servers_limit_not_the_depth_as
     let (code, stdout, stderr) = crate::util::connbench(&args);
     assert_eq!(code, 0, "{stderr}");
     let row = stdout.lines().find(|l| l.starts_with("streams in flight, most")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(row.ends_with("8 of 16, server max 8"), "{row}");
+    assert!(row.ends_with(" 8 of 16"), "{row}");
+    let limit = stdout.lines().find(|l| l.starts_with("server's stream limit")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(limit.ends_with(" 8"), "{limit}");
     let (_, csv, _) = crate::util::connbench(&[&args[..], &["--format", "csv"]].concat());
     let (header, row) = csv.split_once('\n').unwrap();
     assert!(header.ends_with(",max_in_flight,max_concurrent_streams"), "{header}");
