@@ -85,12 +85,11 @@ fn request_counts_split_exactly_and_a_shard_given_twice_is_refused() {
 
 #[test]
 fn the_wait_for_start_at_says_when_the_load_starts() {
-    let start = SystemTime::now() + Duration::from_millis(600);
-    let unix = format!("{:.3}", start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
-    let (code, _, stderr) = crate::util::connbench(&["run", "-n", "5", "-c", "1", "--start-at", &unix]);
+    let in_a_moment = SystemTime::now() + Duration::from_millis(600);
+    let when = humantime::format_rfc3339_millis(in_a_moment).to_string();
+    let (code, _, stderr) = crate::util::connbench(&["run", "-n", "5", "-c", "1", "--start-at", &when]);
     assert_eq!(code, 0, "{stderr}");
     let line = stderr.lines().find(|l| l.contains("--start-at")).unwrap_or_else(|| panic!("{stderr}"));
-    let when = humantime::format_rfc3339_millis(start).to_string();
     assert!(line.starts_with(&format!("connbench: --start-at: the load starts at {when} (in ")), "{line}");
 }
 
