@@ -356,8 +356,8 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: ProbeFormatArg,
 
-    /// The whole probe ends within this time; an idle timeout longer than what is left is reported as
-    /// "longer than".
+    /// The whole probe ends within this time, each experiment within its own share of it: one that runs out
+    /// of its share is "not measured", an idle timeout longer than the time is "longer than".
     #[arg(long, value_parser = parse_positive_duration, default_value = "30s")]
     pub max_time: Duration,
 
