@@ -6,14 +6,14 @@
 //!
 //! The same rules as HTTP/1.x, through the same pieces (`backlog.rs`, the recorder): the worker owes what is
 //! in its backlog, retries first; a stream the server did not process (above a GOAWAY's last-stream-id, or
-//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes again whatever its method (`Backlog::refused`); one
-//! a broken connection left with nothing back may have been processed, and goes by the rule of an HTTP/1.x
-//! request a close left unanswered (`Backlog::unanswered`); any other RST_STREAM is `errors.h2_reset`. Only one stream
-//! goes out before the server's SETTINGS (the first frame it sends, §3.4) are in: the depth is then capped by
-//! SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites. A server that allows no stream (0) is
-//! given up to --timeout to raise it with a SETTINGS frame, each request in turn, and then refuses it
-//! (`errors.refused`).
-//! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
+//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes again whatever its method (`Backlog::refused`);
+//! one a broken connection left with nothing back may have been processed, and goes by the rule of an
+//! HTTP/1.x request a close left unanswered (`Backlog::unanswered`); any other RST_STREAM is
+//! `errors.h2_reset`. Only one stream goes out before the server's SETTINGS (the first frame it sends, §3.4)
+//! are in: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites. A
+//! server that allows no stream (0) is given up to --timeout to raise it with a SETTINGS frame, each request
+//! in turn, and then refuses it (`errors.refused`). A stream that times out is cancelled alone (RST_STREAM
+//! CANCEL); the connection goes on.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
