@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, Target, TargetSpec};
-use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, preflight, resolve, secure};
+use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::{progress, server};
@@ -89,12 +89,19 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let text = format!("-k/--insecure: the certificate of {} was not verified", target.host);
         notes.push(Note::new(NoteKind::Insecure, None, text));
     }
-    let (modes, mut multiplex_connection) =
-        multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let multiplex = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let (modes, mut multiplex_connection) = (multiplex.modes, multiplex.connection);
+    // Connections opened before the load that carry no request: the first mode counts them, as the server does.
+    let mut spent: Vec<_> = multiplex.spent.into_iter().collect();
     if let Some(at) = plan.start_at {
-        // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
+        // A connection idle for long may be closed by the server meanwhile: close them and open fresh ones then.
         if wait_until(at, stop, &mut notes) > Duration::from_secs(1) {
-            (first_connection, multiplex_connection) = (None, None);
+            spent.extend(
+                [first_connection.take(), multiplex_connection.take()]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| retire(c, &governor)),
+            );
         }
     }
     let threads = engine_threads(reserved_cores);
@@ -113,9 +120,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         };
         let opened = opened.or_else(|| first_connection.take());
         let started = SystemTime::now();
-        let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        let mut outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        for connection in spent.drain(..) {
+            connection.count(&mut outcome.recorder);
+        }
         let port_warnings = sampler.finish();
         drop(tracker);
+        let unreadable = outcome.recorder.unreadable_said().map(str::to_string);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         if let Some(client) = &target.tls {
@@ -131,7 +142,12 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             }
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
-        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || not_http(target.addr, &request)));
+        // HTTP/2 streams met frames h2 could not read: quote those, not an HTTP/1.1 answer on a side connection.
+        let not_http = || match unreadable {
+            Some(said) if mode.is_http2() => not_http2(target.addr, &said),
+            _ => not_http(target.addr, &request),
+        };
+        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, not_http));
         notes.extend(target.tls.as_deref().and_then(|client| client_certificate_note(client, &run)));
         runs.push(run);
         if outcome.interrupted || outcome.ran_out_of_ports {
@@ -196,11 +212,22 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
     }
     if let Some(cap) = run.max_concurrent_streams {
-        let text = format!(
-            "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), fewer \
-             than --depth {}: {cap} were in flight at most",
-            run.depth
-        );
+        let text = match cap {
+            0 if run.errors.refused == 0 => "the server allowed no stream at first (SETTINGS_MAX_CONCURRENT_STREAMS \
+                 0): requests waited for a SETTINGS frame to raise the limit"
+                .to_string(),
+            0 => format!(
+                "the server allowed no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0) and did not raise it within \
+                 --timeout: {} requests were refused",
+                run.errors.refused
+            ),
+            _ => format!(
+                "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), \
+                 fewer than --depth {}: {} were in flight at most",
+                run.depth,
+                run.max_in_flight.unwrap_or(0)
+            ),
+        };
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));
     }
     notes.extend(learned_limit_note(run));
@@ -282,6 +309,13 @@ fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Durat
     let began = Instant::now();
     match at.duration_since(SystemTime::now()) {
         Ok(left) => {
+            // Progress, not a warning: a live line, so that a wait of minutes does not look like a hang.
+            let shown = Duration::from_millis(left.as_millis() as u64 / 100 * 100);
+            eprintln!(
+                "connbench: --start-at: the load starts at {} (in {})",
+                humantime::format_rfc3339_millis(at),
+                humantime::format_duration(shown)
+            );
             let until = began + left;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
                 std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));

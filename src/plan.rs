@@ -177,10 +177,12 @@ pub struct Target {
     pub host: String,
     /// Origin-form request target.
     pub path: String,
-    /// For the result and the report.
+    /// For the result and the report, its password masked.
     pub display: String,
     /// https: the TLS every connection to it speaks.
     pub tls: Option<Arc<crate::net::tls::Client>>,
+    /// The `Authorization` value of the URL's user and password, sent with every request unless `-H` sets one.
+    pub authorization: Option<String>,
 }
 
 // NOTE: the defaults of docs/design.md §1, also written in the `[default: …]` of cli.rs's doc comments.
@@ -202,7 +204,11 @@ impl Plan {
 
     /// Flag, else profile, else default; then validated. An error about a value the profile gave names
     /// the profile's file and line rather than a flag that was never given.
-    pub fn resolve(args: &RunArgs, profile: &Profile, command: Vec<String>) -> Result<Plan, String> {
+    pub fn resolve(args: &RunArgs, profile: &Profile, mut command: Vec<String>) -> Result<Plan, String> {
+        // A URL's password is sent, never written: the command line is kept with it masked.
+        for word in command.iter_mut().filter(|word| args.url.as_deref() == Some(word.as_str())) {
+            *word = mask_password(word);
+        }
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
@@ -361,6 +367,9 @@ impl Plan {
                 Stop::After(_) => None,
             },
         };
+        if let Some(at) = args.start_at {
+            check_start_at(at, std::time::SystemTime::now(), args.start_at_far)?;
+        }
         let (connections, stop, rate, source_ips) = match args.shard {
             Some(shard) => split(shard, connections, stop, rate, source_ips)?,
             None => (connections, stop, rate, source_ips),
@@ -424,11 +433,17 @@ impl Plan {
         } else {
             None
         };
+        let mut headers = self.headers.clone();
+        if let Some(credentials) = &target.authorization {
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+                headers.push(("Authorization".into(), credentials.clone()));
+            }
+        }
         let spec = RequestSpec {
             method: &self.method,
             target: &target.path,
             host: &target.host,
-            headers: &self.headers,
+            headers: &headers,
             body: &self.body,
             http10: self.http10,
             connection,
@@ -451,7 +466,7 @@ impl Plan {
             method: self.method.clone(),
             authority: target.host.clone(),
             path: target.path.clone(),
-            headers: self.headers.clone(),
+            headers,
             body: self.body.clone().into(),
         };
         ModePlan {
@@ -510,9 +525,26 @@ impl Plan {
     }
 }
 
-/// A URL as curl takes it: without a scheme (`127.0.0.1:8080/`), http:// is meant.
-pub fn parse_url(text: &str) -> Result<Url, String> {
-    let full = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
+/// How far ahead `--start-at` may be without `--start-at-far`: shards start together within minutes, and a
+/// wait of a year is a mistyped date more often than a plan.
+pub const START_AT_NEAR: Duration = Duration::from_secs(24 * 3600);
+
+fn check_start_at(at: std::time::SystemTime, now: std::time::SystemTime, far_allowed: bool) -> Result<(), String> {
+    match at.duration_since(now) {
+        Ok(ahead) if ahead > START_AT_NEAR && !far_allowed => Err(format!(
+            "--start-at {}: more than a day ahead (in {:.1} days); add --start-at-far if that is meant",
+            humantime::format_rfc3339_seconds(at),
+            ahead.as_secs_f64() / 86_400.0,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A URL as curl takes it: without a scheme (`127.0.0.1:8080/`), http:// is meant. Errors quote it with its
+/// password masked.
+pub fn parse_url(given: &str) -> Result<Url, String> {
+    let full = if given.contains("://") { given.to_string() } else { format!("http://{given}") };
+    let text = mask_password(given);
     let url = Url::parse(&full).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
@@ -525,6 +557,41 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
         return Err(format!("URL '{text}': port 0 is not a port (a server listens on 1 to 65535)"));
     }
     Ok(url)
+}
+
+/// The password a URL carries (`http://user:password@host/`), as `***`: what the command line, the target,
+/// the reports and the errors show of it. `text` is the URL as typed, so the rest of it is kept as it was.
+pub fn mask_password(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    let Some(at) = text[start..end].rfind('@').map(|i| start + i) else { return text.to_string() };
+    match text[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &text[..start + colon], &text[at..]),
+        None => text.to_string(),
+    }
+}
+
+/// A URL as it may be shown: its password masked.
+pub fn shown(url: &Url) -> String {
+    let mut shown = url.clone();
+    if url.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// The user and password of a URL as curl sends them: `Authorization: Basic` (RFC 7617), percent-decoded;
+/// None when the URL names no user.
+pub fn basic_auth(url: &Url) -> Option<String> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or_default()));
+    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
 }
 
 /// The share of `--shard I/N`: connections and `-n` split so that the shares add up exactly, the rate split
@@ -646,7 +713,7 @@ mod tests {
 
     fn target() -> Target {
         let addr = "127.0.0.1:80".parse().unwrap();
-        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None }
+        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None, authorization: None }
     }
 
     #[test]
@@ -832,6 +899,49 @@ mod tests {
         let http10 = plan(&["--http1.0"]).unwrap().mode_plan(Mode::Keepalive, &target());
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("HTTP/1.0\r\n"));
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("Connection: Keep-Alive\r\n"));
+    }
+
+    #[test]
+    fn a_urls_password_is_sent_as_basic_auth_and_shown_masked() {
+        // each case: the URL as typed, as shown
+        for (typed, masked) in [
+            ("http://user:pass@127.0.0.1:8080/x?q=1", "http://user:***@127.0.0.1:8080/x?q=1"),
+            ("user:p@ss@127.0.0.1/", "user:***@127.0.0.1/"),
+            ("https://user@127.0.0.1/", "https://user@127.0.0.1/"),
+            ("http://127.0.0.1/a:b@c", "http://127.0.0.1/a:b@c"),
+            ("http://:secret@127.0.0.1", "http://:***@127.0.0.1"),
+        ] {
+            assert_eq!(mask_password(typed), masked, "{typed}");
+        }
+        let url = parse_url("http://us%65r:p%40ss@127.0.0.1/").unwrap();
+        assert_eq!(shown(&url), "http://us%65r:***@127.0.0.1/");
+        // "user:p@ss", percent-decoded as curl sends it
+        assert_eq!(basic_auth(&url).as_deref(), Some("Basic dXNlcjpwQHNz"));
+        assert_eq!(basic_auth(&parse_url("http://127.0.0.1/").unwrap()), None);
+        let err = parse_url("http://user:secret@127.0.0.1:0/").unwrap_err();
+        assert!(err.starts_with("URL 'http://user:***@127.0.0.1:0/'") && !err.contains("secret"), "{err}");
+        // sent as typed unless -H says otherwise; the command keeps it masked
+        let given = plan(&["http://user:secret@127.0.0.1:8080/"]).unwrap();
+        let target = Target { authorization: basic_auth(&parse_url("http://user:secret@x/").unwrap()), ..target() };
+        let request = String::from_utf8(given.mode_plan(Mode::Keepalive, &target).request.to_vec()).unwrap();
+        assert!(request.contains("\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n"), "{request}");
+        let mine = plan(&["http://u:p@127.0.0.1:8080/", "-H", "authorization: Bearer x"]).unwrap();
+        let request = String::from_utf8(mine.mode_plan(Mode::Multiplex, &target).request.to_vec()).unwrap();
+        assert!(request.contains("authorization: Bearer x") && !request.contains("Basic"), "{request}");
+    }
+
+    #[test]
+    fn a_start_more_than_a_day_ahead_is_refused_unless_asked_for() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert!(check_start_at(now + Duration::from_secs(3600), now, false).is_ok());
+        assert!(check_start_at(now - Duration::from_secs(3600), now, false).is_ok(), "a past moment starts at once");
+        let err = check_start_at(now + Duration::from_secs(366 * 86_400 + 90), now, false).unwrap_err();
+        assert_eq!(
+            err,
+            "--start-at 2027-01-02T00:01:30Z: more than a day ahead (in 366.0 days); add --start-at-far if that is \
+             meant"
+        );
+        assert!(check_start_at(now + Duration::from_secs(366 * 86_400), now, true).is_ok());
     }
 
     #[test]

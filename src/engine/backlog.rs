@@ -173,12 +173,40 @@ impl Backlog {
         kind: ErrorKind,
         now: Instant,
     ) {
+        self.settle(ctx, request, progress, ctx.shared.plan.idempotent, kind, now);
+    }
+
+    /// A request the server said it did not process: an HTTP/2 stream above a GOAWAY's last-stream-id, reset
+    /// with REFUSED_STREAM, or never sent because the connection was going away. RFC 9113 §8.7 lets such a
+    /// request be retried whatever its method, so it goes again by the rule of [`Backlog::unanswered`] even
+    /// when it is not idempotent (a POST), which an HTTP/1.x close leaves in doubt.
+    pub(super) fn refused(
+        &mut self,
+        ctx: &ThreadCtx,
+        request: (Instant, bool),
+        progress: bool,
+        kind: ErrorKind,
+        now: Instant,
+    ) {
+        self.settle(ctx, request, progress, true, kind, now);
+    }
+
+    /// Sends `request` again first on the next connection when it `may` go again and the connection made
+    /// `progress` (or it has not been retried yet); otherwise it fails as `kind`.
+    fn settle(
+        &mut self,
+        ctx: &ThreadCtx,
+        request: (Instant, bool),
+        progress: bool,
+        may: bool,
+        kind: ErrorKind,
+        now: Instant,
+    ) {
         let (start, retried) = request;
         if !ctx.in_window(now) {
             return;
         }
-        let may_retry = ctx.shared.plan.idempotent && !ctx.shared.stopping();
-        if may_retry && (progress || !retried) {
+        if may && !ctx.shared.stopping() && (progress || !retried) {
             self.pending.push_back(Pending { start: Some(start), retried: true });
             ctx.recorder.borrow_mut().retried();
         } else {

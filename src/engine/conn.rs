@@ -453,6 +453,7 @@ impl Session<'_> {
             self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
+        ctx.recorder.borrow_mut().in_flight(self.flight.len());
         let plan = &self.ctx.shared.plan;
         let bytes =
             if first { &plan.first_request[..] } else { &self.ctx.shared.burst[..batch as usize * plan.request.len()] };

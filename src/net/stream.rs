@@ -144,7 +144,7 @@ fn handshake_closer(error: &io::Error) -> Closer {
 }
 
 /// A finished handshake, as the recorder wants it.
-fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
+pub(crate) fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
     let resumed = session.handshake_kind() == Some(HandshakeKind::Resumed);
     Handshake { took, resumed, negotiated: negotiated(session) }
 }

@@ -187,6 +187,7 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) {
         m.tls.get_or_insert_with(Default::default).add(theirs);
     }
     m.max_concurrent_streams = [m.max_concurrent_streams, o.max_concurrent_streams].into_iter().flatten().min();
+    m.max_in_flight = [m.max_in_flight, o.max_in_flight].into_iter().flatten().max();
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.

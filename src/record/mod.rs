@@ -182,6 +182,11 @@ pub struct Recorder {
     tls: Option<TlsRecord>,
     /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
     stream_cap: Option<u32>,
+    /// The most requests or streams in flight at once on one connection.
+    most_in_flight: u32,
+    /// What a server sent that could not be read as HTTP, in words, the first time (not part of the result:
+    /// the note that says no response was HTTP quotes it).
+    unreadable: Option<String>,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -219,6 +224,8 @@ impl Recorder {
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
+            most_in_flight: 0,
+            unreadable: None,
             timeline: Vec::new(),
             current: (started, started, 0),
             live_latency: new_second_histogram(),
@@ -410,6 +417,23 @@ impl Recorder {
         self.stream_cap = Some(self.stream_cap.map_or(streams, |cap| cap.min(streams)));
     }
 
+    /// A connection has `now` requests (or streams) in flight, just after sending more.
+    pub fn in_flight(&mut self, now: usize) {
+        self.most_in_flight = self.most_in_flight.max(u32::try_from(now).unwrap_or(u32::MAX));
+    }
+
+    /// A response could not be read: `said` puts what the server sent in words, kept the first time only.
+    pub fn unreadable(&mut self, said: impl FnOnce() -> String) {
+        if self.unreadable.is_none() {
+            self.unreadable = Some(said());
+        }
+    }
+
+    /// What the first unreadable response was, if one was met.
+    pub fn unreadable_said(&self) -> Option<&str> {
+        self.unreadable.as_deref()
+    }
+
     pub fn received(&mut self, bytes: usize) {
         self.bytes_received += bytes as u64;
     }
@@ -451,6 +475,10 @@ impl Recorder {
         }
         if let Some(cap) = other.stream_cap {
             self.stream_cap(cap);
+        }
+        self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
+        if self.unreadable.is_none() {
+            self.unreadable.clone_from(&other.unreadable);
         }
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
@@ -519,6 +547,7 @@ impl Recorder {
             closed_unsolicited: self.closed_unsolicited,
             keep_alive: self.keep_alive,
             max_concurrent_streams: self.stream_cap,
+            max_in_flight: (self.most_in_flight > 0).then_some(self.most_in_flight),
             latency: Latency {
                 connect: summarize(&self.connect),
                 ttfb: summarize(&self.ttfb),

@@ -106,6 +106,11 @@ pub struct ModeResult {
     /// `--depth` streams (RFC 9113 §6.5.2); absent when it did not cap them, and in HTTP/1 modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_streams: Option<u32>,
+    /// The most requests (HTTP/1.x) or streams (HTTP/2) in flight at once on one connection: what `depth` came
+    /// to once the server's limits and the method had their say (absent in results written before it was added,
+    /// and when nothing was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     pub latency: Latency,
     /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
     #[serde(default)]
@@ -480,6 +485,7 @@ pub(crate) mod fixture {
             closed_unsolicited: 0,
             keep_alive: KeepAlive::default(),
             max_concurrent_streams: None,
+            max_in_flight: None,
             latency: Latency {
                 connect: Hist::default(),
                 ttfb: Hist::default(),

@@ -218,6 +218,35 @@ pub fn connections_opened() -> Figure {
     Figure::new("connections opened", "connections_opened", |r| Value::Count(r.connections_opened))
 }
 
+/// The most requests (HTTP/1.x) or streams (HTTP/2) in flight at once on one connection.
+pub fn max_in_flight() -> Figure {
+    Figure::new("in flight at most", "max_in_flight", |r| {
+        r.max_in_flight.map_or(Value::Absent, |n| Value::Count(n.into()))
+    })
+}
+
+/// HTTP/2: the server's SETTINGS_MAX_CONCURRENT_STREAMS where it held connections below `--depth`.
+pub fn max_concurrent_streams() -> Figure {
+    Figure::new("server's stream limit", "max_concurrent_streams", |r| {
+        r.max_concurrent_streams.map_or(Value::Absent, |n| Value::Count(n.into()))
+    })
+}
+
+/// What `--depth` came to, for people: in flight at most, of the depth asked (`8 of 16`). Labelled for what
+/// the runs keep in flight: pipelined requests, HTTP/2 streams, or both side by side.
+pub fn depth_reached(runs: &[ModeResult]) -> Figure {
+    let deep = |http2: bool| runs.iter().any(|r| r.depth > 1 && r.mode.is_http2() == http2);
+    let label = match (deep(false), deep(true)) {
+        (true, true) => "reqs/streams in flight",
+        (false, true) => "streams in flight, most",
+        _ => "requests in flight, most",
+    };
+    Figure::new(label, "depth", |r| {
+        let most = r.max_in_flight.map_or("-".to_string(), |n| n.to_string());
+        Value::Text(format!("{most} of {}", r.depth))
+    })
+}
+
 /// The status classes, in the order of the CSV columns.
 pub fn status_classes() -> [Figure; 6] {
     [
@@ -247,7 +276,10 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     let any = |f: fn(&ModeResult) -> bool| runs.iter().any(f);
     let mut headline = vec![connections()];
     if any(|r| r.depth > 1) {
-        headline.push(Figure::new("pipeline depth", "depth", |r| Value::Count(r.depth.into())));
+        headline.push(depth_reached(runs));
+    }
+    if any(|r| r.max_concurrent_streams.is_some()) {
+        headline.push(max_concurrent_streams());
     }
     headline.extend([
         requests(),
@@ -497,7 +529,7 @@ mod tests {
         let titles = |runs: &[ModeResult]| sections(runs).iter().map(|s| s.title).collect::<Vec<_>>();
         assert_eq!(titles(std::slice::from_ref(&quiet)), ["summary", "connections", "latency by phase"]);
         let labels: Vec<_> = sections(std::slice::from_ref(&quiet))[0].rows.iter().map(|f| f.label.clone()).collect();
-        assert!(!labels.contains(&"status 5xx".to_string()) && !labels.contains(&"pipeline depth".to_string()));
+        assert!(!labels.iter().any(|l| l == "status 5xx" || l.contains("in flight, most")), "{labels:?}");
         let connection_labels =
             |runs: &[ModeResult]| -> Vec<String> { sections(runs)[1].rows.iter().map(|f| f.label.clone()).collect() };
         let asked = "closed after the server's Connection: close".to_string();
@@ -531,6 +563,36 @@ mod tests {
         let summary = &sections(std::slice::from_ref(&busy))[0];
         assert!(summary.rows.iter().any(|f| f.label == "status 5xx"));
         assert_eq!(summary.notes, ["keepalive: WARNING: 1 of 1 responses (100.0%) were not 2xx: 5xx 1"]);
+    }
+
+    #[test]
+    fn the_depth_row_says_what_was_in_flight_and_the_servers_limit_labelled_by_protocol() {
+        let mut pipeline = fixture::mode_result(Mode::Pipeline);
+        (pipeline.depth, pipeline.max_in_flight) = (16, Some(6));
+        let mut multiplex = fixture::mode_result(Mode::Multiplex);
+        (multiplex.depth, multiplex.max_in_flight, multiplex.max_concurrent_streams) = (16, Some(8), Some(8));
+        let row = |runs: &[ModeResult]| {
+            let figure = sections(runs)[0].rows.iter().find(|f| f.column == "depth").map(|f| f.label.clone());
+            (figure, runs.iter().map(|r| depth_reached(runs).of(r).human()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            row(std::slice::from_ref(&multiplex)),
+            (Some("streams in flight, most".into()), vec!["8 of 16".into()])
+        );
+        let limit = |runs: &[ModeResult]| sections(runs)[0].rows.iter().any(|f| f.column == "max_concurrent_streams");
+        assert!(limit(std::slice::from_ref(&multiplex)), "the server's limit has its row where it capped");
+        assert_eq!(
+            row(std::slice::from_ref(&pipeline)),
+            (Some("requests in flight, most".into()), vec!["6 of 16".into()])
+        );
+        assert!(!limit(std::slice::from_ref(&pipeline)));
+        let both = [pipeline, multiplex];
+        assert_eq!(row(&both).0.as_deref(), Some("reqs/streams in flight"));
+        // a result written before the figure was kept says only what was asked
+        let mut old = both[0].clone();
+        old.max_in_flight = None;
+        assert_eq!(depth_reached(&both).of(&old).human(), "- of 16");
+        assert_eq!((max_in_flight().of(&both[1]), max_concurrent_streams().of(&old)), (Value::Count(8), Value::Absent));
     }
 
     #[test]

@@ -66,6 +66,8 @@ fn json_result_has_the_designed_names() {
             "closed_unanswered",
             "closed_unsolicited",
             "keep_alive",
+            // added within schema 1: the most requests in flight at once on one connection
+            "max_in_flight",
             "latency",
             "pacing",
             "ports",
