@@ -288,7 +288,7 @@ impl Plan {
                 return Err(profile.blame("body_file", "--body", "body and body_file cannot be used together".into()))
             }
             (Some(body), None) => body.clone().into_bytes(),
-            (None, Some(path)) => std::fs::read(path)
+            (None, Some(path)) => crate::input::read(path, crate::input::Kind::Body)
                 .map_err(|e| format!("--body-file {}: {e}", path.display()))
                 .map_err(blame(by_flag, "body_file", "--body-file"))?,
             (None, None) => Vec::new(),

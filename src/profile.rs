@@ -122,7 +122,8 @@ impl Profile {
     /// Reads and checks a profile; the error is one line naming the file (and the line, when it is
     /// about a key or a value).
     pub fn load(path: &Path) -> Result<Profile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("profile {}: {e}", path.display()))?;
+        let text = crate::input::read_text(path, crate::input::Kind::Profile)
+            .map_err(|e| format!("profile {}: {e}", path.display()))?;
         let mut profile = Profile::parse(&text).map_err(|e| format!("profile {}{e}", path.display()))?;
         profile.origin = Some(Origin { path: path.to_path_buf(), key_lines: key_lines(&text) });
         Ok(profile)

@@ -79,16 +79,29 @@ fn unless_reader_gone(written: std::io::Result<()>) -> std::io::Result<()> {
     }
 }
 
-/// Reads a saved result; `what` says which argument it came from.
+/// Reads a saved result, whole and checked (`record::validate`), so that no command adds, compares or prints a
+/// figure no run can produce; `what` says which argument it came from.
 pub(crate) fn load_result(path: &std::path::Path, what: &str) -> Result<RunResult, Failure> {
+    use crate::printable::printable;
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{what} {name}: {e}")))?;
-    let version: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("{what} {name}: not JSON: {e}")))?;
-    if version.get("schema_version").and_then(|v| v.as_u64()) != Some(u64::from(SCHEMA_VERSION)) {
-        return Err(Failure::Usage(format!(
-            "{what} {name}: not a connbench result of schema_version {SCHEMA_VERSION}"
-        )));
+    let fail = |why: String| Failure::Usage(format!("{what} {name}: {why}"));
+    let bytes = crate::input::read(path, crate::input::Kind::Result).map_err(fail)?;
+    // The version first, from a parse that keeps nothing else: a result of another schema may not parse as
+    // this one, and should say so rather than name a field.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: Option<serde_json::Value>,
     }
-    serde_json::from_value(version).map_err(|e| Failure::Usage(format!("{what} {name}: not a connbench result: {e}")))
+    let version = match serde_json::from_slice::<Version>(&bytes) {
+        Ok(version) => version.schema_version,
+        Err(e) if matches!(e.classify(), serde_json::error::Category::Data) => None,
+        Err(e) => return Err(fail(format!("not JSON: {e}"))),
+    };
+    if version.as_ref().and_then(|v| v.as_u64()) != Some(u64::from(SCHEMA_VERSION)) {
+        return Err(fail(format!("not a connbench result of schema_version {SCHEMA_VERSION}")));
+    }
+    let result: RunResult = serde_json::from_slice(&bytes)
+        .map_err(|e| fail(format!("not a connbench result: {}", printable(&e.to_string()))))?;
+    crate::record::validate::validate(&result).map_err(fail)?;
+    Ok(result)
 }

@@ -13,12 +13,7 @@ use crate::report::{self, hgrm, Look};
 pub fn report(args: &ReportArgs) -> Result<(), Failure> {
     let mut loaded = Vec::new();
     for path in &args.files {
-        let result = load_result(path, "report")?;
-        // Found here, naming the file, rather than as a chart or histogram quietly missing.
-        if let Some(why) = damaged_histogram(&result) {
-            return Err(Failure::Usage(format!("report {}: {why}", path.display())));
-        }
-        loaded.push((path.display().to_string(), result));
+        loaded.push((path.display().to_string(), load_result(path, "report")?));
     }
     let format = match args.format {
         ReportFormatArg::Hgrm => {
@@ -63,21 +58,4 @@ fn hgrm_histogram(args: &ReportArgs, loaded: &[(String, RunResult)]) -> Result<h
         Failure::Usage(format!("--phase {}: {name} has none for {} (closed loop)", phase.name(), run.mode.name()))
     })?;
     Ok(crate::record::decode(hist).expect("checked when loaded"))
-}
-
-/// The first histogram of a result that does not decode, said as where it is and what is wrong.
-fn damaged_histogram(result: &RunResult) -> Option<String> {
-    for run in &result.runs {
-        for phase in Phase::ALL {
-            if let Some(Err(e)) = phase.of(run).map(crate::record::decode) {
-                return Some(format!("{} latency.{}: {e}", run.mode.name(), phase.name()));
-            }
-        }
-        for tick in &run.timeline {
-            if let Some(Err(e)) = tick.hdr.as_deref().map(crate::record::decode_hdr) {
-                return Some(format!("{} timeline second {}: {e}", run.mode.name(), tick.t));
-            }
-        }
-    }
-    None
 }

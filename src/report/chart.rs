@@ -190,9 +190,13 @@ impl Chart {
     }
 }
 
-/// Text safe inside SVG and HTML elements and attributes.
+/// Text safe inside SVG and HTML elements and attributes, its controls and bidirectional overrides shown.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    crate::printable::printable(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ A section or a row that says nothing for these runs (no `--rate`, nothing happen
 1xx response) is left out here, once, for every writer.
 */
 
+use crate::printable::printable;
 use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult};
 
 /// One cell's worth of a figure, typed so each writer can say it its own way.
@@ -38,7 +39,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.2}s"),
             Value::BytesPerSecond(b) => bytes_per_second(*b),
             Value::Share(s) => format!("{:.1}%", 100.0 * s),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => "-".into(),
         }
     }
@@ -51,7 +52,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.3}"),
             Value::BytesPerSecond(b) => format!("{b:.0}"),
             Value::Share(s) => format!("{s:.4}"),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => String::new(),
         }
     }
@@ -341,9 +342,9 @@ pub fn tls_handshakes() -> [Figure; 2] {
 
 /// What a TLS connection negotiated, and whether its certificate was checked.
 fn negotiated(tls: &crate::record::result::TlsSummary) -> String {
-    let alpn = tls.alpn.as_deref().unwrap_or("none");
+    let alpn = printable(tls.alpn.as_deref().unwrap_or("none"));
     let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
-    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
+    format!("{} {}, ALPN {alpn}, certificate {verified}", printable(&tls.version), printable(&tls.cipher))
 }
 
 fn open_loop_rows() -> Vec<Figure> {
@@ -403,24 +404,7 @@ fn port_rows() -> Vec<Figure> {
 }
 
 fn error_breakdown(e: &ErrorCounts) -> String {
-    [
-        ("refused", e.refused),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("addr_unavailable", e.addr_unavailable),
-        ("fd_exhausted", e.fd_exhausted),
-        ("truncated", e.truncated),
-        ("parse", e.parse),
-        ("closed_early", e.closed_early),
-        ("tls", e.tls),
-        ("h2_reset", e.h2_reset),
-        ("other", e.other),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(name, n)| format!("{name} {n}"))
-    .collect::<Vec<_>>()
-    .join(", ")
+    e.kinds().iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn non_2xx_warning(run: &ModeResult) -> String {

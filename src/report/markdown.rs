@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::printable::printable;
 use crate::record::result::RunResult;
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
 
@@ -33,7 +34,8 @@ fn columns(https: bool) -> Vec<Figure> {
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
-    writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
+    let (version, target) = (printable(&result.tool.version), printable(&result.target));
+    writeln!(out, "**connbench {version}** `{target}`{status}")?;
     writeln!(out)?;
     let columns = columns(result.runs.iter().any(|r| r.tls.is_some()));
     let header: Vec<&str> =

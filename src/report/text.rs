@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, Figure};
 use crate::report::{histogram, Look};
@@ -13,7 +14,8 @@ const COLUMN: usize = 12;
 pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
-    writeln!(out, "connbench {}  {}{status}", result.tool.version, result.target)?;
+    let (version, target) = (printable(&result.tool.version), printable(&result.target));
+    writeln!(out, "connbench {version}  {target}{status}")?;
     writeln!(out)?;
     row(out, &figures::mode(), runs)?;
     for (i, section) in figures::sections(runs).iter().enumerate() {
