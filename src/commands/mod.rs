@@ -47,19 +47,40 @@ impl Stream {
             Stream::Stderr => std::io::stderr().is_terminal(),
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
 }
 
-/// Writes to stdout. A reader that has gone (`connbench run | head`) made its choice: what it did not
-/// read is not a failure, and what follows (the `-o` file, the gates and their exit code) still happens.
-pub(crate) fn print(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+/// Writes a report to stdout. A reader that has gone (`connbench run | head`) made its choice: what it did
+/// not read is not a failure, and what follows (the `-o` file, the gates and their exit code) still happens.
+/// Any other failure (`> /dev/full`) names stdout.
+pub(crate) fn print(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
     print_to(Stream::Stdout, write)
 }
 
 pub(crate) fn print_to(
     stream: Stream,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let written = match stream {
+) -> Result<(), Failure> {
+    match write_to(stream, write) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(|e| Failure::Usage(format!("{}: {e}", stream.name()))),
+    }
+}
+
+/// Writes what is a command's only output (`merge`'s result) to stdout: a reader that has gone took the
+/// result with it, which is a failure like any other, named.
+pub(crate) fn deliver(what: &str, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
+    write_to(Stream::Stdout, write).map_err(|e| Failure::Usage(format!("stdout: {e}: {what} was not written")))
+}
+
+fn write_to(stream: Stream, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    match stream {
         Stream::Stdout => {
             let mut stdout = std::io::stdout().lock();
             write(&mut stdout).and_then(|()| stdout.flush())
@@ -68,14 +89,24 @@ pub(crate) fn print_to(
             let mut stderr = std::io::stderr().lock();
             write(&mut stderr).and_then(|()| stderr.flush())
         }
-    };
-    unless_reader_gone(written)
+    }
 }
 
-fn unless_reader_gone(written: std::io::Result<()>) -> std::io::Result<()> {
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+/// How a command that printed, wrote and judged ends: a failed gate (`gate`, exit 1) is the verdict even when
+/// a write failed, as CI must not read a regression as a full disk; each failed write is still said. A failed
+/// write alone is exit 2.
+pub(crate) fn verdict(gate: Option<String>, writes: Vec<Result<(), Failure>>) -> Result<(), Failure> {
+    let mut failed = writes.into_iter().filter_map(Result::err);
+    match (gate, failed.next()) {
+        (None, None) => Ok(()),
+        (None, Some(first)) => {
+            failed.for_each(|later| eprintln!("connbench: {later}"));
+            Err(first)
+        }
+        (Some(gate), first) => {
+            first.into_iter().chain(failed).for_each(|write| eprintln!("connbench: {write}"));
+            Err(Failure::Gate(gate))
+        }
     }
 }
 

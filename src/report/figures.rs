@@ -270,7 +270,8 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     }
     headline.push(non_2xx());
     // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
-    let mut warnings: Vec<String> = runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning).collect();
+    let mut warnings = no_completed_request(runs);
+    warnings.extend(runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning));
     warnings.extend(
         runs.iter()
             .filter(|r| r.errors.total() > 0)
@@ -327,6 +328,30 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
         sections.push(Section { title: "client ports", rows: port_rows(), notes: vec![] });
     }
     sections
+}
+
+/// A line for each mode that completed no request: its latency rows are empty, and must not read as missing.
+pub fn no_completed_request(runs: &[ModeResult]) -> Vec<String> {
+    runs.iter().filter(|r| r.requests == 0).map(|r| format!("{}: no completed request", r.mode.name())).collect()
+}
+
+/// Why `phase` of `run` has no sample, in words; None when it has some.
+pub fn why_no_samples(phase: Phase, run: &ModeResult) -> Option<&'static str> {
+    let Some(hist) = phase.of(run) else {
+        return Some(match phase {
+            Phase::Tls => "the run had no TLS (an http:// target)",
+            Phase::TotalUncorrected => "the run was a closed loop (no --rate): total already counts from each start",
+            _ => "the result has no such histogram",
+        });
+    };
+    (hist.count == 0).then_some(match phase {
+        Phase::Connect => "no connection was established",
+        Phase::Tls => "no TLS handshake completed",
+        _ if run.requests == 0 => "no completed request",
+        Phase::TotalFirst => "no completed request opened its connection",
+        Phase::TotalReused => "no completed request reused a connection",
+        Phase::Ttfb | Phase::Transfer | Phase::Total | Phase::TotalUncorrected => "no completed request",
+    })
 }
 
 /// https: full and resumed TLS handshakes (absent for http).
@@ -474,7 +499,7 @@ mod tests {
         assert!(!labels.contains(&"status 5xx".to_string()) && !labels.contains(&"pipeline depth".to_string()));
         let mut busy = quiet.clone();
         busy.rate = Some(100.0);
-        busy.status.s5xx = 1;
+        (busy.status.s5xx, busy.requests) = (1, 1);
         busy.ports = Some(Ports {
             policy: "wait".into(),
             client_ips: vec!["127.0.0.1".into(), "127.0.0.2".into()],
