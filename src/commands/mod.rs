@@ -96,7 +96,14 @@ fn write_to(stream: Stream, write: impl FnOnce(&mut dyn Write) -> std::io::Resul
 /// a write failed, as CI must not read a regression as a full disk; each failed write is still said. A failed
 /// write alone is exit 2.
 pub(crate) fn verdict(gate: Option<String>, writes: Vec<Result<(), Failure>>) -> Result<(), Failure> {
-    let mut failed = writes.into_iter().filter_map(Result::err);
+    // The report and the verdicts after it fail alike on a full stdout: said once.
+    let mut failures: Vec<Failure> = Vec::new();
+    for failure in writes.into_iter().filter_map(Result::err) {
+        if !failures.iter().any(|said| said.to_string() == failure.to_string()) {
+            failures.push(failure);
+        }
+    }
+    let mut failed = failures.into_iter();
     match (gate, failed.next()) {
         (None, None) => Ok(()),
         (None, Some(first)) => {
