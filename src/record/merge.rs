@@ -291,8 +291,8 @@ impl Span {
     fn note(self, run: &ModeResult, inputs: usize) -> Option<Note> {
         (self.idle > 0.0).then(|| {
             let text = format!(
-                "the {inputs} merged results did not all run at the same time: they span {:.1} s from the first start \
-                 to the last end, {:.1} s of it with none running, and requests/s is over the whole span",
+                "the {inputs} merged results did not all run at the same time: they span {:.3} s from the first \
+                 start to the last end, {:.3} s of it with none running, and requests/s is over the whole span",
                 self.seconds, self.idle
             );
             Note::new(NoteKind::Merge, Some(run.mode), text).with(&[("span_s", self.seconds), ("idle_s", self.idle)])
@@ -550,7 +550,7 @@ mod tests {
         assert_eq!(m.notes.len(), 1, "{:?}", m.notes);
         let note = &m.notes[0];
         assert_eq!((note.kind, note.mode), (NoteKind::Merge, Some(crate::mode::Mode::Keepalive)));
-        assert!(note.text.starts_with("the 3 merged results did not all run at the same time: they span 4.0 s"));
+        assert!(note.text.starts_with("the 3 merged results did not all run at the same time: they span 4.000 s"));
         assert_eq!((note.figures["span_s"], note.figures["idle_s"]), (4.0, 1.5));
         // overlapping runs: the span, and nothing to say
         let m = merge(&[("a", &a), ("b", &b)]).unwrap();
