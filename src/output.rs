@@ -53,18 +53,23 @@ impl OutputFile {
         } else {
             // Writing an existing file is asked of the file, as `>` would; a symlink is followed, so the
             // rename replaces what it points to rather than the link.
-            let real = match std::fs::canonicalize(path) {
+            let (real, permissions) = match std::fs::canonicalize(path) {
                 Ok(real) => {
-                    OpenOptions::new().write(true).open(&real).map_err(named)?;
-                    real
+                    let file = OpenOptions::new().write(true).open(&real).map_err(named)?;
+                    (real, file.metadata().ok().map(|m| m.permissions()))
                 }
-                Err(_) => path.to_path_buf(),
+                Err(_) => (path.to_path_buf(), None),
             };
             let file_name =
                 real.file_name().ok_or_else(|| format!("-o/--output {}: not a file name", path.display()))?;
             let temporary =
                 real.with_file_name(format!(".{}.connbench-{}.tmp", file_name.to_string_lossy(), std::process::id()));
             let file = OpenOptions::new().write(true).create_new(true).open(&temporary).map_err(named)?;
+            // The file that replaces an earlier one keeps its mode.
+            if let Some(Err(e)) = permissions.map(|p| file.set_permissions(p)) {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(named(e));
+            }
             Target::Replace { temporary: Some((temporary, file)), path: real }
         };
         Ok(OutputFile { path: path.to_path_buf(), target })
@@ -76,7 +81,7 @@ impl OutputFile {
     }
 
     pub fn write(mut self, result: &RunResult) -> Result<(), String> {
-        let json = |out: &mut dyn Write| report::write(Format::Json, result, Look::PLAIN, &mut &mut *out);
+        let json = |mut out: &mut dyn Write| report::write(Format::Json, result, Look::PLAIN, &mut out);
         let written = match &mut self.target {
             Target::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -148,11 +153,14 @@ mod tests {
         OutputFile::open(&path).unwrap().write(&fixture::run_result(vec![])).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(serde_json::from_str::<RunResult>(&text).is_ok(), "the old bytes are gone: {}", &text[..50]);
-        // while a run is measuring, the earlier result is whole at the path
+        // while a run is measuring, the earlier result is whole at the path; the new one keeps its mode
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let output = OutputFile::open(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         output.write(&fixture::run_result(vec![])).unwrap();
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the temporary file became the result");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
