@@ -300,7 +300,7 @@ impl Plan {
                 return Err(profile.blame("body_file", "--body", "body and body_file cannot be used together".into()))
             }
             (Some(body), None) => body.clone().into_bytes(),
-            (None, Some(path)) => std::fs::read(path)
+            (None, Some(path)) => crate::input::read(path, crate::input::Kind::Body)
                 .map_err(|e| format!("--body-file {}: {e}", path.display()))
                 .map_err(blame(by_flag, "body_file", "--body-file"))?,
             (None, None) => Vec::new(),
@@ -597,6 +597,9 @@ pub fn basic_auth(url: &Url) -> Option<String> {
 /// The share of `--shard I/N`: connections and `-n` split so that the shares add up exactly, the rate split
 /// evenly, and a `--source-ip` list sliced so that no two shards share a client IP (`auto` takes its own slice
 /// of 127.0.0.0/8 on loopback; toward other servers each machine has its own addresses anyway).
+///
+/// The whole plan is checked, not this shard's share of it: a plan that leaves any shard nothing is refused
+/// by every shard alike, so that no shard runs a part of a plan the others refused.
 fn split(
     shard: Shard,
     connections: u32,
@@ -606,24 +609,25 @@ fn split(
 ) -> Result<(u32, Stop, Option<f64>, SourceIps), String> {
     let n = shard.count;
     let too_few = |what: String| format!("--shard {}/{n}: {what} cannot be split over {n} shards", shard.index);
-    let share = shard.share(u64::from(connections)) as u32;
-    if share == 0 {
-        return Err(too_few(format!("-c {connections} (one connection each at least)")));
-    }
+    // -n first: it also caps -c (one connection per request at most), and is what was typed short.
     let stop = match stop {
-        Stop::Requests(requests) if shard.share(requests) == 0 => {
+        Stop::Requests(requests) if requests < u64::from(n) => {
             return Err(too_few(format!("-n {requests} (one request each at least)")))
         }
         Stop::Requests(requests) => Stop::Requests(shard.share(requests)),
         window => window,
     };
+    if connections < n {
+        return Err(too_few(format!("-c {connections} (one connection each at least)")));
+    }
     let source_ips = match source_ips {
-        SourceIps::List(ips) if shard.slice(&ips).is_empty() => {
+        SourceIps::List(ips) if ips.len() < n as usize => {
             return Err(too_few(format!("--source-ip's {} addresses (one each at least)", ips.len())))
         }
         SourceIps::List(ips) => SourceIps::List(shard.slice(&ips).to_vec()),
         other => other,
     };
+    let share = shard.share(u64::from(connections)) as u32;
     Ok((share, stop, rate.map(|rate| shard.rate(rate)), source_ips))
 }
 
@@ -642,13 +646,15 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    let Some((name, value)) = text.split_once(':') else {
+fn parse_header(given: &str) -> Result<(String, String), String> {
+    // Echoed with its control characters shown, never sent to the terminal as they are.
+    let text = crate::printable::printable(given);
+    let Some((name, value)) = given.split_once(':') else {
         return Err(format!("-H '{text}': expected 'Name: value'"));
     };
     let name = name.trim();
     if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(format!("-H '{text}': '{name}' is not a header name"));
+        return Err(format!("-H '{text}': '{}' is not a header name", crate::printable::printable(name)));
     }
     if RESERVED_HEADERS.iter().any(|r| name.eq_ignore_ascii_case(r)) {
         return Err(format!("-H '{text}': {name} is set by the mode (use --mode, --close-by, --http1.0 or --body)"));
@@ -656,6 +662,11 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     let value = value.trim();
     if value.bytes().any(|b| b == b'\r' || b == b'\n') {
         return Err(format!("-H '{text}': the value holds a line break"));
+    }
+    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; a control byte is for the server
+    // to reject or, worse, to read otherwise than a proxy in front of it does.
+    if let Some(control) = value.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("-H '{text}': the value holds the control character 0x{control:02x} (RFC 9110 §5.5)"));
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -765,6 +776,10 @@ mod tests {
             (vec!["-X", "GE T"], "-X/--method"),
             (vec!["-n", "5", "-d", "1s"], "cannot be used together"),
             (vec!["--body-file", "/nonexistent/x"], "--body-file /nonexistent/x"),
+            (vec!["-H", "X-A: a\x01b"], "-H 'X-A: a\\u{1}b': the value holds the control character 0x01"),
+            (vec!["-H", "X-A: a\x7fb"], "control character 0x7f"),
+            (vec!["--body-file", "/dev/zero"], "--body-file /dev/zero: larger than 64 MiB, the most"),
+            (vec!["--shard", "0/1000", "-n", "100", "-c", "2"], "--shard 0/1000: -n 100 (one request each"),
         ] {
             let err = plan(&args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
@@ -799,14 +814,19 @@ mod tests {
             (last.connections, last.rate, ips(&last)),
             (3, Some(1000.0), vec!["127.0.0.7".into(), "127.0.0.8".into()])
         );
-        // a share of nothing is refused, naming what cannot be split
-        for (args, needle) in [
-            (&["--shard", "2/3", "-c", "2"][..], "-c 2 (one connection each at least) cannot be split over 3"),
-            (&["--shard", "1/2", "-n", "1"][..], "-c 1 (one connection each at least)"),
-            (&["--shard", "3/4", "--source-ip", "127.0.0.2-127.0.0.4"][..], "--source-ip's 3 addresses"),
+        // a plan that leaves any shard nothing is refused by every shard, naming what cannot be split
+        for (plan_args, needle) in [
+            (&["-c", "2"][..], "-c 2 (one connection each at least) cannot be split over 3"),
+            (&["-n", "2", "-c", "50"][..], "-n 2 (one request each at least)"),
+            (&["-c", "5", "--source-ip", "127.0.0.2-127.0.0.3"][..], "--source-ip's 2 addresses"),
         ] {
-            let err = plan(args).unwrap_err();
-            assert!(err.contains(needle), "{args:?}: {err}");
+            for index in 0..3 {
+                let shard = format!("{index}/3");
+                let mut args = vec!["--shard", shard.as_str()];
+                args.extend_from_slice(plan_args);
+                let err = plan(&args).unwrap_err();
+                assert!(err.starts_with(&format!("--shard {shard}: ")) && err.contains(needle), "{args:?}: {err}");
+            }
         }
     }
 

@@ -13,6 +13,7 @@ Depends on nothing async: the engine passes instants in.
 
 pub mod merge;
 pub mod result;
+pub mod validate;
 
 use std::time::{Duration, Instant};
 
@@ -627,18 +628,73 @@ pub fn decode(hist: &Hist) -> Result<Histogram<u64>, String> {
     decode_hdr(&hist.hdr)
 }
 
-/// Reads back a base64 HdrHistogram V2 serialization (a `Hist`'s or a timeline second's `hdr`).
+/// Reads back a base64 HdrHistogram V2 serialization (a `Hist`'s or a timeline second's `hdr`). What it
+/// may allocate is bounded by the text it is given: the header is checked before the crate sizes anything
+/// from it.
 pub fn decode_hdr(hdr: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(hdr).map_err(|e| format!("hdr is not base64: {e}"))?;
+    check_v2_header(&bytes)?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("hdr is not an HdrHistogram: {e:?}"))
+}
+
+/// The header of HdrHistogram's V2 encoding, as the Java and Rust implementations write it, big-endian:
+/// cookie, payload length (u32), normalizing offset, significant digits (u32), lowest and highest trackable
+/// values (u64), integer-to-double ratio (f64).
+const V2_HEADER_LEN: usize = 40;
+/// The cookie of an uncompressed V2 histogram; the compressed one (a zlib stream) is refused, as connbench
+/// never writes it and it would let a few bytes inflate into many.
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+/// The most significant digits connbench writes (3 for the phases, 2 for a second). Together with the
+/// payload held in the text, this bounds what decoding allocates: about 450 KB of counts at most.
+const MAX_SIGFIG: u32 = 3;
+
+/// Refuses a header whose sizes the bytes do not back: the crate would allocate the payload length it
+/// claims (4 GiB for a crafted one in a few bytes) before finding the bytes are not there.
+fn check_v2_header(bytes: &[u8]) -> Result<(), String> {
+    let not = || "hdr is not an HdrHistogram (too short for its header)".to_string();
+    let word = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+    if word(0).ok_or_else(not)? != V2_COOKIE {
+        return Err("hdr is not an HdrHistogram (not the uncompressed V2 encoding connbench writes)".into());
+    }
+    let (payload, sigfig) = (word(4).ok_or_else(not)?, word(12).ok_or_else(not)?);
+    let held = bytes.len().saturating_sub(V2_HEADER_LEN);
+    if bytes.len() < V2_HEADER_LEN || payload as usize > held {
+        return Err(format!(
+            "hdr is not an HdrHistogram (its header claims {payload} bytes of counts, it holds {held})"
+        ));
+    }
+    if sigfig > MAX_SIGFIG {
+        return Err(format!("hdr is not a connbench histogram ({sigfig} significant digits; connbench writes 2 or 3)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mode::Mode;
+
+    #[test]
+    fn a_header_claiming_more_than_the_text_holds_is_refused_before_anything_is_allocated() {
+        let mut h = new_histogram();
+        h.record(100).unwrap();
+        let good = serialize(&h);
+        assert_eq!(decode_hdr(&base64::engine::general_purpose::STANDARD.encode(&good)).unwrap().len(), 1);
+        let craft = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = good.clone();
+            edit(&mut bytes);
+            decode_hdr(&base64::engine::general_purpose::STANDARD.encode(bytes)).unwrap_err()
+        };
+        // each case: the change to a real histogram, what the message says
+        let four_gib: &dyn Fn(&mut Vec<u8>) = &|b| b[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(craft(four_gib).contains("claims 4294967295 bytes of counts, it holds"), "{}", craft(four_gib));
+        assert!(craft(&|b| b[12..16].copy_from_slice(&5u32.to_be_bytes())).contains("5 significant digits"));
+        assert!(craft(&|b| b[0..4].copy_from_slice(&(V2_COOKIE + 1).to_be_bytes())).contains("not the uncompressed"));
+        assert!(craft(&|b| b.truncate(6)).contains("too short"));
+        assert!(craft(&|b| b.truncate(20)).contains("claims"));
+    }
 
     const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1, rate: None };
 

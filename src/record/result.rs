@@ -143,15 +143,40 @@ pub struct TlsSummary {
 }
 
 impl TlsSummary {
-    pub fn add(&mut self, other: &TlsSummary) {
+    /// Adds another machine's handshakes; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &TlsSummary) -> Result<(), &'static str> {
         if self.version.is_empty() {
             (self.version, self.cipher, self.alpn) = (other.version.clone(), other.cipher.clone(), other.alpn.clone());
         }
-        self.handshakes_full += other.handshakes_full;
-        self.handshakes_resumed += other.handshakes_resumed;
+        add_count("tls.handshakes_full", &mut self.handshakes_full, other.handshakes_full)?;
+        add_count("tls.handshakes_resumed", &mut self.handshakes_resumed, other.handshakes_resumed)?;
         self.insecure |= other.insecure;
+        Ok(())
     }
 }
+
+/// `into += from`, or the name of the count, when the sum would pass `u64::MAX`: counts read from files are
+/// anyone's numbers, and a sum that wraps around would report a tiny figure for a huge one.
+pub fn add_count(name: &'static str, into: &mut u64, from: u64) -> Result<(), &'static str> {
+    *into = into.checked_add(from).ok_or(name)?;
+    Ok(())
+}
+
+/// Counts by name, all added or the first that would pass `u64::MAX` named.
+fn add_counts<const N: usize>(
+    into: [(&'static str, &mut u64); N],
+    from: [(&'static str, u64); N],
+) -> Result<(), &'static str> {
+    into.into_iter().zip(from).try_for_each(|((name, mine), (_, theirs))| add_count(name, mine, theirs))
+}
+
+/// The sum of counts, or None past `u64::MAX`.
+pub fn checked_sum<const N: usize>(counts: [(&'static str, u64); N]) -> Option<u64> {
+    counts.iter().try_fold(0u64, |sum, (_, n)| sum.checked_add(*n))
+}
+
+/// Where a run's own counters are added (one thread's to another's): they stay far below `u64::MAX`.
+const IN_PROCESS: &str = "a run's own counts stay far below 2^64";
 
 /// Responses by status class. `1xx` and `other` were added within schema 1 (absent in older results):
 /// a final 1xx is a 101 Switching Protocols (interim 1xx responses are skipped, not counted), and
@@ -205,15 +230,39 @@ impl StatusCounts {
         }
     }
 
-    pub fn add(&mut self, other: &StatusCounts) {
-        self.s1xx += other.s1xx;
-        self.s2xx += other.s2xx;
-        self.s3xx += other.s3xx;
-        self.s4xx += other.s4xx;
-        self.s5xx += other.s5xx;
-        self.other += other.other;
+    /// Every class by its JSON name.
+    pub fn classes(&self) -> [(&'static str, u64); 6] {
+        [
+            ("status.1xx", self.s1xx),
+            ("status.2xx", self.s2xx),
+            ("status.3xx", self.s3xx),
+            ("status.4xx", self.s4xx),
+            ("status.5xx", self.s5xx),
+            ("status.other", self.other),
+        ]
     }
 
+    fn classes_mut(&mut self) -> [(&'static str, &mut u64); 6] {
+        [
+            ("status.1xx", &mut self.s1xx),
+            ("status.2xx", &mut self.s2xx),
+            ("status.3xx", &mut self.s3xx),
+            ("status.4xx", &mut self.s4xx),
+            ("status.5xx", &mut self.s5xx),
+            ("status.other", &mut self.other),
+        ]
+    }
+
+    pub fn add(&mut self, other: &StatusCounts) {
+        self.checked_add(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the class that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &StatusCounts) -> Result<(), &'static str> {
+        add_counts(self.classes_mut(), other.classes())
+    }
+
+    /// Every response; a result read from a file was checked to keep this below `u64::MAX`.
     pub fn total(&self) -> u64 {
         self.s2xx + self.non_2xx()
     }
@@ -232,32 +281,51 @@ impl StatusCounts {
 }
 
 impl ErrorCounts {
-    pub fn add(&mut self, other: &ErrorCounts) {
-        self.refused += other.refused;
-        self.timeout += other.timeout;
-        self.reset += other.reset;
-        self.addr_unavailable += other.addr_unavailable;
-        self.fd_exhausted += other.fd_exhausted;
-        self.truncated += other.truncated;
-        self.parse += other.parse;
-        self.closed_early += other.closed_early;
-        self.other += other.other;
-        self.tls += other.tls;
-        self.h2_reset += other.h2_reset;
+    /// Every kind by its JSON name, `other` last, as people read a breakdown.
+    pub fn kinds(&self) -> [(&'static str, u64); 11] {
+        [
+            ("refused", self.refused),
+            ("timeout", self.timeout),
+            ("reset", self.reset),
+            ("addr_unavailable", self.addr_unavailable),
+            ("fd_exhausted", self.fd_exhausted),
+            ("truncated", self.truncated),
+            ("parse", self.parse),
+            ("closed_early", self.closed_early),
+            ("tls", self.tls),
+            ("h2_reset", self.h2_reset),
+            ("other", self.other),
+        ]
     }
 
+    fn kinds_mut(&mut self) -> [(&'static str, &mut u64); 11] {
+        [
+            ("errors.refused", &mut self.refused),
+            ("errors.timeout", &mut self.timeout),
+            ("errors.reset", &mut self.reset),
+            ("errors.addr_unavailable", &mut self.addr_unavailable),
+            ("errors.fd_exhausted", &mut self.fd_exhausted),
+            ("errors.truncated", &mut self.truncated),
+            ("errors.parse", &mut self.parse),
+            ("errors.closed_early", &mut self.closed_early),
+            ("errors.tls", &mut self.tls),
+            ("errors.h2_reset", &mut self.h2_reset),
+            ("errors.other", &mut self.other),
+        ]
+    }
+
+    pub fn add(&mut self, other: &ErrorCounts) {
+        self.checked_add(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the kind that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &ErrorCounts) -> Result<(), &'static str> {
+        add_counts(self.kinds_mut(), other.kinds())
+    }
+
+    /// Every failed request; a result read from a file was checked to keep this below `u64::MAX`.
     pub fn total(&self) -> u64 {
-        self.refused
-            + self.timeout
-            + self.reset
-            + self.addr_unavailable
-            + self.fd_exhausted
-            + self.truncated
-            + self.parse
-            + self.closed_early
-            + self.other
-            + self.tls
-            + self.h2_reset
+        self.kinds().iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -276,9 +344,15 @@ pub struct Pacing {
 
 impl Pacing {
     pub fn merge(&mut self, other: &Pacing) {
-        self.late_starts += other.late_starts;
+        self.checked_merge(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's pacing; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_merge(&mut self, other: &Pacing) -> Result<(), &'static str> {
+        add_count("pacing.late_starts", &mut self.late_starts, other.late_starts)?;
+        add_count("pacing.missed", &mut self.missed, other.missed)?;
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
-        self.missed += other.missed;
+        Ok(())
     }
 }
 
@@ -316,15 +390,21 @@ pub struct KeepAlive {
 
 impl KeepAlive {
     pub fn merge(&mut self, other: &KeepAlive) {
-        self.declined += other.declined;
-        self.limits_announced += other.limits_announced;
-        self.max_connections += other.max_connections;
-        self.max_used_in_full += other.max_used_in_full;
+        self.checked_merge(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_merge(&mut self, other: &KeepAlive) -> Result<(), &'static str> {
+        add_count("keep_alive.declined", &mut self.declined, other.declined)?;
+        add_count("keep_alive.limits_announced", &mut self.limits_announced, other.limits_announced)?;
+        add_count("keep_alive.max_connections", &mut self.max_connections, other.max_connections)?;
+        add_count("keep_alive.max_used_in_full", &mut self.max_used_in_full, other.max_used_in_full)?;
         self.max = min_some(self.max, other.max);
         self.timeout_s = min_some(self.timeout_s, other.timeout_s);
         self.learned_limit = min_some(self.learned_limit, other.learned_limit);
-        self.capped_connections += other.capped_connections;
-        self.learned_limit_dropped += other.learned_limit_dropped;
+        add_count("keep_alive.capped_connections", &mut self.capped_connections, other.capped_connections)?;
+        add_count("keep_alive.learned_limit_dropped", &mut self.learned_limit_dropped, other.learned_limit_dropped)?;
+        Ok(())
     }
 }
 
@@ -348,6 +428,22 @@ pub struct Latency {
     /// https only: end of the TCP handshake to end of the TLS handshake, one sample per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Hist>,
+}
+
+impl Latency {
+    /// Every histogram by its JSON name; None where the run has none (no `--rate`, no TLS).
+    pub fn phases(&self) -> [(&'static str, Option<&Hist>); 8] {
+        [
+            ("connect", Some(&self.connect)),
+            ("tls", self.tls.as_ref()),
+            ("ttfb", Some(&self.ttfb)),
+            ("transfer", Some(&self.transfer)),
+            ("total", Some(&self.total)),
+            ("total_first", Some(&self.total_first)),
+            ("total_reused", Some(&self.total_reused)),
+            ("total_uncorrected", self.total_uncorrected.as_ref()),
+        ]
+    }
 }
 
 /// A histogram's summary in microseconds, with the whole histogram so results merge exactly.

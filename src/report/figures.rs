@@ -8,6 +8,7 @@ A section or a row that says nothing for these runs (no `--rate`, nothing happen
 1xx response) is left out here, once, for every writer.
 */
 
+use crate::printable::printable;
 use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult};
 
 /// One cell's worth of a figure, typed so each writer can say it its own way.
@@ -38,7 +39,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.2}s"),
             Value::BytesPerSecond(b) => bytes_per_second(*b),
             Value::Share(s) => format!("{:.1}%", 100.0 * s),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => "-".into(),
         }
     }
@@ -51,7 +52,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.3}"),
             Value::BytesPerSecond(b) => format!("{b:.0}"),
             Value::Share(s) => format!("{s:.4}"),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => String::new(),
         }
     }
@@ -301,7 +302,8 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     }
     headline.push(non_2xx());
     // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
-    let mut warnings: Vec<String> = runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning).collect();
+    let mut warnings = no_completed_request(runs);
+    warnings.extend(runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning));
     warnings.extend(
         runs.iter()
             .filter(|r| r.errors.total() > 0)
@@ -370,6 +372,30 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     sections
 }
 
+/// A line for each mode that completed no request: its latency rows are empty, and must not read as missing.
+pub fn no_completed_request(runs: &[ModeResult]) -> Vec<String> {
+    runs.iter().filter(|r| r.requests == 0).map(|r| format!("{}: no completed request", r.mode.name())).collect()
+}
+
+/// Why `phase` of `run` has no sample, in words; None when it has some.
+pub fn why_no_samples(phase: Phase, run: &ModeResult) -> Option<&'static str> {
+    let Some(hist) = phase.of(run) else {
+        return Some(match phase {
+            Phase::Tls => "the run had no TLS (an http:// target)",
+            Phase::TotalUncorrected => "the run was a closed loop (no --rate): total already counts from each start",
+            _ => "the result has no such histogram",
+        });
+    };
+    (hist.count == 0).then_some(match phase {
+        Phase::Connect => "no connection was established",
+        Phase::Tls => "no TLS handshake completed",
+        _ if run.requests == 0 => "no completed request",
+        Phase::TotalFirst => "no completed request opened its connection",
+        Phase::TotalReused => "no completed request reused a connection",
+        Phase::Ttfb | Phase::Transfer | Phase::Total | Phase::TotalUncorrected => "no completed request",
+    })
+}
+
 /// https: full and resumed TLS handshakes (absent for http).
 pub fn tls_handshakes() -> [Figure; 2] {
     let count = |pick: fn(&crate::record::result::TlsSummary) -> u64| {
@@ -383,9 +409,9 @@ pub fn tls_handshakes() -> [Figure; 2] {
 
 /// What a TLS connection negotiated, and whether its certificate was checked.
 fn negotiated(tls: &crate::record::result::TlsSummary) -> String {
-    let alpn = tls.alpn.as_deref().unwrap_or("none");
+    let alpn = printable(tls.alpn.as_deref().unwrap_or("none"));
     let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
-    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
+    format!("{} {}, ALPN {alpn}, certificate {verified}", printable(&tls.version), printable(&tls.cipher))
 }
 
 fn open_loop_rows() -> Vec<Figure> {
@@ -445,24 +471,7 @@ fn port_rows() -> Vec<Figure> {
 }
 
 fn error_breakdown(e: &ErrorCounts) -> String {
-    [
-        ("refused", e.refused),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("addr_unavailable", e.addr_unavailable),
-        ("fd_exhausted", e.fd_exhausted),
-        ("truncated", e.truncated),
-        ("parse", e.parse),
-        ("closed_early", e.closed_early),
-        ("tls", e.tls),
-        ("h2_reset", e.h2_reset),
-        ("other", e.other),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(name, n)| format!("{name} {n}"))
-    .collect::<Vec<_>>()
-    .join(", ")
+    e.kinds().iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn non_2xx_warning(run: &ModeResult) -> String {
@@ -545,7 +554,7 @@ mod tests {
         assert_eq!(sections(&[closing])[1].rows[at].of(&quiet), Value::Count(0));
         let mut busy = quiet.clone();
         busy.rate = Some(100.0);
-        busy.status.s5xx = 1;
+        (busy.status.s5xx, busy.requests) = (1, 1);
         busy.ports = Some(Ports {
             policy: "wait".into(),
             client_ips: vec!["127.0.0.1".into(), "127.0.0.2".into()],

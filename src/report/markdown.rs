@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
 
@@ -40,8 +41,28 @@ fn columns(runs: &[ModeResult]) -> Vec<Figure> {
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
-    writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
+    let (version, target) = (printable(&result.tool.version), printable(&result.target));
+    writeln!(out, "**connbench {version}** `{target}`{status}")?;
     writeln!(out)?;
+    if result.runs.is_empty() {
+        writeln!(out, "No mode ran: no completed request.")?;
+    } else {
+        table(result, out)?;
+    }
+    let lines: Vec<String> = figures::no_completed_request(&result.runs)
+        .into_iter()
+        .chain(result.notes.iter().map(|note| note.line()))
+        .collect();
+    if !lines.is_empty() {
+        writeln!(out)?;
+        for line in lines {
+            writeln!(out, "- {line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn table(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let columns = columns(&result.runs);
     let header: Vec<&str> =
         columns.iter().map(|c| if c.column == "mode" { "mode" } else { c.label.as_str() }).collect();
@@ -50,12 +71,6 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     for run in &result.runs {
         let cells: Vec<String> = columns.iter().map(|c| cell(c.of(run))).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
-    }
-    if !result.notes.is_empty() {
-        writeln!(out)?;
-        for note in &result.notes {
-            writeln!(out, "- {}", note.line())?;
-        }
     }
     Ok(())
 }
@@ -89,6 +104,11 @@ mod tests {
         let columns = table[0].matches('|').count();
         assert!(table.iter().all(|l| l.matches('|').count() == columns), "{text}");
         assert_eq!(table[3], "| pipeline | 1 | 20000 | 71279.7 | 0 | **3** | 0 | - | - | 4.49ms | 7.76ms | 9.49ms |");
+        assert!(text.ends_with("\n\n- serial: no completed request\n"), "{text}");
+        let mut out = Vec::new();
+        write(&fixture::run_result(vec![]), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("`\n\nNo mode ran: no completed request.\n"), "{text}");
     }
 
     #[test]

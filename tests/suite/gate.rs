@@ -148,8 +148,17 @@ fn merge_adds_requests_and_histograms_and_refuses_different_plans() {
     assert_eq!(run["requests"], 2500);
     assert_eq!(run["latency"]["total"]["count"], 2500);
     assert_eq!(run["status"]["2xx"], 2500);
-    let durations: Vec<f64> = files[..2].iter().map(|f| json(f)["runs"][0]["duration_s"].as_f64().unwrap()).collect();
-    assert_eq!(run["duration_s"].as_f64().unwrap(), durations[0].max(durations[1]));
+    // the two ran one after the other: requests/s is over the span from the first start to the last end, and
+    // a note says they did not overlap
+    let window = |f: &PathBuf| {
+        let run = &json(f)["runs"][0];
+        let start = run["started_unix_ms"].as_u64().unwrap() as f64 / 1e3;
+        (start, start + run["duration_s"].as_f64().unwrap())
+    };
+    let ((first, _), (_, last)) = (window(&files[0]), window(&files[1]));
+    assert!((run["duration_s"].as_f64().unwrap() - (last - first)).abs() < 1e-6, "{run}");
+    assert!((run["rps"].as_f64().unwrap() - 2500.0 / (last - first)).abs() < 0.1, "{run}");
+    assert_eq!(all["notes"][0]["kind"], "merge", "{all}");
     // the merged result is a result: it compares with itself
     assert_eq!(connbench(&["compare", path(&merged), path(&merged), "--max-regression", "0"]).0, 0);
 
