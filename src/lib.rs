@@ -6,7 +6,10 @@ connbench: an HTTP load generator whose subject is connection management (HTTP/1
 Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
 - `cli`: clap definitions only.
-- `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.
+- `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`;
+  `stages`: the open-loop rate over time (`--rate`, `--stages`) and its integral, another such leaf.
+- `targets`: `--targets FILE` read (vegeta's plain and JSON formats) and checked line by line, and the order
+  requests take the targets in; pure but for the body files a target names.
 - `mode`, `check`, `note`, `printable`: leaf vocabulary shared by the plan, the result and the reports (the `Mode`
   enum; the `--check` grammar; the notes a result keeps; text from outside made safe to show), so that no two
   modules import each other.
@@ -68,3 +71,5 @@ pub mod report;
 pub mod server;
 pub mod shard;
 pub mod signals;
+pub mod stages;
+pub mod targets;

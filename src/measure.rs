@@ -14,7 +14,9 @@ use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
-use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
+use crate::record::result::{
+    ModeResult, Note, NoteKind, RunResult, Stages, System, TargetsInfo, Tick, Tool, SCHEMA_VERSION,
+};
 use crate::record::RunShape;
 use crate::{progress, server};
 
@@ -109,9 +111,10 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let mut complete = true;
     for mode in modes {
         let mode_plan = plan.mode_plan(mode, &target);
-        let request = mode_plan.request.clone();
+        let request = mode_plan.requests[0].bytes.clone();
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
-        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
+        let rate = plan.rate.filter(|_| plan.stages.is_empty());
+        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
         let opened = match mode {
@@ -127,7 +130,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let port_warnings = sampler.finish();
         drop(tracker);
         let unreadable = outcome.recorder.unreadable_said().map(str::to_string);
+        let (targets, targets_other) = outcome.recorder.targets(&target_names(plan, &target));
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
+        (run.targets, run.targets_other) = (targets, targets_other);
+        if let Some(schedule) = plan.schedule() {
+            run.stages = schedule.stages().map(|(from, stages)| Stages { from, stages: stages.to_vec() });
+            set_target_rates(&mut run, &schedule);
+        }
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
@@ -161,7 +170,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         complete,
         started_at,
         target: target.display,
-        method: Some(plan.method.clone()),
+        method: Some(plan.methods().join(",")),
         command: plan.command.clone(),
         system: System {
             ip_local_port_range: socket::ip_local_port_range(),
@@ -172,7 +181,48 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         shard: plan.shard,
         whole: plan.shard.map(|_| plan.whole),
         notes,
+        targets: plan.targets.as_ref().map(|targets| targets_info(plan, targets)),
     })
+}
+
+/// Each request's method and URL (path and query, on the run's origin), for its figures.
+fn target_names(plan: &Plan, target: &Target) -> Vec<(String, String)> {
+    let path = |request: &crate::plan::Request| request.path.clone().unwrap_or_else(|| target.path.clone());
+    plan.requests.iter().map(|request| (request.method.clone(), path(request))).collect()
+}
+
+/// What the result says of `--targets`.
+fn targets_info(plan: &Plan, targets: &crate::plan::TargetsPlan) -> TargetsInfo {
+    let mut methods = std::collections::BTreeMap::new();
+    for request in &plan.requests {
+        *methods.entry(request.method.clone()).or_default() += 1;
+    }
+    let seed = match targets.order {
+        crate::targets::Order::Random { seed } => Some(seed),
+        crate::targets::Order::RoundRobin => None,
+    };
+    TargetsInfo {
+        file: targets.file.clone(),
+        count: plan.requests.len() as u64,
+        methods,
+        order: targets.order.name().into(),
+        seed,
+    }
+}
+
+/// Open loop: each second of the window holds the requests the schedule made due in it beside those
+/// completed, a second with none completed included.
+fn set_target_rates(run: &mut ModeResult, schedule: &crate::stages::Schedule) {
+    let seconds = run.duration_s.ceil() as usize;
+    while run.timeline.len() < seconds {
+        let t = run.timeline.len() as u64 + 1;
+        run.timeline.push(Tick { t, ..Tick::default() });
+    }
+    for tick in &mut run.timeline {
+        // The last second may be cut short by the window's end.
+        let end = (tick.t as f64).min(run.duration_s.max(tick.t as f64 - 1.0));
+        tick.target_rate = Some(schedule.due_by(end) - schedule.due_by(tick.t as f64 - 1.0));
+    }
 }
 
 /// A server that asked this mode's connections for a client certificate: connbench sends none, so a server

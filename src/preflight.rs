@@ -185,7 +185,8 @@ pub(crate) fn multiplex_if_spoken(
     if !modes.contains(&Mode::Multiplex) {
         return Ok(Multiplex { modes, connection: None, spent: None });
     }
-    if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
+    let multiplex = plan.mode_plan(Mode::Multiplex, target);
+    if let Some(why) = multiplex.requests.iter().find_map(|request| engine::h2_request_error(&request.parts)) {
         return Err(Failure::Usage(why));
     }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
