@@ -966,6 +966,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         tls: None,
         goaway_after: knobs.server_goaway_after.or(p.server_goaway_after),
         max_concurrent_streams: knobs.server_max_streams.or(p.server_max_streams),
+        count_paths: false,
     }
 }
 
@@ -1089,6 +1090,67 @@ mod tests {
                 assert!(err.starts_with(&format!("--shard {shard}: ")) && err.contains(needle), "{args:?}: {err}");
             }
         }
+    }
+
+    #[test]
+    fn targets_take_the_flags_as_defaults_each_can_override() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-targets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("body"), b"own").unwrap();
+        let file = dir.join("t.txt");
+        let text =
+            format!("GET /a\nX-A: mine\n\nPOST http://u:p@127.0.0.1:8080/b?c=1\n@{}\n", dir.join("body").display());
+        std::fs::write(&file, text).unwrap();
+        let args = ["--targets", file.to_str().unwrap(), "-H", "x-a: default", "-H", "X-B: b", "--body", "dflt"];
+        let p = plan(&args).unwrap();
+        let TargetSpec::Url(url) = &p.target else { panic!("the targets' origin is the target") };
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/", "without its credentials");
+        let (a, b) = (&p.requests[0], &p.requests[1]);
+        assert_eq!((a.method.as_str(), a.path.as_deref(), &a.body[..]), ("GET", Some("/a"), &b"dflt"[..]));
+        assert_eq!(a.headers, vec![("X-B".into(), "b".into()), ("X-A".into(), "mine".into())], "-H fills in");
+        assert_eq!((b.method.as_str(), b.path.as_deref(), &b.body[..]), ("POST", Some("/b?c=1"), &b"own"[..]));
+        assert!(b.headers.contains(&("Authorization".into(), "Basic dTpw".into())), "its URL's credentials");
+        assert_eq!(p.methods(), ["GET", "POST"]);
+        assert_eq!(p.targets, Some(TargetsPlan { file: file.display().to_string(), order: Order::RoundRobin }));
+        // pipeline: the POST goes alone, the GET is pipelined; said in a note
+        let p = plan(&[&args[..], &["--mode", "pipeline"]].concat()).unwrap();
+        let pipeline = p.mode_plan(Mode::Pipeline, &target());
+        assert_eq!(
+            (pipeline.depth, pipeline.requests[0].idempotent, pipeline.requests[1].idempotent),
+            (16, true, false)
+        );
+        assert!(p.notes()[0].text.starts_with("1 of the 2 targets are not idempotent (POST)"), "{:?}", p.notes());
+        // a header HTTP/2 forbids is named by its line, for multiplex alone
+        std::fs::write(&file, "GET /a\n\nGET /b\nUpgrade: h2c\n").unwrap();
+        let err = plan(&["--targets", file.to_str().unwrap(), "--mode", "multiplex"]).unwrap_err();
+        assert!(err.ends_with("t.txt:3: header 'Upgrade: h2c': a connection-specific header, which HTTP/2 forbids (RFC 9113 §8.2.2); drop it or the multiplex mode"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn profiles_take_targets_orders_and_stages_and_shards_split_stages() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-stages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t.txt"), "GET /a\nGET /b\n").unwrap();
+        let profile = dir.join("p.toml");
+        let text = format!(
+            "targets = \"{}\"\ntargets_order = \"random\"\nseed = 5\nstages = \"1s:10,2s:20\"\n",
+            dir.join("t.txt").display()
+        );
+        std::fs::write(&profile, text).unwrap();
+        let p = plan(&["-p", profile.to_str().unwrap()]).unwrap();
+        assert_eq!(p.targets.as_ref().unwrap().order, Order::Random { seed: 5 });
+        assert_eq!((p.stages.len(), p.stop), (2, Stop::After(Duration::from_secs(3))));
+        let schedule = p.schedule().unwrap();
+        assert_eq!((schedule.due_by(3.0), schedule.stages().unwrap().0), (35.0, 0.0), "5 up to 10/s, 30 more to 20/s");
+        // --rate is where the stages start from; a shard runs half of each
+        let p = plan(&["--stages", "2s:100", "--rate", "50", "--shard", "1/2", "-c", "2"]).unwrap();
+        assert_eq!((p.rate, p.stages[0].rate), (Some(25.0), 50.0));
+        assert_eq!(p.schedule().unwrap().due_by(2.0), 75.0);
+        std::fs::write(&profile, "mode = \"serial\"\nstages = \"1s\"\n").unwrap();
+        let err = plan(&["-p", profile.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains(":2: stages: '1s': stage 1 '1s': not DURATION:RATE"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

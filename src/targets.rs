@@ -186,12 +186,17 @@ fn checked_header(line: usize, name: &str, value: &str) -> Result<(String, Strin
     }
 }
 
+/// A URL with its scheme (`http://host/path`), or a path (`/path`): a word without either, under a request
+/// line, is more likely a header without its colon than a host.
 fn place(line: usize, url: &str) -> Result<Place, Problem> {
     if url.starts_with('/') {
         if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(at(line, format!("'{}': a path holds no space or control character", shown(url))));
         }
         return Ok(Place::Path(url.to_string()));
+    }
+    if !url.contains("://") {
+        return Err(at(line, format!("'{}' is neither a URL (http://host/path) nor a path (/path)", shown(url))));
     }
     crate::plan::parse_url(url).map(Place::Absolute).map_err(|e| at(line, e))
 }
@@ -312,6 +317,7 @@ mod tests {
             ("GET ftp://h/\n", 1, "scheme 'ftp' is not http or https"),
             ("GET http://h:0/\n", 1, "URL 'http://h:0/': port 0 is not a port"),
             ("GET /a b\n", 1, "expected 'METHOD URL'"),
+            ("GET host/a\n", 1, "'host/a' is neither a URL (http://host/path) nor a path (/path)"),
             ("GET /\nNoColon\n", 2, "'NoColon': expected 'Name: value', '@FILE', a blank line or 'METHOD URL'"),
             ("GET /\nConnection: close\n", 2, "header 'Connection: close': Connection is set by the mode"),
             ("GET /\nX-A: a\u{1}b\n", 2, "header 'X-A: a\\u{1}b': the value holds the control character 0x01"),

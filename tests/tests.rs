@@ -65,3 +65,7 @@ mod tls_refusals;
 // `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
 #[path = "suite/report.rs"]
 mod report;
+
+// --targets and --stages: requests per path counted by the server, orders, ramps, per-target checks, bad files.
+#[path = "suite/targets.rs"]
+mod targets;

@@ -180,7 +180,8 @@ impl TargetRecord {
             Some((_, count)) => *count += 1,
             None => self.status.push((status, 1)),
         }
-        self.total.get_or_insert_with(new_target_histogram).saturating_record(total_us);
+        // Not `saturating_record`: it would hold the value to the histogram's size so far instead of growing it.
+        let _ = self.total.get_or_insert_with(new_target_histogram).record(total_us);
     }
 
     fn merge(&mut self, other: &TargetRecord) {
@@ -201,7 +202,7 @@ impl TargetRecord {
         TargetTally {
             requests: self.requests,
             errors: self.errors.clone(),
-            status_codes: self.status.iter().copied().collect(),
+            status_codes: self.status.iter().map(|(code, n)| (code.to_string(), *n)).collect(),
             latency: summarize(self.total.as_ref().unwrap_or(&new_target_histogram())),
         }
     }
@@ -976,6 +977,34 @@ mod tests {
         let first = decode_hdr(ticks[0].hdr.as_deref().unwrap()).unwrap();
         assert_eq!(first.len(), 101);
         assert!(first.equivalent(first.max(), 5000), "{}", first.max());
+    }
+
+    #[test]
+    fn each_target_keeps_its_own_figures_and_the_busiest_are_listed() {
+        let t0 = Instant::now();
+        let names: Vec<(String, String)> = (0..1005).map(|i| ("GET".to_string(), format!("/{i}"))).collect();
+        let mut a = Recorder::new(t0, false).with_targets(names.len());
+        let mut b = Recorder::new(t0, false).with_targets(names.len());
+        // /7: 3 ms and 40 ms, on two threads; /8: a timeout; /1003, past the targets kept apart: one response
+        a.completed_for(&exchange(t0, 0, 0, 10, 3_000, false), 200, 7);
+        b.completed_for(&exchange(t0, 0, 0, 10, 40_000, false), 503, 7);
+        b.failed_for(t0, ErrorKind::Timeout, 8);
+        a.completed_for(&exchange(t0, 0, 0, 10, 100, false), 200, 1003);
+        a.merge(&b);
+        let (listed, other) = a.targets(&names);
+        assert_eq!(listed.len(), TARGETS_LISTED);
+        let seven = &listed[0];
+        assert_eq!((seven.index, seven.url.as_str(), seven.tally.requests), (7, "/7", 2));
+        assert_eq!(seven.tally.status_codes, [("200".to_string(), 1), ("503".to_string(), 1)].into());
+        // 2 significant digits, within 1 %, and a histogram that grew to hold 40 ms
+        assert_eq!((seven.tally.latency.min_us, seven.tally.latency.max_us / 100), (2_992, 401));
+        assert_eq!((listed[1].index, listed[1].tally.errors.timeout), (8, 1), "then the one that failed");
+        assert_eq!(listed[2].index, 0, "then the file's order");
+        let other = other.unwrap();
+        assert_eq!((other.targets, other.tally.requests, other.tally.latency.count), (905, 1, 1));
+        // a run of one request keeps no targets apart
+        let single = Recorder::new(t0, false).with_targets(0);
+        assert_eq!(single.targets(&names[..1]), (vec![], None));
     }
 
     #[test]

@@ -172,8 +172,8 @@ pub struct Stages {
 pub struct TargetTally {
     pub requests: u64,
     pub errors: ErrorCounts,
-    /// Responses by status code.
-    pub status_codes: BTreeMap<u16, u64>,
+    /// Responses by status code (`"200"`).
+    pub status_codes: BTreeMap<String, u64>,
     /// Total latency, recorded at 2 significant digits (within 1 %).
     pub latency: Hist,
 }
@@ -182,8 +182,9 @@ impl TargetTally {
     /// Its responses by status class, as a mode's.
     pub fn status(&self) -> StatusCounts {
         let mut classes = StatusCounts::default();
-        for (&code, &count) in &self.status_codes {
-            classes.count_many(code, count);
+        for (code, &count) in &self.status_codes {
+            // A code that is not a number, from a file, is outside 100-599 like any other such.
+            classes.count_many(code.parse().unwrap_or(0), count);
         }
         classes
     }
@@ -193,8 +194,8 @@ impl TargetTally {
     pub fn checked_add_counts(&mut self, other: &TargetTally) -> Result<(), &'static str> {
         add_count("targets.requests", &mut self.requests, other.requests)?;
         self.errors.checked_add(&other.errors)?;
-        for (&code, &count) in &other.status_codes {
-            add_count("targets.status_codes", self.status_codes.entry(code).or_default(), count)?;
+        for (code, &count) in &other.status_codes {
+            add_count("targets.status_codes", self.status_codes.entry(code.clone()).or_default(), count)?;
         }
         Ok(())
     }

@@ -2,6 +2,11 @@
 //! spreadsheets and `cut`/`awk`. Every cell is a number or a mode name, so nothing needs quoting; a
 //! phase without samples (no reused connection in serial mode) has empty cells, never a 0 that reads as
 //! a measured latency.
+//!
+//! With `--targets`, each mode's row is followed by a row per target the result lists, then one for the
+//! others summed: `target_method` and `target_url` say which (empty in a mode's row), and only the columns a
+//! target has its own figure for are filled (requests, requests/s, errors, total latency, statuses). A URL
+//! is quoted as RFC 4180 says when it holds a comma or a quote.
 
 use std::io::{self, Write};
 
@@ -30,24 +35,52 @@ fn columns() -> Vec<Figure> {
     columns
 }
 
+/// The columns after `columns()`: which target a row is about.
+const TARGET_COLUMNS: [&str; 2] = ["target_method", "target_url"];
+
+/// Columns a target's row fills: the figures it has of its own.
+fn a_target_has(column: &str) -> bool {
+    matches!(column, "mode" | "requests" | "rps" | "errors" | "non_2xx")
+        || column.starts_with("status_")
+        || (column.starts_with("total_") && !column.starts_with("total_first") && !column.starts_with("total_reused"))
+}
+
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     write_header(out)?;
     write_rows(result, out)
 }
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
-    let names: Vec<String> = columns().into_iter().map(|c| c.column).collect();
+    let names: Vec<String> = columns().into_iter().map(|c| c.column).chain(TARGET_COLUMNS.map(String::from)).collect();
     writeln!(out, "{}", names.join(","))
 }
 
-/// One line per mode, without the header: `report` writes several results under one header.
+/// One line per mode, and one per target after it, without the header: `report` writes several results under
+/// one header.
 pub fn write_rows(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let columns = columns();
     for run in &result.runs {
         let cells: Vec<String> = columns.iter().map(|c| c.of(run).raw()).collect();
-        writeln!(out, "{}", cells.join(","))?;
+        writeln!(out, "{},,", cells.join(","))?;
+        for (method, url, target) in crate::report::targets::as_modes(run) {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| if a_target_has(&c.column) { c.of(&target).raw() } else { String::new() })
+                .chain([quoted(&method), quoted(&url)])
+                .collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
     }
     Ok(())
+}
+
+/// A cell as RFC 4180 writes one that holds a comma, a quote or a line break.
+fn quoted(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -72,7 +105,7 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 2);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
@@ -83,11 +116,39 @@ mod tests {
         assert_eq!(header[29..31], ["tls_p50_us", "tls_p90_us"]);
         assert_eq!(header[33..35], ["tls_handshakes_full", "tls_handshakes_resumed"]);
         // what --depth came to, and the server's HTTP/2 stream limit where it capped it (added at the end)
-        assert_eq!(header[35..], ["max_in_flight", "max_concurrent_streams"]);
+        assert_eq!(header[35..37], ["max_in_flight", "max_concurrent_streams"]);
+        // which target a row is about (--targets), empty in a mode's row
+        assert_eq!(header[37..], ["target_method", "target_url"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,"), "{}", lines[2]);
         // phases without samples are empty cells, not 0 µs
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,,,,,,,,,,,,,40,"), "{}", lines[2]);
         assert!(lines.iter().all(|l| l.split(',').count() == header.len()));
+    }
+
+    #[test]
+    fn each_target_has_a_row_after_its_mode_with_its_own_figures_alone() {
+        use crate::record::result::{OtherTargets, TargetFigures, TargetTally};
+        let mut keepalive = fixture::mode_result(Mode::Keepalive);
+        (keepalive.requests, keepalive.duration_s, keepalive.connections_opened) = (30, 2.0, 4);
+        let tally = |requests: u64| {
+            let mut histogram = crate::record::new_target_histogram();
+            (0..requests).for_each(|_| histogram.record(50).unwrap());
+            TargetTally { requests, latency: crate::record::summarize(&histogram), ..TargetTally::default() }
+        };
+        let mut users = tally(20);
+        users.status_codes.insert("200".into(), 20);
+        keepalive.targets = vec![TargetFigures { index: 0, method: "GET".into(), url: "/a,b".into(), tally: users }];
+        keepalive.targets_other = Some(OtherTargets { targets: 2, tally: tally(0) });
+        let mut out = Vec::new();
+        write(&fixture::run_result(vec![keepalive]), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[1].starts_with("keepalive,1,30,0.0,0,4,") && lines[1].ends_with(",,"), "{text}");
+        // its requests, requests/s, latency and statuses; the mode's connections are not its own
+        assert!(lines[2].starts_with("keepalive,,20,10.0,0,,,,,,,,,,,,,,50,50,50,50,0,20,0,0,0,0,0,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",GET,\"/a,b\""), "{}", lines[2]);
+        assert!(lines[3].ends_with(",,(2 others)"), "{}", lines[3]);
     }
 }

@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use crate::record::result::{ModeResult, RunResult, Tick};
 use crate::report::chart::{escape, percentile_x, Axis, Chart, Series};
 use crate::report::figures::{self, Phase};
+use crate::report::targets;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:940px}\
 h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}\
@@ -47,6 +48,9 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         escape(&result.started_at),
         escape(&result.command.join(" "))
     )?;
+    if let Some(targets) = targets::header(result) {
+        writeln!(out, "<p class=\"meta\">{}</p>", escape(&targets))?;
+    }
     if !result.complete {
         writeln!(out, "<p class=\"warn\">interrupted: partial results</p>")?;
     }
@@ -79,7 +83,14 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
 
     writeln!(out, "<h2>Summary</h2>")?;
-    summary_table(runs, out)
+    summary_table(runs, out)?;
+    if runs.iter().any(|r| !r.targets.is_empty()) {
+        writeln!(out, "<h2>Targets</h2>")?;
+        for run in runs {
+            targets::write_html(run, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// The chart's SVG, or a line saying why there is none: no line has a point (a mode with no completed
@@ -127,14 +138,15 @@ fn timeline_charts(run: &ModeResult) -> Vec<Chart> {
             series,
         }
     };
-    let mut charts = vec![chart(
-        "requests/s and errors/s",
-        "per second",
-        vec![
-            line("requests", "#1f77b4", &|t| Some(t.requests as f64)),
-            line("errors", "#d62728", &|t| Some(t.errors as f64)),
-        ],
-    )];
+    let mut rates = vec![
+        line("requests", "#1f77b4", &|t| Some(t.requests as f64)),
+        line("errors", "#d62728", &|t| Some(t.errors as f64)),
+    ];
+    // Open loop: what the schedule asked, beside what was achieved.
+    if ticks.iter().any(|t| t.target_rate.is_some()) {
+        rates.insert(0, line("target", "#7f7f7f", &|t| t.target_rate));
+    }
+    let mut charts = vec![chart("requests/s and errors/s", "per second", rates)];
     let latency = vec![
         line("p50", "#2ca02c", &|t| t.p50_us.map(|v| v as f64)),
         line("p99", "#ff7f0e", &|t| t.p99_us.map(|v| v as f64)),

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
+use crate::report::targets;
 
 /// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed; a run
 /// deeper than one request per connection adds what its depth came to, and the server's HTTP/2 stream limit
@@ -43,11 +44,15 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
     writeln!(out, "**connbench {version}** `{target}`{status}")?;
+    if let Some(targets) = targets::header(result) {
+        writeln!(out, "{targets}")?;
+    }
     writeln!(out)?;
     if result.runs.is_empty() {
         writeln!(out, "No mode ran: no completed request.")?;
     } else {
         table(result, out)?;
+        targets::write_markdown(result, out)?;
     }
     let lines: Vec<String> = figures::no_completed_request(&result.runs)
         .into_iter()

@@ -15,6 +15,7 @@ mod histogram;
 mod html;
 mod markdown;
 pub mod ports;
+mod targets;
 mod text;
 
 pub use figures::micros;

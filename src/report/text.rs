@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, Figure};
-use crate::report::{histogram, Look};
+use crate::report::{histogram, targets, Look};
 
 const LABEL: usize = 26;
 const COLUMN: usize = 12;
@@ -16,6 +16,9 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
     writeln!(out, "connbench {version}  {target}{status}")?;
+    if let Some(targets) = targets::header(result) {
+        writeln!(out, "{targets}")?;
+    }
     writeln!(out)?;
     if runs.is_empty() {
         // Columns of nothing would read as a broken table.
@@ -39,6 +42,9 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
         if i == 0 {
             for note in &result.notes {
                 writeln!(out, "  {}", note.line())?;
+            }
+            for run in runs {
+                targets::write_text(run, out)?;
             }
         }
     }
