@@ -138,6 +138,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.time_wait_own = Some(sample.own);
                 tick.client_ips = Some(sample.client_ips);
             }
         }

@@ -507,6 +507,12 @@ impl Recorder {
     /// Freezes the recordings into the result of one mode.
     pub fn finish(mut self, shape: RunShape, elapsed: Duration) -> ModeResult {
         self.freeze_live_second();
+        // Every second of the window has its entry, those in which nothing happened too: a stall at the end
+        // is a second with nothing completed, not a shorter run.
+        let window = elapsed.as_secs_f64().ceil() as usize;
+        if self.timeline.len() < window {
+            self.timeline.resize(window, Second::default());
+        }
         let timeline = self
             .timeline
             .iter()
@@ -514,6 +520,7 @@ impl Recorder {
             .map(|(i, s)| {
                 let mut tick = Tick {
                     t: i as u64 + 1,
+                    length_s: partial_second(elapsed, i),
                     requests: s.requests,
                     errors: s.errors,
                     opened: s.opened,
@@ -573,6 +580,14 @@ impl Recorder {
             }),
         }
     }
+}
+
+/// How much of second `index` (from `index` to `index + 1` s) lies inside a window of `elapsed`, to the
+/// millisecond, when not all of it.
+fn partial_second(elapsed: Duration, index: usize) -> Option<f64> {
+    let inside = (elapsed.as_secs_f64() - index as f64).clamp(0.0, 1.0);
+    let inside = (inside * 1000.0).round() / 1000.0;
+    (inside < 1.0).then_some(inside)
 }
 
 /// What the result says about the shape of the run, beside what was measured.
