@@ -68,11 +68,13 @@ pub fn quantile(counts: &[u64], q: f64) -> Option<u64> {
     }
     let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
     let mut seen = 0;
-    counts.iter().position(|&n| {
-        seen += n;
-        seen >= rank
-    })
-    .map(middle)
+    counts
+        .iter()
+        .position(|&n| {
+            seen += n;
+            seen >= rank
+        })
+        .map(middle)
 }
 
 #[cfg(test)]

@@ -444,10 +444,9 @@ impl Ledger {
     }
 
     fn expire_all(&mut self, now_tick: u64) {
-        for (all, held) in [
-            (&mut self.all_time_wait, &mut self.time_wait_now),
-            (&mut self.mode.before, &mut self.mode.before_now),
-        ] {
+        for (all, held) in
+            [(&mut self.all_time_wait, &mut self.time_wait_now), (&mut self.mode.before, &mut self.mode.before_now)]
+        {
             while let Some(entry) = all.first_entry() {
                 if *entry.key() > now_tick {
                     break;

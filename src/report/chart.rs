@@ -106,7 +106,8 @@ impl Axis {
     }
 
     fn linear_by(max: f64, step: f64, label: &str) -> Axis {
-        let ticks = (0..).map(|i| i as f64 * step).take_while(|&v| v <= max * 1.0001).map(|v| (v, short_count(v))).collect();
+        let ticks =
+            (0..).map(|i| i as f64 * step).take_while(|&v| v <= max * 1.0001).map(|v| (v, short_count(v))).collect();
         Axis { scale: Scale::Linear, min: 0.0, max, ticks, label: label.into() }
     }
 

@@ -96,7 +96,13 @@ fn bound(us: u64) -> String {
         1_000..=999_999 => (us as f64 / 1e3, "ms"),
         _ => (us as f64 / 1e6, "s"),
     };
-    let decimals = if value < 10.0 { 2 } else if value < 100.0 { 1 } else { 0 };
+    let decimals = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
     let text = format!("{value:.decimals$}");
     let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
     format!("{text}{unit}")

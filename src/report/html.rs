@@ -412,7 +412,9 @@ mod tests {
         let (spectrum, rest) = html.split_once("<h2>Latency by phase</h2>").unwrap();
         let phases = rest.split_once("<h2>Second by second</h2>").unwrap().0;
         // the spectrum: corrected and uncorrected, same colour, the second dashed, each with its count
-        assert!(spectrum.contains(">keepalive (n=50)</text>") && spectrum.contains(">keepalive, uncorrected (n=50)</text>"));
+        assert!(
+            spectrum.contains(">keepalive (n=50)</text>") && spectrum.contains(">keepalive, uncorrected (n=50)</text>")
+        );
         let lines: Vec<&str> = spectrum.split("<polyline ").skip(1).collect();
         assert_eq!(lines.len(), 2, "{spectrum}");
         assert!(lines.iter().all(|l| l.contains("stroke=\"#1f77b4\"")), "{lines:?}");
