@@ -688,6 +688,19 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_second_is_as_long_as_the_longest_of_its_parts() {
+        // side by side: one machine's window ended 0.5 s into its third second, the other's 0.8 s into it
+        let (a, b) = (measured(10, 100, 2.5), measured(10, 100, 2.8));
+        let lengths = |r: &RunResult| r.runs[0].timeline.iter().map(|t| t.length_s).collect::<Vec<_>>();
+        assert_eq!(lengths(&a), [None, None, Some(0.5)]);
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(lengths(&m), [None, None, Some(0.8)]);
+        // a whole second on any machine is a whole second
+        let c = measured(10, 100, 3.0);
+        assert_eq!(lengths(&merge(&[("a", &a), ("c", &c)]).unwrap()), [None, None, None]);
+    }
+
+    #[test]
     fn seconds_add_their_histograms_and_recompute_p50_and_p99() {
         // a: 1000 requests of 100 µs in second 1; b: 1500 of 1000 µs, also in second 1
         let (a, b) = (measured(1000, 100, 1.0), measured(1500, 1000, 1.0));
