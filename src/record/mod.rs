@@ -866,6 +866,22 @@ mod tests {
     }
 
     #[test]
+    fn every_second_of_the_window_has_its_entry_and_a_partial_one_its_length() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, false);
+        // requests in the first second only, then a stall to the end of a 3.25 s window
+        r.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
+        let ticks = r.finish(SHAPE, Duration::from_millis(3250)).timeline;
+        let seconds: Vec<_> = ticks.iter().map(|t| (t.t, t.requests, t.length_s)).collect();
+        assert_eq!(seconds, [(1, 1, None), (2, 0, None), (3, 0, None), (4, 0, Some(0.25))]);
+        // an event just past a whole window: a second of no length
+        let mut r = Recorder::new(t0, false);
+        r.connected(t0 + Duration::from_millis(2001), Duration::from_micros(50));
+        let ticks = r.finish(SHAPE, Duration::from_secs(2)).timeline;
+        assert_eq!(ticks.iter().map(|t| t.length_s).collect::<Vec<_>>(), [None, None, Some(0.0)]);
+    }
+
+    #[test]
     fn histograms_round_trip_through_the_result() {
         let mut h = new_histogram();
         for v in [1, 10, 100, 1000, 10_000] {
