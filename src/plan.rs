@@ -209,6 +209,11 @@ impl Plan {
         for word in command.iter_mut().filter(|word| args.url.as_deref() == Some(word.as_str())) {
             *word = mask_password(word);
         }
+        // The program as people type it, not the path of the binary that ran: a build directory says
+        // nothing about the run, and a home directory is no reader's business.
+        if let Some(program) = command.first_mut() {
+            *program = env!("CARGO_PKG_NAME").into();
+        }
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
@@ -725,6 +730,16 @@ mod tests {
     fn target() -> Target {
         let addr = "127.0.0.1:80".parse().unwrap();
         Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None, authorization: None }
+    }
+
+    #[test]
+    fn the_command_is_kept_under_the_programs_name_not_its_path() {
+        let Command::Run(run) = Cli::try_parse_from(["connbench", "run", "-n", "5"]).unwrap().command else {
+            unreachable!()
+        };
+        let typed = ["/home/me/src/connbench/target/release/connbench", "run", "-n", "5"];
+        let plan = Plan::from_args(&run, typed.iter().map(|w| w.to_string()).collect()).unwrap();
+        assert_eq!(plan.command, ["connbench", "run", "-n", "5"]);
     }
 
     #[test]

@@ -507,6 +507,12 @@ impl Recorder {
     /// Freezes the recordings into the result of one mode.
     pub fn finish(mut self, shape: RunShape, elapsed: Duration) -> ModeResult {
         self.freeze_live_second();
+        // Every second of the window has its entry, those in which nothing happened too: a stall at the end
+        // is a second with nothing completed, not a shorter run.
+        let window = elapsed.as_secs_f64().ceil() as usize;
+        if self.timeline.len() < window {
+            self.timeline.resize(window, Second::default());
+        }
         let timeline = self
             .timeline
             .iter()
@@ -514,6 +520,7 @@ impl Recorder {
             .map(|(i, s)| {
                 let mut tick = Tick {
                     t: i as u64 + 1,
+                    length_s: partial_second(elapsed, i),
                     requests: s.requests,
                     errors: s.errors,
                     opened: s.opened,
@@ -573,6 +580,14 @@ impl Recorder {
             }),
         }
     }
+}
+
+/// How much of second `index` (from `index` to `index + 1` s) lies inside a window of `elapsed`, to the
+/// millisecond, when not all of it.
+fn partial_second(elapsed: Duration, index: usize) -> Option<f64> {
+    let inside = (elapsed.as_secs_f64() - index as f64).clamp(0.0, 1.0);
+    let inside = (inside * 1000.0).round() / 1000.0;
+    (inside < 1.0).then_some(inside)
 }
 
 /// What the result says about the shape of the run, beside what was measured.
@@ -848,6 +863,22 @@ mod tests {
         let first = decode_hdr(ticks[0].hdr.as_deref().unwrap()).unwrap();
         assert_eq!(first.len(), 101);
         assert!(first.equivalent(first.max(), 5000), "{}", first.max());
+    }
+
+    #[test]
+    fn every_second_of_the_window_has_its_entry_and_a_partial_one_its_length() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, false);
+        // requests in the first second only, then a stall to the end of a 3.25 s window
+        r.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
+        let ticks = r.finish(SHAPE, Duration::from_millis(3250)).timeline;
+        let seconds: Vec<_> = ticks.iter().map(|t| (t.t, t.requests, t.length_s)).collect();
+        assert_eq!(seconds, [(1, 1, None), (2, 0, None), (3, 0, None), (4, 0, Some(0.25))]);
+        // an event just past a whole window: a second of no length
+        let mut r = Recorder::new(t0, false);
+        r.connected(t0 + Duration::from_millis(2001), Duration::from_micros(50));
+        let ticks = r.finish(SHAPE, Duration::from_secs(2)).timeline;
+        assert_eq!(ticks.iter().map(|t| t.length_s).collect::<Vec<_>>(), [None, None, Some(0.0)]);
     }
 
     #[test]

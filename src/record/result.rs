@@ -512,6 +512,18 @@ pub struct Ports {
     /// kernel applies), 0 to 1. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occupancy_peak: Option<f64>,
+    /// TIME_WAIT ports held when the mode began (what earlier modes and runs left), as the ledger counts
+    /// them; of the ports this mode's own connections left, the most held at once and those held at its
+    /// end; and the kernel's count when the mode began. `time_wait_peak` and `kernel_time_wait_peak` count
+    /// what the mode began with too. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_at_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_peak: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_end: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_time_wait_at_start: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -529,6 +541,11 @@ pub struct PerIp {
 pub struct Tick {
     /// Seconds since the mode started; this entry covers (t-1, t].
     pub t: u64,
+    /// How much of the second lies inside the measurement window, when not all of it: the last second of a
+    /// run that ended between two (`-n`, a stop), 0 for one past the window. Its counts are over this
+    /// length, not a whole second. Absent for a whole second. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_s: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub opened: u64,
@@ -537,6 +554,10 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+    /// Of those, the ports this mode's own connections left (what earlier modes and runs left excluded).
+    /// Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own: Option<u64>,
     /// Client IPs in rotation at the end of the second. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ips: Option<u64>,
