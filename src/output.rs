@@ -1,5 +1,5 @@
 /*!
-The JSON result file of `-o` (`run` and `merge`). It is opened before any work, so a path that cannot
+The JSON result file of `-o` (`run`, `merge` and `page`). It is opened before any work, so a path that cannot
 be written costs no load and exits 2 at once; it is written last, after the report was printed, so a
 full disk loses the file but never the report. Every error names the file. `-o -` is stdout.
 */
@@ -7,10 +7,6 @@ full disk loses the file but never the report. Every error names the file. `-o -
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-use crate::plan::Format;
-use crate::record::result::RunResult;
-use crate::report::{self, Look};
 
 /// An `-o` file opened for the result to come.
 #[derive(Debug)]
@@ -41,10 +37,10 @@ impl OutputFile {
         self.path == Path::new(STDOUT)
     }
 
-    pub fn write(mut self, result: &RunResult) -> Result<(), String> {
+    pub fn write(mut self, result: &impl serde::Serialize) -> Result<(), String> {
         if self.is_stdout() {
             let mut out = std::io::stdout().lock();
-            let written = report::write(Format::Json, result, Look::PLAIN, &mut out).and_then(|()| out.flush());
+            let written = json(result, &mut out).and_then(|()| out.flush());
             // A reader that has gone (`| head`) made its choice.
             return match written {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(name(&self.path, e)),
@@ -59,7 +55,7 @@ impl OutputFile {
                 file.set_len(0)?;
             }
             let mut out = BufWriter::new(file);
-            report::write(Format::Json, result, Look::PLAIN, &mut out)?;
+            json(result, &mut out)?;
             out.flush()
         })();
         written.map_err(|e| name(&path, e))
@@ -74,6 +70,12 @@ impl Drop for OutputFile {
     }
 }
 
+/// The result as `--format json` prints it: pretty, then a newline.
+fn json(result: &impl serde::Serialize, out: &mut impl Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, result)?;
+    writeln!(out)
+}
+
 fn name(path: &Path, error: std::io::Error) -> String {
     format!("-o/--output {}: {error}", path.display())
 }
@@ -81,7 +83,7 @@ fn name(path: &Path, error: std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::result::fixture;
+    use crate::record::result::{fixture, RunResult};
 
     #[test]
     fn a_file_that_cannot_be_created_is_named_before_anything_is_written() {

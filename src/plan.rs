@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::check::Check;
+use crate::check::{Check, Metric, Phase as CheckPhase};
 use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
@@ -328,6 +328,9 @@ impl Plan {
         for text in &args.checks {
             checks.push(Check::parse(text)?);
         }
+        if let Some(check) = checks.iter().find(|c| matches!(c.metric, Metric::Latency(_, CheckPhase::PageLoad))) {
+            return Err(format!("--check '{check}': page_load is measured by connbench page, not run"));
+        }
         let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
         let max_regression = args.max_regression.or(profile.max_regression);
         if max_regression.is_some() && baseline.is_none() {
@@ -562,7 +565,7 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_header(text: &str) -> Result<(String, String), String> {
     let Some((name, value)) = text.split_once(':') else {
         return Err(format!("-H '{text}': expected 'Name: value'"));
     };

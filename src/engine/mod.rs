@@ -12,7 +12,7 @@ add per request issued) and the stop flag.
 mod backlog;
 mod conn;
 pub mod governor;
-mod h2;
+pub(crate) mod h2;
 mod pace;
 mod schedule;
 

@@ -43,22 +43,22 @@ impl Check {
 
 /// Failed requests over all requests issued (completed plus failed); 0 when none were issued.
 pub fn error_rate(run: &ModeResult) -> f64 {
-    let errors = run.errors.total() as f64;
-    let issued = run.requests as f64 + errors;
-    if issued == 0.0 {
-        0.0
-    } else {
-        errors / issued
+    let errors = run.errors.total();
+    fraction(errors, run.requests + errors)
+}
+
+/// `part` over `whole`; 0 when the whole is nothing.
+pub fn fraction(part: u64, whole: u64) -> f64 {
+    match whole {
+        0 => 0.0,
+        whole => part as f64 / whole as f64,
     }
 }
 
 /// Responses whose status was not 2xx over all responses; 0 when there was none. Failed requests have no
 /// status: `error_rate` counts them.
 pub fn non_2xx_rate(run: &ModeResult) -> f64 {
-    match run.status.total() {
-        0 => 0.0,
-        responses => run.status.non_2xx() as f64 / responses as f64,
-    }
+    fraction(run.status.non_2xx(), run.status.total())
 }
 
 fn phase_hist(run: &ModeResult, phase: Phase) -> &Hist {
@@ -68,6 +68,8 @@ fn phase_hist(run: &ModeResult, phase: Phase) -> &Hist {
         Phase::Transfer => &run.latency.transfer,
         Phase::Total => &run.latency.total,
         Phase::Tls => run.latency.tls.as_ref().unwrap_or(&NO_SAMPLES),
+        // `connbench page` measures it; plan.rs refuses it for `run`.
+        Phase::PageLoad => &NO_SAMPLES,
     }
 }
 
