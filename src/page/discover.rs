@@ -95,12 +95,10 @@ pub fn discover(html: &str, page: &Url) -> Discovery {
     let embedded = select("img, script[src], link[href], source[src], video[src], audio[src]");
     for element in document.select(&embedded) {
         let element = element.value();
-        let attr = |name| element.attr(name).map(str::trim).filter(|value| !value.is_empty());
         let (kind, reference) = match element.name() {
-            "img" => match (attr("srcset").and_then(first_candidate), attr("src")) {
-                (Some(candidate), _) => (Kind::Srcset, candidate),
-                (None, Some(src)) => (Kind::Img, src),
-                (None, None) => continue,
+            "img" => match element.attr("srcset").and_then(first_candidate) {
+                Some(candidate) => (Kind::Srcset, candidate),
+                None => (Kind::Img, element.attr("src").unwrap_or_default().trim()),
             },
             "script" => (Kind::Script, element.attr("src").unwrap_or_default().trim()),
             "link" => match link_kind(element.attr("rel").unwrap_or_default()) {
