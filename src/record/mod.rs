@@ -590,6 +590,20 @@ mod tests {
     }
 
     #[test]
+    fn each_error_kind_is_counted_under_its_name() {
+        use ErrorKind::*;
+        for kind in
+            [Refused, Timeout, Reset, AddrUnavailable, FdExhausted, Truncated, Parse, ClosedEarly, H2Reset, Other, Tls]
+        {
+            let mut errors = result::ErrorCounts::default();
+            errors.count(kind);
+            let json = serde_json::to_value(&errors).unwrap();
+            assert_eq!(json[kind.name()], 1, "{kind:?}");
+            assert_eq!(errors.total(), 1, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn phases_are_split_as_designed() {
         let t0 = Instant::now();
         let mut r = Recorder::new(t0, false);
