@@ -27,7 +27,7 @@ pub fn page(args: &PageArgs, command: Vec<String>, stop: &'static AtomicBool) ->
     let mut checks = Vec::new();
     for text in &args.checks {
         let check = Check::parse(text).map_err(usage)?;
-        if let Some(why) = report::refuse(&check) {
+        if let Some(why) = report::refuse(text, &check) {
             return Err(Failure::Usage(why));
         }
         checks.push(check);

@@ -154,7 +154,7 @@ pub fn write_markdown(result: &PageResult, out: &mut impl Write) -> io::Result<(
     }
     if let Some(note) = projection_note(result) {
         writeln!(out)?;
-        writeln!(out, "{}", note.trim_start_matches("* "))?;
+        writeln!(out, "\\{note}")?;
     }
     Ok(())
 }
@@ -172,8 +172,8 @@ pub fn write_csv(result: &PageResult, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The metrics `connbench page` gates on; the others are `run`'s.
-pub fn refuse(check: &Check) -> Option<String> {
+/// The metrics `connbench page` gates on; the others are `run`'s. `text` is the check as typed.
+pub fn refuse(text: &str, check: &Check) -> Option<String> {
     match check.metric {
         Metric::Latency(_, Phase::PageLoad)
         | Metric::Errors
@@ -181,7 +181,7 @@ pub fn refuse(check: &Check) -> Option<String> {
         | Metric::Non2xx
         | Metric::Non2xxRate => None,
         _ => Some(format!(
-            "--check '{check}': connbench page gates on STAT.page_load, errors, error_rate, non_2xx and non_2xx_rate"
+            "--check '{text}': connbench page gates on STAT.page_load, errors, error_rate, non_2xx and non_2xx_rate"
         )),
     }
 }

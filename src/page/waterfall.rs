@@ -67,7 +67,8 @@ pub fn write(result: &PageResult, out: &mut impl Write) -> io::Result<()> {
          style=\"background:{TLS}\"></i>TLS handshake</span><span><i style=\"background:{WAIT}\"></i>request sent, \
          waiting for the first byte</span><span><i style=\"background:{TRANSFER}\"></i>transfer</span><span><i \
          style=\"background:{RETRIED}\"></i>unanswered, sent again</span><span><i style=\"background:{FAILED}\"></i>\
-         failed</span><span><i style=\"border:1.6px solid #000;height:8px\"></i>on the critical path</span></p>"
+         failed</span><span><i style=\"border:1.6px solid #000;height:8px\"></i>on the critical path</span>\
+         <span>each waterfall on its own time scale</span></p>"
     )?;
     for s in &result.strategies {
         let path = s.critical_path;
@@ -188,6 +189,11 @@ fn waterfall(timeline: &Timeline, result: &PageResult) -> String {
     let mut svg = svg_open(height, "waterfall");
     time_axis(&mut svg, longest, plot, height - 4.0);
     let several_origins = result.found.iter().map(|f| &f.origin).collect::<std::collections::BTreeSet<_>>().len() > 1;
+    let critical = timeline.critical_requests();
+    // A connection whose handshake a request on the critical path waited for is on it too.
+    let critical_connection = |index: usize| {
+        critical.iter().any(|&r| timeline.requests[r].connection == index && timeline.requests[r].after.is_none())
+    };
     for (index, connection) in timeline.connections.iter().enumerate() {
         let top = row_top[index];
         let origin = connection.origin.split_once("://").map_or(&*connection.origin, |(_, rest)| rest);
@@ -204,12 +210,14 @@ fn waterfall(timeline: &Timeline, result: &PageResult) -> String {
         );
         let connected = connection.connected_us.unwrap_or(connection.closed_us.unwrap_or(connection.start_us));
         bar(&mut svg, x(connection.start_us), x(connected), top, CONNECT, &format!("#{} TCP handshake", index + 1));
-        if let Some(secured) = connection.secured_us {
-            let what = format!("#{} TLS handshake ({})", index + 1, connection.tls.as_deref().unwrap_or("TLS"));
-            bar(&mut svg, x(connected), x(secured), top, TLS, &what);
+        let secured = connection.secured_us.unwrap_or(connected);
+        if let Some(tls) = &connection.tls {
+            bar(&mut svg, x(connected), x(secured), top, TLS, &format!("#{} TLS handshake ({tls})", index + 1));
+        }
+        if critical_connection(index) {
+            outline(&mut svg, x(connection.start_us), x(secured), top);
         }
     }
-    let critical = timeline.critical_requests();
     for (r, request) in timeline.requests.iter().enumerate() {
         let top = row_top[request.connection] + lane_of[r] as f64 * (LANE + LANE_GAP);
         let object = match request.object {
@@ -238,17 +246,21 @@ fn waterfall(timeline: &Timeline, result: &PageResult) -> String {
             }
         }
         if critical.contains(&r) {
-            let (left, right) = (x(request.sent_us), x(request.done_us).max(x(request.sent_us) + 1.5));
-            let _ = write!(
-                svg,
-                r#"<rect class="crit" x="{left:.1}" y="{top:.1}" width="{:.1}" height="{LANE}" fill="none"/>"#,
-                right - left
-            );
+            outline(&mut svg, x(request.sent_us), x(request.done_us), top);
         }
         svg.push_str("</g>");
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The outline of a span on the critical path.
+fn outline(svg: &mut String, left: f64, right: f64, top: f64) {
+    let width = (right - left).max(1.5);
+    let _ = write!(
+        svg,
+        r#"<rect class="crit" x="{left:.1}" y="{top:.1}" width="{width:.1}" height="{LANE}" fill="none"/>"#
+    );
 }
 
 /// A bar from `left` to `right` in one lane, at least a pixel wide so that a short phase still shows.
