@@ -234,6 +234,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_start_at, help_heading = "Several load machines")]
     pub start_at: Option<std::time::SystemTime>,
 
+    /// Let --start-at be more than a day ahead (refused otherwise, as a likely typo of the date).
+    #[arg(long, requires = "start_at", help_heading = "Several load machines")]
+    pub start_at_far: bool,
+
     /// Leave the histogram of total latency out of the text report.
     #[arg(long)]
     pub no_histogram: bool,
@@ -373,9 +377,9 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: ProbeFormatArg,
 
-    /// The whole probe ends within this time; an idle timeout longer than what is left is reported as
-    /// "longer than".
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// The whole probe ends within this time, each experiment within its own share of it: one that runs out
+    /// of its share is "not measured", an idle timeout longer than the time is "longer than".
+    #[arg(long, value_parser = parse_positive_duration, default_value = "30s")]
     pub max_time: Duration,
 
     /// Requests sent one after another on one connection to find how many the server answers on it.
@@ -536,10 +540,19 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_keep_alive_timeout: Option<Duration>,
 
+    /// Embedded server: send Keep-Alive timeout=, max= only to requests that ask for keep-alive, as Apache does.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_keep_alive_if_asked: bool,
+
     /// Embedded server: close after N responses without saying so, even with requests queued; N-M draws a
     /// number from N to M for each connection (a busy server closing connections early).
     #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]
     pub server_close_after: Option<CloseAfter>,
+
+    /// Embedded server: apply --server-close-after to the first N connections only, then serve without it (a
+    /// limit lifted mid-run, as by an nginx reload with a larger keepalive_requests).
+    #[arg(long, value_name = "N", help_heading = "Embedded server")]
+    pub server_lift_close_after: Option<u64>,
 
     /// Embedded server: silently close connections idle this long.
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
@@ -636,6 +649,14 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 pub const RATES: std::ops::RangeInclusive<f64> = 0.001..=1e9;
 
 /// A rate in connections (or requests) per second, within [`RATES`].
+/// A duration that must be longer than 0 (a bound on a whole task, which no time at all cannot meet).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("'{text}' is no time at all: it must be longer than 0s")),
+        duration => Ok(duration),
+    }
+}
+
 /// `--start-at`: Unix seconds (`1767225600`, `1767225600.5`) or RFC 3339 (`2026-12-02T21:00:00Z`).
 pub fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
     let text = text.trim();

@@ -13,8 +13,9 @@ use crate::commands::Failure;
 use crate::engine;
 use crate::engine::governor::{Governor, Grant};
 use crate::net::socket;
-use crate::plan::{url_parts, Mode, Plan, Target, TargetSpec};
+use crate::plan::{basic_auth, shown, url_parts, Mode, Plan, Target, TargetSpec};
 use crate::record::result::{Note, NoteKind};
+use crate::record::{Closer, Recorder};
 use crate::server::ServerThread;
 
 pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
@@ -25,10 +26,10 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
     let bare = name.trim_start_matches('[').trim_end_matches(']');
     let addr = (bare, port)
         .to_socket_addrs()
-        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
+        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {}: {e}", shown(url))))?
         .next()
-        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    Ok(Target { addr, host, path, display: url.to_string(), tls: None })
+        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {} has no address", shown(url))))?;
+    Ok(Target { addr, host, path, display: shown(url), tls: None, authorization: basic_auth(url) })
 }
 
 pub(crate) fn embedded_target(
@@ -40,7 +41,7 @@ pub(crate) fn embedded_target(
     let scheme = if https { "https" } else { "http" };
     let display = format!("{scheme}://{addr}/ (embedded server)");
     let tls = secure(https, &addr.ip().to_string(), tls)?;
-    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls })
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, authorization: None })
 }
 
 /// The TLS every connection to `host` speaks, for https.
@@ -80,32 +81,35 @@ enum Unopened {
     Failed(Failure),
 }
 
+/// The preflight's connection: TCP, then TLS over it when `tls` is given.
 fn open_first(
     target: &Target,
     plan: &Plan,
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
 ) -> Result<Option<engine::Opened>, Unopened> {
+    let Some(mut opened) = connect(target, plan, governor).map_err(Unopened::Failed)? else { return Ok(None) };
+    if let Some(client) = tls {
+        opened.tls = Some(tls_preflight(target, plan, client, &mut opened)?);
+    }
+    Ok(Some(opened))
+}
+
+/// The TCP side of [`preflight`]: a connection from the IP the governor grants, none when the kernel has no
+/// free port.
+fn connect(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option<engine::Opened>, Failure> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
             Grant::WaitUntil(until) => std::thread::sleep(until.saturating_duration_since(Instant::now())),
-            Grant::Exhausted => {
-                return Err(Unopened::Failed(Failure::Usage("--port-policy fail: no free port (TIME_WAIT)".into())))
-            }
+            Grant::Exhausted => return Err(Failure::Usage("--port-policy fail: no free port (TIME_WAIT)".into())),
         }
     };
     let start = Instant::now();
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
-        Ok(mut stream) => {
+        Ok(stream) => {
             let handshake = start.elapsed();
-            // --connect-timeout bounds the TCP and TLS handshakes together, as in the engine.
-            let deadline = start + plan.connect_timeout;
-            let tls = match tls {
-                Some(client) => Some(tls_preflight(target, plan, client, &mut stream, deadline)?),
-                None => None,
-            };
-            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls, h2_preface_sent: false }));
+            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls: None, h2_preface_sent: false }));
         }
         Err(err) => err,
     };
@@ -118,7 +122,7 @@ fn open_first(
         }
         _ => err.to_string(),
     };
-    Err(Unopened::Failed(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr))))
+    Err(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr)))
 }
 
 /// With https, the preflight's TLS handshake: a certificate that does not verify, or a server that cannot speak
@@ -127,11 +131,12 @@ fn tls_preflight(
     target: &Target,
     plan: &Plan,
     client: &crate::net::tls::Client,
-    stream: &mut std::net::TcpStream,
-    deadline: Instant,
+    opened: &mut engine::Opened,
 ) -> Result<(rustls::ClientConnection, Duration), Unopened> {
     use crate::net::tls::{handshake_blocking, Refusal};
-    let refusal = match handshake_blocking(client, stream, deadline) {
+    // --connect-timeout bounds the TCP and TLS handshakes together, as in the engine.
+    let deadline = Instant::now() + plan.connect_timeout.saturating_sub(opened.handshake);
+    let refusal = match handshake_blocking(client, &mut opened.stream, deadline) {
         Ok(finished) => return Ok(finished),
         Err(refusal) => refusal,
     };
@@ -154,55 +159,76 @@ fn no_http2(why: String) -> Failure {
     Failure::Usage(format!("--mode multiplex: {why}; use an HTTP/1.x mode, or a server with HTTP/2 enabled"))
 }
 
+/// What [`multiplex_if_spoken`] decided: the modes to run, the connection the multiplex mode starts with, and
+/// a connection that asked and will carry no request.
+pub(crate) struct Multiplex {
+    pub modes: Vec<Mode>,
+    pub connection: Option<engine::Opened>,
+    pub spent: Option<Spent>,
+}
+
 /// The modes to run, and the connection the multiplex mode starts with. Multiplex needs a target that
 /// speaks HTTP/2 with prior knowledge (h2c): the embedded server does; any other is asked before any load,
 /// by the client's preface and the server's first frame. The connection asked is not wasted, so the server
 /// counts no connection that the run does not: the preflight's when multiplex runs first, else one opened
-/// for the check and kept (idle) for the multiplex mode. A target that does not speak h2c is an error
-/// (exit 2) when multiplex was asked for by name, and is left out of `--mode all` with a note.
+/// for the check and kept (idle) for the multiplex mode, or, when the answer is no, closed and counted with
+/// the first mode (its TLS handshake too). A target that does not speak h2c is an error (exit 2) when
+/// multiplex was asked for by name, and is left out of `--mode all` with a note.
 pub(crate) fn multiplex_if_spoken(
     plan: &Plan,
     target: &Target,
     governor: &Governor,
     first_connection: Option<&mut engine::Opened>,
     notes: &mut Vec<Note>,
-) -> Result<(Vec<Mode>, Option<engine::Opened>), Failure> {
-    let mut modes = plan.modes.clone();
+) -> Result<Multiplex, Failure> {
+    let modes = plan.modes.clone();
     if !modes.contains(&Mode::Multiplex) {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
         return Err(Failure::Usage(why));
     }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     let mut own = None;
-    let checked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
-        Some(first) => speaks_h2(first, plan, target),
+    let asked = match first_connection.filter(|_| plan.modes[0] == Mode::Multiplex) {
+        Some(first) => Some(first),
         None => {
+            own = match connect(target, plan, governor) {
+                Ok(opened) => opened,
+                // The run's own preflight has shown the target answers: this one failed.
+                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => return Ok(skipped(modes, notes, why, None)),
+                Err(failure) => return Err(failure),
+            };
             let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
-            match open_first(target, plan, governor, h2_tls.as_deref()) {
-                Ok(Some(opened)) => speaks_h2(own.insert(opened), plan, target),
-                // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
-                Ok(None) => return Ok((modes, None)),
-                Err(Unopened::NoHttp2(alpn)) => Err(no_http2_over_tls(target, alpn)),
-                // The run's own preflight has shown the target answers: this one failed over HTTP/2.
-                Err(Unopened::Failed(Failure::Usage(why))) if plan.multiplex_if_spoken => {
-                    notes.push(multiplex_skipped(why));
-                    modes.retain(|&mode| mode != Mode::Multiplex);
-                    return Ok((modes, None));
+            if let (Some(opened), Some(client)) = (own.as_mut(), h2_tls.as_deref()) {
+                match tls_preflight(target, plan, client, opened) {
+                    Ok(session) => opened.tls = Some(session),
+                    Err(unopened) => {
+                        let why = match unopened {
+                            Unopened::NoHttp2(alpn) => no_http2_over_tls(target, alpn),
+                            Unopened::Failed(Failure::Usage(why)) if plan.multiplex_if_spoken => why,
+                            Unopened::Failed(failure) => return Err(failure),
+                        };
+                        if !plan.multiplex_if_spoken {
+                            return Err(no_http2(why));
+                        }
+                        let spent = own.take().map(|opened| retire(opened, governor));
+                        return Ok(skipped(modes, notes, why, spent));
+                    }
                 }
-                Err(Unopened::Failed(failure)) => return Err(failure),
             }
+            own.as_mut()
         }
     };
-    match checked {
-        Ok(()) => Ok((modes, own)),
+    // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
+    let Some(opened) = asked else { return Ok(Multiplex { modes, connection: own, spent: None }) };
+    match speaks_h2(opened, plan, target) {
+        Ok(()) => Ok(Multiplex { modes, connection: own, spent: None }),
         Err(why) if plan.multiplex_if_spoken => {
-            notes.push(multiplex_skipped(why));
-            modes.retain(|&mode| mode != Mode::Multiplex);
-            Ok((modes, None))
+            let spent = own.map(|opened| retire(opened, governor));
+            Ok(skipped(modes, notes, why, spent))
         }
         Err(why) => Err(no_http2(why)),
     }
@@ -225,8 +251,76 @@ fn speaks_h2(opened: &mut engine::Opened, plan: &Plan, target: &Target) -> Resul
     }
 }
 
-fn multiplex_skipped(why: String) -> Note {
-    Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), format!("{why}: --mode all runs the four HTTP/1.x modes"))
+/// `--mode all` without multiplex, and the note that says why (and where the connection that asked, with its
+/// TLS handshake if it finished one, is counted).
+fn skipped(mut modes: Vec<Mode>, notes: &mut Vec<Note>, why: String, spent: Option<Spent>) -> Multiplex {
+    modes.retain(|&mode| mode != Mode::Multiplex);
+    let mut text = format!("{why}: --mode all runs the four HTTP/1.x modes");
+    let mut figures = Vec::new();
+    if let (Some(spent), Some(first)) = (&spent, modes.first()) {
+        text += &format!("; the connection that asked is counted with {}", first.name());
+        figures.push(("connections_opened", 1.0));
+        match &spent.tls {
+            Some(tls) if tls.resumed => figures.push(("tls_handshakes_resumed", 1.0)),
+            Some(_) => figures.push(("tls_handshakes_full", 1.0)),
+            None => {}
+        }
+    }
+    notes.push(Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), text).with(&figures));
+    Multiplex { modes, connection: None, spent }
+}
+
+/// A connection opened before any load that carried no request (one that asked for HTTP/2 and heard no, or
+/// the preflight's, closed rather than left idle until `--start-at`): the server counted it, so the first
+/// mode's figures count it too.
+pub(crate) struct Spent {
+    at: Instant,
+    handshake: Duration,
+    tls: Option<crate::net::stream::Handshake>,
+    closer: Closer,
+}
+
+impl Spent {
+    /// Adds the connection to a mode's recordings: opened (its TCP handshake), its TLS handshake if it
+    /// finished one, and who closed it.
+    pub(crate) fn count(&self, recorder: &mut Recorder) {
+        recorder.connected(self.at, self.handshake);
+        if let Some(tls) = &self.tls {
+            recorder.tls_handshake(tls.took, tls.resumed, tls.negotiated);
+        }
+        // The connection carried no request: no response asked for its close.
+        recorder.closed(self.closer, false);
+    }
+}
+
+/// How long a connection being closed is read from, so that its close is a FIN and not a reset.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Closes a connection the run will not use, as the engine closes its own (RFC 9112 §9.6): what the server
+/// still sends is read away for a moment, so the close is a FIN, and whose FIN came first is known. The port
+/// governor is told, and the connection is returned as the figures count it.
+pub(crate) fn retire(opened: engine::Opened, governor: &Governor) -> Spent {
+    use std::io::Read;
+    let engine::Opened { mut stream, client_ip, handshake, tls, .. } = opened;
+    let tls = tls.map(|(session, took)| crate::net::stream::finished(&session, took));
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let closer = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break Closer::Client;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => break Closer::Server,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break Closer::Reset,
+            Err(_) => break Closer::Client,
+        }
+    };
+    drop(stream);
+    let at = Instant::now();
+    governor.closed(client_ip, closer, at);
+    Spent { at, handshake, tls, closer }
 }
 
 /// Writes the HTTP/2 client preface and looks (without reading it away) at what the server sends back:
@@ -251,6 +345,11 @@ fn speaks_h2c(stream: &mut std::net::TcpStream, wait: Duration) -> Result<(), St
             _ if n == 0 => return Err("it closed the connection at the HTTP/2 preface".into()),
             ServerAnswer::Http2 => return stream.set_read_timeout(None).map_err(failed),
             ServerAnswer::NotHttp2 => return Err(format!("it answers \"{}\"", first[..n].escape_ascii())),
+            // The server closed before a whole frame header: no more will come.
+            ServerAnswer::Incomplete if socket::peer_closed(stream).map_err(failed)? => {
+                let sent = first[..n].escape_ascii();
+                return Err(format!("it sent {n} bytes (\"{sent}\") and closed the connection at the HTTP/2 preface"));
+            }
             // A frame header split over segments: a peek returns at once while bytes wait, so pause.
             ServerAnswer::Incomplete if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
             ServerAnswer::Incomplete => return Err(format!("no answer to its preface within {wait:?}")),
@@ -275,4 +374,9 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
         Ok(n) => format!("it answers \"{}\"", first[..n].escape_ascii()),
     };
     format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
+}
+
+/// The same for HTTP/2, from what the streams met: h2's reason and the bytes it could not read (`said`).
+pub(crate) fn not_http2(addr: SocketAddr, said: &str) -> String {
+    format!("no response was HTTP/2 (every stream failed): is {addr} an HTTP/2 server? h2 found {said}")
 }

@@ -24,9 +24,7 @@ pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
+        let listener = server::listen(listen).map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
         eprintln!("connbench: serving {scheme}://{}/ (Ctrl-C to stop)", listener.local_addr()?);
         let stats = Arc::new(server::ServerStats::default());
         let stopped = async {

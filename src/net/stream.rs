@@ -76,7 +76,8 @@ pub async fn connect(
     };
     let connector = TlsConnector::from(client.config.clone());
     let left = limit.saturating_sub(connected - started);
-    match secure(connector.connect(client.server_name.clone(), tcp), connected, left).await {
+    // Boxed: the handshake's state is KiB a plain connection's caller should not keep room for.
+    match Box::pin(secure(connector.connect(client.server_name.clone(), tcp), connected, left)).await {
         Ok((stream, handshake)) => Ok(Connected { stream, started, connected, tls: Some(handshake) }),
         Err((_, closer)) => Err(Failed::Handshake { started, connected, closer }),
     }
@@ -143,7 +144,7 @@ fn handshake_closer(error: &io::Error) -> Closer {
 }
 
 /// A finished handshake, as the recorder wants it.
-fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
+pub(crate) fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
     let resumed = session.handshake_kind() == Some(HandshakeKind::Resumed);
     Handshake { took, resumed, negotiated: negotiated(session) }
 }

@@ -176,7 +176,7 @@ impl ResolvesClientCert for CertificateRequest {
 /// The certificates of a PEM file (`--cacert`, `--cert`); the error names the flag and the file.
 pub fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {name}: {e}"))?;
+    let bytes = crate::input::read(path, crate::input::Kind::Pem).map_err(|e| format!("{flag} {name}: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{flag} {name}: not PEM certificates: {e}"))?;
@@ -223,7 +223,9 @@ impl Identity {
     /// `--cert FILE --key FILE` (PEM).
     pub fn from_files(cert: &Path, key: &Path) -> Result<Identity, String> {
         let chain = read_certificates(cert, "--cert")?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+        let named = |e: String| format!("--key {}: {e}", key.display());
+        let pem = crate::input::read(key, crate::input::Kind::Pem).map_err(named)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| named(e.to_string()))?;
         Ok(Identity { chain, key })
     }
 

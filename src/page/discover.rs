@@ -172,8 +172,10 @@ fn first_candidate(srcset: &str) -> Option<&str> {
     (!url.is_empty()).then_some(url)
 }
 
-/// A reference short enough for a report line: a data: URL is kilobytes of base64.
+/// A reference short enough for a report line (a data: URL is kilobytes of base64), and safe to print: it came
+/// from a server's page, so control characters are shown, not sent to the terminal (`printable`).
 fn shorten(reference: &str) -> String {
+    let reference = crate::printable::printable(reference);
     match reference.char_indices().nth(60) {
         Some((at, _)) => format!("{}…", &reference[..at]),
         None => reference.to_string(),
@@ -190,17 +192,18 @@ pub fn read_list(text: &str, file: &str, page: &Url) -> Result<Discovery, String
             continue;
         }
         let at = |why: String| format!("--objects {file}, line {}: {why}", number + 1);
+        let shown = crate::printable::printable(line);
         let (method, reference) = match line.split_once(char::is_whitespace) {
             Some((method, reference)) => (method.to_ascii_uppercase(), reference.trim()),
             None => ("GET".to_string(), line),
         };
         if !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(at(format!("'{line}' is not URL or METHOD URL")));
+            return Err(at(format!("'{shown}' is not URL or METHOD URL")));
         }
         let skipped = listed.skipped.len();
         listed.add(Kind::Listed, reference, page, &method);
         if let Some(skip) = listed.skipped.get(skipped) {
-            return Err(at(format!("'{reference}': {}", skip.why)));
+            return Err(at(format!("'{}': {}", skip.reference, skip.why)));
         }
     }
     if listed.objects.is_empty() {
@@ -297,5 +300,8 @@ mod tests {
         assert_eq!(err, "--objects o.txt, line 2: 'ftp://x/y': scheme ftp: not http or https");
         assert!(read_list("# nothing\n", "o.txt", &page).unwrap_err().contains("no object"));
         assert!(read_list("G3T /a\n", "o.txt", &page).unwrap_err().contains("line 1"));
+        // what came from outside is shown, never sent to the terminal as it is
+        let err = read_list("G\x1b[2J /a\n", "o.txt", &page).unwrap_err();
+        assert!(err.contains("'G\\u{1b}[2J /a'") && !err.contains('\x1b'), "{err}");
     }
 }

@@ -426,8 +426,12 @@ impl Load<'_> {
                 state.fail(ended.req, kind);
                 None
             }
-            Outcome::Unanswered(kind) => {
-                let again = self.work.items[item].idempotent && (open.answered > 0 || !state.retried[item]);
+            outcome @ (Outcome::Unanswered(_) | Outcome::Refused) => {
+                let (kind, may) = match outcome {
+                    Outcome::Unanswered(kind) => (kind, self.work.items[item].idempotent),
+                    _ => (ErrorKind::ClosedEarly, true),
+                };
+                let again = may && (open.answered > 0 || !state.retried[item]);
                 if again {
                     state.retried[item] |= open.answered == 0;
                     request.retried = true;
@@ -555,8 +559,11 @@ enum Outcome {
     },
     /// Failed after part of its response, or in a way sending it again would not mend.
     Failed(ErrorKind),
-    /// No byte of its response came before its connection ended (or the server refused the stream).
+    /// No byte of its response came before its connection ended.
     Unanswered(ErrorKind),
+    /// HTTP/2: the server said it did not process the stream (REFUSED_STREAM, or above a GOAWAY's last stream):
+    /// it goes again whatever its method (RFC 9113 §8.7).
+    Refused,
 }
 
 /// A connection of either protocol.
@@ -940,12 +947,13 @@ impl H2 {
         let outcome = match result {
             Ok(()) => Outcome::Answered { status: stream.status, persistent: true },
             Err(error) => match fate(&error, stream.first_byte.is_some()) {
-                Fate::NotProcessed { go_away } => {
+                Fate::Refused { go_away } => {
                     if go_away {
                         self.ended.get_or_insert(ErrorKind::ClosedEarly);
                     }
-                    Outcome::Unanswered(ErrorKind::ClosedEarly)
+                    Outcome::Refused
                 }
+                Fate::Unanswered => Outcome::Unanswered(ErrorKind::ClosedEarly),
                 Fate::Failed(kind) => Outcome::Failed(kind),
             },
         };
@@ -1037,6 +1045,8 @@ pub async fn fetch(
         Outcome::Failed(kind) | Outcome::Unanswered(kind) => {
             Err(format!("GET {url}: no whole response ({})", kind.name()))
         }
+        // An HTTP/1.x connection refuses no stream.
+        Outcome::Refused => Err(format!("GET {url}: no whole response")),
     }
 }
 

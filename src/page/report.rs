@@ -181,7 +181,8 @@ pub fn refuse(text: &str, check: &Check) -> Option<String> {
         | Metric::Non2xx
         | Metric::Non2xxRate => None,
         _ => Some(format!(
-            "--check '{text}': connbench page gates on STAT.page_load, errors, error_rate, non_2xx and non_2xx_rate"
+            "--check '{}': connbench page gates on STAT.page_load, errors, error_rate, non_2xx and non_2xx_rate",
+            crate::printable::printable(text)
         )),
     }
 }

@@ -21,6 +21,8 @@ pub(super) struct Head {
     pub(super) http11: bool,
     /// The request lets the connection persist.
     pub(super) keep: bool,
+    /// The request asked for keep-alive (`Connection: keep-alive`), whatever its version.
+    pub(super) asked_keep_alive: bool,
     /// `Expect: 100-continue` still to be answered.
     pub(super) expect_continue: bool,
     /// The page of `connbench page` or one of its objects, or the configured body.
@@ -129,6 +131,7 @@ pub(super) fn parse_head(buf: &[u8], http10: bool) -> Parsed {
         v10,
         http11,
         keep: if v10 { keep_alive && !close } else { !close },
+        asked_keep_alive: keep_alive,
         expect_continue: expect_continue && http11 && !http10 && body != Body::None,
         resource: page::resource(req.path.unwrap_or_default().as_bytes()),
     };
@@ -197,6 +200,7 @@ mod tests {
             v10,
             http11: !v10,
             keep,
+            asked_keep_alive: false,
             expect_continue: false,
             resource: Resource::Plain,
         };
@@ -220,7 +224,7 @@ mod tests {
                 true,
                 complete(
                     b"GET / HTTP/1.1\r\nconnection: keep-alive\r\n\r\n",
-                    Head { http11: true, ..head(true, true) },
+                    Head { http11: true, asked_keep_alive: true, ..head(true, true) },
                     Body::None,
                 ),
             ),

@@ -46,10 +46,18 @@ pub fn binary() -> Command {
 /// A listener that answers every connection with the same bytes, whatever was asked, then closes: a
 /// server misbehaving in ways the embedded one never does. Lives as long as the test process.
 pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
+    raw_server_counting(reply).0
+}
+
+/// [`raw_server`], with the count of connections it accepted.
+pub fn raw_server_counting(reply: Vec<u8>) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut request = [0u8; 4096];
             let _ = std::io::Read::read(&mut stream, &mut request);
             let _ = std::io::Write::write_all(&mut stream, &reply);
@@ -58,7 +66,7 @@ pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
             let _ = std::io::copy(&mut stream, &mut std::io::sink());
         }
     });
-    addr
+    (addr, accepted)
 }
 
 /// Like [`run`], against any address.
