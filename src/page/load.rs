@@ -318,7 +318,7 @@ impl Load<'_> {
                 }
             };
             if let Some(item) = first {
-                self.send(&mut open, item).await;
+                self.send(&mut open, item);
             }
             self.fill(&mut open, lane).await;
             if open.conn.in_flight() == 0 {
@@ -353,7 +353,7 @@ impl Load<'_> {
         }
     }
 
-    /// Sends what the connection may carry from the lane.
+    /// Sends what the connection may carry from the lane, in one write (a pipeline's requests back to back).
     async fn fill(&self, open: &mut Open, lane: usize) {
         while !open.alone && open.conn.in_flight() < self.allowed(open) {
             let item = {
@@ -367,18 +367,20 @@ impl Load<'_> {
                 state.lanes[lane].pop_front();
                 item
             };
-            self.send(open, item).await;
+            self.send(open, item);
         }
+        open.conn.flush().await;
     }
 
-    /// Sends `item` on the connection, recorded as waiting for the last request answered on it.
-    async fn send(&self, open: &mut Open, item: usize) {
+    /// Queues `item` on the connection (`fill` writes it), recorded as waiting for the last request answered on
+    /// it.
+    fn send(&self, open: &mut Open, item: usize) {
         let request = self.sent(item, open.index, open.last_done);
         let item = &self.work.items[item];
         open.alone = !item.idempotent && !self.strategy.is_http2();
         open.sent += 1;
         let bytes = &item.h1[usize::from(!self.strategy.one_shot())];
-        open.conn.send(request, item, bytes, &self.work.headers, false).await;
+        open.conn.send(request, item, bytes, &self.work.headers);
     }
 
     /// Records request `item` as sent now on `connection`, waiting for `after`; returns its index.
@@ -488,7 +490,7 @@ impl Load<'_> {
         };
         let conn = match (opened, failure) {
             (Some(stream), _) if h2 => H2::handshake(stream).await.map(|h2| Conn::H2(Box::new(h2))),
-            (Some(stream), _) => Ok(Conn::H1(H1::new(stream))),
+            (Some(stream), _) => Ok(Conn::H1(Box::new(H1::new(stream)))),
             (None, failure) => Err(failure.unwrap_or(ErrorKind::Other)),
         };
         match conn {
@@ -568,9 +570,9 @@ enum Outcome {
 
 /// A connection of either protocol.
 // NOTE: HTTP/3 would be a third variant, with the same four calls.
+// Boxed: h2's connection state is over a kilobyte, HTTP/1.x's a few hundred bytes.
 enum Conn {
-    H1(H1),
-    /// Boxed: h2's connection state is over a kilobyte.
+    H1(Box<H1>),
     H2(Box<H2>),
 }
 
@@ -598,10 +600,19 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, req: usize, item: &Item, bytes: &[u8], headers: &[(String, String)], keep_body: bool) {
+    /// Queues a request: HTTP/1.x bytes until `flush`, an HTTP/2 stream until the connection is next driven.
+    fn send(&mut self, req: usize, item: &Item, bytes: &[u8], headers: &[(String, String)]) {
         match self {
-            Conn::H1(c) => c.send(req, bytes, item.method == "HEAD", keep_body).await,
+            Conn::H1(c) => c.send(req, bytes, item.method == "HEAD", false),
             Conn::H2(c) => c.send(req, item, headers),
+        }
+    }
+
+    /// Writes what was queued.
+    async fn flush(&mut self) {
+        match self {
+            Conn::H1(c) => c.flush().await,
+            Conn::H2(_) => {}
         }
     }
 
@@ -650,6 +661,8 @@ struct H1 {
     ended: Option<ErrorKind>,
     /// The server's FIN (or RST) is in.
     eof: bool,
+    /// Requests queued and not yet written.
+    out: Vec<u8>,
     /// Bytes read on it.
     bytes: u64,
 }
@@ -674,16 +687,21 @@ impl H1 {
             read_at: Instant::now(),
             ended: None,
             eof: false,
+            out: Vec::new(),
             bytes: 0,
         }
     }
 
-    async fn send(&mut self, req: usize, bytes: &[u8], head: bool, keep_body: bool) {
+    fn send(&mut self, req: usize, bytes: &[u8], head: bool, keep_body: bool) {
         let parser = if keep_body { ResponseParser::keeping_body(head) } else { ResponseParser::new(head) };
         self.flights.push_back(Flight { req, sent: Instant::now(), parser, first_byte: None, bytes: 0 });
-        if self.ended.is_none() {
+        self.out.extend_from_slice(bytes);
+    }
+
+    async fn flush(&mut self) {
+        if self.ended.is_none() && !self.out.is_empty() {
             // TLS keeps records back until flushed; a plain socket's flush is a no-op.
-            let written = match self.stream.write_all(bytes).await {
+            let written = match self.stream.write_all(&self.out).await {
                 Ok(()) => self.stream.flush().await,
                 failed => failed,
             };
@@ -691,6 +709,7 @@ impl H1 {
                 self.ended = Some(ErrorKind::of_io(&error));
             }
         }
+        self.out.clear();
     }
 
     async fn next(&mut self, timeout: Duration) -> Ended {
@@ -1037,9 +1056,10 @@ pub async fn fetch(
         connection: Some("close"),
     });
     let mut conn = H1::new(opened.stream);
-    conn.send(0, &request, false, true).await;
+    conn.send(0, &request, false, true);
+    conn.flush().await;
     let ended = conn.next(settings.timeout).await;
-    Conn::H1(conn).close().await;
+    Conn::H1(Box::new(conn)).close().await;
     match ended.outcome {
         Outcome::Answered { status, .. } => Ok((status, ended.body)),
         Outcome::Failed(kind) | Outcome::Unanswered(kind) => {

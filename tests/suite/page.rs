@@ -73,11 +73,15 @@ fn the_critical_path_is_read_from_what_each_strategy_did() {
     let trips = |i: usize| result.strategies[i].critical_path;
     // serial: a handshake and a request for the page and for each object, one after another
     assert_eq!((trips(0).handshakes, trips(0).requests), (1 + OBJECTS as u32, 1 + OBJECTS as u32));
-    // pipelined: the page's connection and the page, then one wave on the connections opened after it
-    assert_eq!(trips(3).round_trips, 4);
+    // parallel: every object on a connection of its own, opened after the page at the earliest
+    assert!(trips(1).handshakes >= 2 && trips(1).handshakes == trips(1).requests, "{:?}", trips(1));
+    // persistent: the page's connection, or one opened after the page; how many requests each carried is
+    // the machine's timing
+    assert!(trips(2).handshakes <= 2, "{:?}", trips(2));
+    // pipelined: the page, then one wave on the page's connection (3) or on one opened after it (4)
+    assert!((3..=4).contains(&trips(3).round_trips), "{:?}", trips(3));
     // multiplexed: one handshake, the page, then every object at once
     assert_eq!((trips(4).handshakes, trips(4).requests), (1, 2));
-    assert!(trips(2).round_trips > trips(3).round_trips && trips(1).round_trips > trips(2).round_trips);
     for s in &result.strategies {
         let projected = s.median_load.page_load_us + 50_000 * u64::from(s.critical_path.round_trips);
         assert_eq!(s.projected_us, Some(projected), "{:?}", s.strategy);
@@ -101,6 +105,13 @@ fn post_is_never_pipelined_and_get_is() {
     let stats = settled(&target);
     assert_eq!(stats.methods_post_overlap, 0, "a POST never arrived beside another request");
     assert!(stats.max_in_flight >= 3, "the GETs were pipelined: {}", stats.max_in_flight);
+    // and as connbench recorded it: the three GETs sent together after the page, the POST alone after them
+    let requests = &result.strategies[0].median_load.timeline.requests;
+    let sent_with_page_answered: Vec<_> = requests.iter().filter(|r| r.after == Some(0)).map(|r| r.object).collect();
+    assert_eq!(sent_with_page_answered, [1, 2, 3]);
+    let post = requests.iter().position(|r| r.object == 4).unwrap();
+    let (answered_before, sent_after) = (requests[..post].iter().map(|r| r.done_us).max(), requests[post + 1].sent_us);
+    assert!(answered_before <= Some(requests[post].sent_us) && sent_after >= requests[post].done_us);
     assert_eq!(stats.requests, 2 * 8, "no discovery: the list was given");
     assert_eq!(result.strategies[0].requests, 2 * 8);
     assert_eq!(result.objects[3].method, "POST");
@@ -236,4 +247,35 @@ fn formats_for_people_and_scripts() {
     let (code, stdout, stderr) = connbench(&["page", "--loads", "1", "--server-objects", "3", "--format", "markdown"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("| | serial | parallel | persistent | pipelined | multiplexed |"), "{stdout}");
+}
+
+#[test]
+fn a_signal_stops_the_loads_between_two_and_what_they_measured_is_still_written() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = scratch("page-signal");
+    let saved = dir.join("page.json");
+    let mut child = crate::util::binary()
+        .args(["page", "--loads", "10000", "--server-delay", "2ms", "--strategy", "persistent", "-o"])
+        .arg(&saved)
+        .env("CI", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the loads did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143));
+    let result: PageResult = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let loads = result.strategies[0].loads;
+    assert!(!result.complete && loads > 0 && loads < 10_000, "{loads} loads");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
