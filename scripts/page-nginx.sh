@@ -22,6 +22,7 @@ command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install n
 
 WORKDIR=${KEEP:-$(mktemp -d)}
 mkdir -p "$WORKDIR/logs" "$WORKDIR/www/img"
+: > "$WORKDIR/logs/access.log"
 log() { echo "[page-nginx] $*" >&2; }
 
 # The page and its objects: N images of 10 KiB each, referenced relative to the page.

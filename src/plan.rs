@@ -504,7 +504,7 @@ impl Plan {
 impl Plan {
     /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
     pub fn idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        crate::http::request::idempotent(&self.method)
     }
 
     /// What people should know about the plan: where it differs from what was typed.

@@ -158,8 +158,7 @@ impl Work {
             })
         };
         let h1 = [request(Some("close")), request(None)];
-        // RFC 9110 §9.2.2: a method the server may see twice without harm, which alone may be pipelined.
-        let idempotent = matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE");
+        let idempotent = crate::http::request::idempotent(method);
         self.items.push(Item { origin, method: method.to_string(), idempotent, h1, uri });
         Ok(())
     }
@@ -204,21 +203,20 @@ pub async fn load(work: &Work, settings: &Settings, strategy: Strategy) -> Loade
     {
         let mut state = cx.state.borrow_mut();
         if strategy == Strategy::Serial {
+            // One lane, every origin's objects in document order, one worker.
             state.lanes.push((1..work.items.len()).collect());
             workers.push(1);
-        }
-        for origin in (0..work.origins.len()).filter(|_| strategy != Strategy::Serial) {
-            let objects = work.objects_of(origin);
-            if objects == 0 {
-                continue;
+        } else {
+            for origin in (0..work.origins.len()).filter(|&origin| work.objects_of(origin) > 0) {
+                let objects = work.objects_of(origin);
+                let count = match strategy {
+                    Strategy::Multiplexed => 1,
+                    _ => objects.min(settings.per_host as usize),
+                };
+                state.share[origin] = objects.div_ceil(count);
+                state.lanes.push((1..work.items.len()).filter(|&i| work.items[i].origin == origin).collect());
+                workers.extend(std::iter::repeat_n(state.lanes.len() - 1, count));
             }
-            let count = match strategy {
-                Strategy::Multiplexed => 1,
-                _ => objects.min(settings.per_host as usize),
-            };
-            state.share[origin] = objects.div_ceil(count);
-            state.lanes.push((1..work.items.len()).filter(|&i| work.items[i].origin == origin).collect());
-            workers.extend(std::iter::repeat_n(state.lanes.len() - 1, count));
         }
     }
     let futures = workers.iter().map(|&lane| {
@@ -413,9 +411,8 @@ impl Load<'_> {
         request.first_byte_us = ended.first_byte.map(|at| self.us(at));
         request.bytes = ended.bytes;
         let item = request.object;
-        if !self.strategy.is_http2() || open.conn.in_flight() == 0 {
-            open.alone = false;
-        }
+        // A request sent alone (HTTP/1.x only) was the one in flight: whatever ended, it did.
+        open.alone = false;
         match ended.outcome {
             Outcome::Answered { status, persistent } => {
                 request.status = Some(status);
