@@ -263,10 +263,14 @@ fn outline(svg: &mut String, left: f64, right: f64, top: f64) {
     );
 }
 
-/// A bar from `left` to `right` in one lane, at least a pixel wide so that a short phase still shows.
+/// A bar from `left` to `right` in one lane, at least a pixel wide so that a short phase still shows, edged in
+/// white so that requests one after another on a connection show as bars of their own.
 fn bar(svg: &mut String, left: f64, right: f64, top: f64, colour: &str, title: &str) {
     let width = (right - left).max(1.0);
-    let _ = write!(svg, r#"<rect x="{left:.1}" y="{top:.1}" width="{width:.1}" height="{LANE}" fill="{colour}">"#);
+    let _ = write!(
+        svg,
+        r##"<rect x="{left:.1}" y="{top:.1}" width="{width:.1}" height="{LANE}" fill="{colour}" stroke="#fff" stroke-width="0.6">"##
+    );
     if !title.is_empty() {
         let _ = write!(svg, "<title>{}</title>", escape(title));
     }
