@@ -192,4 +192,17 @@ mod tests {
         assert_eq!(rows[1].check, "p99.total < 20ms");
         assert_eq!(rows[2].check, "error_rate < 1%");
     }
+
+    #[test]
+    fn p95_is_read_from_the_whole_histogram() {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for us in 1..=100 {
+            h.record(us).unwrap();
+        }
+        let mut m = run(100.0, 100, 0, 99);
+        m.latency.total = crate::record::summarize(&h);
+        let rows = evaluate(&[Check::parse("p95.total<=95us").unwrap(), Check::parse("p95.total<95us").unwrap()], &[m]);
+        let verdicts: Vec<_> = rows.iter().map(|r| (r.measured.as_str(), r.passed)).collect();
+        assert_eq!(verdicts, [("95µs", true), ("95µs", false)]);
+    }
 }
