@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::check::Check;
+use crate::check::{Check, Metric, Phase as CheckPhase};
 use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::Mode;
@@ -344,6 +344,9 @@ impl Plan {
         for text in &args.checks {
             checks.push(Check::parse(text)?);
         }
+        if let Some(check) = checks.iter().find(|c| matches!(c.metric, Metric::Latency(_, CheckPhase::PageLoad))) {
+            return Err(format!("--check '{check}': page_load is measured by connbench page, not run"));
+        }
         let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
         let max_regression = args.max_regression.or(profile.max_regression);
         if max_regression.is_some() && baseline.is_none() {
@@ -506,7 +509,7 @@ impl Plan {
 impl Plan {
     /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
     pub fn idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        crate::http::request::idempotent(&self.method)
     }
 
     /// What people should know about the plan: where it differs from what was typed.
@@ -651,7 +654,7 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(given: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_header(given: &str) -> Result<(String, String), String> {
     // Echoed with its control characters shown, never sent to the terminal as they are.
     let text = crate::printable::printable(given);
     let Some((name, value)) = given.split_once(':') else {

@@ -65,3 +65,7 @@ mod tls_refusals;
 // `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
 #[path = "suite/report.rs"]
 mod report;
+
+// `connbench page`: each strategy's loads against the server's counts, POST never pipelined, discovery, gates.
+#[path = "suite/page.rs"]
+mod page;

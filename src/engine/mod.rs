@@ -13,7 +13,7 @@ mod backlog;
 mod buffers;
 mod conn;
 pub mod governor;
-mod h2;
+pub(crate) mod h2;
 pub mod live;
 mod pace;
 mod schedule;

@@ -43,6 +43,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Its name in the result's `errors` (docs/design.md §5).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::AddrUnavailable => "addr_unavailable",
+            ErrorKind::FdExhausted => "fd_exhausted",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Parse => "parse",
+            ErrorKind::ClosedEarly => "closed_early",
+            ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::Other => "other",
+            ErrorKind::Tls => "tls",
+        }
+    }
+
     pub fn of_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
         // tokio-rustls and rustls' own streams carry a TLS failure as a rustls::Error inside the io::Error.
@@ -318,20 +335,7 @@ impl Recorder {
     }
 
     pub fn failed(&mut self, at: Instant, kind: ErrorKind) {
-        let counter = match kind {
-            ErrorKind::Refused => &mut self.errors.refused,
-            ErrorKind::Timeout => &mut self.errors.timeout,
-            ErrorKind::Reset => &mut self.errors.reset,
-            ErrorKind::AddrUnavailable => &mut self.errors.addr_unavailable,
-            ErrorKind::FdExhausted => &mut self.errors.fd_exhausted,
-            ErrorKind::Truncated => &mut self.errors.truncated,
-            ErrorKind::Parse => &mut self.errors.parse,
-            ErrorKind::ClosedEarly => &mut self.errors.closed_early,
-            ErrorKind::H2Reset => &mut self.errors.h2_reset,
-            ErrorKind::Other => &mut self.errors.other,
-            ErrorKind::Tls => &mut self.errors.tls,
-        };
-        *counter += 1;
+        self.errors.count(kind);
         self.second(at).errors += 1;
     }
 
@@ -722,6 +726,20 @@ mod tests {
             first_byte: at(first_us),
             done: at(done_us),
             opened_connection: opened,
+        }
+    }
+
+    #[test]
+    fn each_error_kind_is_counted_under_its_name() {
+        use ErrorKind::*;
+        for kind in
+            [Refused, Timeout, Reset, AddrUnavailable, FdExhausted, Truncated, Parse, ClosedEarly, H2Reset, Other, Tls]
+        {
+            let mut errors = result::ErrorCounts::default();
+            errors.count(kind);
+            let json = serde_json::to_value(&errors).unwrap();
+            assert_eq!(json[kind.name()], 1, "{kind:?}");
+            assert_eq!(errors.total(), 1, "{kind:?}");
         }
     }
 

@@ -281,6 +281,25 @@ impl StatusCounts {
 }
 
 impl ErrorCounts {
+    /// One failed request, by its kind.
+    pub fn count(&mut self, kind: super::ErrorKind) {
+        use super::ErrorKind;
+        let counter = match kind {
+            ErrorKind::Refused => &mut self.refused,
+            ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Reset => &mut self.reset,
+            ErrorKind::AddrUnavailable => &mut self.addr_unavailable,
+            ErrorKind::FdExhausted => &mut self.fd_exhausted,
+            ErrorKind::Truncated => &mut self.truncated,
+            ErrorKind::Parse => &mut self.parse,
+            ErrorKind::ClosedEarly => &mut self.closed_early,
+            ErrorKind::H2Reset => &mut self.h2_reset,
+            ErrorKind::Other => &mut self.other,
+            ErrorKind::Tls => &mut self.tls,
+        };
+        *counter += 1;
+    }
+
     /// Every kind by its JSON name, `other` last, as people read a breakdown.
     pub fn kinds(&self) -> [(&'static str, u64); 11] {
         [
@@ -468,6 +487,8 @@ impl Hist {
         match stat {
             Stat::P50 => self.p50_us as f64,
             Stat::P90 => self.p90_us as f64,
+            // Not one of the summary's fields (the schema predates it): read from the whole histogram.
+            Stat::P95 => super::decode(self).map_or(0.0, |h| h.value_at_quantile(0.95) as f64),
             Stat::P99 => self.p99_us as f64,
             Stat::P999 => self.p999_us as f64,
             Stat::P9999 => self.p9999_us as f64,
