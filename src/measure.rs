@@ -14,9 +14,7 @@ use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Mode, Plan, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
-use crate::record::result::{
-    ModeResult, Note, NoteKind, RunResult, Stages, System, TargetsInfo, Tick, Tool, SCHEMA_VERSION,
-};
+use crate::record::result::{ModeResult, Note, NoteKind, RunResult, Stages, System, TargetsInfo, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::{progress, server};
 
@@ -109,13 +107,15 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
-    for mode in modes {
+    let of = modes.len();
+    for (index, mode) in modes.into_iter().enumerate() {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.requests[0].bytes.clone();
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let rate = plan.rate.filter(|_| plan.stages.is_empty());
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate };
-        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
+        let position = progress::Position { mode: index + 1, of };
+        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), position, plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
         let opened = match mode {
             Mode::Multiplex => multiplex_connection.take(),
@@ -147,6 +147,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.time_wait_own = Some(sample.own);
                 tick.client_ips = Some(sample.client_ips);
             }
         }
@@ -210,18 +211,13 @@ fn targets_info(plan: &Plan, targets: &crate::plan::TargetsPlan) -> TargetsInfo 
     }
 }
 
-/// Open loop: each second of the window holds the requests the schedule made due in it beside those
-/// completed, a second with none completed included.
+/// Open loop: each second of the timeline (every second of the window has one) holds the requests the
+/// schedule made due in it beside those completed; a partial last second, those due in its part.
 fn set_target_rates(run: &mut ModeResult, schedule: &crate::stages::Schedule) {
-    let seconds = run.duration_s.ceil() as usize;
-    while run.timeline.len() < seconds {
-        let t = run.timeline.len() as u64 + 1;
-        run.timeline.push(Tick { t, ..Tick::default() });
-    }
     for tick in &mut run.timeline {
-        // The last second may be cut short by the window's end.
-        let end = (tick.t as f64).min(run.duration_s.max(tick.t as f64 - 1.0));
-        tick.target_rate = Some(schedule.due_by(end) - schedule.due_by(tick.t as f64 - 1.0));
+        let start = tick.t as f64 - 1.0;
+        let end = start + tick.length_s.unwrap_or(1.0);
+        tick.target_rate = Some(schedule.due_by(end) - schedule.due_by(start));
     }
 }
 

@@ -66,6 +66,10 @@ mod tls_refusals;
 #[path = "suite/report.rs"]
 mod report;
 
+// `connbench page`: each strategy's loads against the server's counts, POST never pipelined, discovery, gates.
+#[path = "suite/page.rs"]
+mod page;
+
 // --targets and --stages: requests per path counted by the server, orders, ramps, per-target checks, bad files.
 #[path = "suite/targets.rs"]
 mod targets;

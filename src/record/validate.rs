@@ -40,6 +40,9 @@ fn validate_mode(run: &ModeResult) -> Result<(), String> {
         }
     }
     for tick in &run.timeline {
+        if let Some(length) = tick.length_s.filter(|l| !(0.0..=1.0).contains(l)) {
+            return Err(format!("timeline second {}: length_s: {length} is not part of a second (0 to 1)", tick.t));
+        }
         if let Some(hdr) = &tick.hdr {
             decode_hdr(hdr).map_err(|why| format!("timeline second {}: {why}", tick.t))?;
         }
@@ -131,7 +134,7 @@ mod tests {
         assert_eq!(validate(&measured()), Ok(()));
         // each case: the change, what the message must say
         type Change = fn(&mut ModeResult);
-        let cases: [(Change, &str); 11] = [
+        let cases: [(Change, &str); 12] = [
             (|r| r.duration_s = -3.0, "keepalive duration_s: -3 is impossible"),
             (|r| r.rps = f64::NAN, "keepalive rps: NaN is impossible"),
             (|r| r.rate = Some(0.0), "keepalive rate: 0 is not a rate"),
@@ -140,6 +143,7 @@ mod tests {
             (|r| r.latency.total.count = 5, "keepalive latency.total: count is 5 but its histogram (hdr) holds 1"),
             (|r| r.latency.ttfb.hdr = "not base64!".into(), "keepalive latency.ttfb: hdr is not base64"),
             (|r| r.timeline[0].hdr = Some("AAAA".into()), "keepalive timeline second 1: hdr is not an HdrHistogram"),
+            (|r| r.timeline[0].length_s = Some(f64::NAN), "keepalive timeline second 1: length_s: NaN is not part"),
             (|r| r.timeline[0].target_rate = Some(-1.0), "keepalive timeline second 1 target_rate: -1 is impossible"),
             (|r| r.targets[0].tally.requests = 2, "keepalive targets[0] status_codes: 1 responses for 2 requests"),
             (|r| r.targets[0].tally.latency.count = 3, "keepalive targets[0] latency: count is 3 but its histogram"),

@@ -18,6 +18,7 @@
 //! - `render`: the responses, rendered once per config;
 //! - `conn`: one HTTP/1.x connection, from accept to close;
 //! - `h2`: HTTP/2 with prior knowledge (h2c), told from HTTP/1.x by one peek at a new connection's first bytes;
+//! - `page`: the page `connbench page` loads with no URL, `/page?objects=N&size=B`, and its objects;
 //! - `tests`: the socket-level tests.
 //!
 //! # Why it is built for speed
@@ -56,6 +57,7 @@
 
 mod conn;
 mod h2;
+pub mod page;
 mod render;
 mod request;
 #[cfg(test)]
