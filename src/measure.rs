@@ -302,9 +302,10 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
             0 => String::new(),
             n => format!(", and {n} were never sent (missed)"),
         };
+        let lower = if run.stages.is_some() { "the rates of --stages" } else { "--rate" };
         let text = format!(
             "{} of {} requests started more than {:?} after their scheduled time (largest lag {}){missed}: every \
-             connection was busy; raise -c or lower --rate",
+             connection was busy; raise -c or lower {lower}",
             pacing.late_starts,
             run.requests + run.errors.total() + run.in_flight_at_end,
             crate::record::LATE,

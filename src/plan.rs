@@ -693,8 +693,9 @@ impl Plan {
                 self.depth
             ),
             (some, all) => format!(
-                "{some} of the {all} targets are not idempotent ({}): pipeline mode sends each of them alone on its \
-                 connection, with nothing else in flight, and pipelines the others up to --depth {}",
+                "{some} of the {all} targets {} not idempotent ({}): pipeline mode sends each such request alone \
+                 on its connection, with nothing else in flight, and pipelines the others up to --depth {}",
+                if some == 1 { "is" } else { "are" },
                 methods.join(", "),
                 self.depth
             ),
@@ -1137,7 +1138,7 @@ mod tests {
             (pipeline.depth, pipeline.requests[0].idempotent, pipeline.requests[1].idempotent),
             (16, true, false)
         );
-        assert!(p.notes()[0].text.starts_with("1 of the 2 targets are not idempotent (POST)"), "{:?}", p.notes());
+        assert!(p.notes()[0].text.starts_with("1 of the 2 targets is not idempotent (POST)"), "{:?}", p.notes());
         // a header HTTP/2 forbids is named by its line, for multiplex alone
         std::fs::write(&file, "GET /a\n\nGET /b\nUpgrade: h2c\n").unwrap();
         let err = plan(&["--targets", file.to_str().unwrap(), "--mode", "multiplex"]).unwrap_err();
