@@ -290,10 +290,12 @@ impl Plan {
             None => None,
         };
         // Without a URL, the targets' own origin is the target, if they name one.
-        let first_absolute = entries.iter().flatten().find_map(|entry| match &entry.url {
-            Place::Absolute(url) => Some(url),
-            Place::Path(_) => None,
-        });
+        let first_absolute = match (&entries, targets_file) {
+            (Some(entries), Some((path, by_flag))) => {
+                first_absolute_url(entries, path).map_err(blame(by_flag, "targets", "--targets"))?
+            }
+            _ => None,
+        };
         let target = match (&args.url, &profile.url, first_absolute) {
             (Some(_), _, _) | (_, Some(_), _) if serve_tls => {
                 return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
@@ -305,7 +307,7 @@ impl Plan {
             }
             (Some(text), _, _) => TargetSpec::Url(parse_url(text)?),
             (None, Some(text), _) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
-            (None, None, Some(url)) => TargetSpec::Url(origin_of(url)),
+            (None, None, Some(url)) => TargetSpec::Url(origin_of(&url)),
             (None, None, None) => {
                 let mut config = server_config(&args.server, profile);
                 if serve_tls {
@@ -730,6 +732,18 @@ fn read_targets(path: &std::path::Path) -> Result<Vec<Entry>, String> {
     })
 }
 
+/// The first target of `path` that names its URL, read as the run's URL is (the others are read by
+/// `targets_requests`), or the first problem with it, by its line.
+fn first_absolute_url(entries: &[Entry], path: &std::path::Path) -> Result<Option<Url>, String> {
+    let Some((line, url)) = entries.iter().find_map(|entry| match &entry.url {
+        Place::Absolute(url) => Some((entry.line, url)),
+        Place::Path(_) => None,
+    }) else {
+        return Ok(None);
+    };
+    parse_url(url).map(Some).map_err(|e| format!("--targets {}:{line}: {e}", path.display()))
+}
+
 /// The origin of a URL, as a URL of its own: scheme, host and port, `/`, no credentials.
 fn origin_of(url: &Url) -> Url {
     let mut origin = url.clone();
@@ -760,6 +774,7 @@ fn targets_requests(
         let path = match entry.url {
             Place::Path(path) => path,
             Place::Absolute(url) => {
+                let url = parse_url(&url).map_err(|e| format!("{place}: {e}"))?;
                 match &origin {
                     Some((first, said)) if *first != url.origin() => {
                         return Err(format!(
@@ -1139,6 +1154,16 @@ mod tests {
             (16, true, false)
         );
         assert!(p.notes()[0].text.starts_with("1 of the 2 targets is not idempotent (POST)"), "{:?}", p.notes());
+        // a URL is read as the run's is, and named by its line
+        for (text, needle) in [
+            ("GET /a\nGET ftp://h/\n", "t.txt:2: URL 'ftp://h/': scheme 'ftp' is not http or https"),
+            ("GET http://h:0/\n", "t.txt:1: URL 'http://h:0/': port 0 is not a port"),
+            ("GET http://h/\n\nGET http://u:secret@h:0/\n", "t.txt:3: URL 'http://u:***@h:0/'"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = plan(&["--targets", file.to_str().unwrap()]).unwrap_err();
+            assert!(err.starts_with("--targets ") && err.contains(needle), "{text:?}: {err}");
+        }
         // a header HTTP/2 forbids is named by its line, for multiplex alone
         std::fs::write(&file, "GET /a\n\nGET /b\nUpgrade: h2c\n").unwrap();
         let err = plan(&["--targets", file.to_str().unwrap(), "--mode", "multiplex"]).unwrap_err();

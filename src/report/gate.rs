@@ -224,6 +224,7 @@ mod tests {
         ];
         let checks: Vec<_> = [
             "p99.total[/slow]<20ms",
+            "p95.total[/slow]<2ms",
             "errors[POST /slow]<=0",
             "non_2xx[/slow]<=2",
             "rps[/slow]>=10",
@@ -238,6 +239,8 @@ mod tests {
             vec![
                 // 99 of its 100 took 1 ms
                 ("p99.total[/slow] < 20ms", "1.00ms", true),
+                // 2 significant digits: 1 ms reads as its bucket's top, 1003 µs
+                ("p95.total[/slow] < 2ms", "1.00ms", true),
                 ("errors[POST /slow] <= 0", "1", false),
                 ("non_2xx[/slow] <= 2", "2", true),
                 ("rps[/slow] >= 10", "10.0", true),
