@@ -12,7 +12,7 @@ use crate::commands::Failure;
 use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
-use crate::plan::{Mode, Plan, Target, TargetSpec};
+use crate::plan::{Http, Mode, Plan, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, preflight, resolve, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
@@ -77,6 +77,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
+    let target = Target { quic: quic_client(plan, &target)?, ..target };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
@@ -101,6 +102,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     for mode in modes {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.request.clone();
+        let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
@@ -119,8 +121,10 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
         }
+        run.http = Some(http);
         let (ports, samples) = governor.end_mode();
-        run.ports = Some(ports);
+        // QUIC holds no TCP port: the governor saw nothing of it.
+        run.ports = (http != Http::Http3).then_some(ports);
         for (i, tick) in run.timeline.iter_mut().enumerate() {
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
@@ -129,7 +133,12 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             }
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
-        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || not_http(target.addr, &request)));
+        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || match http {
+            Http::Http3 => {
+                format!("no response was HTTP/3 (every one broke its rules): is {} an HTTP/3 server?", target.addr)
+            }
+            _ => not_http(target.addr, &request),
+        }));
         runs.push(run);
         if outcome.interrupted || outcome.ran_out_of_ports {
             complete = false;
@@ -156,6 +165,14 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     })
 }
 
+/// `--http3`: the QUIC every connection to the target speaks, on its TLS (https only: `plan.rs` checked).
+fn quic_client(plan: &Plan, target: &Target) -> Result<Option<Arc<crate::net::quic::Client>>, Failure> {
+    let Some(tls) = target.tls.as_ref().filter(|_| plan.http3) else { return Ok(None) };
+    let zero_rtt = plan.mode_plan(plan.modes[0], target).zero_rtt;
+    let client = crate::net::quic::Client::new(tls, zero_rtt).map_err(Failure::Usage)?;
+    Ok(Some(Arc::new(client)))
+}
+
 /// What a mode's figures alone do not say: why it stopped early, what limited it, what the target speaks
 /// when nothing parsed. `not_http` asks the target again, so it is called only when it is needed.
 fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() -> String) -> Vec<Note> {
@@ -176,9 +193,14 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
     }
     if let Some(cap) = run.max_concurrent_streams {
+        // HTTP/2 says it in SETTINGS (RFC 9113 §6.5.2), QUIC in stream credit (RFC 9000 §4.6).
+        let limit = match run.http {
+            Some(Http::Http3) => "QUIC's MAX_STREAMS",
+            _ => "SETTINGS_MAX_CONCURRENT_STREAMS",
+        };
         let text = format!(
-            "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), fewer \
-             than --depth {}: {cap} were in flight at most",
+            "the server allows {cap} concurrent streams per connection ({limit}), fewer than --depth {}: {cap} were \
+             in flight at most",
             run.depth
         );
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));

@@ -28,7 +28,7 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
         .next()
         .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    Ok(Target { addr, host, path, display: url.to_string(), tls: None })
+    Ok(Target { addr, host, path, display: url.to_string(), tls: None, quic: None })
 }
 
 pub(crate) fn embedded_target(
@@ -40,7 +40,7 @@ pub(crate) fn embedded_target(
     let scheme = if https { "https" } else { "http" };
     let display = format!("{scheme}://{addr}/ (embedded server)");
     let tls = secure(https, &addr.ip().to_string(), tls)?;
-    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls })
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, quic: None })
 }
 
 /// The TLS every connection to `host` speaks, for https.
@@ -66,6 +66,10 @@ pub(crate) fn preflight(
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
 ) -> Result<Option<engine::Opened>, Failure> {
+    if let Some(quic) = &target.quic {
+        quic_preflight(target, plan, quic)?;
+        return Ok(None);
+    }
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
@@ -137,7 +141,8 @@ pub(crate) fn multiplex_if_spoken(
     notes: &mut Vec<Note>,
 ) -> Result<(Vec<Mode>, Option<engine::Opened>), Failure> {
     let mut modes = plan.modes.clone();
-    if !modes.contains(&Mode::Multiplex) {
+    // Over HTTP/3 multiplex is streams on QUIC, which the preflight's handshake has shown the target speaks.
+    if !modes.contains(&Mode::Multiplex) || plan.http3 {
         return Ok((modes, None));
     }
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
@@ -248,4 +253,35 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
         Ok(n) => format!("it answers \"{}\"", first[..n].escape_ascii()),
     };
     format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
+}
+
+/// `--http3`, before any load: the request must be one HTTP/3 can carry, and the target must answer a QUIC
+/// handshake with ALPN h3 on the URL's port, over UDP; else exit 2 naming what was tried. The connection
+/// carries no request and is closed at once, so the server sees one connection more than the run counts.
+fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client) -> Result<(), Failure> {
+    use crate::net::quic::{handshake_blocking, Refusal};
+    if let Some(why) = engine::h2_request_error(&plan.mode_plan(plan.modes[0], target).parts) {
+        return Err(Failure::Usage(why.replace("HTTP/2", "HTTP/3")));
+    }
+    let tried = format!("a QUIC handshake offering ALPN h3 to UDP {}", target.addr);
+    match handshake_blocking(quic, target.addr, plan.connect_timeout) {
+        Ok(_) => Ok(()),
+        Err(refusal) => Err(Failure::Usage(match refusal {
+            Refusal::NoAnswer => format!(
+                "--http3: {} does not answer QUIC: no answer within {:?} (--connect-timeout) to {tried}; is HTTP/3 \
+                 enabled on that port, and UDP let through?",
+                target.display, plan.connect_timeout
+            ),
+            Refusal::Certificate(reason) => format!(
+                "the certificate of {} does not verify: {}; trust its CA with --cacert FILE, or skip verification \
+                 with -k/--insecure",
+                target.host,
+                crate::net::tls::describe_certificate(&reason)
+            ),
+            Refusal::NoProtocol => {
+                format!("--http3: {} speaks QUIC but not HTTP/3: it refused ALPN h3 ({tried})", target.display)
+            }
+            Refusal::Handshake(why) => format!("--http3: {tried} failed: {why}"),
+        })),
+    }
 }

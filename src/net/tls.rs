@@ -49,6 +49,9 @@ pub struct Client {
     /// From the URL's host: a DNS name is sent as SNI; an IP address is not (RFC 6066 §3) but is still checked.
     pub server_name: ServerName<'static>,
     pub insecure: bool,
+    /// What checks the server's certificate, kept so that QUIC connections (`net::quic`) can tell a full
+    /// handshake, which calls it, from a resumed one, which does not.
+    pub verifier: Arc<dyn ServerCertVerifier>,
 }
 
 impl Client {
@@ -62,11 +65,8 @@ impl Client {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?;
-        let mut config = if options.insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
+        let verifier: Arc<dyn ServerCertVerifier> = if options.insecure {
+            Arc::new(AnyCertificate(provider.clone()))
         } else {
             let mut roots = RootCertStore::empty();
             // Unreadable entries of the store are skipped, as every TLS client does with a damaged store.
@@ -74,15 +74,19 @@ impl Client {
             for cert in &options.extra_roots {
                 roots.add(cert.clone()).map_err(|e| format!("--cacert: a certificate cannot be trusted: {e}"))?;
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            // What `with_root_certificates` builds, kept by name.
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("TLS: {e}"))?
         };
+        let mut config = builder.dangerous().with_custom_certificate_verifier(verifier.clone()).with_no_client_auth();
         config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
         config.resumption =
             if options.resume { Resumption::in_memory_sessions(SESSIONS_KEPT) } else { Resumption::disabled() };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|_| format!("'{host}' is not a name TLS can check"))?;
-        Ok(Client { config: Arc::new(config), server_name, insecure: options.insecure })
+        Ok(Client { config: Arc::new(config), server_name, insecure: options.insecure, verifier })
     }
 
     /// The same client offering HTTP/2 (`h2`) instead of HTTP/1.1: its roots, and the same store of sessions,
@@ -204,7 +208,7 @@ pub fn handshake_blocking(
 }
 
 /// A certificate error in words people know from browsers and curl.
-fn describe_certificate(reason: &rustls::CertificateError) -> String {
+pub(crate) fn describe_certificate(reason: &rustls::CertificateError) -> String {
     use rustls::CertificateError as E;
     match reason {
         E::UnknownIssuer => "signed by an unknown authority (self-signed, or a private CA)".into(),

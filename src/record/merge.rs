@@ -114,6 +114,11 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
         if ma.connections != mb.connections && !sharded {
             return differ(&format!("connections ({mode})"), ma.connections.to_string(), mb.connections.to_string());
         }
+        // An older result says no version: HTTP/1.x, or HTTP/2 in multiplex, never HTTP/3.
+        let http = |r: &ModeResult| r.http.map_or("unstated", |v| v.name());
+        if ma.http.is_some() && mb.http.is_some() && ma.http != mb.http {
+            return differ(&format!("http ({mode})"), http(ma).into(), http(mb).into());
+        }
         if ma.depth != mb.depth {
             return differ(&format!("depth ({mode})"), ma.depth.to_string(), mb.depth.to_string());
         }
@@ -169,6 +174,9 @@ fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, St
 }
 
 fn add_counts(m: &mut ModeResult, o: &ModeResult) {
+    if let Some(theirs) = &o.quic {
+        m.quic.get_or_insert_with(Default::default).add(m.connections_opened, theirs, o.connections_opened);
+    }
     m.requests += o.requests;
     m.status.add(&o.status);
     m.errors.add(&o.errors);

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick, TlsSummary};
+use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, QuicSummary, StatusCounts, Tick, TlsSummary};
 
 /// Why a request failed; one per failed request (docs/design.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,14 @@ pub enum ErrorKind {
     ClosedEarly,
     /// The server reset an HTTP/2 stream (RST_STREAM) for another reason than REFUSED_STREAM.
     H2Reset,
+    /// The server reset an HTTP/3 stream for another reason than H3_REQUEST_REJECTED.
+    H3Reset,
+    /// The QUIC handshake of the request's connection failed (no answer, a certificate, ALPN).
+    QuicHandshake,
+    /// The request's QUIC connection went silent past its idle timeout.
+    QuicIdleTimeout,
+    /// The request's QUIC connection was closed (CONNECTION_CLOSE, or the endpoint's end) under it.
+    QuicClosed,
     Other,
     /// The TLS handshake of the request's connection failed.
     Tls,
@@ -174,6 +182,8 @@ pub struct Recorder {
     tls: Option<TlsRecord>,
     /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
     stream_cap: Option<u32>,
+    /// HTTP/3: QUIC's own figures, made at the first QUIC connection.
+    quic: Option<QuicRecord>,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -208,6 +218,7 @@ impl Recorder {
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
+            quic: None,
             timeline: Vec::new(),
             current: (started, started, 0),
             live_latency: new_second_histogram(),
@@ -274,6 +285,32 @@ impl Recorder {
         }
     }
 
+    /// A QUIC connection's TLS, which is part of its one handshake (timed as `connect`): counted, not timed.
+    pub fn quic_tls(&mut self, resumed: bool, negotiated: Negotiated) {
+        let tls = self.tls.get_or_insert_with(|| TlsRecord::new(negotiated));
+        if resumed {
+            tls.resumed += 1;
+        } else {
+            tls.full += 1;
+        }
+    }
+
+    /// A QUIC connection sent its first request in 0-RTT; `accepted`: the server took it.
+    pub fn zero_rtt(&mut self, accepted: bool) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.zero_rtt_sent += 1;
+        quic.zero_rtt_accepted += u64::from(accepted);
+    }
+
+    /// A QUIC connection ended, with quinn's counts of its packets and its smoothed round-trip time.
+    pub fn quic_closed(&mut self, sent_packets: u64, lost_packets: u64, rtt: Duration) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.sent_packets += sent_packets;
+        quic.lost_packets += lost_packets;
+        quic.rtt_sum_us += micros(rtt);
+        quic.rtt_count += 1;
+    }
+
     pub fn completed(&mut self, exchange: &Exchange, status: u16) {
         self.requests += 1;
         self.status.count(status);
@@ -309,6 +346,10 @@ impl Recorder {
             ErrorKind::Parse => &mut self.errors.parse,
             ErrorKind::ClosedEarly => &mut self.errors.closed_early,
             ErrorKind::H2Reset => &mut self.errors.h2_reset,
+            ErrorKind::H3Reset => &mut self.errors.h3_reset,
+            ErrorKind::QuicHandshake => &mut self.errors.quic_handshake,
+            ErrorKind::QuicIdleTimeout => &mut self.errors.quic_idle_timeout,
+            ErrorKind::QuicClosed => &mut self.errors.quic_closed,
             ErrorKind::Other => &mut self.errors.other,
             ErrorKind::Tls => &mut self.errors.tls,
         };
@@ -410,6 +451,9 @@ impl Recorder {
         if let Some(cap) = other.stream_cap {
             self.stream_cap(cap);
         }
+        if let Some(theirs) = &other.quic {
+            self.quic.get_or_insert_with(QuicRecord::default).merge(theirs);
+        }
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
         }
@@ -496,7 +540,38 @@ impl Recorder {
                 handshakes_resumed: tls.resumed,
                 insecure: false,
             }),
+            http: None,
+            quic: self.quic.map(|quic| QuicSummary {
+                zero_rtt_sent: quic.zero_rtt_sent,
+                zero_rtt_accepted: quic.zero_rtt_accepted,
+                lost_packets: quic.lost_packets,
+                sent_packets: quic.sent_packets,
+                rtt_us: quic.rtt_sum_us.checked_div(quic.rtt_count),
+            }),
         }
+    }
+}
+
+/// QUIC's figures over one recorder's connections.
+#[derive(Debug, Clone, Copy, Default)]
+struct QuicRecord {
+    zero_rtt_sent: u64,
+    zero_rtt_accepted: u64,
+    sent_packets: u64,
+    lost_packets: u64,
+    /// The connections' smoothed RTTs at their end, summed, and how many: their mean is the result's.
+    rtt_sum_us: u64,
+    rtt_count: u64,
+}
+
+impl QuicRecord {
+    fn merge(&mut self, other: &QuicRecord) {
+        self.zero_rtt_sent += other.zero_rtt_sent;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.sent_packets += other.sent_packets;
+        self.lost_packets += other.lost_packets;
+        self.rtt_sum_us += other.rtt_sum_us;
+        self.rtt_count += other.rtt_count;
     }
 }
 

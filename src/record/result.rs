@@ -105,6 +105,44 @@ pub struct ModeResult {
     /// https only: what was negotiated and how connections began (added within schema 1; absent for http).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// The HTTP version spoken: `"1.1"`, `"1.0"`, `"2"` or `"3"` (added within schema 1; absent in older
+    /// results, which spoke HTTP/1.x, or HTTP/2 in multiplex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::mode::Http>,
+    /// HTTP/3 only: QUIC's own figures (added within schema 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic: Option<QuicSummary>,
+}
+
+/// What QUIC itself did under an HTTP/3 run, from quinn's connection statistics.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct QuicSummary {
+    /// Connections that sent their first request in 0-RTT (`--0rtt`, on a resumed session), and those whose
+    /// early data the server accepted.
+    pub zero_rtt_sent: u64,
+    pub zero_rtt_accepted: u64,
+    /// Packets declared lost and packets sent, over every connection.
+    pub lost_packets: u64,
+    pub sent_packets: u64,
+    /// The mean of the connections' smoothed round-trip times at their end (RFC 9002 §5.3); null when no
+    /// connection ended inside the run.
+    pub rtt_us: Option<u64>,
+}
+
+impl QuicSummary {
+    /// Adds another run's figures; `rtt_us` is the mean weighted by each side's `connections`.
+    pub fn add(&mut self, connections: u64, other: &QuicSummary, other_connections: u64) {
+        self.rtt_us = match (self.rtt_us, other.rtt_us) {
+            (Some(a), Some(b)) if connections + other_connections > 0 => {
+                Some((a * connections + b * other_connections) / (connections + other_connections))
+            }
+            (a, b) => a.or(b),
+        };
+        self.zero_rtt_sent += other.zero_rtt_sent;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.lost_packets += other.lost_packets;
+        self.sent_packets += other.sent_packets;
+    }
 }
 
 /// The TLS side of a mode's connections (docs/design.md §8).
@@ -170,6 +208,17 @@ pub struct ErrorCounts {
     /// HTTP/2 streams the server reset (RST_STREAM), refused streams apart (added within schema 1).
     #[serde(default)]
     pub h2_reset: u64,
+    /// HTTP/3 streams the server reset, H3_REQUEST_REJECTED apart (added within schema 1).
+    #[serde(default)]
+    pub h3_reset: u64,
+    /// QUIC connections (added within schema 1): a handshake that failed, a connection that went silent past
+    /// its idle timeout, one closed under its requests.
+    #[serde(default)]
+    pub quic_handshake: u64,
+    #[serde(default)]
+    pub quic_idle_timeout: u64,
+    #[serde(default)]
+    pub quic_closed: u64,
 }
 
 impl StatusCounts {
@@ -224,6 +273,10 @@ impl ErrorCounts {
         self.other += other.other;
         self.tls += other.tls;
         self.h2_reset += other.h2_reset;
+        self.h3_reset += other.h3_reset;
+        self.quic_handshake += other.quic_handshake;
+        self.quic_idle_timeout += other.quic_idle_timeout;
+        self.quic_closed += other.quic_closed;
     }
 
     pub fn total(&self) -> u64 {
@@ -238,6 +291,10 @@ impl ErrorCounts {
             + self.other
             + self.tls
             + self.h2_reset
+            + self.h3_reset
+            + self.quic_handshake
+            + self.quic_idle_timeout
+            + self.quic_closed
     }
 }
 
@@ -463,6 +520,8 @@ pub(crate) mod fixture {
             started_unix_ms: None,
             timeline: Vec::new(),
             tls: None,
+            http: None,
+            quic: None,
         }
     }
 

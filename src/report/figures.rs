@@ -214,6 +214,35 @@ pub fn non_2xx() -> Figure {
     Figure::new("non-2xx", "non_2xx", |r| Value::Alarm(r.status.non_2xx()))
 }
 
+/// The HTTP version the mode spoke; an older result says none (HTTP/1.x, or HTTP/2 in multiplex).
+pub fn http() -> Figure {
+    Figure::new("http", "http", |r| r.http.map_or(Value::Absent, |http| Value::Text(http.name().into())))
+}
+
+/// What the report's first line says of the protocol: HTTP/3 when every mode spoke it (the other versions
+/// are the modes' own: HTTP/1.x, and HTTP/2 for multiplex).
+pub fn spoken(runs: &[ModeResult]) -> Option<&'static str> {
+    let http3 = !runs.is_empty() && runs.iter().all(|r| r.http == Some(crate::mode::Http::Http3));
+    http3.then_some("HTTP/3")
+}
+
+/// HTTP/3: QUIC's own figures (absent for TCP runs).
+pub fn quic() -> [Figure; 5] {
+    use crate::record::result::QuicSummary;
+    let count = |pick: fn(&QuicSummary) -> u64| {
+        move |r: &ModeResult| r.quic.as_ref().map_or(Value::Absent, |q| Value::Count(pick(q)))
+    };
+    [
+        Figure::new("0-RTT sent", "zero_rtt_sent", count(|q| q.zero_rtt_sent)),
+        Figure::new("0-RTT accepted", "zero_rtt_accepted", count(|q| q.zero_rtt_accepted)),
+        Figure::new("QUIC packets sent", "quic_sent_packets", count(|q| q.sent_packets)),
+        Figure::new("QUIC packets lost", "quic_lost_packets", count(|q| q.lost_packets)),
+        Figure::new("QUIC rtt (smoothed)", "quic_rtt_us", |r| {
+            r.quic.and_then(|q| q.rtt_us).map_or(Value::Absent, Value::Micros)
+        }),
+    ]
+}
+
 pub fn connections_opened() -> Figure {
     Figure::new("connections opened", "connections_opened", |r| Value::Count(r.connections_opened))
 }
@@ -295,6 +324,9 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     if https {
         connection_rows.extend(tls_handshakes());
     }
+    if any(|r| r.quic.is_some()) {
+        connection_rows.extend(quic());
+    }
     let mut connection_notes: Vec<String> = runs
         .iter()
         .filter(|r| r.keep_alive.limits_announced > 0)
@@ -322,11 +354,22 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     if any(|r| r.rate.is_some()) {
         sections.push(Section { title: "open loop (--rate)", rows: open_loop_rows(), notes: vec![] });
     }
-    if any(ports_worth_saying) {
-        sections.push(Section { title: "client ports", rows: port_rows(), notes: vec![] });
+    // QUIC holds no TCP port: its runs say so where the port rows would be.
+    let quic_modes: Vec<&str> =
+        runs.iter().filter(|r| r.http == Some(crate::mode::Http::Http3)).map(|r| r.mode.name()).collect();
+    let quic_ports: Vec<String> = (!quic_modes.is_empty())
+        .then(|| format!("QUIC ({}): {QUIC_PORTS}", quic_modes.join(", ")))
+        .into_iter()
+        .collect();
+    if any(ports_worth_saying) || !quic_ports.is_empty() {
+        let rows = if any(ports_worth_saying) { port_rows() } else { vec![] };
+        sections.push(Section { title: "client ports", rows, notes: quic_ports });
     }
     sections
 }
+
+/// What QUIC does with client ports, said under the port rows (docs/http3.md).
+const QUIC_PORTS: &str = "one UDP socket per engine thread carries every connection; no TIME_WAIT, no port governor";
 
 /// https: full and resumed TLS handshakes (absent for http).
 pub fn tls_handshakes() -> [Figure; 2] {
@@ -414,6 +457,10 @@ fn error_breakdown(e: &ErrorCounts) -> String {
         ("closed_early", e.closed_early),
         ("tls", e.tls),
         ("h2_reset", e.h2_reset),
+        ("h3_reset", e.h3_reset),
+        ("quic_handshake", e.quic_handshake),
+        ("quic_idle_timeout", e.quic_idle_timeout),
+        ("quic_closed", e.quic_closed),
         ("other", e.other),
     ]
     .iter()

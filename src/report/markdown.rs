@@ -33,7 +33,8 @@ fn columns(https: bool) -> Vec<Figure> {
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
-    writeln!(out, "**connbench {}** `{}`{status}", result.tool.version, result.target)?;
+    let spoken = figures::spoken(&result.runs).map_or(String::new(), |http| format!(" {http}"));
+    writeln!(out, "**connbench {}** `{}`{spoken}{status}", result.tool.version, result.target)?;
     writeln!(out)?;
     let columns = columns(result.runs.iter().any(|r| r.tls.is_some()));
     let header: Vec<&str> =

@@ -13,7 +13,8 @@ const COLUMN: usize = 12;
 pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
-    writeln!(out, "connbench {}  {}{status}", result.tool.version, result.target)?;
+    let spoken = figures::spoken(runs).map_or(String::new(), |http| format!("  {http}"));
+    writeln!(out, "connbench {}  {}{spoken}{status}", result.tool.version, result.target)?;
     writeln!(out)?;
     row(out, &figures::mode(), runs)?;
     for (i, section) in figures::sections(runs).iter().enumerate() {
