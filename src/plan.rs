@@ -740,6 +740,27 @@ mod tests {
     }
 
     #[test]
+    fn http3_runs_every_mode_but_pipeline_and_says_so_in_each_mode_plan() {
+        let p = plan(&["--tls", "--http-version", "3", "--mode", "all"]).unwrap();
+        assert!(p.http3 && !p.http10);
+        assert_eq!(p.modes, vec![Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Multiplex]);
+        let m = p.mode_plan(Mode::Multiplex, &target());
+        assert_eq!((m.http, m.depth, m.zero_rtt), (Http::Http3, 16, false));
+        assert_eq!(p.mode_plan(Mode::Serial, &target()).requests_per_connection, Some(1));
+        // without --http3 each mode speaks its own version
+        let p = plan(&["--http1.0"]).unwrap();
+        assert_eq!(p.mode_plan(Mode::Keepalive, &target()).http, Http::Http10);
+        assert_eq!(p.mode_plan(Mode::Multiplex, &target()).http, Http::Http2);
+        assert_eq!(plan(&["--http-version", "1.1"]).unwrap().mode_plan(Mode::Serial, &target()).http, Http::Http11);
+        // 0-RTT only for methods safe to replay
+        let get = plan(&["--tls", "--http3", "--0rtt"]).unwrap();
+        assert!(get.mode_plan(Mode::Keepalive, &target()).zero_rtt && get.notes().is_empty());
+        let post = plan(&["--tls", "--http3", "--0rtt", "-X", "POST"]).unwrap();
+        assert!(!post.mode_plan(Mode::Keepalive, &target()).zero_rtt);
+        assert!(post.notes()[0].text.starts_with("--0rtt: POST is not sent in 0-RTT"), "{:?}", post.notes());
+    }
+
+    #[test]
     fn bad_input_is_named() {
         // each case: the flag or value the message must name
         for (args, needle) in [
@@ -752,6 +773,11 @@ mod tests {
             (vec!["-X", "GE T"], "-X/--method"),
             (vec!["-n", "5", "-d", "1s"], "cannot be used together"),
             (vec!["--body-file", "/nonexistent/x"], "--body-file /nonexistent/x"),
+            (vec!["--http3"], "use an https:// URL"),
+            (vec!["--tls", "--http3", "--mode", "pipeline"], "pipeline has no meaning over HTTP/3"),
+            (vec!["--tls", "--http3", "--http-version", "1.1"], "--http3 and --http-version ask for different"),
+            (vec!["--http-version", "2"], "--http-version 2: only --mode multiplex speaks HTTP/2"),
+            (vec!["--tls", "--0rtt"], "--0rtt is for HTTP/3"),
         ] {
             let err = plan(&args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

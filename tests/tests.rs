@@ -60,3 +60,7 @@ mod tls;
 // `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
 #[path = "suite/report.rs"]
 mod report;
+
+// HTTP/3 over QUIC against the embedded server's HTTP/3: counts, stream credit, GOAWAY, resets, 0-RTT, signals.
+#[path = "suite/http3.rs"]
+mod http3;
