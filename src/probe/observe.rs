@@ -89,6 +89,10 @@ pub struct Observations {
     /// One request written in two parts: time to its answer with Nagle on (TCP_NODELAY off), and off.
     pub split_nagle_on: Vec<Duration>,
     pub split_nodelay: Vec<Duration>,
+    /// The first response's `Alt-Svc` field, if it had one.
+    pub alt_svc: Option<String>,
+    /// https: the HTTP/3 experiment (`probe/quic.rs`).
+    pub http3: Option<super::quic::Seen>,
 }
 
 /// Why the probe could not run at all (exit 2).
@@ -122,6 +126,7 @@ pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<
     if let Err(end) = first.response(false, deadline) {
         return Err(Unprobeable::NotHttp(first.describe_failure(end)));
     }
+    let alt_svc = alt_svc(&first.buf[..first.start]);
     drop(first);
     std::thread::scope(|scope| {
         // The idle wait is the long one: it overlaps everything else.
@@ -133,9 +138,33 @@ pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<
         let new_connections = (0..SAMPLES).filter_map(|_| new_connection(target, deadline)).collect();
         let split_nagle_on = (0..SAMPLES).filter_map(|_| split_request(target, false, deadline)).collect();
         let split_nodelay = (0..SAMPLES).filter_map(|_| split_request(target, true, deadline)).collect();
+        let http3 = target.quic.as_ref().map(|client| {
+            let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
+            super::quic::observe(client, target.addr, &target.display, left)
+        });
         let idle = idle.join().expect("the idle experiment does not panic");
-        Ok(Observations { http11, http10, idle, pipelined, closes, new_connections, split_nagle_on, split_nodelay })
+        Ok(Observations {
+            http11,
+            http10,
+            idle,
+            pipelined,
+            closes,
+            new_connections,
+            split_nagle_on,
+            split_nodelay,
+            alt_svc,
+            http3,
+        })
     })
+}
+
+/// The `Alt-Svc` field of a response head (RFC 7838), if it has one.
+fn alt_svc(response: &[u8]) -> Option<String> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut head = httparse::Response::new(&mut fields);
+    head.parse(response).ok()?;
+    let field = head.headers.iter().find(|field| field.name.eq_ignore_ascii_case("alt-svc"))?;
+    Some(String::from_utf8_lossy(field.value).into_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
