@@ -542,3 +542,56 @@ pub(crate) mod fixture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quic_figures_add_up_and_the_rtt_is_weighted_by_connections() {
+        let mut a = QuicSummary {
+            zero_rtt_sent: 3,
+            zero_rtt_accepted: 2,
+            lost_packets: 1,
+            sent_packets: 100,
+            rtt_us: Some(100),
+        };
+        let b = QuicSummary {
+            zero_rtt_sent: 1,
+            zero_rtt_accepted: 1,
+            lost_packets: 0,
+            sent_packets: 50,
+            rtt_us: Some(400),
+        };
+        a.add(3, &b, 1);
+        assert_eq!(
+            a,
+            QuicSummary {
+                zero_rtt_sent: 4,
+                zero_rtt_accepted: 3,
+                lost_packets: 1,
+                sent_packets: 150,
+                rtt_us: Some(175)
+            }
+        );
+        // a side with no connection that ended has no rtt to weigh
+        let mut none = QuicSummary::default();
+        none.add(0, &b, 1);
+        assert_eq!(none.rtt_us, Some(400));
+    }
+
+    #[test]
+    fn the_http_version_is_written_as_the_protocol_names_it_and_older_results_load_without_it() {
+        let mut run = fixture::mode_result(Mode::Multiplex);
+        run.http = Some(crate::mode::Http::Http3);
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(json["http"], "3");
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("http");
+        assert_eq!(serde_json::from_value::<ModeResult>(older).unwrap().http, None);
+        for (http, name) in [("1.0", "HTTP/1.0"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2"), ("3", "HTTP/3")] {
+            let version: crate::mode::Http = serde_json::from_value(serde_json::json!(http)).unwrap();
+            assert_eq!(version.name(), name);
+        }
+    }
+}

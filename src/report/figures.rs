@@ -558,6 +558,29 @@ mod tests {
     }
 
     #[test]
+    fn http3_runs_say_so_in_the_header_quic_rows_and_port_notes() {
+        let mut h3 = fixture::mode_result(Mode::Keepalive);
+        h3.http = Some(crate::mode::Http::Http3);
+        h3.quic = Some(crate::record::result::QuicSummary { sent_packets: 9, rtt_us: Some(250), ..Default::default() });
+        let mut tcp = fixture::mode_result(Mode::Keepalive);
+        tcp.http = Some(crate::mode::Http::Http11);
+        assert_eq!(spoken(std::slice::from_ref(&h3)), Some("HTTP/3"));
+        assert_eq!(spoken(&[h3.clone(), tcp.clone()]), None, "the header names HTTP/3 when every mode spoke it");
+        let all = sections(&[h3.clone(), tcp]);
+        let connections = &all[1].rows;
+        let rtt = connections.iter().find(|f| f.column == "quic_rtt_us").expect("a QUIC row");
+        assert_eq!((rtt.of(&h3), rtt.of(&all_but_quic(&h3))), (Value::Micros(250), Value::Absent));
+        let ports = all.iter().find(|s| s.title == "client ports").expect("QUIC says what it does with ports");
+        assert!(ports.rows.is_empty());
+        assert_eq!(ports.notes.len(), 1);
+        assert!(ports.notes[0].starts_with("QUIC (keepalive): one UDP socket per engine thread"), "{:?}", ports.notes);
+    }
+
+    fn all_but_quic(run: &ModeResult) -> ModeResult {
+        ModeResult { quic: None, ..run.clone() }
+    }
+
+    #[test]
     fn only_nonzero_errors_are_listed() {
         let e = ErrorCounts { reset: 2, timeout: 1, ..ErrorCounts::default() };
         assert_eq!(error_breakdown(&e), "timeout 1, reset 2");
