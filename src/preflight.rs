@@ -272,6 +272,11 @@ fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client)
                  enabled on that port, and UDP let through?",
                 target.display, plan.connect_timeout
             ),
+            Refusal::NoListener => format!(
+                "--http3: {} does not answer QUIC: nothing listens on UDP {} (port unreachable to a QUIC handshake \
+                 offering ALPN h3); is HTTP/3 enabled on that port?",
+                target.display, target.addr
+            ),
             Refusal::Certificate(reason) => format!(
                 "the certificate of {} does not verify: {}; trust its CA with --cacert FILE, or skip verification \
                  with -k/--insecure",
@@ -281,6 +286,12 @@ fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client)
             Refusal::NoProtocol => {
                 format!("--http3: {} speaks QUIC but not HTTP/3: it refused ALPN h3 ({tried})", target.display)
             }
+            // A server that picks its certificate by SNI may fail a handshake that has none (RFC 6066 §3: an
+            // IP address is not sent); Caddy does, over QUIC.
+            Refusal::Handshake(why) if target.host.parse::<std::net::SocketAddr>().is_ok() => format!(
+                "--http3: {tried} failed: {why}; no SNI is sent to an IP address, and some servers need one: try \
+                 the URL with the server's name"
+            ),
             Refusal::Handshake(why) => format!("--http3: {tried} failed: {why}"),
         })),
     }

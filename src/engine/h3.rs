@@ -39,8 +39,6 @@ type Sender = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 /// What a QUIC connection negotiated: TLS 1.3 always (RFC 9001 §4.2), ALPN h3; quinn does not say which
 /// cipher suite.
 const NEGOTIATED: Negotiated = Negotiated { version: "TLSv1.3", cipher: "unknown", alpn: Some("h3") };
-/// How long the thread's end waits for its connections' CONNECTION_CLOSE to leave.
-const CLOSE_FLUSH: Duration = Duration::from_millis(10);
 /// The application close of a connection with nothing wrong (RFC 9114 §8.1).
 const H3_NO_ERROR: quinn::VarInt = quinn::VarInt::from_u32(0x100);
 
@@ -61,7 +59,7 @@ impl Quic {
     pub(super) async fn close(&self) {
         if let Ok(endpoint) = &self.endpoint {
             endpoint.close(H3_NO_ERROR, b"");
-            let _ = tokio::time::timeout(CLOSE_FLUSH, endpoint.wait_idle()).await;
+            let _ = tokio::time::timeout(quic::CLOSE_FLUSH, endpoint.wait_idle()).await;
         }
     }
 }

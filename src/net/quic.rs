@@ -34,6 +34,9 @@ const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
 /// Sessions the embedded server remembers for resumption and 0-RTT.
 const SERVER_SESSIONS: usize = 4096;
+/// How long a closing endpoint is given for its CONNECTION_CLOSE frames to leave (the driver sends them
+/// the first time it runs; the draining period after them needs nobody to wait, RFC 9000 §10.2).
+pub const CLOSE_FLUSH: Duration = Duration::from_millis(5);
 
 /// What every QUIC connection of a run shares: the run's TLS client (its roots, its session store) offering
 /// `h3`, and quinn's transport settings.
@@ -104,8 +107,16 @@ pub fn full_handshake() -> bool {
 /// One client endpoint: a UDP socket on an ephemeral port of the wildcard address of `server`'s family,
 /// driven by the tokio runtime it is made in (a current-thread engine runtime: its thread alone).
 pub fn endpoint(server: SocketAddr) -> io::Result<quinn::Endpoint> {
-    let any: IpAddr = if server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
-    quinn::Endpoint::client(SocketAddr::new(any, 0))
+    quinn::Endpoint::client(SocketAddr::new(any(server), 0))
+}
+
+/// The wildcard address of `server`'s family.
+fn any(server: SocketAddr) -> IpAddr {
+    if server.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    }
 }
 
 /// The embedded server's QUIC: its TLS identity offering `h3`, 0-RTT accepted, at most `max_streams` request
@@ -226,14 +237,17 @@ pub enum Refusal {
     Certificate(rustls::CertificateError),
     /// The server speaks QUIC but not HTTP/3 (the `no_application_protocol` alert, RFC 9001 §8.1).
     NoProtocol,
-    /// Nothing answered within the limit: no QUIC server on that UDP port, or a firewall.
+    /// Nothing answered within the limit: a firewall, or a server that drops what it cannot use.
     NoAnswer,
+    /// Nothing listens on that UDP port: the host said so (ICMP port unreachable, RFC 1122 §4.1.3.1).
+    NoListener,
     /// Anything else, as quinn says it.
     Handshake(String),
 }
 
 /// One QUIC handshake before any load, blocking (on a runtime of its own): how long it took. The connection
-/// is closed at once (its session stays in the run's store, so the run's first connection may resume).
+/// is closed at once, before the server's session tickets come (they follow the handshake), so the run's
+/// first connections make full handshakes of their own, counted, as they would without this check.
 pub fn handshake_blocking(client: &Client, addr: SocketAddr, limit: Duration) -> Result<Duration, Refusal> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -245,12 +259,31 @@ pub fn handshake_blocking(client: &Client, addr: SocketAddr, limit: Duration) ->
         let connecting = endpoint
             .connect_with(client.config(), addr, &client.server_name)
             .map_err(|e| Refusal::Handshake(e.to_string()))?;
-        let handshake = tokio::time::timeout(limit, connecting).await;
+        // Beside the handshake, one byte from a connected socket of its own: a host with nothing on the port
+        // answers it with port unreachable at once, where the handshake would wait out the limit. A QUIC
+        // server drops a datagram that short (RFC 9000 §14.1).
+        let unreachable = async {
+            let refused = async {
+                let probe = tokio::net::UdpSocket::bind(SocketAddr::new(any(addr), 0)).await?;
+                probe.connect(addr).await?;
+                probe.send(&[0]).await?;
+                probe.recv(&mut [0u8; 1]).await
+            };
+            match refused.await {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                _ => std::future::pending().await,
+            }
+        };
+        let handshake = tokio::select! {
+            handshake = tokio::time::timeout(limit, connecting) => handshake,
+            () = unreachable => return Err(Refusal::NoListener),
+        };
         let took = started.elapsed();
         let refusal = match handshake {
             Ok(Ok(conn)) => {
                 conn.close(VarInt::from_u32(0x100), b"");
-                let _ = tokio::time::timeout(Duration::from_millis(50), endpoint.wait_idle()).await;
+                // A moment for the CONNECTION_CLOSE to leave; the draining that follows needs no waiting.
+                let _ = tokio::time::timeout(CLOSE_FLUSH, endpoint.wait_idle()).await;
                 return Ok(took);
             }
             Err(_) | Ok(Err(quinn::ConnectionError::TimedOut)) => Refusal::NoAnswer,
