@@ -342,7 +342,7 @@ def med(values):
     return statistics.median(xs) if xs else None
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
-print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; nginx on CPU 0, client on CPU 1")
+print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; the server (nginx, Caddy for h3) on CPU 0, client on CPU 1")
 print(f"{ncpu} CPUs, Linux {kernel}. Medians over rounds; errors are the total over all rounds.\n")
 print("| scenario | tool | runs | rps | p50 ms | p99 ms | CPU µs/req | user µs/req | sys µs/req | peak RSS MiB "
       "| errors | client CPU % | server CPU % | wall − d, ms (max) | connbench ÷ this (CPU/req) |")
