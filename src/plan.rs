@@ -539,6 +539,11 @@ impl Plan {
     /// What people should know about the plan: where it differs from what was typed.
     pub fn notes(&self) -> Vec<Note> {
         let mut notes = Vec::new();
+        if self.http3 && self.source_ips != SourceIps::Auto {
+            let text = "--source-ip does not apply over HTTP/3: each engine thread's one UDP socket takes the \
+                        address the kernel chooses";
+            notes.push(Note::new(NoteKind::Plan, None, text));
+        }
         if self.zero_rtt && !self.early_data_safe() {
             let text = format!(
                 "--0rtt: {} is not sent in 0-RTT (early data can be replayed; only GET and HEAD go early): every \
@@ -758,6 +763,8 @@ mod tests {
         let post = plan(&["--tls", "--http3", "--0rtt", "-X", "POST"]).unwrap();
         assert!(!post.mode_plan(Mode::Keepalive, &target()).zero_rtt);
         assert!(post.notes()[0].text.starts_with("--0rtt: POST is not sent in 0-RTT"), "{:?}", post.notes());
+        let listed = plan(&["--tls", "--http3", "--source-ip", "127.0.0.3"]).unwrap();
+        assert!(listed.notes()[0].text.starts_with("--source-ip does not apply over HTTP/3"), "{:?}", listed.notes());
     }
 
     #[test]
