@@ -83,39 +83,18 @@ pub(super) async fn connect(ctx: &ThreadCtx, quic: &Quic) -> Result<Link, ErrorK
     let connecting = endpoint
         .connect_with(quic.client.config(), ctx.shared.addr, &quic.client.server_name)
         .map_err(|_| ErrorKind::QuicHandshake)?;
-    let handshake = match connecting.into_0rtt() {
-        Ok((conn, accepted)) if plan.zero_rtt => {
-            return Ok(Link { conn, started, early: Some(accepted) });
-        }
-        Ok((conn, accepted)) => Handshake::Early(conn, accepted),
-        Err(connecting) => Handshake::Whole(connecting),
+    // Early data is offered only with --0rtt for a method safe to replay (`net::quic::Client`), on a session
+    // the server allowed it for.
+    let connecting = match connecting.into_0rtt() {
+        Ok((conn, accepted)) => return Ok(Link { conn, started, early: Some(accepted) }),
+        Err(connecting) => connecting,
     };
-    let conn = tokio::time::timeout(plan.connect_timeout, handshake.done())
+    let conn = tokio::time::timeout(plan.connect_timeout, connecting)
         .await
         .map_err(|_| ErrorKind::QuicHandshake)?
-        .ok_or(ErrorKind::QuicHandshake)?;
+        .map_err(|_| ErrorKind::QuicHandshake)?;
     handshake_done(ctx, started, Instant::now());
     Ok(Link { conn, started, early: None })
-}
-
-/// A handshake under way.
-enum Handshake {
-    Whole(quinn::Connecting),
-    /// One that could send early data, and is not asked to (a method not safe to replay).
-    Early(quinn::Connection, quinn::ZeroRttAccepted),
-}
-
-impl Handshake {
-    /// The connection once its handshake is over; None when it failed.
-    async fn done(self) -> Option<quinn::Connection> {
-        match self {
-            Handshake::Whole(connecting) => connecting.await.ok(),
-            Handshake::Early(conn, accepted) => {
-                accepted.await;
-                conn.close_reason().is_none().then_some(conn)
-            }
-        }
-    }
 }
 
 fn handshake_done(ctx: &ThreadCtx, started: Instant, done: Instant) {
