@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-memory.sh: connbench's memory at scale (docs/design.md §7): 10,000 concurrent keep-alive
-# connections in under 100 MiB, and flat over the run (RSS after 10 s within ±10 % of RSS at the end).
+# connections in under 64 MiB, and flat over the run (RSS after 10 s within ±10 % of RSS at the end).
 #
 #   scripts/bench-memory.sh                    # -c 10000, 60 s
 #   DURATION=15 scripts/bench-memory.sh        # a quick check (samples at 10 s and at 14 s)
@@ -127,9 +127,9 @@ if early and late:
     flat = abs(drift) <= 10
     print(f"- flat: RSS {mib(early):.1f} MiB at {early['t_s']:.0f} s and {mib(late):.1f} MiB at {late['t_s']:.0f} s, "
           f"{drift:+.1f} %: {'yes (within ±10 %)' if flat else 'NO (more than ±10 %)'}")
-print(f"- under 100 MiB: peak {peak_mib:.1f} MiB: {'yes' if peak_mib < 100 else 'NO'}")
+print(f"- under 64 MiB: peak {peak_mib:.1f} MiB: {'yes' if peak_mib < 64 else 'NO'}")
 print(f"- all {C} connections up: {'yes' if most >= C else f'NO (at most {most:.0f})'}")
-sys.exit(0 if early and late and flat and peak_mib < 100 and most >= C else 1)
+sys.exit(0 if early and late and flat and peak_mib < 64 and most >= C else 1)
 EOF
 verdict=$?
 log "samples in $WORKDIR/samples.tsv"

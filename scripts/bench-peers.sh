@@ -12,10 +12,10 @@
 #   SCENARIOS=h3 TOOLS="connbench oha" OHA=~/.cargo/bin/oha scripts/bench-peers.sh   # HTTP/3, against Caddy
 #
 # Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
-# PORT [18090], TLS_PORT [18091], H2_PORT [18092], H3_PORT [PORT+3], SERVER_CPU [0], CLIENT_CPU [1],
-# SCENARIOS ["keepalive pipeline close https-keepalive https-close multiplex"; `h3` means h3-keepalive and
-# h3-multiplex], TOOLS ["wrk connbench h2load ab hey oha"], OHA [oha: an oha built with its http3 feature for
-# the h3 scenarios], CONNBENCH [target/release/connbench, built if missing],
+# PORT [18090], TLS_PORT [18091], H2_PORT [18092], TLS12_PORT [18093], H3_PORT [PORT+4], SERVER_CPU [0],
+# CLIENT_CPU [1], SCENARIOS ["keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex";
+# `h3` means h3-keepalive and h3-multiplex], TOOLS ["wrk connbench h2load ab hey oha"], OHA [oha: an oha built
+# with its http3 feature for the h3 scenarios], CONNBENCH [target/release/connbench, built if missing],
 # WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
 #
 # Scenarios, all with CONNS connections and the same URL (nginx `return 200 "hello world\n"`):
@@ -37,6 +37,9 @@
 #   https-close      close over TLS: a TLS handshake per request. Both wrk (its SSL_clear keeps the session)
 #              and connbench (--tls-resume, the default) resume sessions, so these are mostly resumed
 #              handshakes; connbench's JSON counts them (tls.handshakes_resumed).
+#   https-close-tls12  the same over TLS 1.2 (nginx on TLS12_PORT speaks 1.2 alone): a resumed TLS 1.2
+#              handshake ends with the client's Finished, which the server does not answer, so a client
+#              that leaves Nagle on waits for the server's delayed ACK before its request leaves.
 #   multiplex  HTTP/2 with prior knowledge (h2c) on port PORT+1, DEPTH streams in flight per connection:
 #              `h2load -m DEPTH` (h2c is its default on http://) beside connbench --mode multiplex.
 #   h3-keepalive, h3-multiplex  HTTP/3 over QUIC on UDP port H3_PORT, served by Caddy (the nginx here has no
@@ -60,7 +63,8 @@ PORT=${PORT:-18090}
 TLS_PORT=${TLS_PORT:-18091}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close multiplex"}
+TLS12_PORT=${TLS12_PORT:-$((PORT + 3))}
+SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex"}
 TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
 OHA=${OHA:-oha}
 SCENARIOS=$(echo " $SCENARIOS " | sed 's/ h3 / h3-keepalive h3-multiplex /')
@@ -70,9 +74,10 @@ CONNBENCH=${CONNBENCH:-$here/target/release/connbench}
 WORKDIR=${WORKDIR:-$(mktemp -d -t bench-peers.XXXXXX)}
 URL="http://127.0.0.1:$PORT/"
 TLS_URL="https://127.0.0.1:$TLS_PORT/"
+TLS12_URL="https://127.0.0.1:$TLS12_PORT/"
 H2_PORT=${H2_PORT:-$((PORT + 2))}
 H2_URL="http://127.0.0.1:$H2_PORT/"
-H3_PORT=${H3_PORT:-$((PORT + 3))}
+H3_PORT=${H3_PORT:-$((PORT + 4))}
 H3_URL="https://localhost:$H3_PORT/"
 LIMIT=$((D * 3 + 20)) # hard wall-clock cap per run
 RAW="$WORKDIR/raw.tsv"
@@ -160,6 +165,7 @@ cmd_for() {
   local cb="$CONNBENCH run $URL -c $C -d ${D}s --format json --no-progress"
   local cbs="$CONNBENCH run $TLS_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
   local cb3="$CONNBENCH run $H3_URL --cacert $WORKDIR/h3cert.pem --http3 -c $C -d ${D}s --format json --no-progress"
+  local cbs12="$CONNBENCH run $TLS12_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
   case "$1:$2" in
     wrk:keepalive) echo "wrk -t1 -c$C -d${D}s --latency $URL" ;;
     wrk:pipeline) echo "env DEPTH=$DEPTH wrk -t1 -c$C -d${D}s --latency -s $WORKDIR/pipeline.lua $URL" ;;
@@ -171,6 +177,8 @@ cmd_for() {
     wrk:https-close) echo "wrk -t1 -c$C -d${D}s --latency -H 'Connection: close' $TLS_URL" ;;
     connbench:https-keepalive) echo "$cbs --mode keepalive" ;;
     connbench:https-close) echo "$cbs --mode parallel --close-by server" ;;
+    wrk:https-close-tls12) echo "wrk -t1 -c$C -d${D}s --latency -H 'Connection: close' $TLS12_URL" ;;
+    connbench:https-close-tls12) echo "$cbs12 --mode parallel --close-by server" ;;
     h2load:https-keepalive) echo "h2load --h1 -t1 -c$C -D $D $TLS_URL" ;;
     connbench:multiplex) echo "$CONNBENCH run $H2_URL -c $C -d ${D}s --format json --no-progress --mode multiplex --depth $DEPTH" ;;
     h2load:multiplex) echo "h2load -t1 -c$C -m $DEPTH -D $D $H2_URL" ;;

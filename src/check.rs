@@ -107,7 +107,29 @@ impl Check {
         };
         let metric = parse_metric(metric.trim()).map_err(fail)?;
         let value = parse_value(metric, value.trim()).map_err(fail)?;
-        Ok(Check { metric, op, value })
+        let check = Check { metric, op, value };
+        match check.decided() {
+            Some(why) => Err(fail(why)),
+            None => Ok(check),
+        }
+    }
+
+    /// Why the gate's verdict is known before any run, if it is: every figure is 0 or more and a rate is at
+    /// most 100 %, so `errors>=0` or `error_rate<=100%` can never fail (a gate that guards nothing), and
+    /// `rps<0` can never pass.
+    fn decided(&self) -> Option<String> {
+        let rate = matches!(self.metric, Metric::ErrorRate | Metric::Non2xxRate);
+        if rate && self.value > 1.0 {
+            return Some("a rate is from 0% to 100%".into());
+        }
+        let figure = if rate { "a rate" } else { "a figure" };
+        match self.op {
+            Op::Ge if self.value <= 0.0 => Some(format!("cannot fail: {figure} is never below 0")),
+            Op::Lt if self.value <= 0.0 => Some(format!("cannot pass: {figure} is never below 0")),
+            Op::Le if rate && self.value >= 1.0 => Some("cannot fail: a rate is never above 100%".into()),
+            Op::Gt if rate && self.value >= 1.0 => Some("cannot pass: a rate is never above 100%".into()),
+            _ => None,
+        }
     }
 
     pub fn holds(&self, measured: f64) -> bool {
@@ -262,6 +284,15 @@ mod tests {
             ("rps>", "not a number"),
             ("rps>=-1", "not a number"),
             ("rps<<1", "not a number"),
+            // a gate whose verdict is known before the run
+            ("error_rate<200%", "'error_rate<200%': a rate is from 0% to 100%"),
+            ("non_2xx_rate>=100.5%", "a rate is from 0% to 100%"),
+            ("error_rate<=100%", "cannot fail: a rate is never above 100%"),
+            ("error_rate>100%", "cannot pass: a rate is never above 100%"),
+            ("errors>=0", "cannot fail: a figure is never below 0"),
+            ("non_2xx_rate>=0%", "cannot fail: a rate is never below 0"),
+            ("p99.total>=0ms", "cannot fail"),
+            ("rps<0", "cannot pass: a figure is never below 0"),
         ] {
             let err = Check::parse(text).unwrap_err();
             assert!(err.contains(&format!("'{text}'")), "{text}: {err}");

@@ -84,6 +84,15 @@ pub enum HttpVersionArg {
     Http3,
 }
 
+/// `--tls-version`: one TLS version, both the least and the most allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsVersionArg {
+    #[value(name = "1.2")]
+    V1_2,
+    #[value(name = "1.3")]
+    V1_3,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CloseByArg {
     Client,
@@ -217,7 +226,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub close_by: Option<CloseByArg>,
 
-    /// Limit on the TCP handshake, and on the TLS handshake apart (https). [default: 5s]
+    /// Limit on opening a connection: the TCP handshake and, for https, the TLS handshake, together. [default: 5s]
     #[arg(long, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
@@ -251,6 +260,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_start_at, help_heading = "Several load machines")]
     pub start_at: Option<std::time::SystemTime>,
 
+    /// Let --start-at be more than a day ahead (refused otherwise, as a likely typo of the date).
+    #[arg(long, requires = "start_at", help_heading = "Several load machines")]
+    pub start_at_far: bool,
+
     /// Leave the histogram of total latency out of the text report.
     #[arg(long)]
     pub no_histogram: bool,
@@ -283,6 +296,11 @@ pub struct RunArgs {
     /// false). [default: true]
     #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_resume: Option<bool>,
+
+    /// https: offer this TLS version alone (with --tls and no URL, the embedded server accepts it alone too).
+    /// [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub tls_version: Option<TlsVersionArg>,
 
     #[command(flatten)]
     pub server: ServerKnobs,
@@ -348,6 +366,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
+    /// With --tls: accept this TLS version alone. [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION", requires = "tls")]
+    pub tls_version: Option<TlsVersionArg>,
+
     #[command(flatten)]
     pub knobs: ServerKnobs,
 }
@@ -381,9 +403,9 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: ProbeFormatArg,
 
-    /// The whole probe ends within this time; an idle timeout longer than what is left is reported as
-    /// "longer than".
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// The whole probe ends within this time, each experiment within its own share of it: one that runs out
+    /// of its share is "not measured", an idle timeout longer than the time is "longer than".
+    #[arg(long, value_parser = parse_positive_duration, default_value = "30s")]
     pub max_time: Duration,
 
     /// Requests sent one after another on one connection to find how many the server answers on it.
@@ -397,6 +419,10 @@ pub struct ProbeArgs {
     /// https: do not verify the server's certificate.
     #[arg(short = 'k', long)]
     pub insecure: bool,
+
+    /// https: offer this TLS version alone. [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub tls_version: Option<TlsVersionArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -436,10 +462,19 @@ pub struct ServerKnobs {
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
     pub server_keep_alive_timeout: Option<Duration>,
 
+    /// Embedded server: send Keep-Alive timeout=, max= only to requests that ask for keep-alive, as Apache does.
+    #[arg(long, help_heading = "Embedded server")]
+    pub server_keep_alive_if_asked: bool,
+
     /// Embedded server: close after N responses without saying so, even with requests queued; N-M draws a
     /// number from N to M for each connection (a busy server closing connections early).
     #[arg(long, value_name = "N[-M]", help_heading = "Embedded server")]
     pub server_close_after: Option<CloseAfter>,
+
+    /// Embedded server: apply --server-close-after to the first N connections only, then serve without it (a
+    /// limit lifted mid-run, as by an nginx reload with a larger keepalive_requests).
+    #[arg(long, value_name = "N", help_heading = "Embedded server")]
+    pub server_lift_close_after: Option<u64>,
 
     /// Embedded server: silently close connections idle this long.
     #[arg(long, value_parser = parse_duration, help_heading = "Embedded server")]
@@ -536,6 +571,14 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 pub const RATES: std::ops::RangeInclusive<f64> = 0.001..=1e9;
 
 /// A rate in connections (or requests) per second, within [`RATES`].
+/// A duration that must be longer than 0 (a bound on a whole task, which no time at all cannot meet).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("'{text}' is no time at all: it must be longer than 0s")),
+        duration => Ok(duration),
+    }
+}
+
 /// `--start-at`: Unix seconds (`1767225600`, `1767225600.5`) or RFC 3339 (`2026-12-02T21:00:00Z`).
 pub fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
     let text = text.trim();

@@ -7,8 +7,9 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
 
 - `cli`: clap definitions only.
 - `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.
-- `mode`, `check`, `note`: leaf vocabulary shared by the plan, the result and the reports (the `Mode` enum; the
-  `--check` grammar; the notes a result keeps), so that no two modules import each other.
+- `mode`, `check`, `note`, `printable`: leaf vocabulary shared by the plan, the result and the reports (the `Mode`
+  enum; the `--check` grammar; the notes a result keeps; text from outside made safe to show), so that no two
+  modules import each other.
 - `profile`: TOML profiles (`-p FILE`), every run option, checked with file and line; no tokio.
 - `plan`: flags over a profile resolved into one validated `Plan`; request bytes rendered once per mode.
 - `http`: request rendering, the incremental response parser, and the connection-reuse rules
@@ -28,7 +29,8 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
 - `commands`: one file per command (`run`, `compare`, `merge`, `report`, `serve`, `ports`), the glue from
   parsed arguments to an outcome; `measure`: one run's measurement, mode by mode; `preflight`: the target
-  checked before any load. `output`: the `-o` file, opened before any load and written after the report;
+  checked before any load. `input`: the files read whole (body, PEM, profile, results), each kind with the
+  most it may hold; `output`: the `-o` file, opened before any load and written after the report;
   `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
 - `manual`: shell completions and the man page, generated from `cli`.
 - `probe`: `connbench probe`, a report card of a server's connection management: one driver that
@@ -48,6 +50,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod http;
+pub mod input;
 pub mod manual;
 pub mod measure;
 pub mod mode;
@@ -56,6 +59,7 @@ pub mod note;
 pub mod output;
 pub mod plan;
 pub mod preflight;
+pub mod printable;
 pub mod probe;
 pub mod profile;
 pub mod progress;

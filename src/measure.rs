@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
 use crate::plan::{Http, Mode, Plan, Target, TargetSpec};
-use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, preflight, resolve, secure};
+use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
 use crate::{progress, server};
@@ -23,8 +23,8 @@ const RESERVED_FDS: u64 = 64;
 
 /// Refuses, before any load, a plan whose connections cannot fit on this machine: in the open-files limit
 /// (raised first to the hard limit; one descriptor each, two with the embedded server in-process, which
-/// holds the other end), or in the memory available.
-fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
+/// holds the other end), or in the memory available (over https with `tls`).
+fn check_capacity(plan: &Plan, embedded: bool, tls: bool) -> Result<(), Failure> {
     let connections = u64::from(plan.connections);
     let limit = socket::raise_open_files_limit()?;
     let per_connection = if embedded { 2 } else { 1 };
@@ -36,7 +36,9 @@ fn check_capacity(plan: &Plan, embedded: bool) -> Result<(), Failure> {
             if embedded { " (two per connection with the embedded server)" } else { "" }
         )));
     }
-    let memory = connections * engine::memory_per_connection(plan.connections) as u64;
+    // Modes run one after another: the costliest decides.
+    let multiplex = plan.modes.contains(&Mode::Multiplex);
+    let memory = connections * engine::memory_per_connection(plan.connections, tls, multiplex) as u64;
     match available_memory() {
         Some(available) => fits_in_memory(connections, memory, available).map_err(Failure::Usage),
         None => Ok(()),
@@ -78,7 +80,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         }
     };
     let target = Target { quic: quic_client(plan, &target)?, ..target };
-    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)))?;
+    check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)), target.tls.is_some())?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
     let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
@@ -88,12 +90,19 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let text = format!("-k/--insecure: the certificate of {} was not verified", target.host);
         notes.push(Note::new(NoteKind::Insecure, None, text));
     }
-    let (modes, mut multiplex_connection) =
-        multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let multiplex = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
+    let (modes, mut multiplex_connection) = (multiplex.modes, multiplex.connection);
+    // Connections opened before the load that carry no request: the first mode counts them, as the server does.
+    let mut spent: Vec<_> = multiplex.spent.into_iter().collect();
     if let Some(at) = plan.start_at {
-        // A connection idle for long may be closed by the server meanwhile: open fresh ones then.
+        // A connection idle for long may be closed by the server meanwhile: close them and open fresh ones then.
         if wait_until(at, stop, &mut notes) > Duration::from_secs(1) {
-            (first_connection, multiplex_connection) = (None, None);
+            spent.extend(
+                [first_connection.take(), multiplex_connection.take()]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| retire(c, &governor)),
+            );
         }
     }
     let threads = engine_threads(reserved_cores);
@@ -113,9 +122,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         };
         let opened = opened.or_else(|| first_connection.take());
         let started = SystemTime::now();
-        let outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        let mut outcome = engine::run_mode(mode_plan, target.addr, governor.clone(), threads, stop, &live, opened);
+        for connection in spent.drain(..) {
+            connection.count(&mut outcome.recorder);
+        }
         let port_warnings = sampler.finish();
         drop(tracker);
+        let unreadable = outcome.recorder.unreadable_said().map(str::to_string);
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         if let Some(client) = &target.tls {
@@ -133,12 +146,16 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             }
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
-        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, || match http {
-            Http::Http3 => {
+        // HTTP/2 streams met frames h2 could not read: quote those, not an HTTP/1.1 answer on a side connection.
+        let not_http = || match unreadable {
+            _ if http == Http::Http3 => {
                 format!("no response was HTTP/3 (every one broke its rules): is {} an HTTP/3 server?", target.addr)
             }
+            Some(said) if mode.is_http2() => not_http2(target.addr, &said),
             _ => not_http(target.addr, &request),
-        }));
+        };
+        notes.extend(mode_notes(&run, outcome.ran_out_of_ports, not_http));
+        notes.extend(target.tls.as_deref().and_then(|client| client_certificate_note(client, &run)));
         runs.push(run);
         if outcome.interrupted || outcome.ran_out_of_ports {
             complete = false;
@@ -173,6 +190,23 @@ fn quic_client(plan: &Plan, target: &Target) -> Result<Option<Arc<crate::net::qu
     Ok(Some(Arc::new(client)))
 }
 
+/// A server that asked this mode's connections for a client certificate: connbench sends none, so a server
+/// that requires one fails every request (`errors.tls`), which the figures alone would not explain.
+fn client_certificate_note(client: &crate::net::tls::Client, run: &ModeResult) -> Option<Note> {
+    if !client.take_certificate_request() {
+        return None;
+    }
+    let outcome = match run.errors.tls {
+        0 => "the handshakes went on without one (a server that requires one may answer errors instead, as \
+              nginx's 400)"
+            .to_string(),
+        failed => format!("{failed} requests failed with a TLS error; benchmark a server that does not require one"),
+    };
+    let text = format!("the server asked for a client certificate, which connbench does not send: {outcome}");
+    let note = Note::new(NoteKind::ClientCertificate, Some(run.mode), text);
+    Some(note.with(&[("tls_errors", run.errors.tls as f64)]))
+}
+
 /// What a mode's figures alone do not say: why it stopped early, what limited it, what the target speaks
 /// when nothing parsed. `not_http` asks the target again, so it is called only when it is needed.
 fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() -> String) -> Vec<Note> {
@@ -198,12 +232,44 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
             Some(Http::Http3) => "QUIC's MAX_STREAMS",
             _ => "SETTINGS_MAX_CONCURRENT_STREAMS",
         };
-        let text = format!(
-            "the server allows {cap} concurrent streams per connection ({limit}), fewer than --depth {}: {cap} were \
-             in flight at most",
-            run.depth
-        );
+        let text = match cap {
+            0 if run.errors.refused == 0 => "the server allowed no stream at first (SETTINGS_MAX_CONCURRENT_STREAMS \
+                 0): requests waited for a SETTINGS frame to raise the limit"
+                .to_string(),
+            0 => format!(
+                "the server allowed no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0) and did not raise it within \
+                 --timeout: {} requests were refused",
+                run.errors.refused
+            ),
+            _ => format!(
+                "the server allows {cap} concurrent streams per connection ({limit}), fewer than --depth {}: {} were \
+                 in flight at most",
+                run.depth,
+                run.max_in_flight.unwrap_or(0)
+            ),
+        };
         notes.push(Note::new(NoteKind::StreamsCapped, mode, text).with(&[("max_concurrent_streams", cap.into())]));
+    }
+    notes.extend(learned_limit_note(run));
+    if run.closed_unanswered > 0 {
+        let text = format!(
+            "{} of {} connections were closed or reset by the server without an answer to any request written \
+             on them (a server that accepts and closes, as a load balancer with no backend does): each worker \
+             waited before its next connection, 1 ms doubling to 100 ms, as after a refused connect",
+            run.closed_unanswered, run.connections_opened
+        );
+        let figures = [("closed_unanswered", run.closed_unanswered as f64)];
+        notes.push(Note::new(NoteKind::Unanswered, mode, text).with(&figures));
+    }
+    if run.closed_unsolicited > 0 {
+        let text = format!(
+            "the server sent bytes no request asked for (a second response to one request?) on {} connections: \
+             connbench closed each, as it could no longer tell which response answers which request, and \
+             reconnected",
+            run.closed_unsolicited
+        );
+        let figures = [("closed_unsolicited", run.closed_unsolicited as f64)];
+        notes.push(Note::new(NoteKind::Unsolicited, mode, text).with(&figures));
     }
     if let Some(pacing) = run.pacing.filter(|p| p.late_starts > 0 || p.missed > 0) {
         let missed = match pacing.missed {
@@ -228,12 +294,48 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
     notes
 }
 
+/// A per-connection limit learned from the server's early closes (docs/connections.md): what it capped, and
+/// whether it still held at the end.
+fn learned_limit_note(run: &ModeResult) -> Option<Note> {
+    let k = &run.keep_alive;
+    if k.learned_limit.is_none() && k.capped_connections == 0 && k.learned_limit_dropped == 0 {
+        return None;
+    }
+    let refuted = match k.learned_limit_dropped {
+        0 => String::new(),
+        1 => "; a connection let run past it refuted it, and it was dropped".into(),
+        n => format!("; connections let run past it refuted it {n} times, and it was dropped each time"),
+    };
+    let held = match k.learned_limit {
+        Some(limit) => format!("; the limit held at the end: {limit} requests per connection"),
+        None => "; no limit held at the end".into(),
+    };
+    let text = format!(
+        "capped {} connections at a per-connection limit learned from the server's early closes (three in a row \
+         after the same number of responses, with requests unanswered){refuted}{held}",
+        k.capped_connections
+    );
+    let mut figures = vec![
+        ("capped_connections", k.capped_connections as f64),
+        ("learned_limit_dropped", k.learned_limit_dropped as f64),
+    ];
+    figures.extend(k.learned_limit.map(|limit| ("learned_limit", limit as f64)));
+    Some(Note::new(NoteKind::KeepAlive, Some(run.mode), text).with(&figures))
+}
+
 /// `--start-at`: sleeps until `at` (or a stop signal) and returns how long it waited. A moment already past
 /// starts at once, saying so when it is more than a second ago.
 fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Duration {
     let began = Instant::now();
     match at.duration_since(SystemTime::now()) {
         Ok(left) => {
+            // Progress, not a warning: a live line, so that a wait of minutes does not look like a hang.
+            let shown = Duration::from_millis(left.as_millis() as u64 / 100 * 100);
+            eprintln!(
+                "connbench: --start-at: the load starts at {} (in {})",
+                humantime::format_rfc3339_millis(at),
+                humantime::format_duration(shown)
+            );
             let until = began + left;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
                 std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
@@ -261,9 +363,12 @@ mod tests {
 
     #[test]
     fn connections_that_do_not_fit_in_memory_are_refused_with_the_arithmetic() {
-        let per = engine::memory_per_connection(1_000_000) as u64;
+        let per = engine::memory_per_connection(1_000_000, false, false) as u64;
         assert!(fits_in_memory(10_000, 10_000 * per, 8 << 30).is_ok());
         let err = fits_in_memory(1_000_000, 1_000_000 * per, 1 << 30).unwrap_err();
-        assert!(err.starts_with("-c 1000000 needs about 6") && err.ends_with("1024 MiB available: lower -c"), "{err}");
+        assert!(
+            err.starts_with("-c 1000000 needs about 5859 MiB") && err.ends_with("1024 MiB available: lower -c"),
+            "{err}"
+        );
     }
 }

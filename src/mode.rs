@@ -52,6 +52,16 @@ pub enum Http {
 }
 
 impl Http {
+    /// As the result writes it: `1.1`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Http::Http10 => "1.0",
+            Http::Http11 => "1.1",
+            Http::Http2 => "2",
+            Http::Http3 => "3",
+        }
+    }
+
     /// As people write it: `HTTP/1.1`.
     pub fn name(self) -> &'static str {
         match self {

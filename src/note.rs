@@ -44,6 +44,16 @@ pub enum NoteKind {
     StreamsCapped,
     /// `--rate`: requests started late or were never sent.
     Pacing,
+    /// The server asked for a client certificate, which connbench does not send.
+    ClientCertificate,
+    /// A per-connection limit learned from the server's early closes: what it capped, whether it held.
+    KeepAlive,
+    /// The server closed or reset connections without answering any request written on them.
+    Unanswered,
+    /// The server sent bytes no request asked for (a second response to one request).
+    Unsolicited,
+    /// `merge`: the inputs ran at different times, so the merged rate is over a span that none of them filled.
+    Merge,
     /// A kind written by a newer connbench: its text is still shown.
     #[serde(other)]
     Other,
@@ -60,11 +70,13 @@ impl Note {
         self
     }
 
-    /// The note as one line for people: the mode it is about first.
+    /// The note as one line for people: the mode it is about first. A note read from a file may say anything:
+    /// its control characters and bidirectional overrides are shown as escapes.
     pub fn line(&self) -> String {
+        let text = crate::printable::printable(&self.text);
         match self.mode {
-            Some(mode) => format!("{}: {}", mode.name(), self.text),
-            None => self.text.clone(),
+            Some(mode) => format!("{}: {text}", mode.name()),
+            None => text.into_owned(),
         }
     }
 }
@@ -86,5 +98,7 @@ mod tests {
         assert_eq!(note.line(), "keepalive: 3 of 10 requests started late");
         let newer: Note = serde_json::from_str(r#"{"kind":"from_the_future","text":"still shown"}"#).unwrap();
         assert_eq!((newer.kind, newer.line().as_str()), (NoteKind::Other, "still shown"));
+        let hostile = Note::new(NoteKind::Other, None, "\x1b[2Jgone");
+        assert_eq!(hostile.line(), "\\u{1b}[2Jgone", "a file's note cannot drive the terminal");
     }
 }

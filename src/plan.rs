@@ -14,7 +14,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::check::Check;
-use crate::cli::{CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs};
+use crate::cli::{CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::{Http, Mode};
 use crate::net::source::SourceIps;
@@ -139,6 +139,11 @@ pub struct ModePlan {
     pub requests_per_connection: Option<u64>,
     /// The request bytes, rendered once.
     pub request: Arc<[u8]>,
+    /// What a connection's first request sends instead: HTTP/1.1 keep-alive and pipeline connections ask for
+    /// keep-alive (`Connection: keep-alive`, as browsers do), so that a server that announces its limits only
+    /// when asked (Apache's `Keep-Alive: timeout=, max=`) announces them instead of leaving them to be learned
+    /// (docs/design.md §2). Every other mode's is `request`.
+    pub first_request: Arc<[u8]>,
     /// The same request in parts, as HTTP/2 sends it (RFC 9113 §8.3: pseudo-headers and fields, no bytes).
     pub parts: Arc<RequestParts>,
     pub head_request: bool,
@@ -182,12 +187,14 @@ pub struct Target {
     pub host: String,
     /// Origin-form request target.
     pub path: String,
-    /// For the result and the report.
+    /// For the result and the report, its password masked.
     pub display: String,
     /// https: the TLS every connection to it speaks.
     pub tls: Option<Arc<crate::net::tls::Client>>,
     /// `--http3`: the QUIC every connection to it speaks, on the same TLS.
     pub quic: Option<Arc<crate::net::quic::Client>>,
+    /// The `Authorization` value of the URL's user and password, sent with every request unless `-H` sets one.
+    pub authorization: Option<String>,
 }
 
 // NOTE: the defaults of docs/design.md §1, also written in the `[default: …]` of cli.rs's doc comments.
@@ -209,7 +216,11 @@ impl Plan {
 
     /// Flag, else profile, else default; then validated. An error about a value the profile gave names
     /// the profile's file and line rather than a flag that was never given.
-    pub fn resolve(args: &RunArgs, profile: &Profile, command: Vec<String>) -> Result<Plan, String> {
+    pub fn resolve(args: &RunArgs, profile: &Profile, mut command: Vec<String>) -> Result<Plan, String> {
+        // A URL's password is sent, never written: the command line is kept with it masked.
+        for word in command.iter_mut().filter(|word| args.url.as_deref() == Some(word.as_str())) {
+            *word = mask_password(word);
+        }
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
@@ -223,6 +234,7 @@ impl Plan {
                 }
                 (None, None) => Vec::new(),
             },
+            version: tls_version(args.tls_version.or(profile.tls_version)),
         };
         let serve_tls = args.server.tls || profile.server_tls == Some(true);
         let target = match (&args.url, &profile.url) {
@@ -237,12 +249,15 @@ impl Plan {
                     // Made now, trusted by this run only.
                     let identity = crate::net::tls::Identity::self_signed()?;
                     tls.extra_roots.extend(identity.chain.iter().cloned());
-                    config.tls = Some(identity.server_config()?);
+                    config.tls = Some(identity.server_config(tls.version)?);
                 }
                 TargetSpec::Embedded(config)
             }
         };
         let (http10, http3) = http_version(args, profile)?;
+        if http3 && tls.version == Some(crate::net::tls::Version::Tls12) {
+            return Err("--tls-version 1.2: QUIC carries TLS 1.3 alone (RFC 9001 §4.2); drop it or --http3".into());
+        }
         let https = match &target {
             TargetSpec::Url(url) => url.scheme() == "https",
             TargetSpec::Embedded(config) => config.tls.is_some(),
@@ -324,7 +339,7 @@ impl Plan {
                 return Err(profile.blame("body_file", "--body", "body and body_file cannot be used together".into()))
             }
             (Some(body), None) => body.clone().into_bytes(),
-            (None, Some(path)) => std::fs::read(path)
+            (None, Some(path)) => crate::input::read(path, crate::input::Kind::Body)
                 .map_err(|e| format!("--body-file {}: {e}", path.display()))
                 .map_err(blame(by_flag, "body_file", "--body-file"))?,
             (None, None) => Vec::new(),
@@ -401,6 +416,9 @@ impl Plan {
                 Stop::After(_) => None,
             },
         };
+        if let Some(at) = args.start_at {
+            check_start_at(at, std::time::SystemTime::now(), args.start_at_far)?;
+        }
         let (connections, stop, rate, source_ips) = match args.shard {
             Some(shard) => split(shard, connections, stop, rate, source_ips)?,
             None => (connections, stop, rate, source_ips),
@@ -466,15 +484,28 @@ impl Plan {
         } else {
             None
         };
-        let request = render(&RequestSpec {
+        let mut headers = self.headers.clone();
+        if let Some(credentials) = &target.authorization {
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+                headers.push(("Authorization".into(), credentials.clone()));
+            }
+        }
+        let spec = RequestSpec {
             method: &self.method,
             target: &target.path,
             host: &target.host,
-            headers: &self.headers,
+            headers: &headers,
             body: &self.body,
             http10: self.http10,
             connection,
-        });
+        };
+        let request: Arc<[u8]> = render(&spec).into();
+        let first_request = match mode {
+            Mode::Keepalive | Mode::Pipeline if connection.is_none() => {
+                render(&RequestSpec { connection: Some("keep-alive"), ..spec }).into()
+            }
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline | Mode::Multiplex => request.clone(),
+        };
         // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
         // with others, as no response can be taken for another's. Pipelining has no such guarantee.
         let depth = match mode {
@@ -492,7 +523,7 @@ impl Plan {
             method: self.method.clone(),
             authority: target.host.clone(),
             path: target.path.clone(),
-            headers: self.headers.clone(),
+            headers,
             body: self.body.clone().into(),
         };
         ModePlan {
@@ -501,16 +532,19 @@ impl Plan {
             connections: if mode == Mode::Serial { 1 } else { self.connections },
             depth,
             requests_per_connection: one_shot.then_some(1),
-            request: request.into(),
+            request,
+            first_request,
             parts: Arc::new(parts),
             head_request: self.method == "HEAD",
             rate: self.rate,
             idempotent: self.idempotent(),
             await_server_close,
             stop: self.stop,
-            // A connection that carries one request writes once: Nagle never holds a first write back, so
-            // TCP_NODELAY would be a syscall per connection that changes nothing.
-            nodelay: self.nodelay && !one_shot,
+            // A plain connection that carries one request writes once: Nagle never holds a first write back,
+            // so TCP_NODELAY would be a syscall per connection that changes nothing. Over TLS the request follows
+            // the client's last handshake flight (its Finished), which the server need not answer: Nagle holds
+            // the request until the server's delayed ACK, 40 ms on Linux (RFC 1122 §4.2.3.2, §4.2.3.4).
+            nodelay: self.nodelay && (!one_shot || target.tls.is_some()),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             // HTTP/2 over TLS is chosen in the handshake: multiplex offers ALPN h2 alone.
@@ -595,9 +629,26 @@ fn http_version(args: &RunArgs, profile: &Profile) -> Result<(bool, bool), Strin
     Ok((version == Some(HttpVersionArg::Http10), version == Some(HttpVersionArg::Http3)))
 }
 
-/// A URL as curl takes it: without a scheme (`127.0.0.1:8080/`), http:// is meant.
-pub fn parse_url(text: &str) -> Result<Url, String> {
-    let full = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
+/// How far ahead `--start-at` may be without `--start-at-far`: shards start together within minutes, and a
+/// wait of a year is a mistyped date more often than a plan.
+pub const START_AT_NEAR: Duration = Duration::from_secs(24 * 3600);
+
+fn check_start_at(at: std::time::SystemTime, now: std::time::SystemTime, far_allowed: bool) -> Result<(), String> {
+    match at.duration_since(now) {
+        Ok(ahead) if ahead > START_AT_NEAR && !far_allowed => Err(format!(
+            "--start-at {}: more than a day ahead (in {:.1} days); add --start-at-far if that is meant",
+            humantime::format_rfc3339_seconds(at),
+            ahead.as_secs_f64() / 86_400.0,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A URL as curl takes it: without a scheme (`127.0.0.1:8080/`), http:// is meant. Errors quote it with its
+/// password masked.
+pub fn parse_url(given: &str) -> Result<Url, String> {
+    let full = if given.contains("://") { given.to_string() } else { format!("http://{given}") };
+    let text = mask_password(given);
     let url = Url::parse(&full).map_err(|e| format!("URL '{text}': {e}"))?;
     match url.scheme() {
         "http" | "https" => {}
@@ -612,9 +663,47 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// The password a URL carries (`http://user:password@host/`), as `***`: what the command line, the target,
+/// the reports and the errors show of it. `text` is the URL as typed, so the rest of it is kept as it was.
+pub fn mask_password(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    let Some(at) = text[start..end].rfind('@').map(|i| start + i) else { return text.to_string() };
+    match text[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &text[..start + colon], &text[at..]),
+        None => text.to_string(),
+    }
+}
+
+/// A URL as it may be shown: its password masked.
+pub fn shown(url: &Url) -> String {
+    let mut shown = url.clone();
+    if url.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// The user and password of a URL as curl sends them: `Authorization: Basic` (RFC 7617), percent-decoded;
+/// None when the URL names no user.
+pub fn basic_auth(url: &Url) -> Option<String> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or_default()));
+    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+}
+
 /// The share of `--shard I/N`: connections and `-n` split so that the shares add up exactly, the rate split
 /// evenly, and a `--source-ip` list sliced so that no two shards share a client IP (`auto` takes its own slice
 /// of 127.0.0.0/8 on loopback; toward other servers each machine has its own addresses anyway).
+///
+/// The whole plan is checked, not this shard's share of it: a plan that leaves any shard nothing is refused
+/// by every shard alike, so that no shard runs a part of a plan the others refused.
 fn split(
     shard: Shard,
     connections: u32,
@@ -624,24 +713,25 @@ fn split(
 ) -> Result<(u32, Stop, Option<f64>, SourceIps), String> {
     let n = shard.count;
     let too_few = |what: String| format!("--shard {}/{n}: {what} cannot be split over {n} shards", shard.index);
-    let share = shard.share(u64::from(connections)) as u32;
-    if share == 0 {
-        return Err(too_few(format!("-c {connections} (one connection each at least)")));
-    }
+    // -n first: it also caps -c (one connection per request at most), and is what was typed short.
     let stop = match stop {
-        Stop::Requests(requests) if shard.share(requests) == 0 => {
+        Stop::Requests(requests) if requests < u64::from(n) => {
             return Err(too_few(format!("-n {requests} (one request each at least)")))
         }
         Stop::Requests(requests) => Stop::Requests(shard.share(requests)),
         window => window,
     };
+    if connections < n {
+        return Err(too_few(format!("-c {connections} (one connection each at least)")));
+    }
     let source_ips = match source_ips {
-        SourceIps::List(ips) if shard.slice(&ips).is_empty() => {
+        SourceIps::List(ips) if ips.len() < n as usize => {
             return Err(too_few(format!("--source-ip's {} addresses (one each at least)", ips.len())))
         }
         SourceIps::List(ips) => SourceIps::List(shard.slice(&ips).to_vec()),
         other => other,
     };
+    let share = shard.share(u64::from(connections)) as u32;
     Ok((share, stop, rate.map(|rate| shard.rate(rate)), source_ips))
 }
 
@@ -660,13 +750,15 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    let Some((name, value)) = text.split_once(':') else {
+fn parse_header(given: &str) -> Result<(String, String), String> {
+    // Echoed with its control characters shown, never sent to the terminal as they are.
+    let text = crate::printable::printable(given);
+    let Some((name, value)) = given.split_once(':') else {
         return Err(format!("-H '{text}': expected 'Name: value'"));
     };
     let name = name.trim();
     if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(format!("-H '{text}': '{name}' is not a header name"));
+        return Err(format!("-H '{text}': '{}' is not a header name", crate::printable::printable(name)));
     }
     if RESERVED_HEADERS.iter().any(|r| name.eq_ignore_ascii_case(r)) {
         return Err(format!("-H '{text}': {name} is set by the mode (use --mode, --close-by, --http1.0 or --body)"));
@@ -675,12 +767,25 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n') {
         return Err(format!("-H '{text}': the value holds a line break"));
     }
+    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; a control byte is for the server
+    // to reject or, worse, to read otherwise than a proxy in front of it does.
+    if let Some(control) = value.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("-H '{text}': the value holds the control character 0x{control:02x} (RFC 9110 §5.5)"));
+    }
     Ok((name.to_string(), value.to_string()))
 }
 
 /// RFC 9110 §5.6.2 token characters.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `--tls-version` as the TLS code knows it (for `run`, `probe` and `serve`).
+pub fn tls_version(arg: Option<TlsVersionArg>) -> Option<crate::net::tls::Version> {
+    arg.map(|version| match version {
+        TlsVersionArg::V1_2 => crate::net::tls::Version::Tls12,
+        TlsVersionArg::V1_3 => crate::net::tls::Version::Tls13,
+    })
 }
 
 /// The embedded server's configuration: each knob's flag, else the profile's, else its default.
@@ -695,7 +800,9 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         http10: knobs.server_http10 || p.server_http10 == Some(true),
         keep_alive_max: knobs.server_keep_alive_max.or(p.server_keep_alive_max),
         keep_alive_timeout: knobs.server_keep_alive_timeout.or(p.server_keep_alive_timeout),
+        keep_alive_if_asked: knobs.server_keep_alive_if_asked || p.server_keep_alive_if_asked == Some(true),
         close_after: knobs.server_close_after.or(p.server_close_after.map(CloseAfter::exactly)),
+        lift_close_after: knobs.server_lift_close_after.or(p.server_lift_close_after),
         idle_timeout: knobs.server_idle_timeout.or(p.server_idle_timeout),
         reset: knobs.server_reset || p.server_reset == Some(true),
         truncate: knobs.server_truncate || p.server_truncate == Some(true),
@@ -721,7 +828,15 @@ mod tests {
 
     fn target() -> Target {
         let addr = "127.0.0.1:80".parse().unwrap();
-        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None, quic: None }
+        Target {
+            addr,
+            host: "h".into(),
+            path: "/".into(),
+            display: "x".into(),
+            tls: None,
+            quic: None,
+            authorization: None,
+        }
     }
 
     #[test]
@@ -730,6 +845,22 @@ mod tests {
         assert_eq!(p.modes, vec![Mode::Keepalive, Mode::Serial, Mode::Parallel, Mode::Pipeline, Mode::Multiplex]);
         assert!(p.multiplex_if_spoken, "all: multiplex only if the target speaks HTTP/2");
         assert!(!plan(&["--mode", "all,multiplex"]).unwrap().multiplex_if_spoken);
+    }
+
+    #[test]
+    fn every_connection_over_tls_turns_nagle_off() {
+        // A one-shot plain connection writes once, and Nagle never holds a first write: no setsockopt. Over
+        // TLS the request follows the client's Finished, and Nagle would hold it for the server's delayed ACK.
+        let p = plan(&["--tls"]).unwrap();
+        let tls = Target { tls: crate::preflight::secure(true, "127.0.0.1", &p.tls).unwrap(), ..target() };
+        for mode in Mode::ALL {
+            assert!(p.mode_plan(mode, &tls).nodelay, "{mode:?} over TLS");
+            let one_shot = matches!(mode, Mode::Serial | Mode::Parallel);
+            assert_eq!(p.mode_plan(mode, &target()).nodelay, !one_shot, "{mode:?} in clear text");
+        }
+        // --nodelay false is obeyed everywhere
+        let p = plan(&["--tls", "--nodelay", "false"]).unwrap();
+        assert!(Mode::ALL.iter().all(|&mode| !p.mode_plan(mode, &tls).nodelay));
     }
 
     #[test]
@@ -785,6 +916,11 @@ mod tests {
             (vec!["--tls", "--http3", "--http-version", "1.1"], "--http3 and --http-version ask for different"),
             (vec!["--http-version", "2"], "--http-version 2: only --mode multiplex speaks HTTP/2"),
             (vec!["--tls", "--0rtt"], "--0rtt is for HTTP/3"),
+            (vec!["--tls", "--http3", "--tls-version", "1.2"], "QUIC carries TLS 1.3 alone"),
+            (vec!["-H", "X-A: a\x01b"], "-H 'X-A: a\\u{1}b': the value holds the control character 0x01"),
+            (vec!["-H", "X-A: a\x7fb"], "control character 0x7f"),
+            (vec!["--body-file", "/dev/zero"], "--body-file /dev/zero: larger than 64 MiB, the most"),
+            (vec!["--shard", "0/1000", "-n", "100", "-c", "2"], "--shard 0/1000: -n 100 (one request each"),
         ] {
             let err = plan(&args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
@@ -819,14 +955,19 @@ mod tests {
             (last.connections, last.rate, ips(&last)),
             (3, Some(1000.0), vec!["127.0.0.7".into(), "127.0.0.8".into()])
         );
-        // a share of nothing is refused, naming what cannot be split
-        for (args, needle) in [
-            (&["--shard", "2/3", "-c", "2"][..], "-c 2 (one connection each at least) cannot be split over 3"),
-            (&["--shard", "1/2", "-n", "1"][..], "-c 1 (one connection each at least)"),
-            (&["--shard", "3/4", "--source-ip", "127.0.0.2-127.0.0.4"][..], "--source-ip's 3 addresses"),
+        // a plan that leaves any shard nothing is refused by every shard, naming what cannot be split
+        for (plan_args, needle) in [
+            (&["-c", "2"][..], "-c 2 (one connection each at least) cannot be split over 3"),
+            (&["-n", "2", "-c", "50"][..], "-n 2 (one request each at least)"),
+            (&["-c", "5", "--source-ip", "127.0.0.2-127.0.0.3"][..], "--source-ip's 2 addresses"),
         ] {
-            let err = plan(args).unwrap_err();
-            assert!(err.contains(needle), "{args:?}: {err}");
+            for index in 0..3 {
+                let shard = format!("{index}/3");
+                let mut args = vec!["--shard", shard.as_str()];
+                args.extend_from_slice(plan_args);
+                let err = plan(&args).unwrap_err();
+                assert!(err.starts_with(&format!("--shard {shard}: ")) && err.contains(needle), "{args:?}: {err}");
+            }
         }
     }
 
@@ -843,11 +984,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("connbench-plan-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
-        std::fs::write(&path, "insecure = true\ntls_resume = false\nno_histogram = true\nserver_tls = true\n").unwrap();
+        let text = "insecure = true\ntls_resume = false\nno_histogram = true\nserver_tls = true\ntls_version = 1.2\n";
+        std::fs::write(&path, text).unwrap();
         let p = plan(&["-p", path.to_str().unwrap()]).unwrap();
         assert!(p.tls.insecure && !p.tls.resume && !p.histogram);
+        assert_eq!(p.tls.version, Some(crate::net::tls::Version::Tls12));
         let TargetSpec::Embedded(config) = &p.target else { panic!("the embedded server") };
         assert!(config.tls.is_some(), "server_tls serves https");
+        // the flag overrides the profile
+        let p = plan(&["-p", path.to_str().unwrap(), "--tls-version", "1.3"]).unwrap();
+        assert_eq!(p.tls.version, Some(crate::net::tls::Version::Tls13));
         std::fs::write(&path, "cacert = \"/nonexistent/ca.pem\"\n").unwrap();
         let err = plan(&["-p", path.to_str().unwrap()]).unwrap_err();
         assert!(err.contains(":1: cacert") && err.contains("/nonexistent/ca.pem"), "{err}");
@@ -914,6 +1060,49 @@ mod tests {
         let http10 = plan(&["--http1.0"]).unwrap().mode_plan(Mode::Keepalive, &target());
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("HTTP/1.0\r\n"));
         assert!(std::str::from_utf8(&http10.request).unwrap().contains("Connection: Keep-Alive\r\n"));
+    }
+
+    #[test]
+    fn a_urls_password_is_sent_as_basic_auth_and_shown_masked() {
+        // each case: the URL as typed, as shown
+        for (typed, masked) in [
+            ("http://user:pass@127.0.0.1:8080/x?q=1", "http://user:***@127.0.0.1:8080/x?q=1"),
+            ("user:p@ss@127.0.0.1/", "user:***@127.0.0.1/"),
+            ("https://user@127.0.0.1/", "https://user@127.0.0.1/"),
+            ("http://127.0.0.1/a:b@c", "http://127.0.0.1/a:b@c"),
+            ("http://:secret@127.0.0.1", "http://:***@127.0.0.1"),
+        ] {
+            assert_eq!(mask_password(typed), masked, "{typed}");
+        }
+        let url = parse_url("http://us%65r:p%40ss@127.0.0.1/").unwrap();
+        assert_eq!(shown(&url), "http://us%65r:***@127.0.0.1/");
+        // "user:p@ss", percent-decoded as curl sends it
+        assert_eq!(basic_auth(&url).as_deref(), Some("Basic dXNlcjpwQHNz"));
+        assert_eq!(basic_auth(&parse_url("http://127.0.0.1/").unwrap()), None);
+        let err = parse_url("http://user:secret@127.0.0.1:0/").unwrap_err();
+        assert!(err.starts_with("URL 'http://user:***@127.0.0.1:0/'") && !err.contains("secret"), "{err}");
+        // sent as typed unless -H says otherwise; the command keeps it masked
+        let given = plan(&["http://user:secret@127.0.0.1:8080/"]).unwrap();
+        let target = Target { authorization: basic_auth(&parse_url("http://user:secret@x/").unwrap()), ..target() };
+        let request = String::from_utf8(given.mode_plan(Mode::Keepalive, &target).request.to_vec()).unwrap();
+        assert!(request.contains("\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n"), "{request}");
+        let mine = plan(&["http://u:p@127.0.0.1:8080/", "-H", "authorization: Bearer x"]).unwrap();
+        let request = String::from_utf8(mine.mode_plan(Mode::Multiplex, &target).request.to_vec()).unwrap();
+        assert!(request.contains("authorization: Bearer x") && !request.contains("Basic"), "{request}");
+    }
+
+    #[test]
+    fn a_start_more_than_a_day_ahead_is_refused_unless_asked_for() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert!(check_start_at(now + Duration::from_secs(3600), now, false).is_ok());
+        assert!(check_start_at(now - Duration::from_secs(3600), now, false).is_ok(), "a past moment starts at once");
+        let err = check_start_at(now + Duration::from_secs(366 * 86_400 + 90), now, false).unwrap_err();
+        assert_eq!(
+            err,
+            "--start-at 2027-01-02T00:01:30Z: more than a day ahead (in 366.0 days); add --start-at-far if that is \
+             meant"
+        );
+        assert!(check_start_at(now + Duration::from_secs(366 * 86_400), now, true).is_ok());
     }
 
     #[test]

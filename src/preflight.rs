@@ -13,8 +13,9 @@ use crate::commands::Failure;
 use crate::engine;
 use crate::engine::governor::{Governor, Grant};
 use crate::net::socket;
-use crate::plan::{url_parts, Mode, Plan, Target, TargetSpec};
+use crate::plan::{basic_auth, shown, url_parts, Mode, Plan, Target, TargetSpec};
 use crate::record::result::{Note, NoteKind};
+use crate::record::{Closer, Recorder};
 use crate::server::ServerThread;
 
 pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
@@ -25,10 +26,10 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
     let bare = name.trim_start_matches('[').trim_end_matches(']');
     let addr = (bare, port)
         .to_socket_addrs()
-        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {url}: {e}")))?
+        .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {}: {e}", shown(url))))?
         .next()
-        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {url} has no address")))?;
-    Ok(Target { addr, host, path, display: url.to_string(), tls: None, quic: None })
+        .ok_or_else(|| Failure::Usage(format!("host '{name}' of {} has no address", shown(url))))?;
+    Ok(Target { addr, host, path, display: shown(url), tls: None, quic: None, authorization: basic_auth(url) })
 }
 
 pub(crate) fn embedded_target(
@@ -40,7 +41,7 @@ pub(crate) fn embedded_target(
     let scheme = if https { "https" } else { "http" };
     let display = format!("{scheme}://{addr}/ (embedded server)");
     let tls = secure(https, &addr.ip().to_string(), tls)?;
-    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, quic: None })
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, quic: None, authorization: None })
 }
 
 /// The TLS every connection to `host` speaks, for https.
@@ -70,6 +71,37 @@ pub(crate) fn preflight(
         quic_preflight(target, plan, quic)?;
         return Ok(None);
     }
+    open_first(target, plan, governor, tls).map_err(|unopened| match unopened {
+        Unopened::Failed(failure) => failure,
+        Unopened::NoHttp2(alpn) => no_http2(no_http2_over_tls(target, alpn)),
+    })
+}
+
+/// Why the preflight's connection was not opened.
+enum Unopened {
+    /// Over TLS the server refused HTTP/2 in the handshake (ALPN): an error for `--mode multiplex`, a note
+    /// for `--mode all`.
+    NoHttp2(crate::net::tls::Alpn),
+    Failed(Failure),
+}
+
+/// The preflight's connection: TCP, then TLS over it when `tls` is given.
+fn open_first(
+    target: &Target,
+    plan: &Plan,
+    governor: &Governor,
+    tls: Option<&crate::net::tls::Client>,
+) -> Result<Option<engine::Opened>, Unopened> {
+    let Some(mut opened) = connect(target, plan, governor).map_err(Unopened::Failed)? else { return Ok(None) };
+    if let Some(client) = tls {
+        opened.tls = Some(tls_preflight(target, plan, client, &mut opened)?);
+    }
+    Ok(Some(opened))
+}
+
+/// The TCP side of [`preflight`]: a connection from the IP the governor grants, none when the kernel has no
+/// free port.
+fn connect(target: &Target, plan: &Plan, governor: &Governor) -> Result<Option<engine::Opened>, Failure> {
     let client_ip = loop {
         match governor.acquire(Instant::now()) {
             Grant::From(ip) => break ip,
@@ -79,13 +111,9 @@ pub(crate) fn preflight(
     };
     let start = Instant::now();
     let err = match socket::connect_blocking_from(client_ip, target.addr, plan.nodelay, plan.connect_timeout) {
-        Ok(mut stream) => {
+        Ok(stream) => {
             let handshake = start.elapsed();
-            let tls = match tls {
-                Some(client) => Some(tls_preflight(target, client, &mut stream, plan.connect_timeout)?),
-                None => None,
-            };
-            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls, h2_preface_sent: false }));
+            return Ok(Some(engine::Opened { stream, client_ip, handshake, tls: None, h2_preface_sent: false }));
         }
         Err(err) => err,
     };
@@ -101,110 +129,203 @@ pub(crate) fn preflight(
     Err(Failure::Usage(format!("cannot connect to {} ({}): {what}", target.display, target.addr)))
 }
 
-/// With https, the preflight's TLS handshake: a certificate that does not verify stops the run here, before
-/// any request, with the reason and the two ways out.
+/// With https, the preflight's TLS handshake: a certificate that does not verify, or a server that cannot speak
+/// TLS as asked, stops the run here, before any request, with the reason and the ways out.
 fn tls_preflight(
     target: &Target,
+    plan: &Plan,
     client: &crate::net::tls::Client,
-    stream: &mut std::net::TcpStream,
-    limit: Duration,
-) -> Result<(rustls::ClientConnection, Duration), Failure> {
+    opened: &mut engine::Opened,
+) -> Result<(rustls::ClientConnection, Duration), Unopened> {
     use crate::net::tls::{handshake_blocking, Refusal};
-    handshake_blocking(client, stream, limit).map_err(|refusal| {
-        Failure::Usage(match refusal {
-            Refusal::Certificate(reason) => format!(
-                "the certificate of {} does not verify: {reason}; trust its CA with --cacert FILE, or skip \
-                 verification with -k/--insecure",
-                target.host
-            ),
-            Refusal::Handshake(err) => format!("TLS handshake with {} ({}) failed: {err}", target.display, target.addr),
-            Refusal::NoProtocol => format!(
-                "{} does not speak HTTP/2 (ALPN h2): its TLS handshake refused every protocol offered ({})",
-                target.display,
-                client.config.alpn_protocols.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(", ")
-            ),
-        })
-    })
+    // --connect-timeout bounds the TCP and TLS handshakes together, as in the engine.
+    let deadline = Instant::now() + plan.connect_timeout.saturating_sub(opened.handshake);
+    let refusal = match handshake_blocking(client, &mut opened.stream, deadline) {
+        Ok(finished) => return Ok(finished),
+        Err(refusal) => refusal,
+    };
+    let offered_h2 = client.config.alpn_protocols.iter().any(|p| p == crate::net::tls::ALPN_H2);
+    let why = refusal.explain(client, &format!("{:?} (--connect-timeout)", plan.connect_timeout));
+    Err(Unopened::Failed(Failure::Usage(match refusal {
+        Refusal::Protocol(alpn) if offered_h2 => return Err(Unopened::NoHttp2(alpn)),
+        Refusal::Certificate(_) => format!("the certificate of {} does not verify: {why}", target.host),
+        _ => format!("TLS handshake with {} ({}) failed: {why}", target.display, target.addr),
+    })))
+}
+
+/// What a server without HTTP/2 over TLS answered in its handshake, as one sentence.
+fn no_http2_over_tls(target: &Target, alpn: crate::net::tls::Alpn) -> String {
+    format!("{} does not speak HTTP/2 over TLS (offered h2 by ALPN, it answered {})", target.display, alpn.answer())
+}
+
+/// `--mode multiplex` against a target that does not speak HTTP/2: exit 2, with what to do.
+fn no_http2(why: String) -> Failure {
+    Failure::Usage(format!("--mode multiplex: {why}; use an HTTP/1.x mode, or a server with HTTP/2 enabled"))
+}
+
+/// What [`multiplex_if_spoken`] decided: the modes to run, the connection the multiplex mode starts with, and
+/// a connection that asked and will carry no request.
+pub(crate) struct Multiplex {
+    pub modes: Vec<Mode>,
+    pub connection: Option<engine::Opened>,
+    pub spent: Option<Spent>,
 }
 
 /// The modes to run, and the connection the multiplex mode starts with. Multiplex needs a target that
 /// speaks HTTP/2 with prior knowledge (h2c): the embedded server does; any other is asked before any load,
 /// by the client's preface and the server's first frame. The connection asked is not wasted, so the server
 /// counts no connection that the run does not: the preflight's when multiplex runs first, else one opened
-/// for the check and kept (idle) for the multiplex mode. A target that does not speak h2c is an error
-/// (exit 2) when multiplex was asked for by name, and is left out of `--mode all` with a note.
+/// for the check and kept (idle) for the multiplex mode, or, when the answer is no, closed and counted with
+/// the first mode (its TLS handshake too). A target that does not speak h2c is an error (exit 2) when
+/// multiplex was asked for by name, and is left out of `--mode all` with a note.
 pub(crate) fn multiplex_if_spoken(
     plan: &Plan,
     target: &Target,
     governor: &Governor,
     first_connection: Option<&mut engine::Opened>,
     notes: &mut Vec<Note>,
-) -> Result<(Vec<Mode>, Option<engine::Opened>), Failure> {
-    let mut modes = plan.modes.clone();
+) -> Result<Multiplex, Failure> {
+    let modes = plan.modes.clone();
     // Over HTTP/3 multiplex is streams on QUIC, which the preflight's handshake has shown the target speaks.
     if !modes.contains(&Mode::Multiplex) || plan.http3 {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
         return Err(Failure::Usage(why));
     }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
-        return Ok((modes, None));
+        return Ok(Multiplex { modes, connection: None, spent: None });
     }
     let mut own = None;
-    let asked = match first_connection.filter(|_| modes[0] == Mode::Multiplex) {
+    let asked = match first_connection.filter(|_| plan.modes[0] == Mode::Multiplex) {
         Some(first) => Some(first),
         None => {
-            let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
-            own = match preflight(target, plan, governor, h2_tls.as_deref()) {
+            own = match connect(target, plan, governor) {
                 Ok(opened) => opened,
-                // The run's own preflight has shown the target answers: this one failed over HTTP/2.
-                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => {
-                    notes.push(multiplex_skipped(why));
-                    modes.retain(|&mode| mode != Mode::Multiplex);
-                    return Ok((modes, None));
-                }
+                // The run's own preflight has shown the target answers: this one failed.
+                Err(Failure::Usage(why)) if plan.multiplex_if_spoken => return Ok(skipped(modes, notes, why, None)),
                 Err(failure) => return Err(failure),
             };
+            let h2_tls = plan.mode_plan(Mode::Multiplex, target).tls;
+            if let (Some(opened), Some(client)) = (own.as_mut(), h2_tls.as_deref()) {
+                match tls_preflight(target, plan, client, opened) {
+                    Ok(session) => opened.tls = Some(session),
+                    Err(unopened) => {
+                        let why = match unopened {
+                            Unopened::NoHttp2(alpn) => no_http2_over_tls(target, alpn),
+                            Unopened::Failed(Failure::Usage(why)) if plan.multiplex_if_spoken => why,
+                            Unopened::Failed(failure) => return Err(failure),
+                        };
+                        if !plan.multiplex_if_spoken {
+                            return Err(no_http2(why));
+                        }
+                        let spent = own.take().map(|opened| retire(opened, governor));
+                        return Ok(skipped(modes, notes, why, spent));
+                    }
+                }
+            }
             own.as_mut()
         }
     };
     // No free port to ask on (EADDRNOTAVAIL): the mode's own connections will tell.
-    let Some(opened) = asked else { return Ok((modes, own)) };
-    // Over TLS the handshake has answered already (ALPN); in clear text, the preface asks.
-    let (how, checked) = match &opened.tls {
-        Some((session, _)) => ("ALPN h2", chose_h2(session)),
+    let Some(opened) = asked else { return Ok(Multiplex { modes, connection: own, spent: None }) };
+    match speaks_h2(opened, plan, target) {
+        Ok(()) => Ok(Multiplex { modes, connection: own, spent: None }),
+        Err(why) if plan.multiplex_if_spoken => {
+            let spent = own.map(|opened| retire(opened, governor));
+            Ok(skipped(modes, notes, why, spent))
+        }
+        Err(why) => Err(no_http2(why)),
+    }
+}
+
+/// Does the target speak HTTP/2 on this connection? Over TLS the handshake has answered already (ALPN); in
+/// clear text, the preface asks. The error is one sentence saying it does not.
+fn speaks_h2(opened: &mut engine::Opened, plan: &Plan, target: &Target) -> Result<(), String> {
+    match &opened.tls {
+        Some((session, _)) => match session.alpn_protocol() {
+            Some(id) if id == crate::net::tls::ALPN_H2 => Ok(()),
+            // The client offered h2 alone, so rustls has refused any other answer in the handshake.
+            _ => Err(no_http2_over_tls(target, crate::net::tls::Alpn::None)),
+        },
         None => {
             opened.h2_preface_sent = true;
-            ("h2c, prior knowledge", speaks_h2c(&mut opened.stream, plan.connect_timeout))
+            speaks_h2c(&mut opened.stream, plan.connect_timeout)
+                .map_err(|said| format!("{} does not speak HTTP/2 (h2c, prior knowledge; {said})", target.display))
+        }
+    }
+}
+
+/// `--mode all` without multiplex, and the note that says why (and where the connection that asked, with its
+/// TLS handshake if it finished one, is counted).
+fn skipped(mut modes: Vec<Mode>, notes: &mut Vec<Note>, why: String, spent: Option<Spent>) -> Multiplex {
+    modes.retain(|&mode| mode != Mode::Multiplex);
+    let mut text = format!("{why}: --mode all runs the four HTTP/1.x modes");
+    let mut figures = Vec::new();
+    if let (Some(spent), Some(first)) = (&spent, modes.first()) {
+        text += &format!("; the connection that asked is counted with {}", first.name());
+        figures.push(("connections_opened", 1.0));
+        match &spent.tls {
+            Some(tls) if tls.resumed => figures.push(("tls_handshakes_resumed", 1.0)),
+            Some(_) => figures.push(("tls_handshakes_full", 1.0)),
+            None => {}
+        }
+    }
+    notes.push(Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), text).with(&figures));
+    Multiplex { modes, connection: None, spent }
+}
+
+/// A connection opened before any load that carried no request (one that asked for HTTP/2 and heard no, or
+/// the preflight's, closed rather than left idle until `--start-at`): the server counted it, so the first
+/// mode's figures count it too.
+pub(crate) struct Spent {
+    at: Instant,
+    handshake: Duration,
+    tls: Option<crate::net::stream::Handshake>,
+    closer: Closer,
+}
+
+impl Spent {
+    /// Adds the connection to a mode's recordings: opened (its TCP handshake), its TLS handshake if it
+    /// finished one, and who closed it.
+    pub(crate) fn count(&self, recorder: &mut Recorder) {
+        recorder.connected(self.at, self.handshake);
+        if let Some(tls) = &self.tls {
+            recorder.tls_handshake(tls.took, tls.resumed, tls.negotiated);
+        }
+        // The connection carried no request: no response asked for its close.
+        recorder.closed(self.closer, false);
+    }
+}
+
+/// How long a connection being closed is read from, so that its close is a FIN and not a reset.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Closes a connection the run will not use, as the engine closes its own (RFC 9112 §9.6): what the server
+/// still sends is read away for a moment, so the close is a FIN, and whose FIN came first is known. The port
+/// governor is told, and the connection is returned as the figures count it.
+pub(crate) fn retire(opened: engine::Opened, governor: &Governor) -> Spent {
+    use std::io::Read;
+    let engine::Opened { mut stream, client_ip, handshake, tls, .. } = opened;
+    let tls = tls.map(|(session, took)| crate::net::stream::finished(&session, took));
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let closer = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break Closer::Client;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => break Closer::Server,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break Closer::Reset,
+            Err(_) => break Closer::Client,
         }
     };
-    match checked {
-        Ok(()) => Ok((modes, own)),
-        Err(said) if plan.multiplex_if_spoken => {
-            notes.push(multiplex_skipped(format!("{} does not speak HTTP/2 ({how}; {said})", target.display)));
-            modes.retain(|&mode| mode != Mode::Multiplex);
-            Ok((modes, None))
-        }
-        Err(said) => Err(Failure::Usage(format!(
-            "--mode multiplex: {} does not speak HTTP/2 ({how}): {said}; use an HTTP/1.x mode, or a server with \
-             HTTP/2 enabled",
-            target.display
-        ))),
-    }
-}
-
-fn multiplex_skipped(why: String) -> Note {
-    Note::new(NoteKind::ModeSkipped, Some(Mode::Multiplex), format!("{why}: --mode all runs the four HTTP/1.x modes"))
-}
-
-/// Whether the TLS handshake chose HTTP/2: a server that cannot speak it picks no protocol (or refuses).
-fn chose_h2(session: &rustls::ClientConnection) -> Result<(), String> {
-    match session.alpn_protocol() {
-        Some(id) if id == crate::net::tls::ALPN_H2 => Ok(()),
-        Some(other) => Err(format!("its TLS handshake chose {}", String::from_utf8_lossy(other))),
-        None => Err("its TLS handshake chose no protocol for h2".into()),
-    }
+    drop(stream);
+    let at = Instant::now();
+    governor.closed(client_ip, closer, at);
+    Spent { at, handshake, tls, closer }
 }
 
 /// Writes the HTTP/2 client preface and looks (without reading it away) at what the server sends back:
@@ -229,6 +350,11 @@ fn speaks_h2c(stream: &mut std::net::TcpStream, wait: Duration) -> Result<(), St
             _ if n == 0 => return Err("it closed the connection at the HTTP/2 preface".into()),
             ServerAnswer::Http2 => return stream.set_read_timeout(None).map_err(failed),
             ServerAnswer::NotHttp2 => return Err(format!("it answers \"{}\"", first[..n].escape_ascii())),
+            // The server closed before a whole frame header: no more will come.
+            ServerAnswer::Incomplete if socket::peer_closed(stream).map_err(failed)? => {
+                let sent = first[..n].escape_ascii();
+                return Err(format!("it sent {n} bytes (\"{sent}\") and closed the connection at the HTTP/2 preface"));
+            }
             // A frame header split over segments: a peek returns at once while bytes wait, so pause.
             ServerAnswer::Incomplete if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
             ServerAnswer::Incomplete => return Err(format!("no answer to its preface within {wait:?}")),
@@ -277,12 +403,11 @@ fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client)
                  offering ALPN h3); is HTTP/3 enabled on that port?",
                 target.display, target.addr
             ),
-            Refusal::Certificate(reason) => format!(
-                "the certificate of {} does not verify: {}; trust its CA with --cacert FILE, or skip verification \
-                 with -k/--insecure",
-                target.host,
-                crate::net::tls::describe_certificate(&reason)
-            ),
+            Refusal::Certificate(reason) => {
+                let tls = target.tls.as_deref().expect("--http3 is https only (plan.rs)");
+                let why = crate::net::tls::Refusal::Certificate(reason).explain(tls, "");
+                format!("the certificate of {} does not verify: {why}", target.host)
+            }
             Refusal::NoProtocol => {
                 format!("--http3: {} speaks QUIC but not HTTP/3: it refused ALPN h3 ({tried})", target.display)
             }
@@ -295,4 +420,9 @@ fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client)
             Refusal::Handshake(why) => format!("--http3: {tried} failed: {why}"),
         })),
     }
+}
+
+/// The same for HTTP/2, from what the streams met: h2's reason and the bytes it could not read (`said`).
+pub(crate) fn not_http2(addr: SocketAddr, said: &str) -> String {
+    format!("no response was HTTP/2 (every stream failed): is {addr} an HTTP/2 server? h2 found {said}")
 }

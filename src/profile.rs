@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use crate::check::Check;
 use crate::cli::{
     parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, HttpVersionArg,
-    ModeArg, PortPolicyArg,
+    ModeArg, PortPolicyArg, TlsVersionArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -70,10 +70,12 @@ pub struct Profile {
     pub format: Option<FormatArg>,
     pub no_progress: Option<bool>,
     pub no_histogram: Option<bool>,
-    /// https: `--cacert`, `-k/--insecure`, `--tls-resume`.
+    /// https: `--cacert`, `-k/--insecure`, `--tls-resume`, `--tls-version` (`"1.2"` or `1.2`).
     pub cacert: Option<PathBuf>,
     pub insecure: Option<bool>,
     pub tls_resume: Option<bool>,
+    #[serde(default, deserialize_with = "tls_version")]
+    pub tls_version: Option<TlsVersionArg>,
     /// `--check` expressions, checked against the grammar as the profile is read.
     #[serde(default, alias = "check", deserialize_with = "checks")]
     pub checks: Vec<Check>,
@@ -95,7 +97,9 @@ pub struct Profile {
     pub server_keep_alive_max: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub server_keep_alive_timeout: Option<Duration>,
+    pub server_keep_alive_if_asked: Option<bool>,
     pub server_close_after: Option<u64>,
+    pub server_lift_close_after: Option<u64>,
     #[serde(default, deserialize_with = "duration")]
     pub server_idle_timeout: Option<Duration>,
     pub server_reset: Option<bool>,
@@ -128,7 +132,8 @@ impl Profile {
     /// Reads and checks a profile; the error is one line naming the file (and the line, when it is
     /// about a key or a value).
     pub fn load(path: &Path) -> Result<Profile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("profile {}: {e}", path.display()))?;
+        let text = crate::input::read_text(path, crate::input::Kind::Profile)
+            .map_err(|e| format!("profile {}: {e}", path.display()))?;
         let mut profile = Profile::parse(&text).map_err(|e| format!("profile {}{e}", path.display()))?;
         profile.origin = Some(Origin { path: path.to_path_buf(), key_lines: key_lines(&text) });
         Ok(profile)
@@ -150,7 +155,8 @@ impl Profile {
         }
     }
 
-    /// Parses a profile's text; the error starts with `:LINE: ` when toml knows where it is.
+    /// Parses a profile's text; the error starts with `:LINE: ` when toml knows where it is, and says what the
+    /// key takes in words, never serde's names for types.
     pub fn parse(text: &str) -> Result<Profile, String> {
         toml::from_str(text).map_err(|e| {
             let mut message = e.message().trim().replace('\n', "; ");
@@ -159,16 +165,100 @@ impl Profile {
                 message.truncate(cut);
                 message.push_str(" (keys are the long flags with _ for -: see profiles/README.md)");
             }
-            match e.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    let source = text.lines().nth(line - 1).unwrap_or_default().trim();
-                    format!(":{line}: {message} (in `{source}`)")
+            let Some(span) = e.span() else { return format!(": {}", shorten(&message)) };
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            // The key whose value is wrong: on this line, or the line a multi-line list began on.
+            let key = key_lines(text).into_iter().rfind(|(_, at)| *at <= line);
+            match key {
+                Some((key, _)) if in_serde_words(&message) => {
+                    let given = text.get(span).unwrap_or_default().trim();
+                    message = format!("{key} must be {}, not {}", takes(&key), clip(&shorten(given)));
                 }
-                None => format!(": {message}"),
+                // A value's own parser says what is wrong with it; the key says where.
+                Some((key, at)) if at == line && !about_keys(&message) && !message.starts_with(key.as_str()) => {
+                    message = format!("{key}: {message}");
+                }
+                _ => {}
             }
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            format!(":{line}: {} (in `{}`)", shorten(&message), clip(&shorten(source)))
         })
     }
+}
+
+/// serde's and toml's messages about a value of the wrong type or size, which name Rust's types
+/// (`i128`, `untagged enum Modes`) rather than what the key takes.
+fn in_serde_words(message: &str) -> bool {
+    ["invalid type", "invalid value", "invalid length", "data did not match any variant", "number overflowed"]
+        .iter()
+        .any(|words| message.contains(words))
+}
+
+fn about_keys(message: &str) -> bool {
+    message.starts_with("unknown field") || message.starts_with("duplicate key")
+}
+
+/// What a key takes, as the flag's help says it.
+fn takes(key: &str) -> String {
+    let said = match key {
+        "mode" => "a mode or a list of them: \"keepalive\", \"serial,pipeline\" or [\"serial\", \"pipeline\"]",
+        "connections" => "a whole number from 1 to 1000000",
+        "depth" => "a whole number from 1 to 1024",
+        "requests" => "a whole number from 1 to 9223372036854775807",
+        "server_status" => "a whole number from 200 to 599",
+        "server_keep_alive_max" | "server_max_streams" => "a whole number from 1 to 4294967295",
+        "server_close_after" | "server_goaway_after" => "a whole number from 0 to 18446744073709551615",
+        "duration"
+        | "connect_timeout"
+        | "timeout"
+        | "server_delay"
+        | "server_keep_alive_timeout"
+        | "server_idle_timeout" => "a duration: \"10s\", \"500ms\" or a number of seconds",
+        "rate" => "requests per second above 0: 5000 or \"5k\"",
+        "max_regression" => "a share from 0 to 100: \"10%\" or 10",
+        "server_body_size" => "a size in bytes from 0 to 1073741824",
+        "server_stall" => "AFTER:LENGTH in quotes, as \"100:1s\"",
+        "headers" => "a list of \"Name: value\" strings",
+        "checks" => "a list of --check expressions, as [\"p99.total<20ms\"]",
+        "port_policy" => return names::<PortPolicyArg>(),
+        "close_by" => return names::<CloseByArg>(),
+        "format" => return names::<FormatArg>(),
+        "http1_0" | "nodelay" | "no_progress" | "no_histogram" | "insecure" | "tls_resume" | "server_chunked"
+        | "server_http10" | "server_reset" | "server_truncate" | "server_tls" => "true or false",
+        "body_file" | "output" | "cacert" | "baseline" => "a path in quotes",
+        _ => "a string in quotes",
+    };
+    said.to_string()
+}
+
+/// A value as it was written, cut to what fits in one line of an error.
+fn clip(text: &str) -> String {
+    const MOST: usize = 60;
+    match text.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}… ({} characters)", &text[..at], text.chars().count()),
+        None => text.to_string(),
+    }
+}
+
+/// A message with every run of more than 20 digits cut to its ends and its length: a 301-digit number
+/// helps nobody, `1000…000 (301 digits)` says what was given.
+fn shorten(message: &str) -> String {
+    let mut shown = String::with_capacity(message.len().min(200));
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let digits = rest[start..].find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len() - start);
+        let run = &rest[start..start + digits];
+        shown.push_str(&rest[..start]);
+        if digits > 20 {
+            shown.push_str(&format!("{}…{} ({digits} digits)", &run[..4], &run[digits - 3..]));
+        } else {
+            shown.push_str(run);
+        }
+        rest = &rest[start + digits..];
+    }
+    shown.push_str(rest);
+    shown
 }
 
 /// The line (from 1) of each top-level `key = value` of a profile, aliases under their field's name.
@@ -241,6 +331,23 @@ fn value_enum<'de, D: Deserializer<'de>, T: ValueEnum>(d: D) -> Result<Option<T>
         .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<T>())))
 }
 
+/// `"1.2"`, or the bare number TOML reads as a float.
+fn tls_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TlsVersionArg>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Number(f64),
+    }
+    let text = match Written::deserialize(d)? {
+        Written::Text(text) => text,
+        Written::Number(number) => number.to_string(),
+    };
+    TlsVersionArg::from_str(&text, true)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<TlsVersionArg>())))
+}
+
 fn names<T: ValueEnum>() -> String {
     let names: Vec<_> =
         T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
@@ -266,6 +373,10 @@ fn modes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ModeArg>, D::Error> {
         Modes::One(text) => text.split(',').map(str::to_string).collect(),
         Modes::Many(list) => list,
     };
+    if list.is_empty() {
+        let error = format!("mode = [] names no mode: give one or more, {}", names::<ModeArg>());
+        return Err(serde::de::Error::custom(error));
+    }
     list.iter()
         .map(|m| {
             ModeArg::from_str(m.trim(), true)
@@ -390,11 +501,36 @@ mod tests {
             ("server_keep_alive_max = 0\n", 1, "server_keep_alive_max must be a whole number from 1"),
             ("server_body_size = 99999999999999\n", 1, "largest body"),
             ("duration = 1e30\n", 1, "too long"),
+            ("tls_version = 1.1\n", 1, "'1.1' is not one of 1.2, 1.3"),
+            ("tls_version = \"1.0\"\n", 1, "'1.0' is not one of 1.2, 1.3"),
+            // serde's words for types never reach the user: the key, and what it takes
+            ("mode = 5\n", 1, "mode must be a mode or a list of them: \"keepalive\""),
+            ("mode = []\n", 1, "mode = [] names no mode: give one or more, one of serial"),
+            (
+                "connections = 99999999999999999999999\n",
+                1,
+                "connections must be a whole number from 1 to 1000000, not 9999…999 (23 digits)",
+            ),
+            ("connections = true\n", 1, "connections must be a whole number from 1 to 1000000, not true"),
+            ("\nheaders = [\n  5,\n]\n", 3, "headers must be a list of \"Name: value\" strings, not 5"),
+            ("server_max_streams = 99999999999\n", 1, "server_max_streams must be a whole number from 1 to"),
+            ("nodelay = 5\n", 1, "nodelay must be true or false, not 5"),
+            ("close_by = 5\n", 1, "close_by must be one of client, server, not 5"),
+            ("rate = 1e400\n", 1, "rate must be requests per second above 0"),
         ] {
             let err = Profile::parse(text).unwrap_err();
             assert!(err.starts_with(&format!(":{line}: ")), "{text:?}: {err}");
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
+            for serde_words in ["invalid type", "untagged enum", "i128", "u32", "expected any value"] {
+                assert!(!err.contains(serde_words), "{text:?}: {err}");
+            }
         }
+        // a number of 301 digits is said by its length, in the message and in the line quoted
+        let err = Profile::parse(&format!("connections = 1{}\n", "0".repeat(300))).unwrap_err();
+        assert!(err.len() < 200, "{err}");
+        assert!(err.contains("not 1000…000 (301 digits)"), "{err}");
+        let err = Profile::parse("connections = 1e300\n").unwrap_err();
+        assert!(err.contains("not 1000…000 (301 digits)") && err.len() < 200, "{err}");
     }
 }

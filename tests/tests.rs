@@ -57,6 +57,11 @@ mod shards;
 #[path = "suite/tls.rs"]
 mod tls;
 
+// HTTPS refused in words: certificates (dates, names, a pinned CA:TRUE certificate), servers that trickle their
+// handshake, answer plain HTTP or old TLS, or require a client certificate.
+#[path = "suite/tls_refusals.rs"]
+mod tls_refusals;
+
 // `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
 #[path = "suite/report.rs"]
 mod report;

@@ -7,7 +7,9 @@
 # block (nginx-counters.sh adds stub_status). The fd limit is raised to the worker's connections.
 # With TLS_PORT set, the same location is also served over https on 127.0.0.1:$TLS_PORT, with a self-signed
 # certificate for 127.0.0.1 made here ($WORKDIR/cert.pem: a client's --cacert), TLS 1.2 and 1.3, a shared
-# session cache and session tickets (so clients can resume, as with most HTTPS servers).
+# session cache and session tickets (so clients can resume, as with most HTTPS servers). With TLS12_PORT set
+# too, the same again on 127.0.0.1:$TLS12_PORT with TLS 1.2 alone (a client cannot choose 1.3 there: wrk has
+# no flag for the version).
 # With H2_PORT set, the same location is served on 127.0.0.1:$H2_PORT over h2c (HTTP/2 with prior
 # knowledge; nginx 1.22 takes `listen ... http2` without TLS as that).
 write_nginx_conf() {
@@ -29,6 +31,18 @@ write_nginx_conf() {
         ssl_session_tickets on;
         location / { return 200 \"hello world\\n\"; }
     }"
+    if [ -n "${TLS12_PORT:-}" ]; then
+      tls="$tls
+    server {
+        listen 127.0.0.1:$TLS12_PORT ssl backlog=65535;
+        ssl_certificate $WORKDIR/cert.pem;
+        ssl_certificate_key $WORKDIR/key.pem;
+        ssl_protocols TLSv1.2;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+        location / { return 200 \"hello world\\n\"; }
+    }"
+    fi
   fi
   cat > "$WORKDIR/nginx.conf" <<EOF
 worker_processes 1;

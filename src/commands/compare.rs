@@ -1,6 +1,6 @@
 //! `connbench compare A B`: two saved results side by side (`report::compare` does the math).
 
-use super::{load_result, print, Failure};
+use super::{load_result, print, verdict, Failure};
 use crate::cli::{CompareArgs, CompareFormatArg};
 use crate::record::result::RunResult;
 use crate::report::compare;
@@ -14,15 +14,12 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(why));
     }
     let comparison = compare::compare(&a_name, &a, &b_name, &b, args.max_regression);
-    print(|out| match args.format {
+    let printed = print(|out| match args.format {
         CompareFormatArg::Text => compare::write_text(&comparison, out),
         CompareFormatArg::Markdown => compare::write_markdown(&comparison, out),
         CompareFormatArg::Json => compare::write_json(&comparison, out),
-    })?;
+    });
     let regressions = comparison.regressions();
-    if regressions.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Gate(format!("regression: {}", regressions.join("; "))))
-    }
+    let gate = (!regressions.is_empty()).then(|| format!("regression: {}", regressions.join("; ")));
+    verdict(gate, vec![printed])
 }

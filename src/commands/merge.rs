@@ -1,6 +1,6 @@
 //! `connbench merge`: shards' or machines' results of one plan as one (`record::merge` does the adding).
 
-use super::{load_result, print, Failure};
+use super::{deliver, load_result, Failure};
 use crate::cli::MergeArgs;
 use crate::output::OutputFile;
 use crate::plan::Format;
@@ -22,7 +22,7 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
             let requests: u64 = merged.runs.iter().map(|r| r.requests).sum();
             eprintln!("connbench: merged {} results ({requests} requests) into {}", inputs.len(), path.display());
         }
-        _ => print(|mut out| report::write(Format::Json, &merged, Look::PLAIN, &mut out))?,
+        _ => deliver("the merged result", |mut out| report::write(Format::Json, &merged, Look::PLAIN, &mut out))?,
     }
     Ok(())
 }

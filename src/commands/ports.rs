@@ -100,21 +100,18 @@ fn row(tuple: Tuple, census: &Census, settings: &Settings) -> TupleRow {
     }
 }
 
-/// The server address of an http(s) URL, resolved.
+/// The server address of an http(s) URL, resolved; a URL `run` would refuse is refused alike.
 fn server_addr(text: &str) -> Result<SocketAddr, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("URL '{text}': {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("URL '{text}': scheme '{}' is not http or https", url.scheme()));
-    }
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("URL '{text}': no host"))?;
+    let url = crate::plan::parse_url(text)?;
+    let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
     // IPv6 literals come bracketed from the URL; the resolver wants them bare.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     (bare, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host '{host}' of {text}: {e}"))?
+        .map_err(|e| format!("cannot resolve host '{host}' of {}: {e}", crate::plan::shown(&url)))?
         .next()
-        .ok_or_else(|| format!("host '{host}' of {text} has no address"))
+        .ok_or_else(|| format!("host '{host}' of {} has no address", crate::plan::shown(&url)))
 }
 
 #[cfg(test)]
@@ -127,7 +124,8 @@ mod tests {
         assert_eq!(server_addr("http://127.0.0.1:8080/x").unwrap(), "127.0.0.1:8080".parse().unwrap());
         assert_eq!(server_addr("https://[::1]/").unwrap(), "[::1]:443".parse().unwrap());
         assert!(server_addr("ftp://127.0.0.1/").unwrap_err().contains("scheme 'ftp'"));
-        assert!(server_addr("bogus").unwrap_err().contains("URL 'bogus'"));
+        assert!(server_addr("http://").unwrap_err().contains("URL 'http://'"));
+        assert!(server_addr("http://127.0.0.1:0/").unwrap_err().contains("port 0 is not a port"));
     }
 
     #[test]

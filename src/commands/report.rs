@@ -6,24 +6,19 @@ use crate::cli::{ReportArgs, ReportFormatArg};
 use crate::plan::Format;
 use crate::progress;
 use crate::record::result::RunResult;
-use crate::report::figures::Phase;
+use crate::report::figures::{why_no_samples, Phase};
 use crate::report::{self, hgrm, Look};
 
 /// `connbench report FILE…`: saved or merged results rendered again; the text is what `run` printed.
 pub fn report(args: &ReportArgs) -> Result<(), Failure> {
     let mut loaded = Vec::new();
     for path in &args.files {
-        let result = load_result(path, "report")?;
-        // Found here, naming the file, rather than as a chart or histogram quietly missing.
-        if let Some(why) = damaged_histogram(&result) {
-            return Err(Failure::Usage(format!("report {}: {why}", path.display())));
-        }
-        loaded.push((path.display().to_string(), result));
+        loaded.push((path.display().to_string(), load_result(path, "report")?));
     }
     let format = match args.format {
         ReportFormatArg::Hgrm => {
             let histogram = hgrm_histogram(args, &loaded)?;
-            return Ok(print(|mut out| hgrm::write(&histogram, &mut out))?);
+            return print(|mut out| hgrm::write(&histogram, &mut out));
         }
         ReportFormatArg::Text => Format::Text,
         ReportFormatArg::Markdown => Format::Markdown,
@@ -32,7 +27,7 @@ pub fn report(args: &ReportArgs) -> Result<(), Failure> {
     };
     let look = Look { histogram: !args.no_histogram, colour: progress::colour(Stream::Stdout.is_terminal()) };
     let results: Vec<&RunResult> = loaded.iter().map(|(_, r)| r).collect();
-    Ok(print(|mut out| report::write_all(format, &results, look, &mut out))?)
+    print(|mut out| report::write_all(format, &results, look, &mut out))
 }
 
 /// The one histogram `--format hgrm` prints: `--phase` of the `--mode` (needed when there are several).
@@ -51,33 +46,25 @@ fn hgrm_histogram(args: &ReportArgs, loaded: &[(String, RunResult)]) -> Result<h
         None => result.runs.iter().collect(),
     };
     let modes = || result.runs.iter().map(|r| r.mode.name()).collect::<Vec<_>>().join(", ");
-    let run = match runs[..] {
-        [run] => run,
-        [] => {
-            let mode = args.mode.as_deref().unwrap_or_default();
-            return Err(Failure::Usage(format!("--mode {mode}: {name} has no such mode (it has {})", modes())));
+    let run = match (&runs[..], &args.mode) {
+        ([run], _) => *run,
+        ([], None) => return Err(Failure::Usage(format!("{name} has no mode: no completed request"))),
+        ([], Some(mode)) => {
+            return Err(Failure::Usage(format!("--mode {mode}: {name} has no such mode (it has {})", modes())))
         }
         _ => return Err(Failure::Usage(format!("{name} has several modes ({}): choose one with --mode", modes()))),
     };
-    let hist = phase.of(run).ok_or_else(|| {
-        Failure::Usage(format!("--phase {}: {name} has none for {} (closed loop)", phase.name(), run.mode.name()))
-    })?;
-    Ok(crate::record::decode(hist).expect("checked when loaded"))
-}
-
-/// The first histogram of a result that does not decode, said as where it is and what is wrong.
-fn damaged_histogram(result: &RunResult) -> Option<String> {
-    for run in &result.runs {
-        for phase in Phase::ALL {
-            if let Some(Err(e)) = phase.of(run).map(crate::record::decode) {
-                return Some(format!("{} latency.{}: {e}", run.mode.name(), phase.name()));
-            }
-        }
-        for tick in &run.timeline {
-            if let Some(Err(e)) = tick.hdr.as_deref().map(crate::record::decode_hdr) {
-                return Some(format!("{} timeline second {}: {e}", run.mode.name(), tick.t));
-            }
-        }
+    let (mode, phase_name) = (run.mode.name(), phase.name());
+    let why = why_no_samples(phase, run);
+    let Some(hist) = phase.of(run) else {
+        let why = why.unwrap_or_default();
+        return Err(Failure::Usage(format!(
+            "--phase {phase_name}: {name} has no {phase_name} histogram for {mode}: {why}"
+        )));
+    };
+    // An empty histogram is still one: its table has no line, and people are told why.
+    if let Some(why) = why {
+        eprintln!("connbench: --phase {phase_name}: {name} has no sample for {mode}: {why}");
     }
-    None
+    Ok(crate::record::decode(hist).expect("checked when loaded"))
 }

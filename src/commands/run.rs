@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
-use super::{load_result, print_to, Failure, Stream};
+use super::{load_result, print_to, verdict, Failure, Stream};
 use crate::cli::RunArgs;
 use crate::measure::measure;
 use crate::output::OutputFile;
@@ -51,37 +51,36 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
             eprintln!("connbench: {}", note.line());
         }
     }
-    if let Some(output) = output {
-        output.write(&result).map_err(Failure::Usage)?;
-    }
-    printed?;
+    let written = match output {
+        Some(output) => output.write(&result).map_err(Failure::Usage),
+        None => Ok(()),
+    };
     if stopped_short {
+        // What was measured is printed and written; that the plan could not be kept is the verdict.
+        verdict(None, vec![printed, written])?;
         return Err(Failure::Usage("the run stopped early: --port-policy fail found no free port".into()));
     }
     if !result.complete {
         if !plan.checks.is_empty() || baseline.is_some() {
             eprintln!("connbench: the run was interrupted: checks and baseline not evaluated");
         }
-        return Ok(result);
+        return verdict(None, vec![printed, written]).map(|()| result);
     }
     // People read stdout when it carries the text report, stderr when it carries anything else.
     let people = if plan.format == Format::Text { report_to } else { Stream::Stderr };
-    let failed = hold_to_gates(&plan, baseline.as_ref(), &result, people)?;
-    if failed.is_empty() {
-        Ok(result)
-    } else {
-        Err(Failure::Gate(format!("gate failed: {}", failed.join("; "))))
-    }
+    let (failed, verdicts_printed) = hold_to_gates(&plan, baseline.as_ref(), &result, people);
+    let gate = (!failed.is_empty()).then(|| format!("gate failed: {}", failed.join("; ")));
+    verdict(gate, vec![printed, written, verdicts_printed]).map(|()| result)
 }
 
-/// Evaluates `--check` and `--baseline`, prints the verdicts for people where they read, and returns what
-/// failed.
+/// Evaluates `--check` and `--baseline` and prints the verdicts for people where they read; returns what
+/// failed, and whether the printing did.
 fn hold_to_gates(
     plan: &Plan,
     baseline: Option<&RunResult>,
     result: &RunResult,
     people: Stream,
-) -> Result<Vec<String>, Failure> {
+) -> (Vec<String>, Result<(), Failure>) {
     let rows = gate::evaluate(&plan.checks, &result.runs);
     let mut failed: Vec<String> = rows
         .iter()
@@ -106,6 +105,5 @@ fn hold_to_gates(
         }
         people.flush()
     };
-    print_to(people, verdicts)?;
-    Ok(failed)
+    (failed, print_to(people, verdicts))
 }

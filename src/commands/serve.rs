@@ -16,16 +16,15 @@ pub fn serve(args: &crate::cli::ServeArgs, stop: &'static AtomicBool) -> Result<
     // Refused before "serving" is printed, so nobody reads that it serves.
     config.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let scheme = if args.knobs.tls {
-        config.tls = Some(serving_identity(args)?.server_config().map_err(Failure::Usage)?);
+        let version = crate::plan::tls_version(args.tls_version);
+        config.tls = Some(serving_identity(args)?.server_config(version).map_err(Failure::Usage)?);
         "https"
     } else {
         "http"
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
+        let listener = server::listen(listen).map_err(|e| Failure::Usage(format!("--listen {listen}: {e}")))?;
         eprintln!("connbench: serving {scheme}://{}/ (Ctrl-C to stop)", listener.local_addr()?);
         let stats = Arc::new(server::ServerStats::default());
         let stopped = async {

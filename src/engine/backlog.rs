@@ -1,11 +1,13 @@
 //! What a worker owes, whatever protocol its connections speak: the requests claimed and not yet sent (a
 //! first request waiting for its connection, and retries), the limit per connection the server has shown
-//! often enough to keep to, and the one rule for a request its connection left unanswered. `conn.rs`
-//! (HTTP/1.x) and `h2.rs` (HTTP/2) both settle their connections' ends through [`Backlog::unanswered`], so
-//! a request the server never processed is retried by the same rule in every mode.
+//! often enough to keep to (a hypothesis, re-tested now and then), and the one rule for a request its
+//! connection left unanswered. `conn.rs` (HTTP/1.x) and `h2.rs` (HTTP/2) both settle their connections' ends
+//! through [`Backlog::unanswered`], so a request the server never processed is retried by the same rule in
+//! every mode.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::ThreadCtx;
 use crate::record::{ErrorKind, Exchange};
@@ -45,9 +47,15 @@ impl Attempt {
     }
 
     /// Records the attempt as answered at `done` with `status`, if `done` fell inside the window (a request
-    /// that ends after it was in flight at the end).
+    /// that ends after it was in flight at the end). A response that came later than `--timeout` after the
+    /// request was written is a timeout, never a success, whether the timer or the last byte was seen first.
     pub(super) fn completed(&self, ctx: &ThreadCtx, done: Instant, status: u16) {
-        if ctx.in_window(done) {
+        if !ctx.in_window(done) {
+            return;
+        }
+        if self.too_late(ctx, done) {
+            ctx.failed(done, ErrorKind::Timeout);
+        } else {
             let exchange = Exchange {
                 start: self.start,
                 began: self.began,
@@ -64,11 +72,23 @@ impl Attempt {
     pub(super) fn request(&self) -> (Instant, bool) {
         (self.start, self.retried)
     }
+
+    /// Has it waited longer than `--timeout` for its answer at `now`?
+    pub(super) fn too_late(&self, ctx: &ThreadCtx, now: Instant) -> bool {
+        now.saturating_duration_since(self.sent) > ctx.shared.plan.timeout
+    }
 }
 
 /// Early closes after the same number of responses, on this many connections in a row, make that number a
 /// limit the worker keeps to: one close is a busy moment, a streak is the server's rule.
 const LEARN_AFTER: u32 = 3;
+/// A learned limit is a hypothesis: a connection now and then is let run past it. The first such test comes
+/// after this many connections capped at the limit (a busy moment taken for a rule is found soon), each
+/// confirmation doubles the wait up to `RETEST_MOST` (a true limit costs few retries), and a test is due at
+/// least every `RETEST_PERIOD` (a server whose limit changed mid-run is found within it, whatever its pace).
+const RETEST_FIRST: u32 = 8;
+const RETEST_MOST: u32 = 128;
+const RETEST_PERIOD: Duration = Duration::from_secs(1);
 
 /// A request taken from the mode's allowance and not yet written.
 pub(super) struct Pending {
@@ -79,17 +99,43 @@ pub(super) struct Pending {
 }
 
 /// Requests a worker owes: a claimed first request waiting for its connection, and retries.
-#[derive(Default)]
 pub(super) struct Backlog {
     pub(super) pending: VecDeque<Pending>,
-    pub(super) learned: Streak,
+    pub(super) learned: Learned,
+    ctx: Rc<ThreadCtx>,
+}
+
+impl Drop for Backlog {
+    /// The worker is over (its allowance ended, or the window with it): what it still owes was never written,
+    /// so it is not in flight (with `--rate`, it was missed), and the limit it held goes in the result.
+    fn drop(&mut self) {
+        self.ctx.unsent(self.pending.len() as u64);
+        self.ctx.recorder.borrow_mut().learned_limit_held(self.learned.limit);
+    }
 }
 
 impl Backlog {
+    pub(super) fn new(ctx: Rc<ThreadCtx>) -> Backlog {
+        Backlog { pending: VecDeque::new(), learned: Learned::default(), ctx }
+    }
+
+    /// An HTTP/1.x connection ended after `answered` responses: what it did to the learned limit is recorded.
+    pub(super) fn connection_ended(&mut self, answered: u64, now: Instant) {
+        match self.learned.ended(answered, now) {
+            Verdict::Capped => self.ctx.recorder.borrow_mut().learned_limit_capped(),
+            Verdict::Refuted => self.ctx.recorder.borrow_mut().learned_limit_refuted(),
+            Verdict::Unchanged => {}
+        }
+    }
+
     /// How many of `want` requests a connection sends now: `owed` from this backlog first (retries, and a
     /// first request claimed before connecting), then `fresh` ones from the mode's allowance (the `-n`
     /// budget or the window; with `--rate`, the scheduled requests waiting).
+    /// Nothing is written once the window is over: a request that would go out then is not in flight.
     pub(super) fn share_out(&self, ctx: &ThreadCtx, want: u64, now: Instant) -> (usize, u64) {
+        if !ctx.in_window(now) {
+            return (0, 0);
+        }
         let owed = (want as usize).min(self.pending.len());
         let fresh = match (&ctx.tickets, want - owed as u64) {
             (_, 0) => 0,
@@ -113,11 +159,12 @@ impl Backlog {
         }
     }
 
-    /// A request its connection left unanswered: the server never processed it (a close before any byte of
-    /// its response, an HTTP/2 stream refused by GOAWAY or REFUSED_STREAM), so it is not a server error.
+    /// A request its connection left unanswered: a close before any byte of its response, which is not a
+    /// server error (HTTP/2's refused streams, which the server said it never processed, are [`Backlog::refused`]).
     /// An idempotent one goes again first on the worker's next connection (`retries`). A connection that
     /// answered something (`progress`) made progress, and what it left goes again however often that
-    /// happens; one that answered nothing gives each request one more try. Otherwise it fails as `kind`.
+    /// happens; one that answered nothing gives each request one more try. Otherwise it fails as `kind`. After
+    /// the window it stays as it was at the end: in flight.
     pub(super) fn unanswered(
         &mut self,
         ctx: &ThreadCtx,
@@ -126,9 +173,40 @@ impl Backlog {
         kind: ErrorKind,
         now: Instant,
     ) {
+        self.settle(ctx, request, progress, ctx.shared.plan.idempotent, kind, now);
+    }
+
+    /// A request the server said it did not process: an HTTP/2 stream above a GOAWAY's last-stream-id, reset
+    /// with REFUSED_STREAM, or never sent because the connection was going away. RFC 9113 §8.7 lets such a
+    /// request be retried whatever its method, so it goes again by the rule of [`Backlog::unanswered`] even
+    /// when it is not idempotent (a POST), which an HTTP/1.x close leaves in doubt.
+    pub(super) fn refused(
+        &mut self,
+        ctx: &ThreadCtx,
+        request: (Instant, bool),
+        progress: bool,
+        kind: ErrorKind,
+        now: Instant,
+    ) {
+        self.settle(ctx, request, progress, true, kind, now);
+    }
+
+    /// Sends `request` again first on the next connection when it `may` go again and the connection made
+    /// `progress` (or it has not been retried yet); otherwise it fails as `kind`.
+    fn settle(
+        &mut self,
+        ctx: &ThreadCtx,
+        request: (Instant, bool),
+        progress: bool,
+        may: bool,
+        kind: ErrorKind,
+        now: Instant,
+    ) {
         let (start, retried) = request;
-        let may_retry = ctx.shared.plan.idempotent && !ctx.shared.stopping();
-        if may_retry && (progress || !retried) {
+        if !ctx.in_window(now) {
+            return;
+        }
+        if may && !ctx.shared.stopping() && (progress || !retried) {
             self.pending.push_back(Pending { start: Some(start), retried: true });
             ctx.recorder.borrow_mut().retried();
         } else {
@@ -137,28 +215,169 @@ impl Backlog {
     }
 }
 
-/// The responses answered on the last connections the server closed early, with how many in a row agreed.
+/// A per-connection limit learned from the server's early closes, held as a hypothesis: kept to while it
+/// holds, re-tested by a connection let run past it now and then, dropped when one does.
 #[derive(Default)]
-pub(super) struct Streak {
-    answered: u64,
-    times: u32,
+pub(super) struct Learned {
+    /// The responses answered on the last connections the server closed early, and how many in a row agreed.
+    streak: (u64, u32),
+    limit: Option<u64>,
+    /// Connections capped at the limit since it was learned or last confirmed, and how many make a test due.
+    capped: u32,
+    retest_after: u32,
+    /// When the limit was learned or last confirmed.
+    since: Option<Instant>,
+    /// What the connection now open was given.
+    current: Applied,
+    /// It closed early, with requests unanswered, after this many responses.
+    early: Option<u64>,
 }
 
-impl Streak {
-    /// A connection ended early after `answered` responses.
-    pub(super) fn early_close(&mut self, answered: u64) {
-        if answered == 0 {
-            return;
-        }
-        if answered == self.answered {
-            self.times = self.times.saturating_add(1);
-        } else {
-            *self = Streak { answered, times: 1 };
-        }
+/// What a connection was given by the learned limit.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum Applied {
+    #[default]
+    Free,
+    Capped,
+    /// A limit held, and this connection is let run past it.
+    Test,
+}
+
+/// What a connection's end did to the learned limit, for the recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Unchanged,
+    /// The connection carried as many requests as the limit allowed.
+    Capped,
+    /// A connection ran past the limit: it was not the server's rule, and is dropped.
+    Refuted,
+}
+
+impl Learned {
+    /// The limit for the connection opening now: None without one, or when this connection tests it.
+    pub(super) fn cap(&mut self, now: Instant) -> Option<u64> {
+        self.current = Applied::Free;
+        let limit = self.limit?;
+        let due = self.capped >= self.retest_after
+            || self.since.is_none_or(|since| now.saturating_duration_since(since) >= RETEST_PERIOD);
+        self.current = if due { Applied::Test } else { Applied::Capped };
+        (!due).then_some(limit)
     }
 
-    /// The per-connection limit the server has shown often enough to keep to.
-    pub(super) fn limit(&self) -> Option<u64> {
-        (self.times >= LEARN_AFTER).then_some(self.answered)
+    /// The connection now open was closed early by the server after `answered` responses, with requests
+    /// unanswered.
+    pub(super) fn early_close(&mut self, answered: u64) {
+        self.early = Some(answered);
+    }
+
+    /// The connection now open has ended after `answered` responses.
+    fn ended(&mut self, answered: u64, now: Instant) -> Verdict {
+        let applied = std::mem::take(&mut self.current);
+        let early = self.early.take().filter(|&n| n > 0);
+        let mut verdict = Verdict::Unchanged;
+        if let Some(limit) = self.limit {
+            match applied {
+                Applied::Test if answered > limit => {
+                    (self.limit, self.streak) = (None, (0, 0));
+                    verdict = Verdict::Refuted;
+                }
+                Applied::Test if early == Some(limit) => {
+                    self.capped = 0;
+                    self.retest_after = (self.retest_after * 2).min(RETEST_MOST);
+                    self.since = Some(now);
+                }
+                Applied::Capped if answered >= limit => {
+                    self.capped += 1;
+                    verdict = Verdict::Capped;
+                }
+                // A test that ended short of the limit says nothing: the next connection tests again.
+                Applied::Test | Applied::Capped | Applied::Free => {}
+            }
+        }
+        if let Some(n) = early {
+            self.streak = if self.streak.0 == n { (n, self.streak.1.saturating_add(1)) } else { (n, 1) };
+            if self.streak.1 >= LEARN_AFTER && self.limit != Some(n) {
+                self.limit = Some(n);
+                (self.capped, self.retest_after, self.since) = (0, RETEST_FIRST, Some(now));
+            }
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One connection: the cap it is given, then its end after `answered` responses, early or not.
+    fn connection(learned: &mut Learned, answered: u64, early: bool, now: Instant) -> (Option<u64>, Verdict) {
+        let cap = learned.cap(now);
+        let answered = cap.map_or(answered, |cap| answered.min(cap));
+        if early && cap.is_none_or(|cap| answered < cap) {
+            learned.early_close(answered);
+        }
+        (cap, learned.ended(answered, now))
+    }
+
+    #[test]
+    fn three_early_closes_in_a_row_at_one_count_make_a_limit_and_one_does_not() {
+        let t0 = Instant::now();
+        let mut learned = Learned::default();
+        for answered in [5, 5, 9, 5, 5] {
+            assert_eq!(connection(&mut learned, answered, true, t0), (None, Verdict::Unchanged));
+        }
+        // the third 5 in a row: the limit
+        connection(&mut learned, 5, true, t0);
+        assert_eq!(learned.limit, Some(5));
+        assert_eq!(connection(&mut learned, 100, false, t0), (Some(5), Verdict::Capped));
+    }
+
+    #[test]
+    fn a_limit_the_server_keeps_is_confirmed_by_ever_rarer_tests() {
+        let t0 = Instant::now();
+        let mut learned = Learned::default();
+        for _ in 0..3 {
+            connection(&mut learned, 7, true, t0);
+        }
+        // the server really closes after 7: each test closes early at 7 again, and the wait doubles
+        let mut tests = Vec::new();
+        for index in 0..400 {
+            let (cap, _) = connection(&mut learned, 7, true, t0);
+            if cap.is_none() {
+                tests.push(index);
+            }
+        }
+        assert_eq!(&tests[..5], [8, 25, 58, 123, 252], "after 8, 16, 32, 64 and then 128 capped connections");
+        assert_eq!(learned.limit, Some(7));
+        // and once a second whatever the count
+        let later = t0 + RETEST_PERIOD;
+        assert_eq!(learned.cap(later), None);
+        learned.early_close(7);
+        assert_eq!(learned.ended(7, later), Verdict::Unchanged);
+        assert_eq!(learned.cap(later), Some(7));
+    }
+
+    #[test]
+    fn a_connection_that_runs_past_the_limit_refutes_it() {
+        let t0 = Instant::now();
+        let mut learned = Learned::default();
+        // a busy moment: three connections in a row closed after one response
+        for _ in 0..3 {
+            connection(&mut learned, 1, true, t0);
+        }
+        let capped: Vec<_> = (0..8).map(|_| connection(&mut learned, 50, false, t0)).collect();
+        assert!(capped.iter().all(|&c| c == (Some(1), Verdict::Capped)), "{capped:?}");
+        // the ninth is the test: it carries 50, so 1 was not the server's rule
+        assert_eq!(connection(&mut learned, 50, false, t0), (None, Verdict::Refuted));
+        assert_eq!((learned.limit, learned.cap(t0)), (None, None));
+        // a test that ends short of the limit (the window ended, a busy close) decides nothing: test again
+        let mut learned = Learned::default();
+        for _ in 0..3 {
+            connection(&mut learned, 7, true, t0);
+        }
+        let later = t0 + RETEST_PERIOD;
+        assert_eq!(connection(&mut learned, 3, false, later), (None, Verdict::Unchanged));
+        assert_eq!(learned.limit, Some(7));
+        assert_eq!(connection(&mut learned, 1000, true, later), (None, Verdict::Refuted));
     }
 }

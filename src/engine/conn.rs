@@ -14,16 +14,21 @@
 //! early close after at least one response is progress and its unanswered requests are re-sent as often as
 //! that happens; a connection that answered nothing gives each request one more try. A non-idempotent
 //! request is never re-sent (the rule is `Backlog::unanswered`, shared with HTTP/2). A per-connection limit
-//! is imposed only when the server showed the same one on several connections in a row (`backlog::Streak`).
+//! is imposed only when the server showed the same one on several connections in a row, and only as long as
+//! the connection let run past it now and then does not refute it (`backlog::Learned`).
+//!
+//! A connection that ends with nothing answered (the server accepted and closed, or reset, without a word:
+//! a load balancer with no backend) makes the worker wait before the next one, as a refused connect does.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io;
 use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Sleep};
 
 use super::backlog::{Attempt, Backlog, Pending};
@@ -37,8 +42,9 @@ use crate::record::{Closer, ErrorKind};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
-/// A worker whose connects keep failing (a dead server, no free descriptor) waits before the next one, from
-/// the first to the longest pause, doubling: never a spin, and a server that comes back is found quickly.
+/// A worker whose connects keep failing (a dead server, no free descriptor), or whose connections end with
+/// nothing answered, waits before the next one, from the first to the longest pause, doubling: never a spin,
+/// and a server that comes back is found quickly.
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 
@@ -50,14 +56,20 @@ struct InFlight {
 
 /// One connection after another until the mode's allowance ends. `owed`: the engine has claimed this worker's
 /// first request already (closed loop), so that every one of `-c` workers opens a connection.
+///
+/// Memory: a task keeps room for the largest state of its future, for its whole life, so every await of the
+/// worker is kept to a few hundred bytes, what the HTTP/1.x session needs; a larger one (the multiplexed
+/// session, a TLS handshake) is boxed, and costs only while it runs. `tests/memory.rs` holds the bytes per
+/// waiting connection to a budget.
 pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
-    // HTTP/2 reads through h2's own buffers: the HTTP/1.x read buffer and queue are not needed.
+    // HTTP/2 reads through h2's own buffers: the HTTP/1.x queue is not needed.
     let http1_depth = if plan.mode.is_http2() { 0 } else { plan.depth as usize };
-    let mut buffer = vec![0u8; if http1_depth == 0 { 0 } else { ctx.read_buffer }];
+    // Lent by the thread only while a read can fill it (`buffers.rs`).
+    let mut buffer = Vec::new();
     let mut flight = VecDeque::with_capacity(http1_depth);
-    let mut backlog = Backlog::default();
+    let mut backlog = Backlog::new(ctx.clone());
     if owed {
         ctx.issued(1);
         backlog.pending.push_back(Pending { start: None, retried: false });
@@ -65,6 +77,10 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     let mut timer = pin!(sleep_until(Instant::now().into()));
     let mut backoff = BACKOFF_FIRST;
     loop {
+        // Nothing is sent once the window is over: what this worker still owes was never written.
+        if !ctx.in_window(Instant::now()) {
+            return;
+        }
         // A connection is opened only for work: the first request is claimed before connecting, and a
         // failed connect is that request's one error.
         if backlog.pending.is_empty() {
@@ -82,39 +98,48 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
             backlog.pending.push_back(Pending { start, retried: false });
         }
         let opened = match &ctx.quic {
-            Some(quic) => super::h3::connect(&ctx, quic).await.map(Link::Quic).map_err(NotOpened::Quic),
+            // Boxed (see above): a QUIC handshake's state.
+            Some(quic) => Box::pin(super::h3::connect(&ctx, quic)).await.map(Link::Quic).map_err(NotOpened::Quic),
             None => open(&ctx).await.map(Link::Tcp),
         };
         match opened {
             Err(failure) => {
-                backlog.pending.pop_front();
                 let kind = match failure {
                     NotOpened::Connect(err) => ErrorKind::of_io(&err),
                     NotOpened::Handshake { ip, closer } => {
-                        Lease::new(&ctx, Some(ip)).close(closer);
+                        Lease::new(&ctx, Some(ip)).close(closer, false);
                         ErrorKind::Tls
                     }
                     NotOpened::Quic(kind) => kind,
                 };
+                // A connect that fails after the window is over took no request with it.
+                if !ctx.in_window(Instant::now()) {
+                    return;
+                }
+                backlog.pending.pop_front();
                 ctx.failed(Instant::now(), kind);
-                sleep_until((Instant::now() + backoff).into()).await;
-                backoff = (backoff * 2).min(BACKOFF_LONGEST);
+                backoff = back_off(backoff).await;
             }
             Ok(Link::Quic(link)) => {
-                backoff = BACKOFF_FIRST;
                 let lease = Lease::new(&ctx, None);
-                lease.close(super::h3::session(&ctx, link, &mut backlog).await);
+                // Boxed (see above): quinn's and h3's connection state.
+                let (closer, progress) = Box::pin(super::h3::session(&ctx, link, &mut backlog)).await;
+                lease.close(closer, false);
+                backoff = if progress { BACKOFF_FIRST } else { back_off(backoff).await };
             }
             Ok(Link::Tcp((stream, start, ip, preface_sent))) => {
-                backoff = BACKOFF_FIRST;
                 let lease = Lease::new(&ctx, Some(ip));
-                let closer = match plan.mode {
+                let (closer, asked, progress) = match plan.mode {
                     Mode::Multiplex => {
                         let wire = super::h2::Wire::new(&ctx, stream, preface_sent);
-                        super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut()).await
+                        // Boxed (see above): h2's connection state is several KiB.
+                        let closer =
+                            Box::pin(super::h2::session(&ctx, wire, start, &mut backlog, timer.as_mut())).await;
+                        (closer, false, true)
                     }
                     Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => {
-                        let limit = [plan.requests_per_connection, backlog.learned.limit()].into_iter().flatten().min();
+                        let learned = backlog.learned.cap(Instant::now());
+                        let limit = [plan.requests_per_connection, learned].into_iter().flatten().min();
                         let mut session = Session {
                             ctx: &ctx,
                             stream,
@@ -129,16 +154,36 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                         if closer == Closer::Client {
                             session.stream.close_notify(CLIENT_LINGER).await;
                         }
-                        if let Some((_, in_full)) = session.reuse.announced_max() {
-                            ctx.recorder.borrow_mut().keep_alive_max_used(in_full);
+                        let (answered, sent) = (session.reuse.answered(), session.sent);
+                        // The last response said the connection ends: a close of the client's is the server's wish.
+                        let asked = session.reuse.persistent() == Some(false);
+                        let announced_max = session.reuse.announced_max();
+                        backlog.connection_ended(answered, Instant::now());
+                        let mut recorder = ctx.recorder.borrow_mut();
+                        if let Some((_, in_full)) = announced_max {
+                            recorder.keep_alive_max_used(in_full);
                         }
-                        closer
+                        ctx.buffers.give_back(&mut buffer);
+                        // Nothing answered: the server's close or reset without a word is counted (and noted);
+                        // whoever closed, the next connection waits.
+                        let nothing = answered == 0 && sent > 0;
+                        if nothing && closer != Closer::Client {
+                            recorder.closed_unanswered();
+                        }
+                        (closer, asked, !nothing)
                     }
                 };
-                lease.close(closer);
+                lease.close(closer, asked);
+                backoff = if progress { BACKOFF_FIRST } else { back_off(backoff).await };
             }
         }
     }
+}
+
+/// Waits `backoff`, and returns the next pause, doubled.
+async fn back_off(backoff: Duration) -> Duration {
+    sleep_until((Instant::now() + backoff).into()).await;
+    (backoff * 2).min(BACKOFF_LONGEST)
 }
 
 /// A connection just opened, by transport: TCP (plain or TLS; with the client IP and whether the HTTP/2 preface
@@ -155,23 +200,25 @@ struct Lease<'a> {
     ctx: &'a ThreadCtx,
     ip: Option<IpAddr>,
     closer: Closer,
+    /// The server's last response asked for the close.
+    asked: bool,
 }
 
 impl<'a> Lease<'a> {
     fn new(ctx: &'a ThreadCtx, ip: Option<IpAddr>) -> Lease<'a> {
         LiveCounters::bump(&ctx.live.open_connections, 1);
-        Lease { ctx, ip, closer: Closer::Client }
+        Lease { ctx, ip, closer: Closer::Client, asked: false }
     }
 
-    fn close(mut self, closer: Closer) {
-        self.closer = closer;
+    fn close(mut self, closer: Closer, asked: bool) {
+        (self.closer, self.asked) = (closer, asked);
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         LiveCounters::bump(&self.ctx.live.open_connections, -1);
-        self.ctx.recorder.borrow_mut().closed(self.closer);
+        self.ctx.recorder.borrow_mut().closed(self.closer, self.asked);
         if let Some(ip) = self.ip {
             self.ctx.shared.governor.closed(ip, self.closer, Instant::now());
         }
@@ -195,12 +242,14 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr, bool), NotOpe
     let plan = &ctx.shared.plan;
     let governor = &ctx.shared.governor;
     let tls = plan.tls.as_deref();
-    let preflight = ctx.opened.borrow_mut().take();
+    // Boxed, as the adoption below: once a run, and KiB of TLS state every task would keep room for (see
+    // `worker`).
+    let preflight = ctx.opened.borrow_mut().take().map(Box::new);
     let (connected, ip, preface_sent) = match preflight {
         Some(opened) => {
             let session = tls.zip(opened.tls).map(|(client, (session, took))| (client, session, took));
-            let connected =
-                stream::adopt(opened.stream, opened.handshake, session).await.map_err(NotOpened::Connect)?;
+            let adopting = Box::pin(stream::adopt(opened.stream, opened.handshake, session));
+            let connected = adopting.await.map_err(NotOpened::Connect)?;
             (connected, opened.client_ip, opened.h2_preface_sent)
         }
         None => {
@@ -250,6 +299,11 @@ impl ThreadCtx {
     /// Requests taken from the mode's allowance by this thread, to tell at the end how many were in flight.
     pub(super) fn issued(&self, count: u64) {
         self.issued.set(self.issued.get() + count);
+    }
+
+    /// Requests issued and never written when their worker ended: neither answered, failed nor in flight.
+    pub(super) fn unsent(&self, count: u64) {
+        self.unsent.set(self.unsent.get() + count);
     }
 
     pub(super) fn failed(&self, at: Instant, kind: ErrorKind) {
@@ -358,7 +412,7 @@ impl Session<'_> {
                         Idle::Work => continue,
                         Idle::Over => return Closer::Client,
                         Idle::Ended(ending) => return self.closer_after(ending),
-                        Idle::Unexpected => return self.close_gracefully().await,
+                        Idle::Unexpected => return self.unsolicited().await,
                     }
                 }
             }
@@ -379,8 +433,7 @@ impl Session<'_> {
             end += n;
             while start < end {
                 let Some(head) = self.flight.front_mut() else {
-                    // Bytes nobody asked for: the stream can no longer be matched to requests.
-                    return self.close_gracefully().await;
+                    return self.unsolicited().await;
                 };
                 head.attempt.first_byte.get_or_insert(now);
                 // The memo's borrow ends with this statement, before any await below.
@@ -418,13 +471,18 @@ impl Session<'_> {
             return Ok(());
         }
         let head_request = ctx.shared.plan.head_request;
+        // A connection's first request goes alone (persistence is not known yet), and asks for keep-alive.
+        let first = self.sent == 0;
         for index in 0..batch as usize {
             let request = self.backlog.next(ctx, index < owed, now);
             let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
             self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
             self.sent += 1;
         }
-        let bytes = &self.ctx.shared.burst[..batch as usize * self.ctx.shared.plan.request.len()];
+        ctx.recorder.borrow_mut().in_flight(self.flight.len());
+        let plan = &self.ctx.shared.plan;
+        let bytes =
+            if first { &plan.first_request[..] } else { &self.ctx.shared.burst[..batch as usize * plan.request.len()] };
         // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
         // plain socket's flush is a no-op, no syscall).
         let written = match self.stream.write_all(bytes).await {
@@ -443,7 +501,7 @@ impl Session<'_> {
         loop {
             tokio::select! {
                 biased;
-                result = self.stream.read(&mut self.buffer[end..]) => return match result {
+                result = poll_fn(|cx| ctx.buffers.poll_read(cx, &mut self.stream, self.buffer, end)) => return match result {
                     Ok(0) => Read::Eof,
                     Ok(n) => Read::Bytes(n),
                     Err(err) => Read::Failed(ErrorKind::of_io(&err)),
@@ -480,7 +538,7 @@ impl Session<'_> {
                 }
                 None => Idle::Over,
             },
-            result = self.stream.read(&mut self.buffer[..]) => match result {
+            result = poll_fn(|cx| ctx.buffers.poll_read(cx, &mut self.stream, self.buffer, 0)) => match result {
                 Ok(0) => Idle::Ended(Ending::Eof),
                 Ok(_) => Idle::Unexpected,
                 Err(err) => Idle::Ended(Ending::Failed(ErrorKind::of_io(&err))),
@@ -568,6 +626,11 @@ impl Session<'_> {
             _ => ErrorKind::ClosedEarly,
         };
         for request in self.flight.drain(..) {
+            // The client gave up on the oldest: any other that has waited as long timed out too.
+            if matches!(ending, Ending::TimedOut) && request.attempt.too_late(self.ctx, now) {
+                self.ctx.failed(now, ErrorKind::Timeout);
+                continue;
+            }
             self.backlog.unanswered(self.ctx, request.attempt.request(), answered > 0, unanswered, now);
         }
     }
@@ -600,8 +663,16 @@ impl Session<'_> {
         Closer::Client
     }
 
+    /// Bytes nobody asked for (a second response to one request, say): the stream can no longer be matched
+    /// to requests, so the client closes the connection, and counts why.
+    async fn unsolicited(&mut self) -> Closer {
+        self.ctx.recorder.borrow_mut().closed_unsolicited();
+        self.close_gracefully().await
+    }
+
     /// Reads and discards until the server closes (its FIN or RST) or `due`, whichever comes first.
     async fn drain_until(&mut self, due: Instant) -> Option<Closer> {
+        self.ctx.buffers.lend(self.buffer);
         self.stream.until_peer_closes(&mut self.buffer[..], due).await
     }
 }

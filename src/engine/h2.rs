@@ -6,15 +6,20 @@
 //!
 //! The same rules as HTTP/1.x, through the same pieces (`backlog.rs`, the recorder): the worker owes what is
 //! in its backlog, retries first; a stream the server did not process (above a GOAWAY's last-stream-id, or
-//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes through `Backlog::unanswered`, as a request a
-//! closed HTTP/1.x connection left unanswered; any other RST_STREAM is `errors.h2_reset`. Only one stream
-//! goes out before the server has answered once, so its SETTINGS (the first frame it sends, §3.4) are known
-//! before more: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites.
-//! A stream that times out is cancelled alone (RST_STREAM CANCEL); the connection goes on.
+//! reset with REFUSED_STREAM, RFC 9113 §6.8 and §8.7) goes again whatever its method (`Backlog::refused`);
+//! one a broken connection left with nothing back may have been processed, and goes by the rule of an
+//! HTTP/1.x request a close left unanswered (`Backlog::unanswered`); any other RST_STREAM is
+//! `errors.h2_reset`. Only one stream goes out before the server's SETTINGS (the first frame it sends, §3.4)
+//! are in: the depth is then capped by SETTINGS_MAX_CONCURRENT_STREAMS (§6.5.2), reported when it bites. A
+//! server that allows no stream (0) is given up to --timeout to raise it with a SETTINGS frame, each request
+//! in turn, and then refuses it (`errors.refused`). A stream that times out is cancelled alone (RST_STREAM
+//! CANCEL); the connection goes on.
 
+use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -39,6 +44,12 @@ const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
 /// How long the client's own close (its GOAWAY) waits for h2 to flush it.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
+/// The send-stream limit h2 starts a connection with, which no SETTINGS frame can set (its value is a u32,
+/// and h2 reads a SETTINGS frame without one as no limit, usize::MAX): while the limit still reads this, the
+/// server's SETTINGS have not arrived.
+const UNSETTLED: usize = usize::MAX - 1;
+/// How often a connection whose server allows no stream looks again at the limit.
+const LIMIT_POLL: Duration = Duration::from_millis(10);
 
 /// The request as h2 sends it, built once per connection; each stream clones its parts.
 pub(super) struct Template {
@@ -104,11 +115,41 @@ pub(super) struct Wire<'a> {
     ctx: &'a ThreadCtx,
     /// Bytes of h2's first write that are already on the wire.
     skip: usize,
+    /// The start of the last read, shared with the session: what to quote when h2 cannot read the frames.
+    heard: Rc<RefCell<Heard>>,
 }
 
 impl<'a> Wire<'a> {
     pub(super) fn new(ctx: &'a ThreadCtx, stream: Transport, preface_sent: bool) -> Wire<'a> {
-        Wire { stream, ctx, skip: if preface_sent { CLIENT_PREFACE.len() } else { 0 } }
+        let skip = if preface_sent { CLIENT_PREFACE.len() } else { 0 };
+        Wire { stream, ctx, skip, heard: Rc::default() }
+    }
+}
+
+/// The first bytes of the last read from the server: h2 keeps none of what it could not read, and the read
+/// that holds a malformed frame is the one before the error.
+struct Heard {
+    bytes: [u8; HEARD],
+    len: usize,
+}
+
+impl Default for Heard {
+    fn default() -> Heard {
+        Heard { bytes: [0; HEARD], len: 0 }
+    }
+}
+
+/// Bytes of a read kept to quote, as many as the HTTP/1.x "not HTTP" note quotes.
+const HEARD: usize = 64;
+
+impl Heard {
+    fn keep(&mut self, read: &[u8]) {
+        self.len = read.len().min(HEARD);
+        self.bytes[..self.len].copy_from_slice(&read[..self.len]);
+    }
+
+    fn quoted(&self) -> String {
+        self.bytes[..self.len].escape_ascii().to_string()
     }
 }
 
@@ -119,6 +160,7 @@ impl AsyncRead for Wire<'_> {
         let read = buf.filled().len() - before;
         if read > 0 {
             self.ctx.recorder.borrow_mut().received(read);
+            self.heard.borrow_mut().keep(&buf.filled()[before..]);
         }
         polled
     }
@@ -207,26 +249,29 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
 
 /// What becomes of a stream that ended without a whole response.
 enum Fate {
-    /// The server did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): retry by the rule.
-    NotProcessed {
+    /// The server said it did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): it goes again
+    /// whatever its method (RFC 9113 §8.7).
+    Refused {
         go_away: bool,
     },
+    /// The connection broke with nothing of its response back: the server may have processed it, so it goes
+    /// again by the rule of an HTTP/1.x request a close left unanswered.
+    Unanswered,
     Failed(ErrorKind),
 }
 
 fn fate(err: &h2::Error, answered_head: bool) -> Fate {
     if err.is_remote() && err.is_go_away() {
-        return Fate::NotProcessed { go_away: true };
+        return Fate::Refused { go_away: true };
     }
     if err.is_remote() && err.is_reset() {
         return match err.reason() {
-            Some(Reason::REFUSED_STREAM) => Fate::NotProcessed { go_away: false },
+            Some(Reason::REFUSED_STREAM) => Fate::Refused { go_away: false },
             _ => Fate::Failed(ErrorKind::H2Reset),
         };
     }
     match err.get_io() {
-        // The connection broke: a stream with nothing back was never answered, as on HTTP/1.x.
-        Some(_) if !answered_head => Fate::NotProcessed { go_away: false },
+        Some(_) if !answered_head => Fate::Unanswered,
         Some(io) => Fate::Failed(match ErrorKind::of_io(io) {
             ErrorKind::Other => ErrorKind::Truncated,
             kind => kind,
@@ -246,9 +291,11 @@ pub(super) async fn session(
     mut timer: Pin<&mut Sleep>,
 ) -> Closer {
     let plan = &ctx.shared.plan;
+    let heard = wire.heard.clone();
     let handshake = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_max_send_streams(UNSETTLED)
         .handshake::<_, Bytes>(wire)
         .await;
     let (mut sender, mut connection) = match handshake {
@@ -266,21 +313,40 @@ pub(super) async fn session(
     };
     let template = Template::new(&plan.parts).expect("preflight.rs checked the request before the run");
     let depth = plan.depth as usize;
-    let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false };
+    let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false, heard };
     let mut cap_reported = false;
     loop {
-        // One stream until the server has answered (its SETTINGS come first), then the depth, capped.
-        let allowed = match conn.answered {
-            0 => 1,
-            _ => depth.min(sender.current_max_send_streams()),
-        };
-        if conn.answered > 0 && allowed < depth && !cap_reported {
+        // One stream until the server's SETTINGS are in (its first frame), then the depth, capped by them.
+        let limit = sender.current_max_send_streams();
+        let allowed = if limit == UNSETTLED { 1 } else { depth.min(limit) };
+        if limit != UNSETTLED && allowed < depth && !cap_reported {
             cap_reported = true;
             ctx.recorder.borrow_mut().stream_cap(allowed as u32);
         }
         if !conn.going_away && conn.streams.len() < allowed {
             let want = (allowed - conn.streams.len()) as u64;
             conn.open_streams(ctx, backlog, &template, &mut sender, want, connect_start);
+            ctx.recorder.borrow_mut().in_flight(conn.streams.len());
+        }
+        if allowed == 0 && conn.streams.is_empty() && !conn.going_away {
+            // The server allows no stream for now (§6.5.2); a SETTINGS frame may raise the limit. The request
+            // this connection owes (or would take next) waits for that up to --timeout, then fails as the
+            // server's refusal. With --rate, the next due request is taken below, as on any idle connection.
+            if backlog.pending.is_empty() && ctx.tickets.is_none() && backlog.share_out(ctx, 1, Instant::now()).1 == 1 {
+                backlog.pending.push_back(Pending { start: None, retried: false });
+            }
+            if !backlog.pending.is_empty() {
+                match room(&sender, &mut connection, Instant::now() + plan.timeout).await {
+                    Room::Raised => {}
+                    Room::Refused => {
+                        backlog.pending.pop_front();
+                        ctx.failed(Instant::now(), ErrorKind::Refused);
+                    }
+                    // What it owes stays owed, for the next connection.
+                    Room::Ended(closer) => return closer,
+                }
+                continue;
+            }
         }
         if conn.streams.is_empty() {
             let more = match &ctx.tickets {
@@ -334,6 +400,39 @@ pub(super) async fn session(
     }
 }
 
+/// How a wait for the server to allow a stream ended.
+enum Room {
+    /// A SETTINGS frame raised SETTINGS_MAX_CONCURRENT_STREAMS above 0.
+    Raised,
+    /// It did not within the time given: the server refuses the request.
+    Refused,
+    /// The connection ended meanwhile; who closed it.
+    Ended(Closer),
+}
+
+/// Drives the connection until the server allows a stream, `until` passes, or the connection ends. h2 wakes
+/// no task when a SETTINGS frame raises the limit, so the limit is looked at every `LIMIT_POLL`.
+async fn room<T: AsyncRead + AsyncWrite + Unpin>(
+    sender: &SendRequest<Bytes>,
+    connection: &mut h2::client::Connection<T, Bytes>,
+    until: Instant,
+) -> Room {
+    loop {
+        tokio::select! {
+            biased;
+            ended = &mut *connection => return Room::Ended(closer_of(&ended)),
+            () = tokio::time::sleep(LIMIT_POLL) => {
+                if sender.current_max_send_streams() > 0 {
+                    return Room::Raised;
+                }
+                if Instant::now() >= until {
+                    return Room::Refused;
+                }
+            }
+        }
+    }
+}
+
 /// The streams of one connection and what it has done.
 struct Multiplexed {
     streams: Vec<Stream>,
@@ -343,6 +442,7 @@ struct Multiplexed {
     answered: u64,
     /// A GOAWAY arrived (or a stream could not be opened): this connection takes no new stream.
     going_away: bool,
+    heard: Rc<RefCell<Heard>>,
 }
 
 impl Multiplexed {
@@ -368,10 +468,11 @@ impl Multiplexed {
                 }
                 Err(_) => {
                     // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
-                    // for the next connection. One that took none at all spends a try of its first request.
+                    // for the next connection. One that took none at all spends a try of its first request,
+                    // which the server never saw, whatever its method.
                     self.going_away = true;
                     if self.sent == 0 {
-                        backlog.unanswered(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
+                        backlog.refused(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
                     } else {
                         backlog.pending.push_front(Pending { start, retried });
                     }
@@ -399,10 +500,19 @@ impl Multiplexed {
             }
             Err(err) => err,
         };
+        let progress = self.answered > 0;
         match fate(&err, stream.attempt.first_byte.is_some()) {
-            Fate::NotProcessed { go_away } => {
+            Fate::Refused { go_away } => {
                 self.going_away |= go_away;
-                backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now);
+                backlog.refused(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now);
+            }
+            Fate::Unanswered => {
+                backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now)
+            }
+            Fate::Failed(ErrorKind::Parse) => {
+                let heard = self.heard.borrow();
+                ctx.recorder.borrow_mut().unreadable(|| format!("{err}; it sent \"{}\"", heard.quoted()));
+                ctx.failed(now, ErrorKind::Parse);
             }
             Fate::Failed(kind) => ctx.failed(now, kind),
         }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -190,60 +190,9 @@ fn closer_of(conn: &quinn::Connection) -> Closer {
     }
 }
 
-/// One request on its own stream: waits for stream credit, sends, reads the whole response, within `timeout`.
-async fn exchange(
-    mut sender: Sender,
-    template: &Template,
-    request: (Option<Instant>, bool),
-    first_on_connection: bool,
-    connect_start: Instant,
-    timeout: Duration,
-    credit: &Credit,
-) -> Outcome {
-    let claimed = Instant::now();
-    let mut attempt = None;
-    let mut head = false;
-    let exchanged = tokio::time::timeout(timeout, async {
-        let mut first_poll = true;
-        let mut sending = std::pin::pin!(sender.send_request(template.head()));
-        let mut stream = poll_fn(|cx| {
-            let polled = sending.as_mut().poll(cx);
-            if std::mem::take(&mut first_poll) && polled.is_pending() {
-                credit.waiting();
-            }
-            polled
-        })
-        .await?;
-        credit.open.set(credit.open.get() + 1);
-        let attempt = attempt.insert(Attempt::sent(request, first_on_connection, connect_start, Instant::now()));
-        if !template.body().is_empty() {
-            stream.send_data(template.body().clone()).await?;
-        }
-        stream.finish().await?;
-        let response = stream.recv_response().await?;
-        attempt.first_byte = Some(Instant::now());
-        head = true;
-        while stream.recv_data().await?.is_some() {}
-        Ok::<u16, StreamError>(response.status().as_u16())
-    })
-    .await;
-    if attempt.is_some() {
-        credit.open.set(credit.open.get() - 1);
-    }
-    let error = match exchanged {
-        Ok(Ok(status)) => {
-            let attempt = attempt.expect("a response answers a request sent");
-            return Outcome::Answered { attempt, status };
-        }
-        Ok(Err(error)) => Failure::Stream(error),
-        Err(_) => Failure::Timeout,
-    };
-    let request = attempt.map_or((request.0.unwrap_or(claimed), request.1), |a| a.request());
-    Outcome::Failed { request, head, error }
-}
-
-/// One HTTP/3 connection: requests on it as the mode allows; returns who closed it.
-pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) -> Closer {
+/// One HTTP/3 connection: requests on it as the mode allows; returns who closed it, and whether it made
+/// progress (answered something, or was asked nothing): one that did not makes the worker wait before the next.
+pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) -> (Closer, bool) {
     let Link { conn, started, mut early } = link;
     let _figures = Figures { ctx, conn: conn.clone() };
     let plan = &ctx.shared.plan;
@@ -257,12 +206,13 @@ pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) 
                 let kind = ErrorKind::QuicClosed;
                 backlog.unanswered(ctx, (first.start.unwrap_or(started), first.retried), false, kind, now);
             }
-            return closer_of(&conn);
+            return (closer_of(&conn), false);
         }
     };
     let credit = Credit::default();
     let connection = Connection { ctx, conn: &conn, started, sender: &sender, credit: &credit };
-    let closer = connection.requests(backlog, &mut driver, &mut early).await;
+    let mut state = Streams { sent: 0, answered: 0, going_away: false };
+    let closer = connection.requests(backlog, &mut driver, &mut early, &mut state).await;
     if let Some(cap) = credit.cap.get().filter(|&cap| cap < plan.depth as usize) {
         ctx.recorder.borrow_mut().stream_cap(cap as u32);
     }
@@ -277,7 +227,7 @@ pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) 
         drop(sender);
         conn.close(H3_NO_ERROR, b"");
     }
-    closer
+    (closer, state.answered > 0 || state.sent == 0)
 }
 
 /// A 0-RTT connection's handshake has ended; `accepted`: the server took its early data.
@@ -303,6 +253,7 @@ impl Connection<'_> {
         backlog: &mut Backlog,
         driver: &mut h3::client::Connection<h3_quinn::Connection, Bytes>,
         early: &mut Option<quinn::ZeroRttAccepted>,
+        state: &mut Streams,
     ) -> Closer {
         let ctx = self.ctx;
         let plan = &ctx.shared.plan;
@@ -310,7 +261,6 @@ impl Connection<'_> {
             Template::for_scheme(&plan.parts, "https").expect("preflight.rs checked the request before the run");
         let depth = plan.depth as usize;
         let mut streams = FuturesUnordered::new();
-        let mut state = Streams { sent: 0, answered: 0, going_away: false };
         let mut ended = None;
         loop {
             let more =
@@ -323,8 +273,7 @@ impl Connection<'_> {
                 for index in 0..owed + fresh as usize {
                     let request = backlog.next(ctx, index < owed, now);
                     let first = state.sent == 0;
-                    let sender = self.sender.clone();
-                    streams.push(exchange(sender, &template, request, first, self.started, plan.timeout, self.credit));
+                    streams.push(self.exchange(&template, request, first));
                     state.sent += 1;
                 }
             }
@@ -363,6 +312,74 @@ impl Connection<'_> {
                 () = async { ctx.tickets.as_ref().expect("room is only wanted in open loop").room_wanted().await },
                     if room => {}
             }
+        }
+    }
+
+    /// One request on its own stream: waits for stream credit, sends, reads the whole response, within
+    /// `--timeout`.
+    async fn exchange(
+        &self,
+        template: &Template,
+        request: (Option<Instant>, bool),
+        first_on_connection: bool,
+    ) -> Outcome {
+        let (ctx, credit, connect_start) = (self.ctx, self.credit, self.started);
+        let mut sender = self.sender.clone();
+        let claimed = Instant::now();
+        // Dropped (the window over) before its stream opened, the request was never written: not in flight.
+        let mut unwritten = Unwritten(Some(ctx));
+        let mut attempt = None;
+        let mut head = false;
+        let exchanged = tokio::time::timeout(ctx.shared.plan.timeout, async {
+            let mut first_poll = true;
+            let mut sending = std::pin::pin!(sender.send_request(template.head()));
+            let mut stream = poll_fn(|cx| {
+                let polled = sending.as_mut().poll(cx);
+                if std::mem::take(&mut first_poll) && polled.is_pending() {
+                    credit.waiting();
+                }
+                polled
+            })
+            .await?;
+            credit.open.set(credit.open.get() + 1);
+            unwritten.0 = None;
+            ctx.recorder.borrow_mut().in_flight(credit.open.get());
+            let attempt = attempt.insert(Attempt::sent(request, first_on_connection, connect_start, Instant::now()));
+            if !template.body().is_empty() {
+                stream.send_data(template.body().clone()).await?;
+            }
+            stream.finish().await?;
+            let response = stream.recv_response().await?;
+            attempt.first_byte = Some(Instant::now());
+            head = true;
+            while stream.recv_data().await?.is_some() {}
+            Ok::<u16, StreamError>(response.status().as_u16())
+        })
+        .await;
+        unwritten.0 = None;
+        if attempt.is_some() {
+            credit.open.set(credit.open.get() - 1);
+        }
+        let error = match exchanged {
+            Ok(Ok(status)) => {
+                let attempt = attempt.expect("a response answers a request sent");
+                return Outcome::Answered { attempt, status };
+            }
+            Ok(Err(error)) => Failure::Stream(error),
+            Err(_) => Failure::Timeout,
+        };
+        let request = attempt.map_or((request.0.unwrap_or(claimed), request.1), |a| a.request());
+        Outcome::Failed { request, head, error }
+    }
+}
+
+/// A request whose stream has not opened yet; dropped so, it is counted as never written (`ThreadCtx::unsent`).
+struct Unwritten<'a>(Option<&'a ThreadCtx>);
+
+impl Drop for Unwritten<'_> {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.0 {
+            ctx.unsent(1);
         }
     }
 }

@@ -10,6 +10,7 @@ add per request issued) and the stop flag.
 */
 
 mod backlog;
+mod buffers;
 mod conn;
 pub mod governor;
 mod h2;
@@ -104,7 +105,8 @@ struct ThreadCtx {
     shared: Arc<Shared>,
     recorder: RefCell<Recorder>,
     live: Arc<LiveCounters>,
-    read_buffer: usize,
+    /// Lent to HTTP/1.x connections only while a read can fill them.
+    buffers: buffers::ReadBuffers,
     /// The thread's last response head: its connections talk to one server, which repeats itself.
     memo: RefCell<HeadMemo>,
     /// A connection opened before the run (the preflight), used before opening any other.
@@ -112,10 +114,11 @@ struct ThreadCtx {
     /// Open loop (`--rate`): the scheduled requests waiting for a connection.
     tickets: Option<schedule::Tickets>,
     /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
-    /// flight.
+    /// flight, unless their worker still owed them (`unsent`): never written (with `--rate`, missed).
     issued: Cell<u64>,
     /// HTTP/3: the thread's QUIC endpoint (its one UDP socket), instead of TCP connections.
     quic: Option<h3::Quic>,
+    unsent: Cell<u64>,
 }
 
 /// A connection already established, where from, and how long its handshake took; with https, the session of
@@ -218,15 +221,25 @@ fn share(total: usize, threads: usize, index: usize) -> usize {
     total / threads + usize::from(index < total % threads)
 }
 
-/// What one connection costs the client in memory, at `connections` in all: its read buffer plus its task,
-/// queues and counters (10,000 keep-alive connections measured 63 MiB of RSS with 4 KiB buffers).
-pub fn memory_per_connection(connections: u32) -> usize {
-    read_buffer_size(connections) + (5 << 10) / 2
+/// What one connection may cost the client in memory, at `connections` in all (figures in
+/// docs/performance.md, memory): its task, its socket's registration and its queues (1.8 KiB while it waits
+/// for a response, counted by `tests/memory.rs`), plus a read buffer, which an HTTP/1.x connection holds only
+/// while part of a response is in it (`buffers.rs`), so this is a bound; with `tls`, rustls' session and
+/// record buffer; with `multiplex`, h2's connection in place of the read buffer.
+pub fn memory_per_connection(connections: u32, tls: bool, multiplex: bool) -> usize {
+    const TASK: usize = 2 << 10;
+    // heaptrack, 2,000 keep-alive connections against nginx: 8.6 KiB more a connection over https (the boxed
+    // stream, rustls' session and 4 KiB record buffer); 62.6 KiB a connection in all in multiplex at
+    // --depth 16 (h2's frame buffers and HPACK tables, the boxed session, the streams' state).
+    const TLS: usize = 9 << 10;
+    const H2: usize = 64 << 10;
+    let protocol = if multiplex { H2 } else { read_buffer_size(connections) };
+    TASK + protocol + if tls { TLS } else { 0 }
 }
 
-/// Per-connection read buffer: big enough that a read takes everything queued (tokio then skips the
-/// read that would return WouldBlock), small enough that 10,000 connections fit in
-/// well under 100 MiB. Grows on its own for a larger response head.
+/// Each read buffer, lent by `buffers.rs` for a read that may fill it: big enough that a read takes
+/// everything queued (tokio then skips the read that would return WouldBlock), small enough that 10,000
+/// connections each holding one at once would fit in 40 MiB. Grows on its own for a larger response head.
 fn read_buffer_size(connections: u32) -> usize {
     ((32 << 20) / connections as usize).clamp(4 << 10, 64 << 10)
 }
@@ -242,12 +255,13 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
         live,
-        read_buffer,
+        buffers: buffers::ReadBuffers::new(read_buffer),
         memo: RefCell::new(HeadMemo::default()),
         opened: RefCell::new(opened),
         tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
         quic,
+        unsent: Cell::new(0),
     });
     barrier.wait();
     let local = tokio::task::LocalSet::new();
@@ -283,10 +297,11 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
     let mut recorder = ctx.recorder.into_inner();
+    let unsent = ctx.unsent.get();
     if let Some(tickets) = &ctx.tickets {
-        recorder.missed(tickets.left_unsent());
+        recorder.missed(tickets.left_unsent() + unsent);
     }
-    recorder.in_flight_at_end(ctx.issued.get());
+    recorder.in_flight_at_end(ctx.issued.get() - unsent);
     (recorder, finished)
 }
 

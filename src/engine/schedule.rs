@@ -103,7 +103,11 @@ impl Tickets {
 
     /// Takes the oldest waiting request, recording how late it starts; returns where its latency counts from.
     /// (Expiry is the pacer's, at its wake-ups: a worker that saw `waiting()` tickets finds them all here.)
+    /// None once the window is over: a request not written before the end is missed.
     pub(super) fn take(&self, ctx: &ThreadCtx, now: Instant) -> Option<Instant> {
+        if !ctx.in_window(now) {
+            return None;
+        }
         let mut batches = self.batches.borrow_mut();
         let batch = batches.front_mut()?;
         let (k, released) = (batch.first, batch.released);

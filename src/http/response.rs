@@ -108,6 +108,16 @@ pub enum Feed {
     Complete { consumed: usize, meta: ResponseMeta },
 }
 
+/// How a response's body ends, as its head said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// After `Content-Length` bytes (or at once: no body).
+    Length,
+    Chunked,
+    /// When the server closes the connection (neither a length nor chunked).
+    Close,
+}
+
 /// One in-flight response. Cheap to build (no allocation): make a new one per request.
 #[derive(Debug, Clone)]
 pub struct ResponseParser {
@@ -231,6 +241,18 @@ impl ResponseParser {
     /// fails after this point cut a response short; before it, the request was simply unanswered.
     pub fn started(&self) -> bool {
         self.received
+    }
+
+    /// Once its head has arrived whole: what it said (`body_bytes` so far) and how its body ends. None before,
+    /// and after a parse error.
+    pub fn head(&self) -> Option<(ResponseMeta, BodyEnd)> {
+        let end = match self.state {
+            State::Head(_) | State::Failed(_) => return None,
+            State::Fixed { .. } | State::Done => BodyEnd::Length,
+            State::ChunkSize | State::ChunkData { .. } | State::ChunkDataEnd | State::Trailers => BodyEnd::Chunked,
+            State::UntilClose => BodyEnd::Close,
+        };
+        Some((self.meta, end))
     }
 
     /// Feeds the caller's unconsumed bytes: everything not yet consumed by an earlier call, plus whatever
@@ -995,6 +1017,25 @@ mod tests {
                 vec![Resp(meta(200, 1, true, 1)), Fail(ParseError::BadHead(httparse::Error::Version))],
             ),
         ]
+    }
+
+    #[test]
+    fn a_head_once_whole_says_how_its_body_ends_and_how_much_came() {
+        let memo = &mut HeadMemo::default();
+        // each case: bytes so far, how the body ends, body bytes so far
+        for (bytes, end, body) in [
+            (&b"HTTP/1.1 200 OK\r\n\r\nabc"[..], BodyEnd::Close, 3),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", BodyEnd::Length, 2),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", BodyEnd::Chunked, 2),
+        ] {
+            let mut parser = ResponseParser::new(false);
+            assert!(matches!(parser.feed(bytes, memo), Ok(Feed::Incomplete { .. })));
+            let (meta, how) = parser.head().expect("the head is whole");
+            assert_eq!((meta.status, how, meta.body_bytes), (200, end, body), "{}", String::from_utf8_lossy(bytes));
+        }
+        let mut parser = ResponseParser::new(false);
+        let _ = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Le", memo);
+        assert_eq!(parser.head(), None, "not yet whole");
     }
 
     #[test]

@@ -92,14 +92,68 @@ pub fn connect_blocking_from(
 /// Probe-binds each of `ips` (from `--source-ip`), which must be of the server's family, to prove this host
 /// has it. Errors are one line naming the address.
 pub fn check_source_ips(ips: &[IpAddr], server: SocketAddr) -> Result<(), String> {
+    let local = local_addresses().map_err(|e| format!("--source-ip: cannot list this host's addresses: {e}"))?;
     for &ip in ips {
         if ip.is_ipv4() != server.is_ipv4() {
             return Err(format!("--source-ip {ip}: not the address family of the server {server}"));
+        }
+        if ip.is_unspecified() {
+            return Err(format!(
+                "--source-ip {ip}: the unspecified address names no client IP; --source-ip kernel lets the kernel choose"
+            ));
+        }
+        if !local.iter().any(|(net, prefix)| same_prefix(ip, *net, *prefix)) {
+            return Err(format!("--source-ip {ip}: not an address of this host (`ip address` lists those it has)"));
         }
         probe_bind(ip)
             .map_err(|e| format!("--source-ip {ip}: cannot bind it ({e}); is it configured on this host?"))?;
     }
     Ok(())
+}
+
+/// This host's own addresses, as (address, prefix length that is local): an interface's address alone (its
+/// subnet's other addresses are neighbours), or the whole prefix of a loopback interface's, as Linux routes
+/// all of 127.0.0.0/8 to `lo`. bind(2) cannot tell: it takes 0.0.0.0, multicast and broadcast addresses too,
+/// and any address with ip_nonlocal_bind set.
+fn local_addresses() -> io::Result<Vec<(IpAddr, u32)>> {
+    use nix::net::if_::InterfaceFlags;
+    let ip = |storage: Option<&nix::sys::socket::SockaddrStorage>| -> Option<IpAddr> {
+        let storage = storage?;
+        storage
+            .as_sockaddr_in()
+            .map(|v4| IpAddr::V4(v4.ip()))
+            .or_else(|| storage.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+    };
+    let mut local = Vec::new();
+    for interface in nix::ifaddrs::getifaddrs()? {
+        let Some(address) = ip(interface.address.as_ref()) else { continue };
+        let full = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match ip(interface.netmask.as_ref()) {
+            Some(mask) if interface.flags.contains(InterfaceFlags::IFF_LOOPBACK) => prefix_len(mask),
+            _ => full,
+        };
+        local.push((address, prefix));
+    }
+    Ok(local)
+}
+
+/// The length of a netmask's prefix of ones.
+fn prefix_len(mask: IpAddr) -> u32 {
+    match mask {
+        IpAddr::V4(v4) => u32::from(v4).leading_ones(),
+        IpAddr::V6(v6) => u128::from(v6).leading_ones(),
+    }
+}
+
+/// Do `a` and `b` share their first `prefix` bits (and their family)?
+fn same_prefix(a: IpAddr, b: IpAddr, prefix: u32) -> bool {
+    let bits = |ip: IpAddr| match ip.to_canonical() {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let ((a, family_a), (b, family_b)) = (bits(a), bits(b));
+    let shift = 128 - prefix.min(family_a);
+    family_a == family_b && (shift == 128 || a >> shift == b >> shift)
 }
 
 /// The addresses of `server`'s family assigned to the interface of the route toward it, the route's own
@@ -136,6 +190,18 @@ pub fn route_interface_addrs(server: SocketAddr) -> io::Result<Vec<IpAddr>> {
 pub fn probe_bind(ip: IpAddr) -> io::Result<()> {
     let socket = Socket::new(Domain::for_address(SocketAddr::new(ip, 0)), Type::STREAM, Some(Protocol::TCP))?;
     bind_without_port(&socket, ip)
+}
+
+/// Whether the peer has closed its side (its FIN is in), even with bytes still unread, which a peek cannot
+/// tell: poll(2)'s POLLRDHUP, at once.
+pub fn peer_closed(stream: &std::net::TcpStream) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut fd = nix::libc::pollfd { fd: stream.as_raw_fd(), events: nix::libc::POLLRDHUP, revents: 0 };
+    // SAFETY: one pollfd, valid for the call's duration; a timeout of 0 returns at once.
+    if unsafe { nix::libc::poll(&mut fd, 1, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd.revents & (nix::libc::POLLRDHUP | nix::libc::POLLHUP) != 0)
 }
 
 /// The source address the kernel would choose for `server`: a UDP socket's connect() runs the
@@ -231,6 +297,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_client_ip_is_this_hosts_when_an_interface_has_it_or_a_loopback_prefix_holds_it() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(prefix_len(ip("255.0.0.0")), 8);
+        assert_eq!(prefix_len(ip("ffff:ffff::")), 32);
+        // each case: address, interface address, local prefix, same
+        for (a, b, prefix, same) in [
+            ("127.3.2.1", "127.0.0.1", 8, true),
+            ("128.0.0.1", "127.0.0.1", 8, false),
+            ("192.0.2.2", "192.0.2.2", 32, true),
+            ("192.0.2.3", "192.0.2.2", 32, false),
+            ("::1", "::1", 128, true),
+            ("::1", "0.0.0.1", 128, false),
+        ] {
+            assert_eq!(same_prefix(ip(a), ip(b), prefix), same, "{a} in {b}/{prefix}");
+        }
+        let local = local_addresses().unwrap();
+        assert!(local.iter().any(|&(net, prefix)| same_prefix(ip("127.0.0.2"), net, prefix)), "{local:?}");
+        assert!(!local.iter().any(|&(net, prefix)| same_prefix(ip("224.0.0.1"), net, prefix)), "{local:?}");
+    }
+
+    #[test]
     fn kernel_settings_read_on_linux() {
         if cfg!(target_os = "linux") {
             let [low, high] = ip_local_port_range().expect("Linux has the sysctl");
@@ -294,7 +381,7 @@ mod tests {
         let err = check_source_ips(&["::1".parse().unwrap()], server).unwrap_err();
         assert!(err.starts_with("--source-ip ::1: not the address family"), "{err}");
         let err = check_source_ips(&["203.0.113.7".parse().unwrap()], server).unwrap_err();
-        assert!(err.starts_with("--source-ip 203.0.113.7: cannot bind it"), "{err}");
+        assert!(err.starts_with("--source-ip 203.0.113.7: not an address of this host"), "{err}");
     }
 
     #[test]

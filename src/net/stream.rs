@@ -58,8 +58,9 @@ pub enum Failed {
     Handshake { started: Instant, connected: Instant, closer: Closer },
 }
 
-/// Opens a connection to `addr` from `client_ip` (socket.rs' recipe) and, with `tls`, secures it. `limit` bounds
-/// each handshake.
+/// Opens a connection to `addr` from `client_ip` (socket.rs' recipe) and, with `tls`, secures it. `limit`
+/// (`--connect-timeout`) bounds the TCP and TLS handshakes together, so a server that trickles its handshake
+/// out a byte at a time cannot stretch it.
 pub async fn connect(
     client_ip: Option<IpAddr>,
     addr: SocketAddr,
@@ -74,7 +75,9 @@ pub async fn connect(
         return Ok(Connected { stream: Stream::Tcp(tcp), started, connected, tls: None });
     };
     let connector = TlsConnector::from(client.config.clone());
-    match secure(connector.connect(client.server_name.clone(), tcp), connected, limit).await {
+    let left = limit.saturating_sub(connected - started);
+    // Boxed: the handshake's state is KiB a plain connection's caller should not keep room for.
+    match Box::pin(secure(connector.connect(client.server_name.clone(), tcp), connected, left)).await {
         Ok((stream, handshake)) => Ok(Connected { stream, started, connected, tls: Some(handshake) }),
         Err((_, closer)) => Err(Failed::Handshake { started, connected, closer }),
     }
@@ -141,7 +144,7 @@ fn handshake_closer(error: &io::Error) -> Closer {
 }
 
 /// A finished handshake, as the recorder wants it.
-fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
+pub(crate) fn finished(session: &rustls::CommonState, took: Duration) -> Handshake {
     let resumed = session.handshake_kind() == Some(HandshakeKind::Resumed);
     Handshake { took, resumed, negotiated: negotiated(session) }
 }

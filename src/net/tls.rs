@@ -1,27 +1,34 @@
 //! TLS configuration (docs/design.md §8), with rustls and its `ring` provider: no OpenSSL, nothing to link.
 //!
 //! The client side: which certificates are trusted (the platform's roots plus `--cacert`, or nothing checked
-//! with `-k`), the server name sent as SNI and checked against the certificate, ALPN `http/1.1`, and the
-//! session store that lets later connections resume (`--tls-resume`). One `Client` serves every connection of
-//! a run, on every engine thread, so a ticket one connection receives is one any other can use, as in a browser.
+//! with `-k`), the server name sent as SNI and checked against the certificate, ALPN `http/1.1`, the TLS
+//! versions offered (`--tls-version`), and the session store that lets later connections resume
+//! (`--tls-resume`). One `Client` serves every connection of a run, on every engine thread, so a ticket one
+//! connection receives is one any other can use, as in a browser.
 //!
 //! The server side: the identity the embedded server presents, a certificate made at start (rcgen) or one read
 //! from PEM files, and the ticketer that lets its clients resume.
 //!
-//! Also the one blocking handshake of a run, the preflight's: a certificate that does not verify must stop the
-//! run before any load, with the reason.
+//! Whom a client trusts is `verify`'s (`--cacert` certificates that are the server's own are trusted as that
+//! server); the one blocking handshake of a run, the preflight's (and the probe's), and why it failed in
+//! words, are `refusal`'s: a certificate that does not verify, or a server that cannot speak TLS as asked,
+//! must stop the run before any load, with the reason.
 
-use std::io;
+mod refusal;
+mod verify;
+
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::Resumption;
-use rustls::crypto::{ring, CryptoProvider};
+use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
+use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, SignatureScheme, SupportedProtocolVersion};
+
+pub use refusal::{handshake_blocking, Alpn, Refusal};
+use verify::{Trust, Verifier};
 
 /// Session tickets kept per run: rustls keeps up to 8 TLS 1.3 tickets per server, and a run has one server.
 const SESSIONS_KEPT: usize = 256;
@@ -30,6 +37,34 @@ const SESSIONS_KEPT: usize = 256;
 /// the handshake instead of answering frames with HTTP/1.x.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 pub const ALPN_H2: &[u8] = b"h2";
+
+/// `--tls-version`: the one TLS version a client offers, or a server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Tls12,
+    Tls13,
+}
+
+impl Version {
+    /// As people write it: `1.2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Tls12 => "1.2",
+            Version::Tls13 => "1.3",
+        }
+    }
+
+    /// The versions a configuration allows: this one, or rustls' safe defaults (1.3 and 1.2) for None.
+    fn allowed(version: Option<Version>) -> &'static [&'static SupportedProtocolVersion] {
+        static TLS12: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+        static TLS13: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        match version {
+            None => rustls::DEFAULT_VERSIONS,
+            Some(Version::Tls12) => &TLS12,
+            Some(Version::Tls13) => &TLS13,
+        }
+    }
+}
 
 /// What the flags ask of the client's TLS.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +75,8 @@ pub struct Options {
     pub resume: bool,
     /// Trusted beside the platform's roots: `--cacert`, or the embedded server's own certificate.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// `--tls-version`: offer this version alone; None offers 1.3 and 1.2.
+    pub version: Option<Version>,
 }
 
 /// Everything a connection needs to speak TLS to the run's server.
@@ -49,9 +86,13 @@ pub struct Client {
     /// From the URL's host: a DNS name is sent as SNI; an IP address is not (RFC 6066 §3) but is still checked.
     pub server_name: ServerName<'static>,
     pub insecure: bool,
+    /// `--tls-version`, to say why a server refused.
+    pub version: Option<Version>,
+    /// Set when a server asks for a client certificate (connbench has none to send).
+    certificate_request: Arc<CertificateRequest>,
     /// What checks the server's certificate, kept so that QUIC connections (`net::quic`) can tell a full
     /// handshake, which calls it, from a resumed one, which does not.
-    pub verifier: Arc<dyn ServerCertVerifier>,
+    pub verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
 }
 
 impl Client {
@@ -62,11 +103,8 @@ impl Client {
     /// curl and wget would trust it, and the list follows the system's updates instead of connbench's releases.
     pub fn new(host: &str, options: &Options) -> Result<Client, String> {
         let provider = Arc::new(ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?;
-        let verifier: Arc<dyn ServerCertVerifier> = if options.insecure {
-            Arc::new(AnyCertificate(provider.clone()))
+        let trust = if options.insecure {
+            Trust::Any
         } else {
             let mut roots = RootCertStore::empty();
             // Unreadable entries of the store are skipped, as every TLS client does with a damaged store.
@@ -74,19 +112,32 @@ impl Client {
             for cert in &options.extra_roots {
                 roots.add(cert.clone()).map_err(|e| format!("--cacert: a certificate cannot be trusted: {e}"))?;
             }
-            // What `with_root_certificates` builds, kept by name.
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| format!("TLS: {e}"))?
+            // An empty store (no platform roots, no --cacert) trusts no chain: only a pinned certificate.
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().ok();
+            Trust::Roots { webpki, pinned: options.extra_roots.clone() }
         };
-        let mut config = builder.dangerous().with_custom_certificate_verifier(verifier.clone()).with_no_client_auth();
+        let verifier = Arc::new(Verifier { provider: provider.clone(), trust });
+        let certificate_request = Arc::new(CertificateRequest::default());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(Version::allowed(options.version))
+            .map_err(|e| format!("TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_client_cert_resolver(certificate_request.clone());
         config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
         config.resumption =
             if options.resume { Resumption::in_memory_sessions(SESSIONS_KEPT) } else { Resumption::disabled() };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|_| format!("'{host}' is not a name TLS can check"))?;
-        Ok(Client { config: Arc::new(config), server_name, insecure: options.insecure, verifier })
+        Ok(Client {
+            config: Arc::new(config),
+            server_name,
+            insecure: options.insecure,
+            version: options.version,
+            certificate_request,
+            verifier,
+        })
     }
 
     /// The same client offering HTTP/2 (`h2`) instead of HTTP/1.1: its roots, and the same store of sessions,
@@ -96,12 +147,40 @@ impl Client {
         config.alpn_protocols = vec![ALPN_H2.to_vec()];
         Client { config: Arc::new(config), ..self.clone() }
     }
+
+    /// Did a server ask for a client certificate since the last call? Clears the answer, so that each mode
+    /// of a run hears of its own connections.
+    pub fn take_certificate_request(&self) -> bool {
+        self.certificate_request.asked.swap(false, Ordering::Relaxed)
+    }
+
+    fn certificate_was_requested(&self) -> bool {
+        self.certificate_request.asked.load(Ordering::Relaxed)
+    }
+}
+
+/// connbench sends no client certificate; this resolver only remembers that a server asked for one
+/// (a CertificateRequest, RFC 8446 §4.3.2), so that the failures that follow can be explained.
+#[derive(Debug, Default)]
+struct CertificateRequest {
+    asked: AtomicBool,
+}
+
+impl ResolvesClientCert for CertificateRequest {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
 }
 
 /// The certificates of a PEM file (`--cacert`, `--cert`); the error names the flag and the file.
 pub fn read_certificates(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let name = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {name}: {e}"))?;
+    let bytes = crate::input::read(path, crate::input::Kind::Pem).map_err(|e| format!("{flag} {name}: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{flag} {name}: not PEM certificates: {e}"))?;
@@ -148,16 +227,19 @@ impl Identity {
     /// `--cert FILE --key FILE` (PEM).
     pub fn from_files(cert: &Path, key: &Path) -> Result<Identity, String> {
         let chain = read_certificates(cert, "--cert")?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+        let named = |e: String| format!("--key {}: {e}", key.display());
+        let pem = crate::input::read(key, crate::input::Kind::Pem).map_err(named)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| named(e.to_string()))?;
         Ok(Identity { chain, key })
     }
 
-    /// The server's TLS configuration: this identity, ALPN `h2` and `http/1.1` (a client offering h2 gets
-    /// HTTP/2, any other HTTP/1.x), and tickets so that clients resume.
-    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, String> {
+    /// The server's TLS configuration: this identity, the versions `version` allows (`--tls-version`; None:
+    /// 1.3 and 1.2), ALPN `h2` and `http/1.1` (a client offering h2 gets HTTP/2, any other HTTP/1.x), and
+    /// tickets so that clients resume (TLS 1.3 PSKs, RFC 5077 tickets in TLS 1.2).
+    pub fn server_config(self, version: Option<Version>) -> Result<Arc<rustls::ServerConfig>, String> {
         let provider = Arc::new(ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(Version::allowed(version))
             .map_err(|e| format!("TLS: {e}"))?
             .with_no_client_auth()
             .with_single_cert(self.chain, self.key)
@@ -165,106 +247,6 @@ impl Identity {
         config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
         config.ticketer = ring::Ticketer::new().map_err(|e| format!("TLS: {e}"))?;
         Ok(Arc::new(config))
-    }
-}
-
-/// Why the preflight's handshake failed.
-#[derive(Debug)]
-pub enum Refusal {
-    /// The server's certificate does not verify: the reason, as rustls gives it.
-    Certificate(String),
-    /// The server speaks none of the protocols offered (RFC 7301 §3.2: the `no_application_protocol` alert).
-    NoProtocol,
-    /// Anything else: the server does not speak TLS, an alert, a timeout.
-    Handshake(io::Error),
-}
-
-/// The preflight's handshake, blocking, on an established connection: returns the session, ready for data,
-/// and how long the handshake took. `limit` bounds each read and write.
-pub fn handshake_blocking(
-    client: &Client,
-    tcp: &mut std::net::TcpStream,
-    limit: Duration,
-) -> Result<(ClientConnection, Duration), Refusal> {
-    let start = Instant::now();
-    let mut session = ClientConnection::new(client.config.clone(), client.server_name.clone())
-        .map_err(|e| Refusal::Handshake(io::Error::other(e)))?;
-    tcp.set_read_timeout(Some(limit)).and_then(|()| tcp.set_write_timeout(Some(limit))).map_err(Refusal::Handshake)?;
-    while session.is_handshaking() {
-        if let Err(err) = session.complete_io(tcp) {
-            let rustls_error = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
-            return Err(match rustls_error {
-                Some(rustls::Error::InvalidCertificate(reason)) => Refusal::Certificate(describe_certificate(reason)),
-                Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)) => {
-                    Refusal::NoProtocol
-                }
-                _ => Refusal::Handshake(err),
-            });
-        }
-    }
-    let took = start.elapsed();
-    tcp.set_read_timeout(None).and_then(|()| tcp.set_write_timeout(None)).map_err(Refusal::Handshake)?;
-    Ok((session, took))
-}
-
-/// A certificate error in words people know from browsers and curl.
-pub(crate) fn describe_certificate(reason: &rustls::CertificateError) -> String {
-    use rustls::CertificateError as E;
-    match reason {
-        E::UnknownIssuer => "signed by an unknown authority (self-signed, or a private CA)".into(),
-        E::Expired | E::ExpiredContext { .. } => "expired".into(),
-        E::NotValidYet | E::NotValidYetContext { .. } => "not valid yet".into(),
-        E::NotValidForName | E::NotValidForNameContext { .. } => "not valid for this host name".into(),
-        E::Revoked => "revoked".into(),
-        // A trusted certificate bears the issuer's name, but not the key that signed this one: an unknown
-        // authority that happens to share a name with a known one.
-        E::BadSignature | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-            "signed by an unknown authority (its issuer's name matches a trusted certificate, its signature does not)"
-                .into()
-        }
-        // webpki's own findings, e.g. CaUsedAsEndEntity: a CA certificate served as the server's own.
-        E::Other(other) => other.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// `-k/--insecure`: every certificate is accepted; the signatures of the handshake itself are still checked, so
-/// the session is the one the server's key signed (it just could be anyone's key).
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -276,7 +258,7 @@ mod tests {
     fn the_self_signed_certificate_is_trusted_only_where_added() {
         let identity = Identity::self_signed().unwrap();
         let cert = identity.chain[0].clone();
-        assert!(identity.server_config().is_ok());
+        assert!(identity.server_config(None).is_ok());
         let options = Options { resume: true, extra_roots: vec![cert], ..Options::default() };
         let client = Client::new("127.0.0.1", &options).unwrap();
         assert!(matches!(client.server_name, ServerName::IpAddress(_)));

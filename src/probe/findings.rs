@@ -1,5 +1,6 @@
 //! What the observations say about the server, one pure function per finding, and the JSON type they make
-//! (`schema_version` 1: keys are added, never renamed).
+//! (`schema_version` 1: keys are added, never renamed). A finding whose experiment ran out of its share of
+//! `--max-time` before it came to a verdict is null: not measured, which is not a failure.
 
 use std::time::Duration;
 
@@ -17,8 +18,8 @@ const TOO_FAST_TO_TELL: Duration = Duration::from_millis(1);
 pub struct Findings {
     pub schema_version: u32,
     pub target: String,
-    pub http11_persistent: bool,
-    pub http10_keep_alive: bool,
+    pub http11_persistent: Option<bool>,
+    pub http10_keep_alive: Option<bool>,
     pub announced: Announced,
     /// Requests answered on one connection before the server closed it; null if it did not within the cap.
     pub max_requests_per_connection: Option<u64>,
@@ -26,7 +27,7 @@ pub struct Findings {
     /// Seconds an idle persistent connection lived before the server closed it; null if it outlived the wait.
     pub idle_timeout_s: Option<f64>,
     pub idle_timeout_at_least_s: Option<f64>,
-    pub pipelining: Pipelining,
+    pub pipelining: Option<Pipelining>,
     pub close: Close,
     /// TCP connect time over connect plus one small exchange, on a new connection (median of samples).
     pub handshake_share: Option<f64>,
@@ -83,13 +84,13 @@ pub struct Pipelining {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Close {
-    pub fin_after_close: bool,
-    pub rst_on_unread: bool,
+    pub fin_after_close: Option<bool>,
+    pub rst_on_unread: Option<bool>,
     /// How the connection ended in each case: "fin", "reset", "open" (not closed within 2 s), "failed".
-    pub after_close: &'static str,
-    pub with_unread: &'static str,
+    pub after_close: Option<&'static str>,
+    pub with_unread: Option<&'static str>,
     /// With unread data, did the response to the closing request still arrive whole?
-    pub unread_response_whole: bool,
+    pub unread_response_whole: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -112,8 +113,8 @@ pub fn findings(target: &str, seen: &Observations) -> Findings {
     Findings {
         schema_version: 1,
         target: target.to_string(),
-        http11_persistent: seen.http11.responses.len() >= 2,
-        http10_keep_alive: seen.http10.responses.len() >= 2,
+        http11_persistent: persistent(&seen.http11),
+        http10_keep_alive: persistent(&seen.http10),
         announced: announced(&seen.http11).or_else(|| announced(&seen.http10)).unwrap_or(Announced {
             keep_alive_timeout_s: None,
             keep_alive_max: None,
@@ -175,6 +176,16 @@ fn announced(sequence: &Sequence) -> Option<Announced> {
     })
 }
 
+/// Did a second request get its answer on the same connection? None when the time ran out before the
+/// server said (no first answer, or no second one in time).
+fn persistent(sequence: &Sequence) -> Option<bool> {
+    match (sequence.responses.len(), sequence.end) {
+        (2.., _) => Some(true),
+        (0, _) | (1, Some(End::Open)) => None,
+        (1, _) => Some(false),
+    }
+}
+
 fn requests_per_connection(sequence: &Sequence) -> (Option<u64>, Option<u64>) {
     let answered = sequence.responses.len() as u64;
     match sequence.end {
@@ -191,20 +202,20 @@ fn idle_timeout(seen: &Observations) -> (Option<f64>, Option<f64>) {
     }
 }
 
-fn pipelining(seen: &Observations) -> Pipelining {
+fn pipelining(seen: &Observations) -> Option<Pipelining> {
     let p = &seen.pipelined;
     let serialized = (p.answered == PIPELINED && p.single >= TOO_FAST_TO_TELL)
         .then(|| p.batch.as_secs_f64() > p.single.as_secs_f64() * PIPELINED as f64 / 2.0);
-    Pipelining { sent: PIPELINED, answered: p.answered, in_order: p.framed_in_order, serialized }
+    p.measured.then_some(Pipelining { sent: PIPELINED, answered: p.answered, in_order: p.framed_in_order, serialized })
 }
 
 fn close(seen: &Observations) -> Close {
     let c = &seen.closes;
     Close {
-        fin_after_close: c.after_close == End::Fin,
-        rst_on_unread: c.with_unread == End::Reset,
-        after_close: end_name(c.after_close),
-        with_unread: end_name(c.with_unread),
+        fin_after_close: c.after_close.map(|end| end == End::Fin),
+        rst_on_unread: c.with_unread.map(|end| end == End::Reset),
+        after_close: c.after_close.map(end_name),
+        with_unread: c.with_unread.map(end_name),
         unread_response_whole: c.unread_response_whole,
     }
 }
@@ -261,12 +272,17 @@ mod tests {
             http10: Sequence { responses: vec![meta(true, Some(5), Some(2)); 3], end: None },
             idle: Idle { lived: Some(ms(2003)), waited: ms(2003), end: End::Fin },
             pipelined: Pipelined {
+                measured: true,
                 answered: 4,
                 framed_in_order: true,
                 batch: ms(1),
                 single: Duration::from_micros(300),
             },
-            closes: Closes { after_close: End::Fin, with_unread: End::Fin, unread_response_whole: true },
+            closes: Closes {
+                after_close: Some(End::Fin),
+                with_unread: Some(End::Fin),
+                unread_response_whole: Some(true),
+            },
             new_connections: vec![(ms(1), None, ms(4)), (ms(1), None, ms(5)), (ms(2), None, ms(4))],
             split_nagle_on: vec![ms(40), ms(41), ms(39)],
             split_nodelay: vec![ms(1)],
@@ -278,7 +294,7 @@ mod tests {
     #[test]
     fn findings_read_what_the_server_did() {
         let f = findings("http://x/", &apache());
-        assert!(f.http11_persistent && f.http10_keep_alive);
+        assert_eq!((f.http11_persistent, f.http10_keep_alive), (Some(true), Some(true)));
         assert_eq!(
             f.announced,
             Announced { keep_alive_timeout_s: Some(2), keep_alive_max: Some(5), max_counts_down: Some(true) }
@@ -286,8 +302,8 @@ mod tests {
         assert_eq!((f.max_requests_per_connection, f.max_requests_at_least), (Some(6), None));
         assert_eq!((f.idle_timeout_s, f.idle_timeout_at_least_s), (Some(2.0), None));
         // 0.3 ms for one answer is too fast to tell serialized from concurrent
-        assert_eq!(f.pipelining, Pipelining { sent: 4, answered: 4, in_order: true, serialized: None });
-        assert!(f.close.fin_after_close && !f.close.rst_on_unread);
+        assert_eq!(f.pipelining, Some(Pipelining { sent: 4, answered: 4, in_order: true, serialized: None }));
+        assert_eq!((f.close.fin_after_close, f.close.rst_on_unread), (Some(true), Some(false)));
         assert_eq!((f.handshake_share, f.tls_share), (Some(0.25), None));
         assert_eq!(f.nagle.split_request_delay_ms, SplitDelay { nodelay_off: Some(40.0), nodelay_on: Some(1.0) });
         assert_eq!(f.http3, None, "http: no HTTP/3 to ask about");
@@ -322,12 +338,13 @@ mod tests {
         seen.http10 = Sequence { responses: vec![meta(false, None, None)], end: Some(End::Fin) };
         seen.idle = Idle { lived: None, waited: Duration::from_secs(29), end: End::Open };
         seen.pipelined.answered = 1;
-        seen.closes.with_unread = End::Reset;
+        seen.closes.with_unread = Some(End::Reset);
         let f = findings("http://x/", &seen);
-        assert!(!f.http11_persistent && !f.http10_keep_alive);
+        assert_eq!((f.http11_persistent, f.http10_keep_alive), (Some(false), Some(false)));
         assert_eq!((f.max_requests_per_connection, f.idle_timeout_at_least_s), (Some(1), Some(29.0)));
-        assert_eq!((f.pipelining.answered, f.pipelining.serialized), (1, None));
-        assert!(f.close.rst_on_unread);
+        let p = f.pipelining.expect("measured");
+        assert_eq!((p.answered, p.serialized), (1, None));
+        assert_eq!(f.close.rst_on_unread, Some(true));
         // over https the TLS handshake is a share of its own
         seen.new_connections =
             vec![(Duration::from_millis(1), Some(Duration::from_millis(2)), Duration::from_millis(5))];
@@ -340,13 +357,40 @@ mod tests {
         assert_eq!(f.announced.max_counts_down, Some(false));
         // 100 ms an answer: a batch of four in 400 ms was served one by one, in 110 ms together
         seen.pipelined = Pipelined {
+            measured: true,
             answered: 4,
             framed_in_order: true,
             batch: Duration::from_millis(400),
             single: Duration::from_millis(100),
         };
-        assert_eq!(findings("http://x/", &seen).pipelining.serialized, Some(true));
+        let serialized = |seen: &Observations| findings("http://x/", seen).pipelining.and_then(|p| p.serialized);
+        assert_eq!(serialized(&seen), Some(true));
         seen.pipelined.batch = Duration::from_millis(110);
-        assert_eq!(findings("http://x/", &seen).pipelining.serialized, Some(false));
+        assert_eq!(serialized(&seen), Some(false));
+    }
+
+    #[test]
+    fn what_ran_out_of_time_is_not_measured_never_failed() {
+        let mut seen = apache();
+        // one answer, and the second not in its share of the time; no answer at all
+        seen.http11 = Sequence { responses: vec![meta(true, None, None)], end: Some(End::Open) };
+        seen.http10 = Sequence { responses: vec![], end: Some(End::Open) };
+        seen.pipelined.measured = false;
+        seen.closes = Closes { after_close: None, with_unread: None, unread_response_whole: None };
+        let f = findings("http://x/", &seen);
+        assert_eq!((f.http11_persistent, f.http10_keep_alive, f.pipelining.clone()), (None, None, None));
+        assert_eq!((f.max_requests_per_connection, f.max_requests_at_least), (None, Some(1)));
+        assert_eq!(
+            f.close,
+            Close {
+                fin_after_close: None,
+                rst_on_unread: None,
+                after_close: None,
+                with_unread: None,
+                unread_response_whole: None
+            }
+        );
+        let json = serde_json::to_value(&f).unwrap();
+        assert!(json["http10_keep_alive"].is_null() && json["pipelining"].is_null(), "{json}");
     }
 }

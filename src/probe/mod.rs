@@ -36,6 +36,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             Some(path) => crate::net::tls::read_certificates(path, "--cacert").map_err(Failure::Usage)?,
             None => Vec::new(),
         },
+        version: crate::plan::tls_version(args.tls_version),
     };
     let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &options)?;
     // HTTP/3 over https, whose second connection resumes the first's session to try 0-RTT.

@@ -1,6 +1,8 @@
 //! The driver: a few connections with blocking sockets, each experiment timed and written down as it
 //! happened, nothing concluded. Bounded by one deadline for the whole probe; the idle-timeout wait runs on
-//! its own thread so that it overlaps the rest.
+//! its own thread so that it overlaps the rest, and the others run one after another, each within its own
+//! share of the time ([`Budget`]): a slow server cannot let one experiment eat the time of those after it,
+//! and an experiment whose share ran out is written down as such (not measured), never as a failure.
 //!
 //! Blocking std sockets rather than the engine's tokio loop: a probe is a handful of strictly ordered
 //! exchanges, and a read with a timeout says exactly when and how the server closed (0 bytes is its FIN,
@@ -11,7 +13,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::http::request::{render, RequestSpec};
-use crate::http::response::{EofOutcome, Feed, HeadMemo, ResponseMeta, ResponseParser};
+use crate::http::response::{BodyEnd, EofOutcome, Feed, HeadMemo, ResponseMeta, ResponseParser};
 use crate::net::tls::{handshake_blocking, Refusal};
 use crate::plan::Target;
 
@@ -22,6 +24,48 @@ pub const PIPELINED: usize = 4;
 const SAMPLES: usize = 5;
 /// How long a connection is given to show its end after a response that closes it.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// The longest one blocking read waits before looking at the clock again.
+const READ_STEP: Duration = Duration::from_millis(500);
+
+// NOTE: the exchanges each experiment makes, its weight in the budget; `observe` runs them in this order.
+/// Requests one after another: two say whether the connection persists; the count goes on as time allows.
+const SEQUENCE_EXCHANGES: u32 = 5;
+const HTTP10_EXCHANGES: u32 = 3;
+/// Three alone, then the batch.
+const PIPELINE_EXCHANGES: u32 = 3 + PIPELINED as u32;
+const CLOSE_EXCHANGES: u32 = 2;
+const NEW_CONNECTION_EXCHANGES: u32 = SAMPLES as u32;
+/// Per sample, three exchanges to warm the connection up, then the split request.
+const SPLIT_EXCHANGES: u32 = 4 * SAMPLES as u32;
+const ALL_EXCHANGES: u32 = SEQUENCE_EXCHANGES
+    + HTTP10_EXCHANGES
+    + PIPELINE_EXCHANGES
+    + CLOSE_EXCHANGES
+    + NEW_CONNECTION_EXCHANGES
+    + 2 * SPLIT_EXCHANGES;
+
+/// The probe's time, shared out between experiments run one after another: each in turn gets its share of
+/// what is left by its weight (the exchanges it makes), and never less than the exchanges its verdict needs
+/// take at the pace of the probe's first one, twice over, while time is left; what one leaves unused goes to
+/// those after it.
+struct Budget {
+    deadline: Instant,
+    /// How long the first exchange took, a new connection's included.
+    pace: Duration,
+    weights_left: u32,
+}
+
+impl Budget {
+    /// The deadline of the next experiment, which makes `exchanges`, needs `needed` of them for a verdict, and
+    /// may wait `waits` besides.
+    fn share(&mut self, exchanges: u32, needed: u32, waits: Duration) -> Instant {
+        let now = Instant::now();
+        let left = self.deadline.saturating_duration_since(now);
+        let fair = left * exchanges / self.weights_left.max(1);
+        self.weights_left = self.weights_left.saturating_sub(exchanges);
+        now + fair.max(self.pace * needed * 2 + waits).min(left)
+    }
+}
 
 /// How a connection ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +101,9 @@ pub struct Idle {
 
 #[derive(Debug, Clone)]
 pub struct Pipelined {
+    /// The batch came to a verdict: every answer arrived, or the server failed one otherwise than by taking
+    /// longer than the experiment's share of the time.
+    pub measured: bool,
     pub answered: usize,
     /// Every answer was framed as the answer to the request in its place.
     pub framed_in_order: bool,
@@ -66,14 +113,15 @@ pub struct Pipelined {
     pub single: Duration,
 }
 
+/// Each None when its share of the time ran out before the experiment came to a verdict.
 #[derive(Debug, Clone, Copy)]
 pub struct Closes {
     /// After a response to `Connection: close`.
-    pub after_close: End,
+    pub after_close: Option<End>,
     /// After a response to `Connection: close` sent together with one more request the server leaves unread.
-    pub with_unread: End,
+    pub with_unread: Option<End>,
     /// The response to that `Connection: close` arrived whole before the end.
-    pub unread_response_whole: bool,
+    pub unread_response_whole: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +150,9 @@ pub enum Unprobeable {
     Connect(io::Error),
     #[error("no HTTP response ({0})")]
     NotHttp(String),
+    /// A response began and did not end: what came, in words.
+    #[error("{0}")]
+    Unfinished(String),
     #[error("{0}")]
     Tls(String),
 }
@@ -116,6 +167,7 @@ enum Opening {
 /// Runs every experiment against `target` within `deadline`.
 pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<Observations, Unprobeable> {
     // The first exchange doubles as the check that there is an HTTP server at all.
+    let began = Instant::now();
     let mut first = Conn::open(target, deadline)
         .map_err(|e| match e {
             Opening::Connect(err) => Unprobeable::Connect(err),
@@ -124,20 +176,28 @@ pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<
         .0;
     first.send(&request(target, "GET", Version::Http11, None)).map_err(|e| Unprobeable::NotHttp(e.to_string()))?;
     if let Err(end) = first.response(false, deadline) {
-        return Err(Unprobeable::NotHttp(first.describe_failure(end)));
+        return Err(first.unprobeable(end, began.elapsed()));
     }
     let alt_svc = alt_svc(&first.buf[..first.start]);
     drop(first);
+    let mut budget = Budget { deadline, pace: began.elapsed(), weights_left: ALL_EXCHANGES };
     std::thread::scope(|scope| {
         // The idle wait is the long one: it overlaps everything else.
         let idle = scope.spawn(|| idle(target, deadline));
-        let http11 = sequence(target, Version::Http11, max_requests, deadline);
-        let http10 = sequence(target, Version::Http10KeepAlive, 3, deadline);
-        let pipelined = pipelined(target, deadline);
-        let closes = closes(target, deadline);
-        let new_connections = (0..SAMPLES).filter_map(|_| new_connection(target, deadline)).collect();
-        let split_nagle_on = (0..SAMPLES).filter_map(|_| split_request(target, false, deadline)).collect();
-        let split_nodelay = (0..SAMPLES).filter_map(|_| split_request(target, true, deadline)).collect();
+        // Two answers say whether a connection persists; the count goes on within the weight's share.
+        let until = budget.share(SEQUENCE_EXCHANGES, 2, Duration::ZERO);
+        let http11 = sequence(target, Version::Http11, max_requests, until);
+        let until = budget.share(HTTP10_EXCHANGES, HTTP10_EXCHANGES, Duration::ZERO);
+        let http10 = sequence(target, Version::Http10KeepAlive, 3, until);
+        let pipelined = pipelined(target, budget.share(PIPELINE_EXCHANGES, PIPELINE_EXCHANGES, Duration::ZERO));
+        let closes = closes(target, budget.share(CLOSE_EXCHANGES, CLOSE_EXCHANGES, CLOSE_WAIT * 2));
+        let until = budget.share(NEW_CONNECTION_EXCHANGES, NEW_CONNECTION_EXCHANGES, Duration::ZERO);
+        let new_connections = (0..SAMPLES).filter_map(|_| new_connection(target, until)).collect();
+        let until = budget.share(SPLIT_EXCHANGES, SPLIT_EXCHANGES, Duration::ZERO);
+        let split_nagle_on = (0..SAMPLES).filter_map(|_| split_request(target, false, until)).collect();
+        let until = budget.share(SPLIT_EXCHANGES, SPLIT_EXCHANGES, Duration::ZERO);
+        let split_nodelay = (0..SAMPLES).filter_map(|_| split_request(target, true, until)).collect();
+        // HTTP/3 last, with what is left of the probe's time (https only).
         let http3 = target.quic.as_ref().map(|client| {
             let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
             super::quic::observe(client, target.addr, &target.display, left)
@@ -179,11 +239,12 @@ fn request(target: &Target, method: &str, version: Version, connection: Option<&
         Version::Http11 => (false, connection),
         Version::Http10KeepAlive => (true, connection.or(Some("Keep-Alive"))),
     };
+    let authorization = target.authorization.iter().map(|value| ("Authorization".to_string(), value.clone()));
     render(&RequestSpec {
         method,
         target: &target.path,
         host: &target.host,
-        headers: &[],
+        headers: &authorization.collect::<Vec<_>>(),
         body: &[],
         http10,
         connection,
@@ -207,7 +268,7 @@ fn sequence(target: &Target, version: Version, cap: u64, deadline: Instant) -> S
             Ok(meta) => {
                 seen.responses.push(meta);
                 if !meta.persistent {
-                    seen.end = Some(conn.wait_end(Instant::now() + CLOSE_WAIT));
+                    seen.end = Some(conn.wait_end((Instant::now() + CLOSE_WAIT).min(deadline)));
                     return seen;
                 }
             }
@@ -240,7 +301,13 @@ fn idle(target: &Target, deadline: Instant) -> Idle {
 }
 
 fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
-    let mut seen = Pipelined { answered: 0, framed_in_order: false, batch: Duration::ZERO, single: Duration::ZERO };
+    let mut seen = Pipelined {
+        measured: false,
+        answered: 0,
+        framed_in_order: false,
+        batch: Duration::ZERO,
+        single: Duration::ZERO,
+    };
     let get = request(target, "GET", Version::Http11, None);
     // One request alone, each on a connection of its own (a server may answer only one per connection).
     let mut singles: Vec<_> = (0..3)
@@ -263,11 +330,17 @@ fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
         return seen;
     }
     seen.framed_in_order = true;
+    seen.measured = true;
     for &is_head in &methods {
         match conn.response(is_head, deadline) {
             Ok(_) => seen.answered += 1,
             Err(End::Unexpected) => {
                 seen.framed_in_order = false;
+                break;
+            }
+            // Out of time: the answers not yet in say nothing about the server.
+            Err(End::Open) => {
+                seen.measured = false;
                 break;
             }
             Err(_) => break,
@@ -279,22 +352,33 @@ fn pipelined(target: &Target, deadline: Instant) -> Pipelined {
 
 fn closes(target: &Target, deadline: Instant) -> Closes {
     let close = request(target, "GET", Version::Http11, Some("close"));
-    let after = |bytes: &[u8]| -> (End, bool) {
-        let Ok((mut conn, _)) = Conn::open(target, deadline) else { return (End::Failed, false) };
+    // How the connection ended and whether the response came whole; None when the time ran out first (no
+    // connection, no answer, or less than the whole wait for the end).
+    let after = |bytes: &[u8]| -> Option<(End, bool)> {
+        let (mut conn, _) = Conn::open(target, deadline).ok()?;
         if conn.send(bytes).is_err() {
-            return (End::Failed, false);
+            return Some((End::Failed, false));
         }
         match conn.response(false, deadline) {
-            Ok(_) => (conn.wait_end(Instant::now() + CLOSE_WAIT), true),
-            Err(end) => (end, false),
+            Ok(_) => {
+                let wait = Instant::now() + CLOSE_WAIT;
+                let end = conn.wait_end(wait.min(deadline));
+                (end != End::Open || wait <= deadline).then_some((end, true))
+            }
+            Err(End::Open) => None,
+            Err(end) => Some((end, false)),
         }
     };
-    let (after_close, _) = after(&close);
+    let after_close = after(&close).map(|(end, _)| end);
     // One request more behind the one that closes: the server closes with it unread.
     let mut two = close.clone();
     two.extend_from_slice(&request(target, "GET", Version::Http11, None));
-    let (with_unread, whole) = after(&two);
-    Closes { after_close, with_unread, unread_response_whole: whole }
+    let with_unread = after(&two);
+    Closes {
+        after_close,
+        with_unread: with_unread.map(|(end, _)| end),
+        unread_response_whole: with_unread.map(|w| w.1),
+    }
 }
 
 /// A new connection and one small exchange on it: (connect, TLS handshake, all of it).
@@ -379,34 +463,44 @@ struct Conn {
     start: usize,
     end: usize,
     memo: HeadMemo,
+    /// The last response that failed after its head was whole: what it said, and how its body ends.
+    cut: Option<(ResponseMeta, BodyEnd)>,
 }
 
 impl Conn {
-    /// Connects within the time left (and over https shakes hands); returns the connection and how long the
-    /// TCP handshake took.
+    /// Connects within the time left (and over https shakes hands, the TCP and TLS handshakes bounded together);
+    /// returns the connection and how long the TCP handshake took. TCP_NODELAY is on, as a browser has it:
+    /// over TLS the request follows the client's Finished, and Nagle would hold it until the server's delayed
+    /// ACK (only `split_request` turns it off, for its experiment).
     fn open(target: &Target, deadline: Instant) -> Result<(Conn, Duration), Opening> {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         let limit = left.min(Duration::from_secs(5));
         let began = Instant::now();
         let mut tcp = TcpStream::connect_timeout(&target.addr, limit).map_err(Opening::Connect)?;
+        tcp.set_nodelay(true).map_err(Opening::Connect)?;
         let connect = began.elapsed();
         let (stream, tls_handshake) = match &target.tls {
             None => (Wire::Plain(tcp), None),
             Some(client) => {
-                let (session, took) = handshake_blocking(client, &mut tcp, limit).map_err(|refusal| {
+                let (session, took) = handshake_blocking(client, &mut tcp, began + limit).map_err(|refusal| {
+                    let why = refusal.explain(client, &format!("{limit:.1?} (--max-time; 5s at most per connection)"));
                     Opening::Tls(match refusal {
-                        Refusal::Certificate(why) => format!(
-                            "the certificate does not verify: {why}; trust its CA with --cacert FILE, or skip \
-                             verification with -k/--insecure"
-                        ),
-                        Refusal::NoProtocol => "its TLS handshake refused HTTP/1.1 (ALPN)".into(),
-                        Refusal::Handshake(err) => format!("TLS handshake failed: {err}"),
+                        Refusal::Certificate(_) => format!("the certificate does not verify: {why}"),
+                        _ => format!("TLS handshake failed: {why}"),
                     })
                 })?;
                 (Wire::Tls(Box::new(rustls::StreamOwned::new(session, tcp))), Some(took))
             }
         };
-        let conn = Conn { stream, tls_handshake, buf: vec![0; 64 * 1024], start: 0, end: 0, memo: HeadMemo::default() };
+        let conn = Conn {
+            stream,
+            tls_handshake,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+            memo: HeadMemo::default(),
+            cut: None,
+        };
         Ok((conn, connect))
     }
 
@@ -419,6 +513,14 @@ impl Conn {
     /// instead, `Unexpected` for bytes that are not a response.
     fn response(&mut self, head: bool, deadline: Instant) -> Result<ResponseMeta, End> {
         let mut parser = ResponseParser::new(head);
+        let ended = self.parse(&mut parser, deadline);
+        if ended.is_err() {
+            self.cut = parser.head();
+        }
+        ended
+    }
+
+    fn parse(&mut self, parser: &mut ResponseParser, deadline: Instant) -> Result<ResponseMeta, End> {
         loop {
             match parser.feed(&self.buf[self.start..self.end], &mut self.memo) {
                 Ok(Feed::Complete { consumed, meta }) => {
@@ -465,20 +567,47 @@ impl Conn {
         if self.end == self.buf.len() {
             return Err(End::Unexpected);
         }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(End::Open);
-        }
-        self.stream.tcp().set_read_timeout(Some(left)).map_err(|_| End::Failed)?;
-        match self.stream.read(&mut self.buf[self.end..]) {
-            Ok(n) => {
-                self.end += n;
-                Ok(n)
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(End::Open);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(End::Open),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(End::Reset),
-            Err(_) => Err(End::Failed),
+            // The kernel's timer wheel rounds a long timeout up by as much as an eighth (2 s of 20 s), which
+            // would overrun the deadline: wait in short steps.
+            self.stream.tcp().set_read_timeout(Some(left.min(READ_STEP))).map_err(|_| End::Failed)?;
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Err(End::Reset),
+                Err(_) => return Err(End::Failed),
+            }
         }
+    }
+
+    /// Why the first exchange, `waited` long, leaves nothing to probe: a response begun and not ended in time,
+    /// or what the server sent instead of HTTP.
+    fn unprobeable(&self, end: End, waited: Duration) -> Unprobeable {
+        let Some((meta, body)) = self.cut.filter(|_| end == End::Open) else {
+            return Unprobeable::NotHttp(self.describe_failure(end));
+        };
+        let body = match body {
+            BodyEnd::Close => {
+                "a body that ends only when the server closes the connection (no Content-Length, not \
+                               chunked)"
+            }
+            BodyEnd::Chunked => "a chunked body",
+            BodyEnd::Length => "a body of the length its Content-Length announced",
+        };
+        Unprobeable::Unfinished(format!(
+            "the response to its first request had not ended after {:.1} s (--max-time): a {} head, then {} bytes \
+             of {body}, still coming; the probe needs responses that end",
+            waited.as_secs_f64(),
+            meta.status,
+            meta.body_bytes
+        ))
     }
 
     /// What the first bytes received were, for a server that does not speak HTTP.
@@ -491,5 +620,29 @@ impl Conn {
             End::Open => "no answer in time".into(),
             End::Failed => "the answer was cut short".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_of_the_probe_turns_nagle_off() {
+        // Over TLS a request follows the client's Finished; with Nagle on it would wait for the server's
+        // delayed ACK, and the probe would report that wait as the server's.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Target {
+            addr,
+            host: "h".into(),
+            path: "/".into(),
+            display: "x".into(),
+            tls: None,
+            quic: None,
+            authorization: None,
+        };
+        let Ok((conn, _)) = Conn::open(&target, Instant::now() + Duration::from_secs(2)) else { panic!("connects") };
+        assert!(conn.stream.tcp().nodelay().unwrap());
     }
 }

@@ -1,5 +1,6 @@
 //! The probe's checklist for people: a mark, the finding with its figure, and the rule it tests.
-//! ✓ the server does what the rule asks, ✗ it does not, · a figure with no right answer.
+//! ✓ the server does what the rule asks, ✗ it does not, · a figure with no right answer, ? not measured (its
+//! experiment ran out of its share of --max-time first).
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -12,19 +13,23 @@ const LABEL: usize = 30;
 pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "connbench probe {}  ({:.2} s)", f.target, took.as_secs_f64())?;
     writeln!(out)?;
-    let yes_no = |ok: bool| if ok { "yes" } else { "no" };
+    let yes_no = |ok: Option<bool>, what: &str| match ok {
+        Some(true) => format!("yes: {what}"),
+        Some(false) => format!("no: {what}"),
+        None => NOT_MEASURED.into(),
+    };
     line(
         out,
         Mark::of(f.http11_persistent),
         "HTTP/1.1 persistent",
-        &format!("{}: a second request answered on the same connection", yes_no(f.http11_persistent)),
+        &yes_no(f.http11_persistent, "a second request answered on the same connection"),
         "HTTP/1.1 connections persist unless a response says Connection: close (RFC 9112 §9.3).",
     )?;
     line(
         out,
         Mark::of(f.http10_keep_alive),
         "HTTP/1.0 Keep-Alive",
-        &format!("{}: Connection: Keep-Alive asked, and the connection was kept", yes_no(f.http10_keep_alive)),
+        &yes_no(f.http10_keep_alive, "Connection: Keep-Alive asked, and the connection was kept"),
         "HTTP/1.0 persists only when both sides say Connection: Keep-Alive (HTTP: The Definitive Guide, ch. 4).",
     )?;
     line(
@@ -36,8 +41,8 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
     )?;
     let per_connection = match (f.max_requests_per_connection, f.max_requests_at_least) {
         (Some(n), _) => format!("{n}, then the server closed"),
-        (None, Some(n)) => format!("at least {n} (the probe's cap; still open)"),
-        (None, None) => "not measured".into(),
+        (None, Some(n)) => format!("at least {n} (still open when the probe stopped)"),
+        (None, None) => NOT_MEASURED.into(),
     };
     line(
         out,
@@ -49,7 +54,7 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
     let idle = match (f.idle_timeout_s, f.idle_timeout_at_least_s) {
         (Some(s), _) => format!("{s:.2} s, then the server closed"),
         (None, Some(s)) => format!("longer than {s:.1} s"),
-        (None, None) => "not measured".into(),
+        (None, None) => NOT_MEASURED.into(),
     };
     line(
         out,
@@ -59,22 +64,20 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
         "A server may close an idle connection at any time; a client must not reuse one it may have closed \
          (RFC 9112 §9.5).",
     )?;
-    let p = &f.pipelining;
-    let serialized = match p.serialized {
-        Some(true) => "one by one",
-        Some(false) => "together",
-        None => "too fast to tell how",
-    };
+    let pipelining = f.pipelining.as_ref().map(|p| {
+        let serialized = match p.serialized {
+            Some(true) => "one by one",
+            Some(false) => "together",
+            None => "too fast to tell how",
+        };
+        let order = if p.in_order { " in order" } else { ", out of order" };
+        (p.answered == p.sent && p.in_order, format!("{} of {} answered{order}, {serialized}", p.answered, p.sent))
+    });
     line(
         out,
-        Mark::of(p.answered == p.sent && p.in_order),
+        Mark::of(pipelining.as_ref().map(|p| p.0)),
         "pipelining",
-        &format!(
-            "{} of {} answered{}, {serialized}",
-            p.answered,
-            p.sent,
-            if p.in_order { " in order" } else { ", out of order" }
-        ),
+        pipelining.as_ref().map_or(NOT_MEASURED, |p| &p.1),
         "Responses to pipelined requests come back in the order of the requests (RFC 9112 §9.3.2).",
     )?;
     let c = &f.close;
@@ -82,17 +85,18 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
         out,
         Mark::of(c.fin_after_close),
         "close after Connection: close",
-        &c.after_close.to_uppercase(),
+        &c.after_close.map_or(NOT_MEASURED.into(), str::to_uppercase),
         "A graceful close: the server sends FIN after its last response (ch. 4, graceful connection close).",
     )?;
-    let unread = format!(
-        "{}{}",
-        c.with_unread.to_uppercase(),
-        if c.unread_response_whole { ", the response arrived whole" } else { ", the response was lost" }
-    );
+    let unread = match (c.with_unread, c.unread_response_whole) {
+        (Some(end), Some(whole)) => {
+            format!("{}, the response {}", end.to_uppercase(), if whole { "arrived whole" } else { "was lost" })
+        }
+        _ => NOT_MEASURED.into(),
+    };
     line(
         out,
-        Mark::of(!c.rst_on_unread),
+        Mark::of(c.rst_on_unread.map(|rst| !rst)),
         "close with unread request",
         &unread,
         "Closing with unread data makes TCP send RST, which can destroy a response in flight; servers read \
@@ -106,7 +110,7 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
             };
             format!("{:.0}% (connect {} of {}){tls}", share * 100.0, micros(connect), micros(total))
         }
-        _ => "not measured".into(),
+        _ => NOT_MEASURED.into(),
     };
     line(
         out,
@@ -120,7 +124,7 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
         (Some(off), Some(on)) => {
             format!("split request answered in {off:.2} ms with Nagle, {on:.2} ms with TCP_NODELAY")
         }
-        _ => "not measured".into(),
+        _ => NOT_MEASURED.into(),
     };
     line(
         out,
@@ -160,7 +164,7 @@ fn http3(h3: &super::findings::Http3, out: &mut impl Write) -> io::Result<()> {
     };
     line(
         out,
-        Mark::of(h3.answers),
+        Mark::of(Some(h3.answers)),
         "HTTP/3 answers",
         &answers,
         "QUIC does the transport and TLS handshakes in one round trip, not two (RFC 9001 §4).",
@@ -175,19 +179,24 @@ fn http3(h3: &super::findings::Http3, out: &mut impl Write) -> io::Result<()> {
     )
 }
 
+/// What a finding says when its experiment came to no verdict: it ran out of its share of the time (or found
+/// nothing to measure on: no connection, a connection that did not persist).
+const NOT_MEASURED: &str = "not measured";
+
 #[derive(Clone, Copy)]
 enum Mark {
     Yes,
     No,
     Figure,
+    Unmeasured,
 }
 
 impl Mark {
-    fn of(ok: bool) -> Mark {
-        if ok {
-            Mark::Yes
-        } else {
-            Mark::No
+    fn of(ok: Option<bool>) -> Mark {
+        match ok {
+            Some(true) => Mark::Yes,
+            Some(false) => Mark::No,
+            None => Mark::Unmeasured,
         }
     }
 }
@@ -197,6 +206,7 @@ fn line(out: &mut impl Write, mark: Mark, label: &str, finding: &str, rule: &str
         Mark::Yes => "✓",
         Mark::No => "✗",
         Mark::Figure => "·",
+        Mark::Unmeasured => "?",
     };
     writeln!(out, "{mark} {label:<LABEL$} {finding}")?;
     writeln!(out, "  {:<LABEL$} {rule}", "")

@@ -1,21 +1,28 @@
 /*!
-`connbench merge` (docs/design.md §1, §8): results of one plan from several load machines made into one,
-exactly. Counts are added; histograms are decoded from their serialized form, added, and summarized
-again, so percentiles are recomputed and never averaged; requests/s is the summed requests over the
-longest duration (the machines ran side by side).
+`connbench merge` (docs/design.md §1, §10): results of one plan from several load machines made into one,
+exactly. Counts are added, and a sum that would pass `u64::MAX` is refused, naming the field; histograms
+are decoded from their serialized form, added, and summarized again, so percentiles are recomputed and never
+averaged. Requests/s is the summed requests over the wall-clock span the results cover, from the first
+start to the last end: the machines ran side by side when they overlap, and a merge of runs made one after
+another says so in a note rather than claim their sum was sustained at once.
 
-Results of different plans are refused, naming the field that differs. Shards of one plan (`--shard I/N`)
-merge into the whole: every shard exactly once (a shard given twice is refused, missing ones are named),
-and the merged result describes the whole plan (its connections and rate are the sums of the shares).
-Timelines are lined up by wall-clock second, so shards started together add second by second.
+Results of different plans are refused, naming the field that differs; so is one result given twice (the
+same start, command and histograms), which would count its requests twice. Shards of one plan
+(`--shard I/N`) merge into the whole: every shard exactly once (a shard given twice is refused, missing ones
+are named), and the merged result describes the whole plan (its connections and rate are the sums of the
+shares). Timelines are lined up by wall-clock second, so shards started together add second by second.
 
 Pure: no I/O.
 */
 
+use std::collections::{BTreeMap, HashMap};
+
 use hdrhistogram::Histogram;
 
-use super::result::{Hist, ModeResult, Note, Ports, RunResult, Tick};
+use super::result::{add_count, Hist, ModeResult, Note, NoteKind, Ports, RunResult, Tick};
 use super::{decode, decode_hdr, set_second_latency, summarize};
+use crate::printable::printable;
+use crate::shard::WholePlan;
 
 /// Merges `inputs` (name, result); names only label the error messages. At least one input.
 pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
@@ -26,14 +33,21 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
     for &(name, other) in &inputs[1..] {
         same_plan(first_name, first, name, other, sharded)?;
     }
+    no_result_twice(inputs)?;
     let results: Vec<&RunResult> = inputs.iter().map(|(_, r)| *r).collect();
     let mut runs = Vec::new();
+    let mut notes = merged_notes(&results);
     for (index, run) in first.runs.iter().enumerate() {
-        let same_mode: Vec<&ModeResult> = results.iter().map(|r| &r.runs[index]).collect();
-        let mut merged = merge_mode(run, &same_mode).map_err(|e| format!("{} mode: {e}", run.mode.name()))?;
+        let same_mode: Vec<(&str, &ModeResult)> = inputs.iter().map(|(name, r)| (*name, &r.runs[index])).collect();
+        let in_mode = |e: String| format!("{} mode: {e}", run.mode.name());
+        let mut merged = merge_mode(&same_mode).map_err(in_mode)?;
         if sharded {
-            merged.connections = same_mode.iter().map(|r| r.connections).sum();
+            let connections = same_mode.iter().try_fold(0u32, |sum, (_, r)| sum.checked_add(r.connections));
+            merged.connections = connections.ok_or_else(|| in_mode("connections add up past 2^32".into()))?;
         }
+        let span = Span::of(&same_mode);
+        notes.extend(span.note(run, same_mode.len()));
+        (merged.duration_s, merged.rps) = (span.seconds, rate(merged.requests, span.seconds));
         runs.push(merged);
     }
     Ok(RunResult {
@@ -43,9 +57,17 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
         runs,
         shard: None,
         whole: None,
-        notes: merged_notes(&results),
+        notes,
         ..first.clone()
     })
+}
+
+fn rate(requests: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        requests as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 /// Every input's notes, each said once: shards of one plan often say the same thing.
@@ -73,11 +95,15 @@ fn every_shard_once(inputs: &[(&str, &RunResult)]) -> Result<bool, String> {
     let mut seen: Vec<Option<&str>> = vec![None; count as usize];
     for &(name, result) in inputs {
         let shard = result.shard.ok_or_else(|| format!("{first_name} is a shard (--shard) and {name} is not"))?;
-        if shard.count != count || result.whole != first.whole {
+        if shard.count != count {
             return Err(format!(
-                "{name} is a shard of another plan than {first_name} (--shard {}/{}, whole plan {:?} vs {:?})",
-                shard.index, shard.count, result.whole, first.whole
+                "{name} is a shard of another plan than {first_name}: --shard {}/{} vs {}/{count} (the plans have \
+                 {} and {count} shards)",
+                shard.index, shard.count, first_shard.index, shard.count
             ));
+        }
+        if let Some(why) = whole_plans_differ(result.whole, first.whole) {
+            return Err(format!("{name} is a shard of another plan than {first_name}: {why}"));
         }
         if let Some(earlier) = seen[shard.index as usize].replace(name) {
             return Err(format!("shard {}/{count} is given twice: {earlier} and {name}", shard.index));
@@ -91,42 +117,82 @@ fn every_shard_once(inputs: &[(&str, &RunResult)]) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The first figure of the whole plan two shards disagree on, as `the whole plan's -c: 6 vs 5`.
+fn whole_plans_differ(a: Option<WholePlan>, b: Option<WholePlan>) -> Option<String> {
+    let (a, b) = match (a, b) {
+        (Some(a), Some(b)) => (a, b),
+        (None, None) => return None,
+        _ => return Some("only one of them records the whole plan".into()),
+    };
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    [
+        ("-c", a.connections.to_string(), b.connections.to_string()),
+        ("-n", or_none(a.requests.map(|n| n.to_string())), or_none(b.requests.map(|n| n.to_string()))),
+        ("--rate", or_none(a.rate.map(|r| r.to_string())), or_none(b.rate.map(|r| r.to_string()))),
+    ]
+    .into_iter()
+    .find(|(_, va, vb)| va != vb)
+    .map(|(flag, va, vb)| format!("the whole plan's {flag}: {va} vs {vb}"))
+}
+
+/// Refuses a result given twice under any names: the same start, command and histograms are one run, and
+/// adding it to itself would double its requests. (A shard given twice is found by its index first.)
+fn no_result_twice(inputs: &[(&str, &RunResult)]) -> Result<(), String> {
+    let mut seen: HashMap<(&str, &[String], Vec<&str>), &str> = HashMap::new();
+    for &(name, result) in inputs {
+        let histograms =
+            result.runs.iter().flat_map(|r| r.latency.phases().map(|(_, h)| h.map_or("", |h| h.hdr.as_str())));
+        let key = (result.started_at.as_str(), result.command.as_slice(), histograms.collect());
+        if let Some(earlier) = seen.insert(key, name) {
+            return Err(format!(
+                "{name} is the same result as {earlier} (the same started_at, command and histograms): merging it \
+                 would count its requests twice"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses results that did not run the same plan, naming the first field that differs.
 fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: bool) -> Result<(), String> {
-    let differ =
-        |field: &str, va: String, vb: String| Err(format!("{b_name} differs from {a_name} in {field}: {vb} vs {va}"));
+    let differ = |field: &str, va: &str, vb: &str| {
+        Err(format!("{b_name} differs from {a_name} in {field}: {} vs {}", printable(vb), printable(va)))
+    };
     if a.schema_version != b.schema_version {
-        return differ("schema_version", a.schema_version.to_string(), b.schema_version.to_string());
+        return differ("schema_version", &a.schema_version.to_string(), &b.schema_version.to_string());
     }
     if !same_target(&a.target, &b.target) {
-        return differ("target", a.target.clone(), b.target.clone());
+        return differ("target", &a.target, &b.target);
     }
-    if a.method.is_some() && b.method.is_some() && a.method != b.method {
-        return differ("method", a.method.clone().unwrap_or_default(), b.method.clone().unwrap_or_default());
+    if let (Some(ma), Some(mb)) = (&a.method, &b.method) {
+        if ma != mb {
+            return differ("method", ma, mb);
+        }
     }
     let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(",");
     if modes(a) != modes(b) {
-        return differ("modes", modes(a), modes(b));
+        return differ("modes", &modes(a), &modes(b));
     }
     for (ma, mb) in a.runs.iter().zip(&b.runs) {
         let mode = ma.mode.name();
         // Shards run shares of the connections, which differ by one at most.
         if ma.connections != mb.connections && !sharded {
-            return differ(&format!("connections ({mode})"), ma.connections.to_string(), mb.connections.to_string());
+            return differ(&format!("connections ({mode})"), &ma.connections.to_string(), &mb.connections.to_string());
         }
-        // An older result says no version: HTTP/1.x, or HTTP/2 in multiplex, never HTTP/3.
-        let http = |r: &ModeResult| r.http.map_or("unstated", |v| v.name());
-        if ma.http.is_some() && mb.http.is_some() && ma.http != mb.http {
-            return differ(&format!("http ({mode})"), http(ma).into(), http(mb).into());
+        // An older result says no version (HTTP/1.x, or HTTP/2 in multiplex): only two that say differ.
+        if let (Some(va), Some(vb)) = (ma.http, mb.http) {
+            if va != vb {
+                return differ(&format!("http ({mode})"), va.name(), vb.name());
+            }
         }
         if ma.depth != mb.depth {
-            return differ(&format!("depth ({mode})"), ma.depth.to_string(), mb.depth.to_string());
+            return differ(&format!("depth ({mode})"), &ma.depth.to_string(), &mb.depth.to_string());
         }
         // Open-loop latency counts from each request's scheduled time, closed-loop from its start: the
         // two cannot share a histogram. Open-loop rates may differ (each machine's share of the plan).
         let lp = |r: &ModeResult| r.rate.map_or("closed loop".to_string(), |rate| format!("open loop (--rate {rate})"));
         if ma.rate.is_some() != mb.rate.is_some() {
-            return differ(&format!("loop ({mode})"), lp(ma), lp(mb));
+            return differ(&format!("loop ({mode})"), &lp(ma), &lp(mb));
         }
     }
     Ok(())
@@ -138,60 +204,113 @@ fn same_target(a: &str, b: &str) -> bool {
     a == b || (a.ends_with(EMBEDDED) && b.ends_with(EMBEDDED))
 }
 
-fn merge_mode(first: &ModeResult, runs: &[&ModeResult]) -> Result<ModeResult, String> {
-    let mut merged = first.clone();
-    for run in &runs[1..] {
-        add_counts(&mut merged, run);
+/// A count that would pass `u64::MAX` when `name`'s is added, said with the field.
+fn too_large(name: &str) -> impl Fn(&'static str) -> String + '_ {
+    move |field| format!("{field}: adding {name}'s passes {}, the most a count can be", u64::MAX)
+}
+
+fn merge_mode(runs: &[(&str, &ModeResult)]) -> Result<ModeResult, String> {
+    let mut merged = runs[0].1.clone();
+    for &(name, run) in &runs[1..] {
+        add_counts(&mut merged, run).map_err(too_large(name))?;
     }
-    let duration_s = runs.iter().map(|r| r.duration_s).fold(0.0, f64::max);
-    merged.duration_s = duration_s;
-    merged.rps = if duration_s > 0.0 { merged.requests as f64 / duration_s } else { 0.0 };
-    merged.rate = runs.iter().try_fold(0.0, |sum, r| r.rate.map(|rate| sum + rate));
+    merged.rate = runs.iter().try_fold(0.0, |sum, (_, r)| r.rate.map(|rate| sum + rate));
     let l = &mut merged.latency;
-    l.connect = add_hists(runs.iter().map(|r| &r.latency.connect)).map_err(|e| format!("connect: {e}"))?;
-    l.ttfb = add_hists(runs.iter().map(|r| &r.latency.ttfb)).map_err(|e| format!("ttfb: {e}"))?;
-    l.transfer = add_hists(runs.iter().map(|r| &r.latency.transfer)).map_err(|e| format!("transfer: {e}"))?;
-    l.total = add_hists(runs.iter().map(|r| &r.latency.total)).map_err(|e| format!("total: {e}"))?;
-    l.total_first = add_hists(runs.iter().map(|r| &r.latency.total_first)).map_err(|e| format!("total_first: {e}"))?;
-    l.total_reused =
-        add_hists(runs.iter().map(|r| &r.latency.total_reused)).map_err(|e| format!("total_reused: {e}"))?;
-    l.total_uncorrected = match runs.iter().map(|r| r.latency.total_uncorrected.as_ref()).collect::<Option<Vec<_>>>() {
-        Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("total_uncorrected: {e}"))?),
-        None => None,
+    let phase = |pick: fn(&ModeResult) -> &Hist| add_hists(runs.iter().map(|(_, r)| pick(r)));
+    l.connect = phase(|r| &r.latency.connect).map_err(|e| format!("connect: {e}"))?;
+    l.ttfb = phase(|r| &r.latency.ttfb).map_err(|e| format!("ttfb: {e}"))?;
+    l.transfer = phase(|r| &r.latency.transfer).map_err(|e| format!("transfer: {e}"))?;
+    l.total = phase(|r| &r.latency.total).map_err(|e| format!("total: {e}"))?;
+    l.total_first = phase(|r| &r.latency.total_first).map_err(|e| format!("total_first: {e}"))?;
+    l.total_reused = phase(|r| &r.latency.total_reused).map_err(|e| format!("total_reused: {e}"))?;
+    let optional = |pick: fn(&ModeResult) -> Option<&Hist>| match runs.iter().map(|(_, r)| pick(r)).collect() {
+        Some(all) => add_hists(Vec::into_iter(all)).map(Some),
+        None => Ok(None),
     };
-    l.tls = match runs.iter().map(|r| r.latency.tls.as_ref()).collect::<Option<Vec<_>>>() {
-        Some(all) => Some(add_hists(all.into_iter()).map_err(|e| format!("tls: {e}"))?),
-        None => None,
-    };
-    merged.pacing = runs.iter().filter_map(|r| r.pacing).reduce(|mut a, b| {
-        a.merge(&b);
-        a
-    });
-    merged.ports = merge_ports(runs);
+    l.total_uncorrected =
+        optional(|r| r.latency.total_uncorrected.as_ref()).map_err(|e| format!("total_uncorrected: {e}"))?;
+    l.tls = optional(|r| r.latency.tls.as_ref()).map_err(|e| format!("tls: {e}"))?;
+    merged.pacing = None;
+    for (name, run) in runs {
+        if let Some(theirs) = &run.pacing {
+            match &mut merged.pacing {
+                Some(mine) => mine.checked_merge(theirs).map_err(too_large(name))?,
+                None => merged.pacing = Some(*theirs),
+            }
+        }
+    }
+    merged.ports = merge_ports(runs)?;
     merged.timeline = merge_timelines(runs)?;
-    merged.started_unix_ms = runs.iter().map(|r| r.started_unix_ms).min().flatten();
+    merged.started_unix_ms = runs.iter().map(|(_, r)| r.started_unix_ms).min().flatten();
     Ok(merged)
 }
 
-fn add_counts(m: &mut ModeResult, o: &ModeResult) {
+fn add_counts(m: &mut ModeResult, o: &ModeResult) -> Result<(), &'static str> {
     if let Some(theirs) = &o.quic {
         m.quic.get_or_insert_with(Default::default).add(m.connections_opened, theirs, o.connections_opened);
     }
-    m.requests += o.requests;
-    m.status.add(&o.status);
-    m.errors.add(&o.errors);
-    m.retries += o.retries;
-    m.in_flight_at_end += o.in_flight_at_end;
-    m.bytes_received += o.bytes_received;
-    m.connections_opened += o.connections_opened;
-    m.closed_by_client += o.closed_by_client;
-    m.closed_by_server += o.closed_by_server;
-    m.closed_by_reset += o.closed_by_reset;
-    m.keep_alive.merge(&o.keep_alive);
+    add_count("requests", &mut m.requests, o.requests)?;
+    m.status.checked_add(&o.status)?;
+    m.errors.checked_add(&o.errors)?;
+    add_count("retries", &mut m.retries, o.retries)?;
+    add_count("in_flight_at_end", &mut m.in_flight_at_end, o.in_flight_at_end)?;
+    add_count("bytes_received", &mut m.bytes_received, o.bytes_received)?;
+    add_count("connections_opened", &mut m.connections_opened, o.connections_opened)?;
+    add_count("closed_by_client", &mut m.closed_by_client, o.closed_by_client)?;
+    add_count("closed_by_server", &mut m.closed_by_server, o.closed_by_server)?;
+    add_count("closed_by_reset", &mut m.closed_by_reset, o.closed_by_reset)?;
+    add_count("closed_on_server_request", &mut m.closed_on_server_request, o.closed_on_server_request)?;
+    add_count("closed_unanswered", &mut m.closed_unanswered, o.closed_unanswered)?;
+    add_count("closed_unsolicited", &mut m.closed_unsolicited, o.closed_unsolicited)?;
+    m.keep_alive.checked_merge(&o.keep_alive)?;
     if let Some(theirs) = &o.tls {
-        m.tls.get_or_insert_with(Default::default).add(theirs);
+        m.tls.get_or_insert_with(Default::default).checked_add(theirs)?;
     }
     m.max_concurrent_streams = [m.max_concurrent_streams, o.max_concurrent_streams].into_iter().flatten().min();
+    m.max_in_flight = [m.max_in_flight, o.max_in_flight].into_iter().flatten().max();
+    Ok(())
+}
+
+/// The wall-clock span a mode's results cover, from the first start to the last end, and the time within it
+/// in which none of them ran. Results written before modes recorded their start ran side by side, as far
+/// as anyone can tell: their span is the longest duration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    seconds: f64,
+    idle: f64,
+}
+
+impl Span {
+    fn of(runs: &[(&str, &ModeResult)]) -> Span {
+        let longest = runs.iter().map(|(_, r)| r.duration_s).fold(0.0, f64::max);
+        let Some(mut windows) = runs
+            .iter()
+            .map(|(_, r)| r.started_unix_ms.map(|start| (start as f64 / 1e3, start as f64 / 1e3 + r.duration_s)))
+            .collect::<Option<Vec<(f64, f64)>>>()
+        else {
+            return Span { seconds: longest, idle: 0.0 };
+        };
+        windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (first, mut end) = windows[0];
+        let mut idle = 0.0;
+        for &(start, stop) in &windows[1..] {
+            idle += (start - end).max(0.0);
+            end = end.max(stop);
+        }
+        Span { seconds: end - first, idle }
+    }
+
+    /// Said when the inputs did not all run at once: their sum was never sustained in any one second.
+    fn note(self, run: &ModeResult, inputs: usize) -> Option<Note> {
+        (self.idle > 0.0).then(|| {
+            let text = format!(
+                "the {inputs} merged results did not all run at the same time: they span {:.3} s from the first \
+                 start to the last end, {:.3} s of it with none running, and requests/s is over the whole span",
+                self.seconds, self.idle
+            );
+            Note::new(NoteKind::Merge, Some(run.mode), text).with(&[("span_s", self.seconds), ("idle_s", self.idle)])
+        })
+    }
 }
 
 /// Decodes every serialized histogram, adds them, and summarizes the sum.
@@ -208,15 +327,17 @@ fn add_hists<'a>(mut hists: impl Iterator<Item = &'a Hist>) -> Result<Hist, Stri
 
 /// Each machine holds its own ports: peaks and per-IP counts add up, the wait and the occupancy of a
 /// tuple are the largest.
-fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
+fn merge_ports(runs: &[(&str, &ModeResult)]) -> Result<Option<Ports>, String> {
     let mut merged: Option<Ports> = None;
-    for ports in runs.iter().filter_map(|r| r.ports.as_ref()) {
+    for (name, ports) in runs.iter().filter_map(|(name, r)| Some((name, r.ports.as_ref()?))) {
         let Some(m) = merged.as_mut() else {
             merged = Some(ports.clone());
             continue;
         };
-        m.time_wait_peak += ports.time_wait_peak;
-        m.kernel_time_wait_peak += ports.kernel_time_wait_peak;
+        let too_large = too_large(name);
+        add_count("ports.time_wait_peak", &mut m.time_wait_peak, ports.time_wait_peak).map_err(&too_large)?;
+        add_count("ports.kernel_time_wait_peak", &mut m.kernel_time_wait_peak, ports.kernel_time_wait_peak)
+            .map_err(&too_large)?;
         m.waited_ms = m.waited_ms.max(ports.waited_ms);
         m.occupancy_peak = max_some(m.occupancy_peak, ports.occupancy_peak);
         for ip in &ports.client_ips {
@@ -227,14 +348,14 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
         for per in &ports.per_ip {
             match m.per_ip.iter_mut().find(|p| p.ip == per.ip) {
                 Some(mine) => {
-                    mine.opened += per.opened;
+                    add_count("ports.per_ip.opened", &mut mine.opened, per.opened).map_err(&too_large)?;
                     mine.held_peak = max_some(mine.held_peak, per.held_peak);
                 }
                 None => m.per_ip.push(per.clone()),
             }
         }
     }
-    merged
+    Ok(merged)
 }
 
 /// Seconds are counted from each mode's start on each machine; where every run says when it started, they
@@ -242,48 +363,57 @@ fn merge_ports(runs: &[&ModeResult]) -> Option<Ports> {
 /// by second. A second's latency histograms are added and its p50 and p99 recomputed from the sum. A result
 /// written before seconds carried a histogram adds none: its seconds' percentiles cannot be recovered, and a
 /// merged second says only what the histograms it has say.
-fn merge_timelines(runs: &[&ModeResult]) -> Result<Vec<Tick>, String> {
-    let starts: Option<Vec<u64>> = runs.iter().map(|r| r.started_unix_ms).collect();
+///
+/// The ticks are grouped by second first (a sorted map: every tick is placed once, n log n for n ticks in
+/// all), then each second is summed once, so no more than two of its histograms are decoded at a time.
+fn merge_timelines(runs: &[(&str, &ModeResult)]) -> Result<Vec<Tick>, String> {
+    let starts: Option<Vec<u64>> = runs.iter().map(|(_, r)| r.started_unix_ms).collect();
     let earliest = starts.as_ref().and_then(|s| s.iter().min().copied());
-    let mut merged: Vec<Tick> = Vec::new();
-    for (index, run) in runs.iter().enumerate() {
+    let mut seconds: BTreeMap<u64, Vec<(&str, &Tick)>> = BTreeMap::new();
+    for (index, (name, run)) in runs.iter().enumerate() {
         let shift = match (&starts, earliest) {
             (Some(starts), Some(earliest)) => ((starts[index] - earliest) as f64 / 1000.0).round() as u64,
             _ => 0,
         };
         for tick in &run.timeline {
-            add_tick(&mut merged, &Tick { t: tick.t + shift, ..tick.clone() })?;
+            let t = tick
+                .t
+                .checked_add(shift)
+                .ok_or_else(|| format!("{name}: timeline second {} is past any run", tick.t))?;
+            seconds.entry(t).or_default().push((name, tick));
         }
     }
-    merged.sort_by_key(|t| t.t);
-    Ok(merged)
+    seconds.into_iter().map(|(t, ticks)| add_second(t, &ticks)).collect()
 }
 
-fn add_tick(merged: &mut Vec<Tick>, tick: &Tick) -> Result<(), String> {
-    let Some(m) = merged.iter_mut().find(|m| m.t == tick.t) else {
-        merged.push(tick.clone());
-        return Ok(());
-    };
-    m.requests += tick.requests;
-    m.errors += tick.errors;
-    m.opened += tick.opened;
-    m.time_wait = add_some(m.time_wait, tick.time_wait);
-    m.kernel_time_wait = add_some(m.kernel_time_wait, tick.kernel_time_wait);
-    m.client_ips = add_some(m.client_ips, tick.client_ips);
-    if let Some(theirs) = &tick.hdr {
-        let second = |e| format!("timeline second {}: {e}", tick.t);
-        let theirs = decode_hdr(theirs).map_err(second)?;
-        let sum = match &m.hdr {
-            Some(mine) => {
-                let mut mine = decode_hdr(mine).map_err(second)?;
-                mine.add(&theirs).map_err(|e| second(format!("histograms cannot be added: {e:?}")))?;
-                mine
-            }
-            None => theirs,
-        };
-        set_second_latency(m, &sum);
+/// One merged second: its ticks' counts added, their latency histograms added and summarized once.
+fn add_second(t: u64, ticks: &[(&str, &Tick)]) -> Result<Tick, String> {
+    let second = |e: String| format!("timeline second {t}: {e}");
+    let mut merged = Tick { t, ..ticks[0].1.clone() };
+    for (name, tick) in &ticks[1..] {
+        let too_large = |field| second(too_large(name)(field));
+        add_count("requests", &mut merged.requests, tick.requests).map_err(too_large)?;
+        add_count("errors", &mut merged.errors, tick.errors).map_err(too_large)?;
+        add_count("opened", &mut merged.opened, tick.opened).map_err(too_large)?;
+        merged.time_wait = add_some("time_wait", merged.time_wait, tick.time_wait).map_err(too_large)?;
+        merged.kernel_time_wait =
+            add_some("kernel_time_wait", merged.kernel_time_wait, tick.kernel_time_wait).map_err(too_large)?;
+        merged.client_ips = add_some("client_ips", merged.client_ips, tick.client_ips).map_err(too_large)?;
     }
-    Ok(())
+    if ticks.len() > 1 {
+        let mut sum: Option<Histogram<u64>> = None;
+        for hdr in ticks.iter().filter_map(|(_, tick)| tick.hdr.as_deref()) {
+            let theirs = decode_hdr(hdr).map_err(second)?;
+            match &mut sum {
+                Some(mine) => mine.add(&theirs).map_err(|e| second(format!("histograms cannot be added: {e:?}")))?,
+                None => sum = Some(theirs),
+            }
+        }
+        if let Some(sum) = sum {
+            set_second_latency(&mut merged, &sum);
+        }
+    }
+    Ok(merged)
 }
 
 fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -293,10 +423,10 @@ fn max_some<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
     }
 }
 
-fn add_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+fn add_some(name: &'static str, a: Option<u64>, b: Option<u64>) -> Result<Option<u64>, &'static str> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
-        _ => a.or(b),
+        (Some(mut a), Some(b)) => add_count(name, &mut a, b).map(|()| Some(a)),
+        _ => Ok(a.or(b)),
     }
 }
 
@@ -329,7 +459,11 @@ mod tests {
             );
         }
         let shape = RunShape { mode: Mode::Keepalive, connections: 4, depth: 1, rate: None };
-        fixture::run_result(vec![rec.finish(shape, Duration::from_secs_f64(secs))])
+        let mut result = fixture::run_result(vec![rec.finish(shape, Duration::from_secs_f64(secs))]);
+        // each its own run, as two runs are never started at the same moment
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        result.started_at = format!("run {}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        result
     }
 
     #[test]
@@ -384,9 +518,107 @@ mod tests {
         assert!(err.contains("shard 1/3 missing"), "{err}");
         let err = merge(&[("a", &a), ("whole", &measured(10, 100, 1.0))]).unwrap_err();
         assert!(err.contains("whole is not"), "{err}");
+        // another plan: the field that differs, in words
         let mut other = shard(1, 3, 334, 0);
         other.whole = Some(WholePlan { connections: 5, rate: None, requests: Some(2000) });
-        assert!(merge(&[("a", &a), ("other", &other), ("c", &c)]).unwrap_err().contains("another plan"));
+        let err = merge(&[("a", &a), ("other", &other), ("c", &c)]).unwrap_err();
+        assert_eq!(err, "other is a shard of another plan than a: the whole plan's -n: 2000 vs 1001");
+        other.whole = Some(WholePlan { connections: 6, rate: Some(100.0), requests: None });
+        let err = merge(&[("a", &a), ("other", &other), ("c", &c)]).unwrap_err();
+        assert_eq!(err, "other is a shard of another plan than a: the whole plan's -c: 6 vs 5");
+        let four = shard(1, 4, 334, 0);
+        let err = merge(&[("a", &a), ("four", &four), ("c", &c)]).unwrap_err();
+        assert_eq!(err, "four is a shard of another plan than a: --shard 1/4 vs 0/3 (the plans have 4 and 3 shards)");
+        assert!(!err.contains("Some(") && !err.contains("WholePlan"), "{err}");
+    }
+
+    #[test]
+    fn one_result_given_twice_is_refused_not_counted_twice() {
+        let a = measured(100, 100, 1.0);
+        let err = merge(&[("r.json", &a), ("copy.json", &a)]).unwrap_err();
+        assert_eq!(
+            err,
+            "copy.json is the same result as r.json (the same started_at, command and histograms): merging it would \
+             count its requests twice"
+        );
+        // another run of the same command, started at another time, is another result
+        let mut b = a.clone();
+        b.started_at = "2026-01-01T00:00:05Z".into();
+        assert_eq!(merge(&[("r.json", &a), ("b.json", &b)]).unwrap().runs[0].requests, 200);
+    }
+
+    #[test]
+    fn requests_per_second_is_over_the_span_the_results_cover_and_a_gap_is_said() {
+        // three runs of 100 requests over 1 s each, started 0 s, 0.5 s and 3 s after the first
+        let at = |start_ms: u64| {
+            let mut r = measured(100, 100, 1.0);
+            (r.runs[0].started_unix_ms, r.started_at) = (Some(1_000_000 + start_ms), format!("{start_ms}"));
+            r
+        };
+        let (a, b, c) = (at(0), at(500), at(3000));
+        let m = merge(&[("a", &a), ("b", &b), ("c", &c)]).unwrap();
+        let run = &m.runs[0];
+        // from the first start to the last end: 4 s, 1.5 s of it with none running
+        assert_eq!((run.duration_s, run.rps), (4.0, 75.0));
+        assert_eq!(m.notes.len(), 1, "{:?}", m.notes);
+        let note = &m.notes[0];
+        assert_eq!((note.kind, note.mode), (NoteKind::Merge, Some(crate::mode::Mode::Keepalive)));
+        assert!(note.text.starts_with("the 3 merged results did not all run at the same time: they span 4.000 s"));
+        assert_eq!((note.figures["span_s"], note.figures["idle_s"]), (4.0, 1.5));
+        // overlapping runs: the span, and nothing to say
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!((m.runs[0].duration_s, m.runs[0].rps, m.notes.len()), (1.5, 200.0 / 1.5, 0));
+    }
+
+    #[test]
+    fn counts_that_would_pass_u64_max_are_refused_naming_the_field() {
+        let mut a = measured(10, 100, 1.0);
+        (a.runs[0].errors.reset, a.runs[0].keep_alive.declined) = (1, 1);
+        // each case: a change to b, the field named
+        type Change = fn(&mut ModeResult);
+        let cases: [(Change, &str); 4] = [
+            (|r| r.requests = u64::MAX, "requests"),
+            (|r| r.errors.reset = u64::MAX, "errors.reset"),
+            (|r| r.keep_alive.declined = u64::MAX, "keep_alive.declined"),
+            (|r| r.timeline[0].requests = u64::MAX, "timeline second 1: requests"),
+        ];
+        for (change, field) in cases {
+            let mut b = a.clone();
+            b.started_at = "another start".into();
+            change(&mut b.runs[0]);
+            let err = merge(&[("a.json", &a), ("b.json", &b)]).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "keepalive mode: {field}: adding b.json's passes 18446744073709551615, the most a count can be"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_timeline_merges_in_one_pass() {
+        // Each tick is placed in a sorted map once: 2 x 200,000 seconds, where a search of the merged ticks for
+        // each new one would make 4 x 10^10 comparisons. The second run started 2 s after the first.
+        const SECONDS: u64 = 200_000;
+        let long = |start_ms: u64| {
+            let mut r = fixture::run_result(vec![fixture::mode_result(crate::mode::Mode::Keepalive)]);
+            r.runs[0].latency = measured(1, 100, 1.0).runs[0].latency.clone();
+            r.runs[0].started_unix_ms = Some(start_ms);
+            r.started_at = start_ms.to_string();
+            r.runs[0].timeline =
+                (1..=SECONDS).map(|t| Tick { t, requests: 1, errors: t % 2, ..Tick::default() }).collect();
+            r
+        };
+        let (a, b) = (long(0), long(2000));
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        let timeline = &m.runs[0].timeline;
+        assert_eq!(timeline.len(), SECONDS as usize + 2);
+        assert!(timeline.windows(2).all(|w| w[0].t + 1 == w[1].t), "every second once, in order");
+        let requests: Vec<u64> =
+            [0, 1, 2, SECONDS as usize, SECONDS as usize + 1].iter().map(|&i| timeline[i].requests).collect();
+        assert_eq!(requests, [1, 1, 2, 1, 1], "b's second 1 is a's second 3");
+        assert_eq!(timeline.iter().map(|t| t.errors).sum::<u64>(), SECONDS);
     }
 
     #[test]
@@ -412,7 +644,7 @@ mod tests {
         // different embedded-server ports are the same target
         let mut a = a;
         a.target = "http://127.0.0.1:1234/ (embedded server)".into();
-        let mut b = a.clone();
+        let mut b = measured(10, 100, 1.0);
         b.target = "http://127.0.0.1:5678/ (embedded server)".into();
         assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
         // two open-loop shares of one plan merge, their rates added
@@ -448,8 +680,7 @@ mod tests {
         assert_eq!(m.runs[0].tls, Some(tls(3, 17)));
         assert_eq!(m.runs[0].latency.tls.as_ref().map(|h| h.count), Some(2));
         // http results stay without
-        let plain = measured(10, 100, 1.0);
-        let m = merge(&[("a", &plain), ("b", &plain)]).unwrap();
+        let m = merge(&[("a", &measured(10, 100, 1.0)), ("b", &measured(10, 100, 1.0))]).unwrap();
         assert_eq!((m.runs[0].tls.as_ref(), m.runs[0].latency.tls.as_ref()), (None, None));
     }
 

@@ -13,6 +13,7 @@ Depends on nothing async: the engine passes instants in.
 
 pub mod merge;
 pub mod result;
+pub mod validate;
 
 use std::time::{Duration, Instant};
 
@@ -44,13 +45,18 @@ pub enum ErrorKind {
     /// The request's QUIC connection was closed (CONNECTION_CLOSE, or the endpoint's end) under it.
     QuicClosed,
     Other,
-    /// The TLS handshake of the request's connection failed.
+    /// TLS failed on the request's connection: its handshake, or a fatal alert after it (a server that asks
+    /// for a client certificate sends one after the client's TLS 1.3 Finished, RFC 8446 §4.4.2.4).
     Tls,
 }
 
 impl ErrorKind {
     pub fn of_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
+        // tokio-rustls and rustls' own streams carry a TLS failure as a rustls::Error inside the io::Error.
+        if err.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return ErrorKind::Tls;
+        }
         match err.kind() {
             Io::ConnectionRefused => ErrorKind::Refused,
             Io::TimedOut => ErrorKind::Timeout,
@@ -176,6 +182,9 @@ pub struct Recorder {
     closed_by_client: u64,
     closed_by_server: u64,
     closed_by_reset: u64,
+    closed_on_server_request: u64,
+    closed_unanswered: u64,
+    closed_unsolicited: u64,
     retries: u64,
     in_flight_at_end: u64,
     keep_alive: KeepAlive,
@@ -184,6 +193,11 @@ pub struct Recorder {
     stream_cap: Option<u32>,
     /// HTTP/3: QUIC's own figures, made at the first QUIC connection.
     quic: Option<QuicRecord>,
+    /// The most requests or streams in flight at once on one connection.
+    most_in_flight: u32,
+    /// What a server sent that could not be read as HTTP, in words, the first time (not part of the result:
+    /// the note that says no response was HTTP quotes it).
+    unreadable: Option<String>,
     timeline: Vec<Second>,
     /// The second last recorded into: its start, its end, its index in `timeline`.
     current: (Instant, Instant, usize),
@@ -213,12 +227,17 @@ impl Recorder {
             closed_by_client: 0,
             closed_by_server: 0,
             closed_by_reset: 0,
+            closed_on_server_request: 0,
+            closed_unanswered: 0,
+            closed_unsolicited: 0,
             retries: 0,
             in_flight_at_end: 0,
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
             quic: None,
+            most_in_flight: 0,
+            unreadable: None,
             timeline: Vec::new(),
             current: (started, started, 0),
             live_latency: new_second_histogram(),
@@ -357,12 +376,40 @@ impl Recorder {
         self.second(at).errors += 1;
     }
 
-    pub fn closed(&mut self, by: Closer) {
+    /// A connection closed, `by` whoever closed first; `asked`: the server's last response said the
+    /// connection ends (`Connection: close`), so a client close is the server's wish, counted apart.
+    pub fn closed(&mut self, by: Closer, asked: bool) {
         match by {
+            Closer::Client if asked => self.closed_on_server_request += 1,
             Closer::Client => self.closed_by_client += 1,
             Closer::Server => self.closed_by_server += 1,
             Closer::Reset => self.closed_by_reset += 1,
         }
+    }
+
+    /// The server closed or reset a connection that had requests written and answered none of them.
+    pub fn closed_unanswered(&mut self) {
+        self.closed_unanswered += 1;
+    }
+
+    /// The client closed a connection because the server sent bytes no request asked for.
+    pub fn closed_unsolicited(&mut self) {
+        self.closed_unsolicited += 1;
+    }
+
+    /// A connection carried as many requests as a learned per-connection limit allowed.
+    pub fn learned_limit_capped(&mut self) {
+        self.keep_alive.capped_connections += 1;
+    }
+
+    /// A connection ran past a learned per-connection limit: the limit was dropped.
+    pub fn learned_limit_refuted(&mut self) {
+        self.keep_alive.learned_limit_dropped += 1;
+    }
+
+    /// A worker ended holding this learned per-connection limit (None: none).
+    pub fn learned_limit_held(&mut self, limit: Option<u64>) {
+        self.keep_alive.merge(&KeepAlive { learned_limit: limit, ..KeepAlive::default() });
     }
 
     /// A scheduled request started `lag` after its time (`--rate`).
@@ -412,6 +459,23 @@ impl Recorder {
         self.stream_cap = Some(self.stream_cap.map_or(streams, |cap| cap.min(streams)));
     }
 
+    /// A connection has `now` requests (or streams) in flight, just after sending more.
+    pub fn in_flight(&mut self, now: usize) {
+        self.most_in_flight = self.most_in_flight.max(u32::try_from(now).unwrap_or(u32::MAX));
+    }
+
+    /// A response could not be read: `said` puts what the server sent in words, kept the first time only.
+    pub fn unreadable(&mut self, said: impl FnOnce() -> String) {
+        if self.unreadable.is_none() {
+            self.unreadable = Some(said());
+        }
+    }
+
+    /// What the first unreadable response was, if one was met.
+    pub fn unreadable_said(&self) -> Option<&str> {
+        self.unreadable.as_deref()
+    }
+
     pub fn received(&mut self, bytes: usize) {
         self.bytes_received += bytes as u64;
     }
@@ -440,6 +504,9 @@ impl Recorder {
         self.closed_by_client += other.closed_by_client;
         self.closed_by_server += other.closed_by_server;
         self.closed_by_reset += other.closed_by_reset;
+        self.closed_on_server_request += other.closed_on_server_request;
+        self.closed_unanswered += other.closed_unanswered;
+        self.closed_unsolicited += other.closed_unsolicited;
         self.retries += other.retries;
         self.in_flight_at_end += other.in_flight_at_end;
         self.keep_alive.merge(&other.keep_alive);
@@ -453,6 +520,10 @@ impl Recorder {
         }
         if let Some(theirs) = &other.quic {
             self.quic.get_or_insert_with(QuicRecord::default).merge(theirs);
+        }
+        self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
+        if self.unreadable.is_none() {
+            self.unreadable.clone_from(&other.unreadable);
         }
         if other.timeline.len() > self.timeline.len() {
             self.timeline.resize(other.timeline.len(), Second::default());
@@ -516,8 +587,12 @@ impl Recorder {
             closed_by_client: self.closed_by_client,
             closed_by_server: self.closed_by_server,
             closed_by_reset: self.closed_by_reset,
+            closed_on_server_request: self.closed_on_server_request,
+            closed_unanswered: self.closed_unanswered,
+            closed_unsolicited: self.closed_unsolicited,
             keep_alive: self.keep_alive,
             max_concurrent_streams: self.stream_cap,
+            max_in_flight: (self.most_in_flight > 0).then_some(self.most_in_flight),
             latency: Latency {
                 connect: summarize(&self.connect),
                 ttfb: summarize(&self.ttfb),
@@ -628,18 +703,73 @@ pub fn decode(hist: &Hist) -> Result<Histogram<u64>, String> {
     decode_hdr(&hist.hdr)
 }
 
-/// Reads back a base64 HdrHistogram V2 serialization (a `Hist`'s or a timeline second's `hdr`).
+/// Reads back a base64 HdrHistogram V2 serialization (a `Hist`'s or a timeline second's `hdr`). What it
+/// may allocate is bounded by the text it is given: the header is checked before the crate sizes anything
+/// from it.
 pub fn decode_hdr(hdr: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(hdr).map_err(|e| format!("hdr is not base64: {e}"))?;
+    check_v2_header(&bytes)?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("hdr is not an HdrHistogram: {e:?}"))
+}
+
+/// The header of HdrHistogram's V2 encoding, as the Java and Rust implementations write it, big-endian:
+/// cookie, payload length (u32), normalizing offset, significant digits (u32), lowest and highest trackable
+/// values (u64), integer-to-double ratio (f64).
+const V2_HEADER_LEN: usize = 40;
+/// The cookie of an uncompressed V2 histogram; the compressed one (a zlib stream) is refused, as connbench
+/// never writes it and it would let a few bytes inflate into many.
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+/// The most significant digits connbench writes (3 for the phases, 2 for a second). Together with the
+/// payload held in the text, this bounds what decoding allocates: about 450 KB of counts at most.
+const MAX_SIGFIG: u32 = 3;
+
+/// Refuses a header whose sizes the bytes do not back: the crate would allocate the payload length it
+/// claims (4 GiB for a crafted one in a few bytes) before finding the bytes are not there.
+fn check_v2_header(bytes: &[u8]) -> Result<(), String> {
+    let not = || "hdr is not an HdrHistogram (too short for its header)".to_string();
+    let word = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+    if word(0).ok_or_else(not)? != V2_COOKIE {
+        return Err("hdr is not an HdrHistogram (not the uncompressed V2 encoding connbench writes)".into());
+    }
+    let (payload, sigfig) = (word(4).ok_or_else(not)?, word(12).ok_or_else(not)?);
+    let held = bytes.len().saturating_sub(V2_HEADER_LEN);
+    if bytes.len() < V2_HEADER_LEN || payload as usize > held {
+        return Err(format!(
+            "hdr is not an HdrHistogram (its header claims {payload} bytes of counts, it holds {held})"
+        ));
+    }
+    if sigfig > MAX_SIGFIG {
+        return Err(format!("hdr is not a connbench histogram ({sigfig} significant digits; connbench writes 2 or 3)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mode::Mode;
+
+    #[test]
+    fn a_header_claiming_more_than_the_text_holds_is_refused_before_anything_is_allocated() {
+        let mut h = new_histogram();
+        h.record(100).unwrap();
+        let good = serialize(&h);
+        assert_eq!(decode_hdr(&base64::engine::general_purpose::STANDARD.encode(&good)).unwrap().len(), 1);
+        let craft = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = good.clone();
+            edit(&mut bytes);
+            decode_hdr(&base64::engine::general_purpose::STANDARD.encode(bytes)).unwrap_err()
+        };
+        // each case: the change to a real histogram, what the message says
+        let four_gib: &dyn Fn(&mut Vec<u8>) = &|b| b[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(craft(four_gib).contains("claims 4294967295 bytes of counts, it holds"), "{}", craft(four_gib));
+        assert!(craft(&|b| b[12..16].copy_from_slice(&5u32.to_be_bytes())).contains("5 significant digits"));
+        assert!(craft(&|b| b[0..4].copy_from_slice(&(V2_COOKIE + 1).to_be_bytes())).contains("not the uncompressed"));
+        assert!(craft(&|b| b.truncate(6)).contains("too short"));
+        assert!(craft(&|b| b.truncate(20)).contains("claims"));
+    }
 
     const SHAPE: RunShape = RunShape { mode: Mode::Keepalive, connections: 2, depth: 1, rate: None };
 
@@ -705,7 +835,10 @@ mod tests {
         a.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
         b.completed(&exchange(t0, 1_500_000, 1_500_000, 1_500_010, 1_500_020, false), 200);
         b.failed(t0 + Duration::from_millis(2500), ErrorKind::Reset);
-        b.closed(Closer::Server);
+        b.closed(Closer::Server, false);
+        b.closed(Closer::Client, true);
+        b.closed_unanswered();
+        b.closed_unsolicited();
         b.retried();
         a.keep_alive_limits(Some(100), None);
         b.keep_alive_limits(Some(3), Some(5));
@@ -715,16 +848,23 @@ mod tests {
         assert_eq!(m.requests, 2);
         assert_eq!(m.errors.reset, 1);
         assert_eq!(m.errors.total(), 1);
-        assert_eq!(m.closed_by_server, 1);
+        assert_eq!((m.closed_by_server, m.closed_by_client, m.closed_on_server_request), (1, 0, 1));
+        assert_eq!((m.closed_unanswered, m.closed_unsolicited), (1, 1));
         assert_eq!(m.retries, 1);
         let k = &m.keep_alive;
         assert_eq!((k.declined, k.limits_announced, k.max, k.timeout_s), (1, 2, Some(3), Some(5)));
         b.keep_alive_max_used(true);
         b.keep_alive_max_used(false);
+        b.learned_limit_capped();
+        b.learned_limit_refuted();
+        b.learned_limit_held(Some(7));
+        b.learned_limit_held(None);
         let mut c = Recorder::new(t0, false);
+        c.learned_limit_held(Some(9));
         c.merge(&b);
         let k = c.finish(SHAPE, Duration::from_secs(3)).keep_alive;
         assert_eq!((k.max_connections, k.max_used_in_full), (2, 1));
+        assert_eq!((k.learned_limit, k.capped_connections, k.learned_limit_dropped), (Some(7), 1, 1));
         let ticks: Vec<_> = m.timeline.iter().map(|t| (t.t, t.requests, t.errors)).collect();
         assert_eq!(ticks, vec![(1, 1, 0), (2, 1, 0), (3, 0, 1)]);
     }
@@ -806,5 +946,7 @@ mod tests {
         assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(24)), ErrorKind::FdExhausted);
         assert_eq!(ErrorKind::of_io(&Error::from_raw_os_error(99)), ErrorKind::AddrUnavailable);
         assert_eq!(ErrorKind::of_io(&Error::other("x")), ErrorKind::Other);
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert_eq!(ErrorKind::of_io(&Error::new(Io::InvalidData, alert)), ErrorKind::Tls);
     }
 }

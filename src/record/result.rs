@@ -81,9 +81,24 @@ pub struct ModeResult {
     pub rps: f64,
     pub bytes_received: u64,
     pub connections_opened: u64,
+    /// Connections closed first by the client of its own accord (its limit, a timeout, the end of the run),
+    /// first by the server, and reset. With `closed_on_server_request`, they add up to `connections_opened`.
     pub closed_by_client: u64,
     pub closed_by_server: u64,
     pub closed_by_reset: u64,
+    /// Connections the client closed first because the server's last response said so (`Connection: close`,
+    /// HTTP/1.0 without Keep-Alive): TIME_WAIT on the client, at the server's wish. Counted in `closed_by_client`
+    /// in results written before it was added.
+    #[serde(default)]
+    pub closed_on_server_request: u64,
+    /// Connections the server closed or reset with requests written and not one answered (a server that
+    /// accepts and closes: a load balancer with no backend). Added within schema 1.
+    #[serde(default)]
+    pub closed_unanswered: u64,
+    /// Connections the client closed because the server sent bytes no request asked for (a second response
+    /// to one request). Added within schema 1.
+    #[serde(default)]
+    pub closed_unsolicited: u64,
     /// What the server said about keeping connections (absent in results written before it was added).
     #[serde(default)]
     pub keep_alive: KeepAlive,
@@ -91,6 +106,11 @@ pub struct ModeResult {
     /// `--depth` streams (RFC 9113 §6.5.2); absent when it did not cap them, and in HTTP/1 modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_streams: Option<u32>,
+    /// The most requests (HTTP/1.x) or streams (HTTP/2) in flight at once on one connection: what `depth` came
+    /// to once the server's limits and the method had their say (absent in results written before it was added,
+    /// and when nothing was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     pub latency: Latency,
     /// With `--rate`: how well the client kept to the schedule; null for closed-loop runs.
     #[serde(default)]
@@ -161,15 +181,40 @@ pub struct TlsSummary {
 }
 
 impl TlsSummary {
-    pub fn add(&mut self, other: &TlsSummary) {
+    /// Adds another machine's handshakes; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &TlsSummary) -> Result<(), &'static str> {
         if self.version.is_empty() {
             (self.version, self.cipher, self.alpn) = (other.version.clone(), other.cipher.clone(), other.alpn.clone());
         }
-        self.handshakes_full += other.handshakes_full;
-        self.handshakes_resumed += other.handshakes_resumed;
+        add_count("tls.handshakes_full", &mut self.handshakes_full, other.handshakes_full)?;
+        add_count("tls.handshakes_resumed", &mut self.handshakes_resumed, other.handshakes_resumed)?;
         self.insecure |= other.insecure;
+        Ok(())
     }
 }
+
+/// `into += from`, or the name of the count, when the sum would pass `u64::MAX`: counts read from files are
+/// anyone's numbers, and a sum that wraps around would report a tiny figure for a huge one.
+pub fn add_count(name: &'static str, into: &mut u64, from: u64) -> Result<(), &'static str> {
+    *into = into.checked_add(from).ok_or(name)?;
+    Ok(())
+}
+
+/// Counts by name, all added or the first that would pass `u64::MAX` named.
+fn add_counts<const N: usize>(
+    into: [(&'static str, &mut u64); N],
+    from: [(&'static str, u64); N],
+) -> Result<(), &'static str> {
+    into.into_iter().zip(from).try_for_each(|((name, mine), (_, theirs))| add_count(name, mine, theirs))
+}
+
+/// The sum of counts, or None past `u64::MAX`.
+pub fn checked_sum<const N: usize>(counts: [(&'static str, u64); N]) -> Option<u64> {
+    counts.iter().try_fold(0u64, |sum, (_, n)| sum.checked_add(*n))
+}
+
+/// Where a run's own counters are added (one thread's to another's): they stay far below `u64::MAX`.
+const IN_PROCESS: &str = "a run's own counts stay far below 2^64";
 
 /// Responses by status class. `1xx` and `other` were added within schema 1 (absent in older results):
 /// a final 1xx is a 101 Switching Protocols (interim 1xx responses are skipped, not counted), and
@@ -234,15 +279,39 @@ impl StatusCounts {
         }
     }
 
-    pub fn add(&mut self, other: &StatusCounts) {
-        self.s1xx += other.s1xx;
-        self.s2xx += other.s2xx;
-        self.s3xx += other.s3xx;
-        self.s4xx += other.s4xx;
-        self.s5xx += other.s5xx;
-        self.other += other.other;
+    /// Every class by its JSON name.
+    pub fn classes(&self) -> [(&'static str, u64); 6] {
+        [
+            ("status.1xx", self.s1xx),
+            ("status.2xx", self.s2xx),
+            ("status.3xx", self.s3xx),
+            ("status.4xx", self.s4xx),
+            ("status.5xx", self.s5xx),
+            ("status.other", self.other),
+        ]
     }
 
+    fn classes_mut(&mut self) -> [(&'static str, &mut u64); 6] {
+        [
+            ("status.1xx", &mut self.s1xx),
+            ("status.2xx", &mut self.s2xx),
+            ("status.3xx", &mut self.s3xx),
+            ("status.4xx", &mut self.s4xx),
+            ("status.5xx", &mut self.s5xx),
+            ("status.other", &mut self.other),
+        ]
+    }
+
+    pub fn add(&mut self, other: &StatusCounts) {
+        self.checked_add(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the class that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &StatusCounts) -> Result<(), &'static str> {
+        add_counts(self.classes_mut(), other.classes())
+    }
+
+    /// Every response; a result read from a file was checked to keep this below `u64::MAX`.
     pub fn total(&self) -> u64 {
         self.s2xx + self.non_2xx()
     }
@@ -261,40 +330,59 @@ impl StatusCounts {
 }
 
 impl ErrorCounts {
-    pub fn add(&mut self, other: &ErrorCounts) {
-        self.refused += other.refused;
-        self.timeout += other.timeout;
-        self.reset += other.reset;
-        self.addr_unavailable += other.addr_unavailable;
-        self.fd_exhausted += other.fd_exhausted;
-        self.truncated += other.truncated;
-        self.parse += other.parse;
-        self.closed_early += other.closed_early;
-        self.other += other.other;
-        self.tls += other.tls;
-        self.h2_reset += other.h2_reset;
-        self.h3_reset += other.h3_reset;
-        self.quic_handshake += other.quic_handshake;
-        self.quic_idle_timeout += other.quic_idle_timeout;
-        self.quic_closed += other.quic_closed;
+    /// Every kind by its JSON name, `other` last, as people read a breakdown.
+    pub fn kinds(&self) -> [(&'static str, u64); 15] {
+        [
+            ("refused", self.refused),
+            ("timeout", self.timeout),
+            ("reset", self.reset),
+            ("addr_unavailable", self.addr_unavailable),
+            ("fd_exhausted", self.fd_exhausted),
+            ("truncated", self.truncated),
+            ("parse", self.parse),
+            ("closed_early", self.closed_early),
+            ("tls", self.tls),
+            ("h2_reset", self.h2_reset),
+            ("h3_reset", self.h3_reset),
+            ("quic_handshake", self.quic_handshake),
+            ("quic_idle_timeout", self.quic_idle_timeout),
+            ("quic_closed", self.quic_closed),
+            ("other", self.other),
+        ]
     }
 
+    fn kinds_mut(&mut self) -> [(&'static str, &mut u64); 15] {
+        [
+            ("errors.refused", &mut self.refused),
+            ("errors.timeout", &mut self.timeout),
+            ("errors.reset", &mut self.reset),
+            ("errors.addr_unavailable", &mut self.addr_unavailable),
+            ("errors.fd_exhausted", &mut self.fd_exhausted),
+            ("errors.truncated", &mut self.truncated),
+            ("errors.parse", &mut self.parse),
+            ("errors.closed_early", &mut self.closed_early),
+            ("errors.tls", &mut self.tls),
+            ("errors.h2_reset", &mut self.h2_reset),
+            ("errors.h3_reset", &mut self.h3_reset),
+            ("errors.quic_handshake", &mut self.quic_handshake),
+            ("errors.quic_idle_timeout", &mut self.quic_idle_timeout),
+            ("errors.quic_closed", &mut self.quic_closed),
+            ("errors.other", &mut self.other),
+        ]
+    }
+
+    pub fn add(&mut self, other: &ErrorCounts) {
+        self.checked_add(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the kind that would pass `u64::MAX` if it cannot.
+    pub fn checked_add(&mut self, other: &ErrorCounts) -> Result<(), &'static str> {
+        add_counts(self.kinds_mut(), other.kinds())
+    }
+
+    /// Every failed request; a result read from a file was checked to keep this below `u64::MAX`.
     pub fn total(&self) -> u64 {
-        self.refused
-            + self.timeout
-            + self.reset
-            + self.addr_unavailable
-            + self.fd_exhausted
-            + self.truncated
-            + self.parse
-            + self.closed_early
-            + self.other
-            + self.tls
-            + self.h2_reset
-            + self.h3_reset
-            + self.quic_handshake
-            + self.quic_idle_timeout
-            + self.quic_closed
+        self.kinds().iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -306,16 +394,22 @@ pub struct Pacing {
     /// The largest delay between a request's scheduled and actual start.
     pub max_lag_us: u64,
     /// Requests due inside the window that were never sent: no connection was free for them within
-    /// `--timeout` of their due time, or the window ended first.
+    /// `--timeout` of their due time, or the window ended first (with a retry not yet sent again).
     #[serde(default)]
     pub missed: u64,
 }
 
 impl Pacing {
     pub fn merge(&mut self, other: &Pacing) {
-        self.late_starts += other.late_starts;
+        self.checked_merge(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's pacing; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_merge(&mut self, other: &Pacing) -> Result<(), &'static str> {
+        add_count("pacing.late_starts", &mut self.late_starts, other.late_starts)?;
+        add_count("pacing.missed", &mut self.missed, other.missed)?;
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
-        self.missed += other.missed;
+        Ok(())
     }
 }
 
@@ -338,20 +432,40 @@ pub struct KeepAlive {
     pub max_used_in_full: u64,
     /// The smallest `timeout` announced, in seconds, if any.
     pub timeout_s: Option<u32>,
+    /// A per-connection limit connbench learned because the server closed connections early after the same
+    /// number of responses, several in a row, and still held at the end (the smallest, if workers differ);
+    /// null if none was learned or every one was refuted. Added within schema 1.
+    #[serde(default)]
+    pub learned_limit: Option<u64>,
+    /// Connections that carried as many requests as a learned limit allowed, and times a connection let run
+    /// past a learned limit refuted it (docs/connections.md). Added within schema 1.
+    #[serde(default)]
+    pub capped_connections: u64,
+    #[serde(default)]
+    pub learned_limit_dropped: u64,
 }
 
 impl KeepAlive {
     pub fn merge(&mut self, other: &KeepAlive) {
-        self.declined += other.declined;
-        self.limits_announced += other.limits_announced;
-        self.max_connections += other.max_connections;
-        self.max_used_in_full += other.max_used_in_full;
+        self.checked_merge(other).expect(IN_PROCESS);
+    }
+
+    /// Adds another result's counts; the name of the count that would pass `u64::MAX` if it cannot.
+    pub fn checked_merge(&mut self, other: &KeepAlive) -> Result<(), &'static str> {
+        add_count("keep_alive.declined", &mut self.declined, other.declined)?;
+        add_count("keep_alive.limits_announced", &mut self.limits_announced, other.limits_announced)?;
+        add_count("keep_alive.max_connections", &mut self.max_connections, other.max_connections)?;
+        add_count("keep_alive.max_used_in_full", &mut self.max_used_in_full, other.max_used_in_full)?;
         self.max = min_some(self.max, other.max);
         self.timeout_s = min_some(self.timeout_s, other.timeout_s);
+        self.learned_limit = min_some(self.learned_limit, other.learned_limit);
+        add_count("keep_alive.capped_connections", &mut self.capped_connections, other.capped_connections)?;
+        add_count("keep_alive.learned_limit_dropped", &mut self.learned_limit_dropped, other.learned_limit_dropped)?;
+        Ok(())
     }
 }
 
-fn min_some(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+fn min_some<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         _ => a.or(b),
@@ -371,6 +485,22 @@ pub struct Latency {
     /// https only: end of the TCP handshake to end of the TLS handshake, one sample per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Hist>,
+}
+
+impl Latency {
+    /// Every histogram by its JSON name; None where the run has none (no `--rate`, no TLS).
+    pub fn phases(&self) -> [(&'static str, Option<&Hist>); 8] {
+        [
+            ("connect", Some(&self.connect)),
+            ("tls", self.tls.as_ref()),
+            ("ttfb", Some(&self.ttfb)),
+            ("transfer", Some(&self.transfer)),
+            ("total", Some(&self.total)),
+            ("total_first", Some(&self.total_first)),
+            ("total_reused", Some(&self.total_reused)),
+            ("total_uncorrected", self.total_uncorrected.as_ref()),
+        ]
+    }
 }
 
 /// A histogram's summary in microseconds, with the whole histogram so results merge exactly.
@@ -503,8 +633,12 @@ pub(crate) mod fixture {
             closed_by_client: 0,
             closed_by_server: 0,
             closed_by_reset: 0,
+            closed_on_server_request: 0,
+            closed_unanswered: 0,
+            closed_unsolicited: 0,
             keep_alive: KeepAlive::default(),
             max_concurrent_streams: None,
+            max_in_flight: None,
             latency: Latency {
                 connect: Hist::default(),
                 ttfb: Hist::default(),
@@ -591,7 +725,7 @@ mod tests {
         assert_eq!(serde_json::from_value::<ModeResult>(older).unwrap().http, None);
         for (http, name) in [("1.0", "HTTP/1.0"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2"), ("3", "HTTP/3")] {
             let version: crate::mode::Http = serde_json::from_value(serde_json::json!(http)).unwrap();
-            assert_eq!(version.name(), name);
+            assert_eq!((version.name(), version.version()), (name, http));
         }
     }
 }

@@ -43,9 +43,12 @@ impl Axis {
     }
 
     /// Latency in µs on a log scale from the tick below the fastest to the tick above the slowest,
-    /// ticks at 1, 2, 5 × 10^k (only decades when the range is wide).
+    /// ticks at 1, 2, 5 × 10^k (only decades when the range is wide). Whatever it is given (a chart with no
+    /// sample has no fastest), the axis stays within the histograms' 1 µs to 1 hour, so its ticks are few.
     pub fn latency(min_us: f64, max_us: f64) -> Axis {
-        let (low, high) = (min_us.max(1.0), max_us.max(min_us.max(1.0) * 2.0));
+        const HOUR_US: f64 = 3.6e9;
+        let low = if min_us.is_finite() { min_us.clamp(1.0, HOUR_US) } else { 1.0 };
+        let high = if max_us.is_finite() { max_us.clamp(low * 2.0, HOUR_US * 2.0) } else { low * 2.0 };
         let (low_decade, high_decade) = (low.log10().floor() as i32, high.log10().ceil() as i32);
         let steps: &[f64] = if high_decade - low_decade > 3 { &[1.0] } else { &[1.0, 2.0, 5.0] };
         let all: Vec<f64> =
@@ -190,9 +193,13 @@ impl Chart {
     }
 }
 
-/// Text safe inside SVG and HTML elements and attributes.
+/// Text safe inside SVG and HTML elements and attributes, its controls and bidirectional overrides shown.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    crate::printable::printable(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -214,6 +221,10 @@ mod tests {
         assert_eq!(labels(Axis::linear(12_000.0, "requests/s")), ["0", "5k", "10k"]);
         assert_eq!(labels(Axis::linear(2.0, "client IPs")), ["0", "1", "2"]);
         assert_eq!(short_micros(1500), "1.5ms");
+        // a chart with no sample has no fastest and no slowest: still a handful of ticks
+        for (min, max) in [(f64::MAX, 1.0), (f64::INFINITY, f64::NAN), (0.0, f64::MAX)] {
+            assert!(Axis::latency(min, max).ticks.len() < 40, "{min} {max}");
+        }
     }
 
     #[test]

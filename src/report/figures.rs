@@ -8,6 +8,7 @@ A section or a row that says nothing for these runs (no `--rate`, nothing happen
 1xx response) is left out here, once, for every writer.
 */
 
+use crate::printable::printable;
 use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult};
 
 /// One cell's worth of a figure, typed so each writer can say it its own way.
@@ -38,7 +39,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.2}s"),
             Value::BytesPerSecond(b) => bytes_per_second(*b),
             Value::Share(s) => format!("{:.1}%", 100.0 * s),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => "-".into(),
         }
     }
@@ -51,7 +52,7 @@ impl Value {
             Value::Seconds(s) => format!("{s:.3}"),
             Value::BytesPerSecond(b) => format!("{b:.0}"),
             Value::Share(s) => format!("{s:.4}"),
-            Value::Text(t) => t.clone(),
+            Value::Text(t) => printable(t).into_owned(),
             Value::Absent => String::new(),
         }
     }
@@ -214,9 +215,10 @@ pub fn non_2xx() -> Figure {
     Figure::new("non-2xx", "non_2xx", |r| Value::Alarm(r.status.non_2xx()))
 }
 
-/// The HTTP version the mode spoke; an older result says none (HTTP/1.x, or HTTP/2 in multiplex).
+/// The HTTP version the mode spoke, as the JSON writes it (`1.1`, `2`, `3`); an older result says none
+/// (HTTP/1.x, or HTTP/2 in multiplex).
 pub fn http() -> Figure {
-    Figure::new("http", "http", |r| r.http.map_or(Value::Absent, |http| Value::Text(http.name().into())))
+    Figure::new("http", "http", |r| r.http.map_or(Value::Absent, |http| Value::Text(http.version().into())))
 }
 
 /// What the report's first line says of the protocol: HTTP/3 when every mode spoke it (the other versions
@@ -245,6 +247,35 @@ pub fn quic() -> [Figure; 5] {
 
 pub fn connections_opened() -> Figure {
     Figure::new("connections opened", "connections_opened", |r| Value::Count(r.connections_opened))
+}
+
+/// The most requests (HTTP/1.x) or streams (HTTP/2) in flight at once on one connection.
+pub fn max_in_flight() -> Figure {
+    Figure::new("in flight at most", "max_in_flight", |r| {
+        r.max_in_flight.map_or(Value::Absent, |n| Value::Count(n.into()))
+    })
+}
+
+/// HTTP/2: the server's SETTINGS_MAX_CONCURRENT_STREAMS where it held connections below `--depth`.
+pub fn max_concurrent_streams() -> Figure {
+    Figure::new("server's stream limit", "max_concurrent_streams", |r| {
+        r.max_concurrent_streams.map_or(Value::Absent, |n| Value::Count(n.into()))
+    })
+}
+
+/// What `--depth` came to, for people: in flight at most, of the depth asked (`8 of 16`). Labelled for what
+/// the runs keep in flight: pipelined requests, HTTP/2 streams, or both side by side.
+pub fn depth_reached(runs: &[ModeResult]) -> Figure {
+    let deep = |http2: bool| runs.iter().any(|r| r.depth > 1 && r.mode.is_http2() == http2);
+    let label = match (deep(false), deep(true)) {
+        (true, true) => "reqs/streams in flight",
+        (false, true) => "streams in flight, most",
+        _ => "requests in flight, most",
+    };
+    Figure::new(label, "depth", |r| {
+        let most = r.max_in_flight.map_or("-".to_string(), |n| n.to_string());
+        Value::Text(format!("{most} of {}", r.depth))
+    })
 }
 
 /// The status classes, in the order of the CSV columns.
@@ -276,7 +307,10 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     let any = |f: fn(&ModeResult) -> bool| runs.iter().any(f);
     let mut headline = vec![connections()];
     if any(|r| r.depth > 1) {
-        headline.push(Figure::new("pipeline depth", "depth", |r| Value::Count(r.depth.into())));
+        headline.push(depth_reached(runs));
+    }
+    if any(|r| r.max_concurrent_streams.is_some()) {
+        headline.push(max_concurrent_streams());
     }
     headline.extend([
         requests(),
@@ -298,7 +332,8 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     }
     headline.push(non_2xx());
     // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.
-    let mut warnings: Vec<String> = runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning).collect();
+    let mut warnings = no_completed_request(runs);
+    warnings.extend(runs.iter().filter(|r| r.status.non_2xx() > 0).map(non_2xx_warning));
     warnings.extend(
         runs.iter()
             .filter(|r| r.errors.total() > 0)
@@ -312,11 +347,21 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
             n => Value::Rate(r.requests as f64 / n as f64),
         }),
         Figure::new("closed by client first", "closed_by_client", |r| Value::Count(r.closed_by_client)),
+    ];
+    // The client's closes the server asked for, apart from its own (where some were).
+    if any(|r| r.closed_on_server_request > 0) {
+        connection_rows.push(Figure::new(
+            "closed after the server's Connection: close",
+            "closed_on_server_request",
+            |r| Value::Count(r.closed_on_server_request),
+        ));
+    }
+    connection_rows.extend([
         Figure::new("closed by server first", "closed_by_server", |r| Value::Count(r.closed_by_server)),
         Figure::new("closed by reset", "closed_by_reset", |r| Value::Count(r.closed_by_reset)),
         Figure::new("retries", "retries", |r| Value::Count(r.retries)),
         Figure::new("keep-alive declined", "keep_alive_declined", |r| Value::Count(r.keep_alive.declined)),
-    ];
+    ]);
     if any(|r| r.in_flight_at_end > 0) {
         connection_rows.push(Figure::new("in flight at end", "in_flight_at_end", |r| Value::Count(r.in_flight_at_end)));
     }
@@ -370,6 +415,29 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
 
 /// What QUIC does with client ports, said under the port rows (docs/http3.md).
 const QUIC_PORTS: &str = "one UDP socket per engine thread carries every connection; no TIME_WAIT, no port governor";
+/// A line for each mode that completed no request: its latency rows are empty, and must not read as missing.
+pub fn no_completed_request(runs: &[ModeResult]) -> Vec<String> {
+    runs.iter().filter(|r| r.requests == 0).map(|r| format!("{}: no completed request", r.mode.name())).collect()
+}
+
+/// Why `phase` of `run` has no sample, in words; None when it has some.
+pub fn why_no_samples(phase: Phase, run: &ModeResult) -> Option<&'static str> {
+    let Some(hist) = phase.of(run) else {
+        return Some(match phase {
+            Phase::Tls => "the run had no TLS (an http:// target)",
+            Phase::TotalUncorrected => "the run was a closed loop (no --rate): total already counts from each start",
+            _ => "the result has no such histogram",
+        });
+    };
+    (hist.count == 0).then_some(match phase {
+        Phase::Connect => "no connection was established",
+        Phase::Tls => "no TLS handshake completed",
+        _ if run.requests == 0 => "no completed request",
+        Phase::TotalFirst => "no completed request opened its connection",
+        Phase::TotalReused => "no completed request reused a connection",
+        Phase::Ttfb | Phase::Transfer | Phase::Total | Phase::TotalUncorrected => "no completed request",
+    })
+}
 
 /// https: full and resumed TLS handshakes (absent for http).
 pub fn tls_handshakes() -> [Figure; 2] {
@@ -384,9 +452,9 @@ pub fn tls_handshakes() -> [Figure; 2] {
 
 /// What a TLS connection negotiated, and whether its certificate was checked.
 fn negotiated(tls: &crate::record::result::TlsSummary) -> String {
-    let alpn = tls.alpn.as_deref().unwrap_or("none");
+    let alpn = printable(tls.alpn.as_deref().unwrap_or("none"));
     let verified = if tls.insecure { "NOT verified (-k)" } else { "verified" };
-    format!("{} {}, ALPN {alpn}, certificate {verified}", tls.version, tls.cipher)
+    format!("{} {}, ALPN {alpn}, certificate {verified}", printable(&tls.version), printable(&tls.cipher))
 }
 
 fn open_loop_rows() -> Vec<Figure> {
@@ -446,28 +514,7 @@ fn port_rows() -> Vec<Figure> {
 }
 
 fn error_breakdown(e: &ErrorCounts) -> String {
-    [
-        ("refused", e.refused),
-        ("timeout", e.timeout),
-        ("reset", e.reset),
-        ("addr_unavailable", e.addr_unavailable),
-        ("fd_exhausted", e.fd_exhausted),
-        ("truncated", e.truncated),
-        ("parse", e.parse),
-        ("closed_early", e.closed_early),
-        ("tls", e.tls),
-        ("h2_reset", e.h2_reset),
-        ("h3_reset", e.h3_reset),
-        ("quic_handshake", e.quic_handshake),
-        ("quic_idle_timeout", e.quic_idle_timeout),
-        ("quic_closed", e.quic_closed),
-        ("other", e.other),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(name, n)| format!("{name} {n}"))
-    .collect::<Vec<_>>()
-    .join(", ")
+    e.kinds().iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn non_2xx_warning(run: &ModeResult) -> String {
@@ -534,10 +581,23 @@ mod tests {
         let titles = |runs: &[ModeResult]| sections(runs).iter().map(|s| s.title).collect::<Vec<_>>();
         assert_eq!(titles(std::slice::from_ref(&quiet)), ["summary", "connections", "latency by phase"]);
         let labels: Vec<_> = sections(std::slice::from_ref(&quiet))[0].rows.iter().map(|f| f.label.clone()).collect();
-        assert!(!labels.contains(&"status 5xx".to_string()) && !labels.contains(&"pipeline depth".to_string()));
+        assert!(!labels.iter().any(|l| l == "status 5xx" || l.contains("in flight, most")), "{labels:?}");
+        let connection_labels =
+            |runs: &[ModeResult]| -> Vec<String> { sections(runs)[1].rows.iter().map(|f| f.label.clone()).collect() };
+        let asked = "closed after the server's Connection: close".to_string();
+        assert!(!connection_labels(std::slice::from_ref(&quiet)).contains(&asked));
+        let mut closing = quiet.clone();
+        closing.closed_on_server_request = 3;
+        let labels = connection_labels(&[quiet.clone(), closing.clone()]);
+        let at = labels.iter().position(|l| *l == asked).expect("the row, once a run has one");
+        assert_eq!(
+            (labels[at - 1].as_str(), labels[at + 1].as_str()),
+            ("closed by client first", "closed by server first")
+        );
+        assert_eq!(sections(&[closing])[1].rows[at].of(&quiet), Value::Count(0));
         let mut busy = quiet.clone();
         busy.rate = Some(100.0);
-        busy.status.s5xx = 1;
+        (busy.status.s5xx, busy.requests) = (1, 1);
         busy.ports = Some(Ports {
             policy: "wait".into(),
             client_ips: vec!["127.0.0.1".into(), "127.0.0.2".into()],
@@ -578,6 +638,36 @@ mod tests {
 
     fn all_but_quic(run: &ModeResult) -> ModeResult {
         ModeResult { quic: None, ..run.clone() }
+    }
+
+    #[test]
+    fn the_depth_row_says_what_was_in_flight_and_the_servers_limit_labelled_by_protocol() {
+        let mut pipeline = fixture::mode_result(Mode::Pipeline);
+        (pipeline.depth, pipeline.max_in_flight) = (16, Some(6));
+        let mut multiplex = fixture::mode_result(Mode::Multiplex);
+        (multiplex.depth, multiplex.max_in_flight, multiplex.max_concurrent_streams) = (16, Some(8), Some(8));
+        let row = |runs: &[ModeResult]| {
+            let figure = sections(runs)[0].rows.iter().find(|f| f.column == "depth").map(|f| f.label.clone());
+            (figure, runs.iter().map(|r| depth_reached(runs).of(r).human()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            row(std::slice::from_ref(&multiplex)),
+            (Some("streams in flight, most".into()), vec!["8 of 16".into()])
+        );
+        let limit = |runs: &[ModeResult]| sections(runs)[0].rows.iter().any(|f| f.column == "max_concurrent_streams");
+        assert!(limit(std::slice::from_ref(&multiplex)), "the server's limit has its row where it capped");
+        assert_eq!(
+            row(std::slice::from_ref(&pipeline)),
+            (Some("requests in flight, most".into()), vec!["6 of 16".into()])
+        );
+        assert!(!limit(std::slice::from_ref(&pipeline)));
+        let both = [pipeline, multiplex];
+        assert_eq!(row(&both).0.as_deref(), Some("reqs/streams in flight"));
+        // a result written before the figure was kept says only what was asked
+        let mut old = both[0].clone();
+        old.max_in_flight = None;
+        assert_eq!(depth_reached(&both).of(&old).human(), "- of 16");
+        assert_eq!((max_in_flight().of(&both[1]), max_concurrent_streams().of(&old)), (Value::Count(8), Value::Absent));
     }
 
     #[test]

@@ -61,12 +61,12 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         .zip(MODE_COLOURS.iter().cycle())
         .filter_map(|(run, colour)| spectrum(run, Phase::Total, run.mode.name(), colour))
         .collect();
-    writeln!(out, "{}", percentile_chart("total latency by percentile", WIDE, 360.0, spectra).svg())?;
+    writeln!(out, "{}", drawn(percentile_chart("total latency by percentile", WIDE, 360.0, spectra)))?;
 
     writeln!(out, "<h2>Latency by phase</h2><div class=\"grid2\">")?;
     for run in runs {
         let series = PHASES.iter().filter_map(|(phase, colour)| spectrum(run, *phase, phase.name(), colour)).collect();
-        writeln!(out, "{}", percentile_chart(run.mode.name(), HALF, 280.0, series).svg())?;
+        writeln!(out, "{}", drawn(percentile_chart(run.mode.name(), HALF, 280.0, series)))?;
     }
     writeln!(out, "</div>")?;
 
@@ -74,13 +74,23 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     for run in runs.iter().filter(|r| !r.timeline.is_empty()) {
         writeln!(out, "<h3>{}</h3><div class=\"grid2\">", run.mode.name())?;
         for chart in timeline_charts(run) {
-            writeln!(out, "{}", chart.svg())?;
+            writeln!(out, "{}", drawn(chart))?;
         }
         writeln!(out, "</div>")?;
     }
 
     writeln!(out, "<h2>Summary</h2>")?;
     summary_table(runs, out)
+}
+
+/// The chart's SVG, or a line saying why there is none: no line has a point (a mode with no completed
+/// request, a result with no mode).
+fn drawn(chart: Chart) -> String {
+    if chart.series.iter().all(|s| s.points.is_empty()) {
+        format!("<p class=\"note\">{}: no completed request</p>", escape(&chart.title))
+    } else {
+        chart.svg()
+    }
 }
 
 /// The percentile spectrum of one phase, as HdrHistogram's plotter draws it; None without samples, or
@@ -224,5 +234,23 @@ mod tests {
         assert!(html.contains("<tr><td>total p99.9</td>"), "the text report's rows");
         assert!(html.contains("<p class=\"note\">serial: WARNING: 4 of 2000 responses"), "and its warnings");
         assert!(!html.contains("src=") && !html.contains("<link") && !html.contains("@import"), "self-contained");
+    }
+
+    #[test]
+    fn a_mode_without_a_completed_request_and_a_result_without_a_mode_are_pages_too() {
+        // a mode whose every request failed: its connections have a connect time, nothing else has a sample
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, false);
+        r.connected(t0, Duration::from_micros(80));
+        r.failed(t0, crate::record::ErrorKind::Truncated);
+        let failed =
+            r.finish(RunShape { mode: Mode::Keepalive, connections: 1, depth: 1, rate: None }, Duration::from_secs(1));
+        for result in [fixture::run_result(vec![failed]), fixture::run_result(vec![])] {
+            let mut out = Vec::new();
+            write(&[&result], &mut out).unwrap();
+            let html = String::from_utf8(out).unwrap();
+            assert!(html.ends_with("</body></html>\n"), "{html}");
+            assert!(html.contains("<p class=\"note\">total latency by percentile: no completed request</p>"), "{html}");
+        }
     }
 }

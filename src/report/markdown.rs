@@ -3,22 +3,30 @@
 
 use std::io::{self, Write};
 
-use crate::record::result::RunResult;
+use crate::printable::printable;
+use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
 
-/// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed.
-fn columns(https: bool) -> Vec<Figure> {
-    let mut columns = vec![
-        figures::mode(),
-        figures::connections(),
+/// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed; a run
+/// deeper than one request per connection adds what its depth came to, and the server's HTTP/2 stream limit
+/// where it capped it.
+fn columns(runs: &[ModeResult]) -> Vec<Figure> {
+    let mut columns = vec![figures::mode(), figures::connections()];
+    if runs.iter().any(|r| r.depth > 1) {
+        columns.push(figures::depth_reached(runs));
+    }
+    if runs.iter().any(|r| r.max_concurrent_streams.is_some()) {
+        columns.push(figures::max_concurrent_streams());
+    }
+    columns.extend([
         figures::requests(),
         figures::rps(),
         figures::errors(),
         figures::non_2xx(),
         figures::connections_opened(),
         latency(Phase::Connect, Stat::P50),
-    ];
-    if https {
+    ]);
+    if runs.iter().any(|r| r.tls.is_some()) {
         let [_, resumed] = figures::tls_handshakes();
         columns.extend([latency(Phase::Tls, Stat::P50), resumed]);
     }
@@ -33,10 +41,30 @@ fn columns(https: bool) -> Vec<Figure> {
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
+    let (version, target) = (printable(&result.tool.version), printable(&result.target));
     let spoken = figures::spoken(&result.runs).map_or(String::new(), |http| format!(" {http}"));
-    writeln!(out, "**connbench {}** `{}`{spoken}{status}", result.tool.version, result.target)?;
+    writeln!(out, "**connbench {version}** `{target}`{spoken}{status}")?;
     writeln!(out)?;
-    let columns = columns(result.runs.iter().any(|r| r.tls.is_some()));
+    if result.runs.is_empty() {
+        writeln!(out, "No mode ran: no completed request.")?;
+    } else {
+        table(result, out)?;
+    }
+    let lines: Vec<String> = figures::no_completed_request(&result.runs)
+        .into_iter()
+        .chain(result.notes.iter().map(|note| note.line()))
+        .collect();
+    if !lines.is_empty() {
+        writeln!(out)?;
+        for line in lines {
+            writeln!(out, "- {line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn table(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+    let columns = columns(&result.runs);
     let header: Vec<&str> =
         columns.iter().map(|c| if c.column == "mode" { "mode" } else { c.label.as_str() }).collect();
     writeln!(out, "| {} |", header.join(" | "))?;
@@ -44,12 +72,6 @@ pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     for run in &result.runs {
         let cells: Vec<String> = columns.iter().map(|c| cell(c.of(run))).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
-    }
-    if !result.notes.is_empty() {
-        writeln!(out)?;
-        for note in &result.notes {
-            writeln!(out, "- {}", note.line())?;
-        }
     }
     Ok(())
 }
@@ -83,5 +105,26 @@ mod tests {
         let columns = table[0].matches('|').count();
         assert!(table.iter().all(|l| l.matches('|').count() == columns), "{text}");
         assert_eq!(table[3], "| pipeline | 1 | 20000 | 71279.7 | 0 | **3** | 0 | - | - | 4.49ms | 7.76ms | 9.49ms |");
+        assert!(text.ends_with("\n\n- serial: no completed request\n"), "{text}");
+        let mut out = Vec::new();
+        write(&fixture::run_result(vec![]), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("`\n\nNo mode ran: no completed request.\n"), "{text}");
+    }
+
+    #[test]
+    fn a_deep_run_says_what_its_depth_came_to_and_the_servers_stream_limit() {
+        let mut multiplex = fixture::mode_result(Mode::Multiplex);
+        (multiplex.depth, multiplex.max_in_flight, multiplex.max_concurrent_streams) = (16, Some(8), Some(8));
+        let result = fixture::run_result(vec![multiplex]);
+        let mut out = Vec::new();
+        write(&result, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let table: Vec<_> = text.lines().filter(|l| l.starts_with('|')).collect();
+        assert!(
+            table[0].starts_with("| mode | connections | streams in flight, most | server's stream limit |"),
+            "{text}"
+        );
+        assert!(table[2].starts_with("| multiplex | 1 | 8 of 16 | 8 |"), "{text}");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::figures::{self, Figure};
 use crate::report::{histogram, Look};
@@ -13,9 +14,18 @@ const COLUMN: usize = 12;
 pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
+    let (version, target) = (printable(&result.tool.version), printable(&result.target));
     let spoken = figures::spoken(runs).map_or(String::new(), |http| format!("  {http}"));
-    writeln!(out, "connbench {}  {}{spoken}{status}", result.tool.version, result.target)?;
+    writeln!(out, "connbench {version}  {target}{spoken}{status}")?;
     writeln!(out)?;
+    if runs.is_empty() {
+        // Columns of nothing would read as a broken table.
+        writeln!(out, "no mode ran: no completed request")?;
+        for note in &result.notes {
+            writeln!(out, "  {}", note.line())?;
+        }
+        return Ok(());
+    }
     row(out, &figures::mode(), runs)?;
     for (i, section) in figures::sections(runs).iter().enumerate() {
         if i > 0 {
@@ -125,6 +135,20 @@ total p50, reused                    -           -
         )
         .replacen(" http", "  http", 1);
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_mode_without_a_completed_request_says_so_and_so_does_a_result_without_a_mode() {
+        let mut failed = fixture::mode_result(Mode::Keepalive);
+        failed.errors.truncated = 10;
+        let mut out = Vec::new();
+        write(&fixture::run_result(vec![failed]), Look { histogram: true, colour: false }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\n  keepalive: no completed request\n"), "{text}");
+        let mut out = Vec::new();
+        write(&fixture::run_result(vec![]), Look { histogram: true, colour: false }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("/\n\nno mode ran: no completed request\n"), "{text}");
     }
 
     #[test]

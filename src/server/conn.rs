@@ -63,6 +63,13 @@ impl Shared {
         self.h2_body.clone()
     }
 
+    /// The `close_after` of the connection accepted now: drawn for it, unless the limit was lifted before it.
+    fn close_at(&self) -> Option<u64> {
+        let index = self.accepted.fetch_add(1, Relaxed);
+        let lifted = self.config.lift_close_after.is_some_and(|first| index >= first);
+        self.config.close_after.filter(|_| !lifted).map(|c| c.draw(index))
+    }
+
     /// The one stall of the run, for the request being answered now, if this is it.
     pub(super) fn stall_now(&self) -> Option<Duration> {
         self.config.stall.filter(|s| self.answered.fetch_add(1, Relaxed) == s.after).map(|s| s.length)
@@ -134,7 +141,7 @@ pub(super) async fn serve(tcp: TcpStream, shared: Arc<Shared>) {
         queue: Vec::new(),
         body: Body::None,
         served: 0,
-        close_at: sh.config.close_after.map(|c| c.draw(sh.accepted.fetch_add(1, Relaxed))),
+        close_at: sh.close_at(),
         max_seen: 0,
         new_requests: 0,
         new_responses: 0,
@@ -308,6 +315,7 @@ impl Conn {
             let conn = match (close, head.v10) {
                 (true, _) => ConnHeader::Close,
                 (false, true) => ConnHeader::Keep10,
+                (false, false) if cfg.keep_alive_if_asked && !head.asked_keep_alive => ConnHeader::Quiet11,
                 (false, false) => ConnHeader::Keep11,
             };
             let framing = if cfg.chunked && head.http11 { Framing::Chunked } else { Framing::Length };

@@ -30,11 +30,13 @@ type Resolver = RequestResolver<h3_quinn::Connection, Bytes>;
 const H3_NO_ERROR: quinn::VarInt = quinn::VarInt::from_u32(0x100);
 
 /// With TLS, the QUIC endpoint beside the TCP listener at `addr` (same IP and port, over UDP), in the
-/// current runtime; without TLS none (QUIC is always encrypted).
+/// current runtime; without TLS none (QUIC is always encrypted), nor with TLS 1.2 alone (`--tls-version
+/// 1.2`: QUIC carries TLS 1.3 only).
 pub(super) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<Option<quinn::Endpoint>> {
     let Some(tls) = &config.tls else { return Ok(None) };
-    let quic = quic::server_config(tls, config.max_concurrent_streams, config.idle_timeout)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let Ok(quic) = quic::server_config(tls, config.max_concurrent_streams, config.idle_timeout) else {
+        return Ok(None);
+    };
     let endpoint = quic::server_endpoint(quic, addr)
         .map_err(|e| io::Error::new(e.kind(), format!("HTTP/3 on UDP {addr}: {e}")))?;
     Ok(Some(endpoint))

@@ -47,6 +47,8 @@
 //! - Chunked responses are sent to HTTP/1.1 requests only; HTTP/1.0 requests get `Content-Length`.
 //! - Outside `http10` mode, HTTP/1.0 requests get an `HTTP/1.1` status line, as any HTTP/1.1 server sends.
 //! - Statuses that cannot carry a body (1xx, 204, 304) are sent without body and without framing headers.
+//! - With `keep_alive_if_asked`, `Keep-Alive:` is sent only to requests with `Connection: keep-alive`, as
+//!   Apache does (its `ap_set_keepalive`); otherwise to every persistent response when its knobs are set.
 //! - `Keep-Alive: max=M` counts down as Apache's does: it is the number of requests the server still takes after
 //!   this response (M on the first, 1 on the Mth), and response M+1 carries `Connection: close`.
 //! - A graceful close is `shutdown(Write)` then drop; if the client has already sent more (requests the server
@@ -76,7 +78,10 @@ use conn::Shared;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not turn the loop into a spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// Listen backlog for [`spawn_local`] (std's default of 128 drops SYNs under parallel-mode load).
+/// Listen backlog of every listener the server makes ([`listen`]). std's and tokio's 128 overflow when a
+/// client opens a few hundred connections at once while the server is busy answering the first ones: the
+/// kernel then drops the SYNs beyond the queue, and those connects wait a whole second for the SYN's
+/// retransmission.
 const BACKLOG: u32 = 1024;
 /// The longest a client may take over its TLS handshake when no `idle_timeout` says otherwise.
 pub const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
@@ -104,10 +109,18 @@ pub struct ServerConfig {
     pub keep_alive_max: Option<u32>,
     /// Advertise `Keep-Alive: timeout=T` (whole seconds, rounded down) and close connections idle longer than T.
     pub keep_alive_timeout: Option<Duration>,
+    /// Advertise `Keep-Alive:` (and `Connection: Keep-Alive`) only in answer to a request that asks for
+    /// keep-alive (`Connection: keep-alive`), as Apache does; an HTTP/1.1 connection persists either way, and
+    /// the response that ends it still says `Connection: close`.
+    pub keep_alive_if_asked: bool,
     /// Close the connection after N responses WITHOUT announcing it, even with further requests already
     /// received and unanswered: a server dropping pipelined requests, or a busy one closing idle connections
     /// early. 0 closes on the first request bytes. A range draws N per connection.
     pub close_after: Option<CloseAfter>,
+    /// `close_after` applies to the first N connections accepted only; later ones are served without it: a
+    /// server whose limit is lifted mid-run (nginx reloaded with a larger `keepalive_requests`, a busy moment
+    /// over).
+    pub lift_close_after: Option<u64>,
     /// Close silently a connection idle (no request bytes) this long.
     pub idle_timeout: Option<Duration>,
     /// Whenever the server would close a connection, reset it instead (`SO_LINGER 0` then drop: RST). Over
@@ -139,7 +152,9 @@ impl Default for ServerConfig {
             http10: false,
             keep_alive_max: None,
             keep_alive_timeout: None,
+            keep_alive_if_asked: false,
             close_after: None,
+            lift_close_after: None,
             idle_timeout: None,
             reset: false,
             stall: None,
@@ -333,6 +348,16 @@ pub async fn run(
     Ok(())
 }
 
+/// Binds `addr` and listens with the server's backlog: what [`spawn_local`], [`spawn_thread`] and `connbench
+/// serve` all listen with. Call it inside the tokio runtime that will serve the listener.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As std and tokio's bind do: a restarted `serve` may take its port back while old connections wait.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// A server started by [`spawn_local`]. Dropping it without [`ServerHandle::shutdown`] leaves the server
 /// running until the tokio runtime ends.
 #[derive(Debug)]
@@ -355,9 +380,7 @@ impl ServerHandle {
 /// and returns a handle with the address and the counters.
 pub async fn spawn_local(config: ServerConfig) -> io::Result<ServerHandle> {
     config.validate()?;
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let listener = socket.listen(BACKLOG)?;
+    let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(ServerStats::default());
     let (stop, stopped) = oneshot::channel();
@@ -383,17 +406,19 @@ pub struct ServerThread {
 /// Binds 127.0.0.1:0 and serves on a new thread until the handle is dropped.
 pub fn spawn_thread(config: ServerConfig) -> io::Result<ServerThread> {
     config.validate()?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The listener belongs to the runtime that serves it.
+    let listener = {
+        let _inside = runtime.enter();
+        listen(SocketAddr::from(([127, 0, 0, 1], 0)))?
+    };
     let addr = listener.local_addr()?;
     let stats = Arc::new(ServerStats::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let thread = std::thread::Builder::new().name("connbench-server".into()).spawn({
         let stats = stats.clone();
         move || {
             let served = runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener)?;
                 run(listener, config, stats, async {
                     let _ = stopped.await;
                 })

@@ -21,6 +21,9 @@ pub(super) enum ConnHeader {
     Keep10 = 1,
     /// `Connection: close`.
     Close = 2,
+    /// HTTP/1.1 persistence with nothing said: with `keep_alive_if_asked`, the answer to a request that did not
+    /// ask for keep-alive.
+    Quiet11 = 3,
 }
 
 /// Every byte the server sends, rendered once per config.
@@ -28,7 +31,7 @@ pub(super) enum ConnHeader {
 pub(super) struct Rendered {
     /// Response heads, by `[Framing][ConnHeader]`. With `keep_alive_max`, the persistent heads end in
     /// `max=` + the blank line, and [`Rendered::head`] writes the countdown's digits in between.
-    pub(super) heads: [[Box<[u8]>; 3]; 2],
+    pub(super) heads: [[Box<[u8]>; 4]; 2],
     /// The body as framed, by `[Framing]` (the raw bytes, or one chunk and the last chunk).
     pub(super) bodies: [Box<[u8]>; 2],
     /// How many bytes of `bodies[framing]` a truncated response sends.
@@ -97,7 +100,7 @@ impl Rendered {
     pub(super) fn head(&self, out: &mut Vec<u8>, framing: Framing, conn: ConnHeader, max_left: Option<u64>) {
         let head = &self.heads[framing as usize][conn as usize];
         match max_left {
-            Some(left) if conn != ConnHeader::Close => {
+            Some(left) if matches!(conn, ConnHeader::Keep11 | ConnHeader::Keep10) => {
                 let digits_at = head.len() - END_OF_HEAD.len();
                 out.extend_from_slice(&head[..digits_at]);
                 // Writing into a Vec cannot fail.
@@ -131,6 +134,7 @@ impl Rendered {
             keep_alive_line.clone(),
             if keep_alive_line.is_empty() { "Connection: Keep-Alive\r\n".to_string() } else { keep_alive_line },
             "Connection: close\r\n".to_string(),
+            String::new(),
         ];
         let framing_lines = if no_body {
             [String::new(), String::new()]
@@ -202,6 +206,10 @@ mod tests {
         );
         assert_eq!(&*r.bodies[1], b"c\r\nhello world\n\r\n0\r\n\r\n");
         assert_eq!(r.truncated, [6, 3 + 6]);
+        assert_eq!(
+            head(Framing::Length, ConnHeader::Quiet11),
+            "HTTP/1.1 599 Unknown\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\n"
+        );
         let plain = Rendered::new(&ServerConfig::default());
         assert_eq!(
             &*plain.heads[0][ConnHeader::Keep10 as usize],

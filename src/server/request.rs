@@ -19,6 +19,8 @@ pub(super) struct Head {
     pub(super) http11: bool,
     /// The request lets the connection persist.
     pub(super) keep: bool,
+    /// The request asked for keep-alive (`Connection: keep-alive`), whatever its version.
+    pub(super) asked_keep_alive: bool,
     /// `Expect: 100-continue` still to be answered.
     pub(super) expect_continue: bool,
 }
@@ -125,6 +127,7 @@ pub(super) fn parse_head(buf: &[u8], http10: bool) -> Parsed {
         v10,
         http11,
         keep: if v10 { keep_alive && !close } else { !close },
+        asked_keep_alive: keep_alive,
         expect_continue: expect_continue && http11 && !http10 && body != Body::None,
     };
     Parsed::Complete { len, head, body }
@@ -192,6 +195,7 @@ mod tests {
             v10,
             http11: !v10,
             keep,
+            asked_keep_alive: false,
             expect_continue: false,
         };
         let complete = |buf: &[u8], head: Head, body: Body| Parsed::Complete { len: buf.len(), head, body };
@@ -214,7 +218,7 @@ mod tests {
                 true,
                 complete(
                     b"GET / HTTP/1.1\r\nconnection: keep-alive\r\n\r\n",
-                    Head { http11: true, ..head(true, true) },
+                    Head { http11: true, asked_keep_alive: true, ..head(true, true) },
                     Body::None,
                 ),
             ),

@@ -271,6 +271,27 @@ async fn keep_alive_max_counts_down_and_closes_after_m_plus_one_responses() {
 }
 
 #[tokio::test]
+async fn keep_alive_if_asked_announces_only_to_requests_that_ask_as_apache_does() {
+    within(async {
+        let config = ServerConfig { keep_alive_max: Some(2), keep_alive_if_asked: true, ..Default::default() };
+        let server = start(config).await;
+        let mut c = Client::connect(server.addr).await;
+        // asked on the first request only, as connbench does: the countdown starts and then goes unsaid
+        c.send(b"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n").await;
+        let first = c.response(false).await;
+        assert_eq!((first.header("keep-alive"), first.header("connection")), (Some("max=2"), Some("Keep-Alive")));
+        c.send(GET).await;
+        let second = c.response(false).await;
+        assert_eq!((second.header("keep-alive"), second.header("connection")), (None, None));
+        c.send(GET).await;
+        assert_eq!(c.response(false).await.header("connection"), Some("close"), "the third ends it all the same");
+        assert_eq!(c.end().await, Ok(Vec::new()));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn close_after_drops_pipelined_requests_silently() {
     within(async {
         let server = start(ServerConfig { close_after: Some(CloseAfter::exactly(2)), ..Default::default() }).await;
@@ -284,6 +305,49 @@ async fn close_after_drops_pipelined_requests_silently() {
         let want = StatsSnapshot { max_in_flight: 5, ..stats(1, 5, 2, 1) };
         assert_eq!(server.stats.snapshot(), want);
         server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lifted_close_after_holds_for_the_first_connections_only() {
+    within(async {
+        let config =
+            ServerConfig { close_after: Some(CloseAfter::exactly(1)), lift_close_after: Some(2), ..Default::default() };
+        let server = start(config).await;
+        // the first two connections: one response, then FIN with the second request unanswered
+        for _ in 0..2 {
+            let mut c = Client::connect(server.addr).await;
+            c.send(&GET.repeat(2)).await;
+            c.response(false).await;
+            assert_eq!(c.end().await, Ok(Vec::new()));
+        }
+        // the third: both answered, and the connection stays open
+        let mut c = Client::connect(server.addr).await;
+        c.send(&GET.repeat(2)).await;
+        for _ in 0..2 {
+            c.response(false).await;
+        }
+        assert_eq!(server.stats.snapshot().closed_by_server, 2);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_listen_queue_holds_a_burst_of_connects_the_server_has_not_accepted_yet() {
+    within(async {
+        // 300 connects at once to a listener nobody accepts from yet: a backlog of 128 would drop the SYNs
+        // beyond 129, and those connects would wait a second for the retransmission.
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            connects.spawn(tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)));
+        }
+        let connected = connects.join_all().await;
+        assert_eq!(connected.iter().filter(|c| matches!(c, Ok(Ok(_)))).count(), 300);
+        drop(listener);
     })
     .await;
 }

@@ -47,6 +47,18 @@ fn values_out_of_range_exit_2_with_one_line_and_no_panic() {
         (vec!["run", "--baseline", "x.json", "--max-regression", "150%"], "more than 100%"),
         (vec!["run", "http://127.0.0.1:0/"], "port 0 is not a port"),
         (vec!["run", "--bogus"], "unexpected argument '--bogus'"),
+        // gates whose verdict is known before the run
+        (vec!["run", "--check", "error_rate<200%"], "a rate is from 0% to 100%"),
+        (vec!["run", "--check", "error_rate<=100%"], "cannot fail: a rate is never above 100%"),
+        // one plan, refused alike by every shard
+        (vec!["run", "-n", "100", "-c", "2", "--shard", "0/1000"], "--shard 0/1000: -n 100 (one request each"),
+        (vec!["run", "-n", "100", "-c", "2", "--shard", "2/1000"], "--shard 2/1000: -n 100 (one request each"),
+        // files read whole have a cap for their kind
+        (vec!["run", "--body-file", "/dev/zero"], "--body-file /dev/zero: larger than 64 MiB"),
+        (vec!["run", "https://127.0.0.1:1/", "--cacert", "/dev/zero"], "--cacert /dev/zero: larger than 4 MiB"),
+        (vec!["run", "-p", "/dev/zero"], "profile /dev/zero: larger than 1 MiB"),
+        (vec!["serve", "--tls", "--cert", "/dev/zero", "--key", "/dev/zero"], "--cert /dev/zero: larger than 4 MiB"),
+        (vec!["run", "-H", "X-A: a\x01b"], "-H 'X-A: a\\u{1}b': the value holds the control character 0x01"),
     ] {
         let started = Instant::now();
         let (code, stdout, stderr) = connbench(&args);
@@ -146,6 +158,72 @@ fn a_failed_gate_exits_1_even_when_nobody_reads_stdout() {
     let (code, stderr) = with_stdout_closed(&["compare", saved, slower.to_str().unwrap(), "--max-regression", "10%"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("regression: keepalive: requests/s fell 50.0%"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs the binary with stdout on `/dev/full`, as `connbench ... > /dev/full` does.
+fn with_stdout_full(args: &[&str]) -> (i32, String) {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = binary().args(args).env("CI", "true").stdout(full).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn a_failed_write_to_stdout_is_named_and_never_hides_a_failed_gate() {
+    let dir = scratch("stdout");
+    let saved = dir.join("a.json");
+    let saved = saved.to_str().unwrap();
+    // the gate's verdict wins over the failed print, which is still said
+    let (code, stderr) = with_stdout_full(&["run", "-n", "50", "-c", "2", "--check", "rps>1e9", "-o", saved]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("connbench: stdout: No space left on device"), "{stderr}");
+    assert!(stderr.contains("gate failed: keepalive rps > 1000000000"), "{stderr}");
+    // a passing gate: the failed print is the outcome
+    let (code, stderr) = with_stdout_full(&["run", "-n", "50", "-c", "2", "--check", "rps>0"]);
+    assert_eq!((code, stderr.lines().last()), (2, Some("connbench: stdout: No space left on device (os error 28)")));
+    let (code, stderr) = with_stdout_full(&["compare", saved, saved, "--max-regression", "10%"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stdout: No space left on device"), "{stderr}");
+    let (code, stderr) = with_stdout_full(&["report", saved]);
+    assert_eq!((code, stderr.trim_end()), (2, "connbench: stdout: No space left on device (os error 28)"));
+
+    // merge's result is its only output: gone with a closed or full stdout is a failure, named
+    let other = dir.join("b.json");
+    let (code, _, stderr) = connbench(&["run", "-n", "50", "-c", "2", "-o", other.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let merge = ["merge", saved, other.to_str().unwrap()];
+    let (code, stderr) = with_stdout_closed(&merge);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stdout: Broken pipe (os error 32): the merged result was not written"), "{stderr}");
+    let (code, stderr) = with_stdout_full(&merge);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stdout: No space left on device (os error 28): the merged result"), "{stderr}");
+    let (code, stderr) = with_stdout_closed(&[&merge[..], &["-o", "-"]].concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("-o/--output - (stdout): Broken pipe"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_run_killed_before_it_wrote_leaves_no_empty_result_at_the_path() {
+    let dir = scratch("killed");
+    let (fresh, earlier) = (dir.join("new.json"), dir.join("earlier.json"));
+    std::fs::write(&earlier, "the earlier result").unwrap();
+    for saved in [&fresh, &earlier] {
+        let mut child = binary()
+            .args(["run", "-c", "2", "-d", "30s", "-o"])
+            .arg(saved)
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        wait(&mut child, Duration::from_secs(15));
+    }
+    assert!(!fresh.exists(), "no 0-byte file where the result would be");
+    assert_eq!(std::fs::read_to_string(&earlier).unwrap(), "the earlier result", "the earlier result is whole");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -148,8 +148,17 @@ fn merge_adds_requests_and_histograms_and_refuses_different_plans() {
     assert_eq!(run["requests"], 2500);
     assert_eq!(run["latency"]["total"]["count"], 2500);
     assert_eq!(run["status"]["2xx"], 2500);
-    let durations: Vec<f64> = files[..2].iter().map(|f| json(f)["runs"][0]["duration_s"].as_f64().unwrap()).collect();
-    assert_eq!(run["duration_s"].as_f64().unwrap(), durations[0].max(durations[1]));
+    // the two ran one after the other: requests/s is over the span from the first start to the last end, and
+    // a note says they did not overlap
+    let window = |f: &PathBuf| {
+        let run = &json(f)["runs"][0];
+        let start = run["started_unix_ms"].as_u64().unwrap() as f64 / 1e3;
+        (start, start + run["duration_s"].as_f64().unwrap())
+    };
+    let ((first, _), (_, last)) = (window(&files[0]), window(&files[1]));
+    assert!((run["duration_s"].as_f64().unwrap() - (last - first)).abs() < 1e-6, "{run}");
+    assert!((run["rps"].as_f64().unwrap() - 2500.0 / (last - first)).abs() < 0.1, "{run}");
+    assert_eq!(all["notes"][0]["kind"], "merge", "{all}");
     // the merged result is a result: it compares with itself
     assert_eq!(connbench(&["compare", path(&merged), path(&merged), "--max-regression", "0"]).0, 0);
 
@@ -230,8 +239,10 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     assert!(lines[0].starts_with("mode,connections,requests,rps,errors,connections_opened,connect_p50_us,"));
     assert!(lines[0].contains(",total_p50_us,total_p90_us,total_p99_us,total_max_us,"));
     assert!(lines[0].contains(",status_other,non_2xx,"));
-    // then the https columns, empty for http; the HTTP version; QUIC's figures, empty but for HTTP/3
-    assert!(lines[0].contains(",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,http,"));
+    // https columns, empty for http, then what --depth came to and the server's HTTP/2 stream limit, the HTTP
+    // version, and QUIC's figures (empty but for HTTP/3)
+    assert!(lines[0]
+        .contains(",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,max_in_flight,max_concurrent_streams,http,"));
     assert!(lines[0].ends_with(",quic_lost_packets,quic_rtt_us"));
     assert!(lines[1].starts_with("serial,1,100,") && lines[2].starts_with("keepalive,2,100,"), "{stdout}");
     let columns = lines[0].split(',').count();

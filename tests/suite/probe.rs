@@ -122,3 +122,55 @@ fn an_https_server_is_probed_with_its_tls_handshake_apart() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--cacert"), "{stderr}");
 }
+
+#[test]
+fn a_slow_server_gets_each_finding_its_share_and_nothing_it_did_not_fail_is_a_failure() {
+    // 300 ms an answer: a 6 s budget measures some findings and not others, and ends on time.
+    let target = server(ServerConfig { delay: Duration::from_millis(300), ..ServerConfig::default() });
+    let began = Instant::now();
+    let f = probe(&target, &["--max-time", "6s"]);
+    assert!(began.elapsed() < Duration::from_secs(8), "ends within --max-time: {:?}", began.elapsed());
+    // this server keeps every rule: each verdict is either measured true or not measured (null)
+    for (finding, kept) in [
+        ("http11_persistent", &f["http11_persistent"]),
+        ("http10_keep_alive", &f["http10_keep_alive"]),
+        ("fin_after_close", &f["close"]["fin_after_close"]),
+        ("pipelining in order", &f["pipelining"]["in_order"]),
+    ] {
+        assert!(kept.is_null() || kept == true, "{finding}: {kept} in {f}");
+    }
+    assert!(!f["close"]["rst_on_unread"].as_bool().unwrap_or(false), "{f}");
+    assert!(f["pipelining"].is_null() || f["pipelining"]["answered"] == 4, "{f}");
+    assert_eq!(f["http11_persistent"], true, "the first finding has time enough for two answers");
+    // and the text says which were not measured
+    let url = format!("http://{}/", target.addr);
+    let out = binary().args(["probe", &url, "--max-time", "3s"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('✗'), "{text}");
+    assert!(text.lines().any(|l| l.starts_with('?') && l.ends_with("not measured")), "{text}");
+}
+
+#[test]
+fn a_response_whose_body_never_ends_is_told_as_such() {
+    // A head, then a body delimited by the close that goes on and on.
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                while stream.write_all(b"more and more\n").is_ok() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    let out = binary().args(["probe", &format!("http://{addr}/"), "--max-time", "1s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("had not ended after 1.0 s") && stderr.contains("a 200 head"), "{stderr}");
+    assert!(stderr.contains("ends only when the server closes the connection"), "{stderr}");
+    assert!(!stderr.contains("no answer in time"), "{stderr}");
+}

@@ -92,3 +92,18 @@ fn missed_requests_are_gateable() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("missed < 1") && stdout.contains("FAILED"), "{stdout}");
 }
+
+#[test]
+fn in_flight_at_the_end_is_only_what_was_written_before_it() {
+    // Far more due than the connections can carry from a fast server: at the deadline, in flight is what was
+    // written and unanswered (at most connections × depth), and every other request due is missed.
+    let target = server(ServerConfig::default());
+    for (mode, connections, depth) in [("keepalive", 1u64, 1u64), ("pipeline", 2, 16)] {
+        let (c, d) = (connections.to_string(), depth.to_string());
+        let args = ["--mode", mode, "-c", &c, "--depth", &d, "--rate", "100000", "-d", "1s"];
+        let m = only(&run(&target, &args)).clone();
+        let missed = m.pacing.expect("reported with --rate").missed;
+        assert!(m.in_flight_at_end <= connections * depth, "{mode}: {} in flight", m.in_flight_at_end);
+        assert_eq!(m.requests + m.errors.total() + m.in_flight_at_end + missed, 100_000, "{mode}: {m:?}");
+    }
+}

@@ -60,7 +60,14 @@ fn json_result_has_the_designed_names() {
             "closed_by_client",
             "closed_by_server",
             "closed_by_reset",
+            // added within schema 1: the client's closes the server asked for, apart from its own; connections
+            // the server ended without an answer; those the client ended over bytes nobody asked for
+            "closed_on_server_request",
+            "closed_unanswered",
+            "closed_unsolicited",
             "keep_alive",
+            // added within schema 1: the most requests in flight at once on one connection
+            "max_in_flight",
             "latency",
             "pacing",
             "ports",
@@ -73,10 +80,20 @@ fn json_result_has_the_designed_names() {
     assert_eq!(run["mode"], "serial");
     assert_eq!(run["http"], "1.1");
     assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
-    // added within schema 1: what the server said about keeping connections
+    // added within schema 1: what the server said about keeping connections, and the limit learned from it
     assert_eq!(
         keys(&run["keep_alive"]),
-        set(&["declined", "limits_announced", "max", "timeout_s", "max_connections", "max_used_in_full"])
+        set(&[
+            "declined",
+            "limits_announced",
+            "max",
+            "timeout_s",
+            "max_connections",
+            "max_used_in_full",
+            "learned_limit",
+            "capped_connections",
+            "learned_limit_dropped"
+        ])
     );
     // 1xx and other: added within schema 1
     assert_eq!(keys(&run["status"]), set(&["1xx", "2xx", "3xx", "4xx", "5xx", "other"]));
@@ -152,7 +169,7 @@ fn results_written_before_added_fields_still_load() {
     let out = binary().args(["run", "-n", "5", "-c", "1", "--format", "json"]).env("CI", "true").output().unwrap();
     let mut json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let run = json["runs"][0].as_object_mut().unwrap();
-    for added in ["keep_alive", "pacing"] {
+    for added in ["keep_alive", "pacing", "closed_on_server_request", "closed_unanswered", "closed_unsolicited"] {
         run.remove(added);
     }
     let status = run["status"].as_object_mut().unwrap();

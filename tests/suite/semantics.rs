@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use connbench::record::result::NoteKind;
 use connbench::server::{CloseAfter, ServerConfig, Stall};
 
 use crate::util::{assert_consistent, only, raw_server, run, run_at, server, settled};
@@ -11,16 +12,65 @@ use crate::util::{assert_consistent, only, raw_server, run, run_at, server, sett
 fn pipelined_requests_a_server_drops_are_retried_and_a_steady_limit_is_learned() {
     // The server answers 5 requests per connection, then closes with the rest unanswered.
     let target = server(ServerConfig { close_after: Some(CloseAfter::exactly(5)), ..ServerConfig::default() });
-    let m = only(&run(&target, &["--mode", "pipeline", "--depth", "10", "-c", "4", "-n", "1000"])).clone();
+    let result = run(&target, &["--mode", "pipeline", "--depth", "10", "-c", "4", "-n", "1000"]);
+    let m = only(&result).clone();
     assert_consistent(&m);
     assert_eq!((m.requests, m.errors.total()), (1000, 0), "errors: {:?}", m.errors);
     assert!(m.retries > 0, "a pipelined connection was cut with requests queued");
     let s = settled(&target);
     assert_eq!(s.responses, 1000, "every request answered once, none twice");
     assert!(m.closed_by_server > 0);
-    // After three connections in a row closed after 5, each worker sends no more than 5 per connection: at
-    // most 3 early closes of up to 10 retries each per worker, where not learning costs ~1000.
-    assert!(m.retries <= 4 * 3 * 10, "{} retries", m.retries);
+    // After three connections in a row closed after 5, each worker sends no more than 5 per connection, but for
+    // a connection let run past it now and then (after 8, 16, 32 capped ones: 3 of this worker's ~50): at
+    // most 6 early closes of up to 10 retries each per worker, where not learning costs ~1000.
+    assert!(m.retries <= 4 * 6 * 10, "{} retries", m.retries);
+    let k = &m.keep_alive;
+    assert_eq!((k.learned_limit, k.learned_limit_dropped), (Some(5), 0), "every test confirmed it");
+    assert!(k.capped_connections > 100, "{} connections capped", k.capped_connections);
+    assert!(result.notes.iter().any(|n| n.kind == NoteKind::KeepAlive), "{:?}", result.notes);
+}
+
+#[test]
+fn a_learned_limit_the_server_lifts_mid_run_is_dropped() {
+    // Five responses per connection on the first 40 connections (nginx with keepalive_requests 5), then none
+    // (reloaded with a larger one): the limit learned from the first is refuted by a connection let run past
+    // it, and later connections carry as many requests as the run has.
+    let config = ServerConfig {
+        close_after: Some(CloseAfter::exactly(5)),
+        lift_close_after: Some(40),
+        ..ServerConfig::default()
+    };
+    let target = server(config);
+    let result = run(&target, &["--mode", "pipeline", "--depth", "10", "-c", "2", "-n", "20000"]);
+    let m = only(&result).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total()), (20000, 0), "errors: {:?}", m.errors);
+    // capped at 5 for good, the run would take 4,000 connections
+    assert!(m.connections_opened < 100, "{} connections", m.connections_opened);
+    let k = &m.keep_alive;
+    assert_eq!(k.learned_limit, None, "no limit holds at the end");
+    assert!(k.capped_connections > 0 && k.learned_limit_dropped >= 1, "{k:?}");
+    let note = result.notes.iter().find(|n| n.kind == NoteKind::KeepAlive).expect("a note says what was capped");
+    assert!(note.text.ends_with("no limit held at the end"), "{}", note.text);
+}
+
+#[test]
+fn a_busy_moment_of_early_closes_does_not_cap_the_rest_of_the_run() {
+    // A busy server closes the first connections after one response each, as Apache's event MPM does under
+    // load, then keeps connections open: three in a row at 1 look like a rule, and must not stay one.
+    let config = ServerConfig {
+        close_after: Some(CloseAfter::exactly(1)),
+        lift_close_after: Some(6),
+        ..ServerConfig::default()
+    };
+    let target = server(config);
+    for mode in ["keepalive", "pipeline"] {
+        let m = only(&run(&target, &["--mode", mode, "-c", "2", "-n", "5000"])).clone();
+        assert_consistent(&m);
+        assert_eq!((m.requests, m.errors.total()), (5000, 0), "{mode}: {:?}", m.errors);
+        assert!(m.connections_opened < 100, "{mode}: {} connections", m.connections_opened);
+        assert_eq!(m.keep_alive.learned_limit, None, "{mode}");
+    }
 }
 
 #[test]
@@ -85,7 +135,8 @@ fn a_response_that_ends_the_connection_ends_it_at_once() {
     let began = Instant::now();
     let m = only(&run_at(addr, &["--mode", "keepalive", "--http1.0", "-c", "1", "-n", "3"])).clone();
     assert!(began.elapsed() < Duration::from_secs(2), "took {:?}", began.elapsed());
-    assert_eq!((m.requests, m.errors.total(), m.connections_opened, m.closed_by_client), (3, 0, 3, 3));
+    assert_eq!((m.requests, m.errors.total(), m.connections_opened), (3, 0, 3));
+    assert_eq!((m.closed_on_server_request, m.closed_by_client), (3, 0), "each close was the server's wish");
 }
 
 #[test]
@@ -172,10 +223,15 @@ fn http10_keep_alive_uses_only_c_connections_and_a_refusal_is_reported() {
     assert_consistent(&asked);
     assert_eq!((asked.requests, asked.errors.total(), asked.keep_alive.declined), (300, 0, 0));
     assert!(asked.connections_opened <= 3);
-    // Without --http1.0 the client does not ask for Keep-Alive, so this server closes every connection.
-    let plain = only(&run(&target, &["--mode", "keepalive", "-c", "2", "-n", "20"])).clone();
-    assert_eq!((plain.requests, plain.errors.total(), plain.connections_opened), (20, 0, 20));
-    assert_eq!(plain.keep_alive.declined, 20, "the report says the server declined keep-alive");
+    // Without --http1.0 the client asks for keep-alive on each connection's first request only (an HTTP/1.1
+    // connection persists unasked), so this server keeps each connection for two requests.
+    let plain = only(&run(&target, &["--mode", "keepalive", "-c", "1", "-n", "20"])).clone();
+    assert_eq!((plain.requests, plain.errors.total(), plain.connections_opened), (20, 0, 10));
+    assert_eq!(plain.closed_on_server_request + plain.closed_by_server, 10);
+    // A server that closes after each response, asked or not: the report says it declined keep-alive.
+    let addr = lingering_server(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec());
+    let declined = only(&run_at(addr, &["--mode", "keepalive", "-c", "1", "-n", "5"])).clone();
+    assert_eq!((declined.requests, declined.connections_opened, declined.keep_alive.declined), (5, 5, 5));
 }
 
 #[test]
@@ -288,4 +344,81 @@ fn connections_that_cannot_have_a_descriptor_are_refused_before_any_load() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("-c 1000") && stderr.contains("RLIMIT_NOFILE") && stderr.contains("200"), "{stderr}");
     assert!(out.stdout.is_empty(), "no load, no report");
+}
+
+#[test]
+fn a_window_that_ends_before_any_request_is_written_has_none_in_flight() {
+    let target = server(ServerConfig::default());
+    let m = only(&run(&target, &["--mode", "keepalive", "-c", "2", "-d", "1ns"])).clone();
+    assert_eq!((m.requests, m.errors.total(), m.in_flight_at_end), (0, 0, 0), "a request never sent is not in flight");
+}
+
+#[test]
+fn a_response_slower_than_the_timeout_is_never_a_success() {
+    let target = server(ServerConfig::default());
+    for mode in ["keepalive", "pipeline", "serial"] {
+        let m = only(&run(&target, &["--mode", mode, "--timeout", "1ns", "-n", "100", "-c", "2"])).clone();
+        assert_eq!((m.requests, m.errors.timeout, m.errors.total()), (0, 100, 100), "{mode}: {:?}", m.errors);
+    }
+}
+
+#[test]
+fn a_server_that_closes_without_answering_is_backed_off_not_stormed() {
+    // Accept, then close (or reset) on the first request bytes, answering nothing: a load balancer with no
+    // backend. Each worker waits before reconnecting, as after a refused connect.
+    for reset in [false, true] {
+        let config = ServerConfig { close_after: Some(CloseAfter::exactly(0)), reset, ..ServerConfig::default() };
+        let target = server(config);
+        let m = only(&run(&target, &["--mode", "keepalive", "-c", "2", "-d", "1s"])).clone();
+        assert_eq!(m.requests, 0);
+        // 1 ms doubling to 100 ms: about 15 connections per worker in a second, where a storm opens thousands
+        assert!(m.connections_opened <= 2 * 30, "reset {reset}: {} connections", m.connections_opened);
+        assert!(m.errors.total() > 0, "{:?}", m.errors);
+        assert_eq!(m.closed_unanswered, m.connections_opened, "reset {reset}");
+    }
+    // and the result says so, with exit 0 left to the gates
+    let target = server(ServerConfig { close_after: Some(CloseAfter::exactly(0)), ..ServerConfig::default() });
+    let result = run(&target, &["--mode", "serial", "-n", "5"]);
+    let note = result.notes.iter().find(|n| n.kind == NoteKind::Unanswered).expect("a note");
+    assert!(note.text.starts_with("10 of 10 connections were closed") && !note.text.contains("  "), "{}", note.text);
+}
+
+#[test]
+fn a_server_that_answers_each_request_twice_is_noted() {
+    // Two responses to every request: the second matches no request, so the client closes the connection
+    // (it can no longer tell which response answers what) and says why.
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".repeat(2);
+    let result = run_at(lingering_server(reply), &["--mode", "keepalive", "-c", "1", "-n", "20"]);
+    let m = only(&result).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total(), m.connections_opened, m.closed_unsolicited), (20, 0, 20, 20));
+    let note = result.notes.iter().find(|n| n.kind == NoteKind::Unsolicited).expect("the reconnects are explained");
+    assert!(note.text.contains("on 20 connections") && !note.text.contains("  "), "{}", note.text);
+}
+
+#[test]
+fn closes_the_server_asked_for_are_counted_apart_from_the_clients_own() {
+    // Keep-Alive max=3: the fourth response of each connection says Connection: close, and the client closes
+    // at once; the connections it closes of its own accord are the serial ones it is done with.
+    let target = server(ServerConfig { keep_alive_max: Some(3), ..ServerConfig::default() });
+    let m = only(&run(&target, &["--mode", "keepalive", "-c", "1", "-n", "40"])).clone();
+    assert_eq!(m.connections_opened, 10);
+    assert_eq!(m.closed_on_server_request + m.closed_by_server, 10, "{m:?}");
+    assert_eq!((m.closed_by_client, m.closed_by_reset), (0, 0));
+    let m = only(&run(&target, &["--mode", "serial", "-n", "5"])).clone();
+    assert_eq!((m.closed_by_client, m.closed_on_server_request), (5, 0));
+}
+
+#[test]
+fn a_connections_first_request_asks_for_keep_alive_so_a_server_announces_its_limit() {
+    // A server that says `Keep-Alive: max` only when asked (Apache): asked on each connection's first request,
+    // it announces its limit, and no pipelined request goes past it, where learning it costs retries.
+    let config = ServerConfig { keep_alive_max: Some(5), keep_alive_if_asked: true, ..ServerConfig::default() };
+    let target = server(config);
+    let m = only(&run(&target, &["--mode", "pipeline", "--depth", "16", "-c", "1", "-n", "600"])).clone();
+    assert_consistent(&m);
+    assert_eq!((m.requests, m.errors.total(), m.retries), (600, 0, 0));
+    assert_eq!(m.connections_opened, 100, "max=5 on the first response: six requests per connection");
+    let k = &m.keep_alive;
+    assert_eq!((k.max, k.limits_announced, k.max_used_in_full), (Some(5), 100, 100), "{k:?}");
 }

@@ -82,3 +82,26 @@ fn request_counts_split_exactly_and_a_shard_given_twice_is_refused() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_wait_for_start_at_says_when_the_load_starts() {
+    let in_a_moment = SystemTime::now() + Duration::from_millis(600);
+    let when = humantime::format_rfc3339_millis(in_a_moment).to_string();
+    let (code, _, stderr) = crate::util::connbench(&["run", "-n", "5", "-c", "1", "--start-at", &when]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("--start-at")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.starts_with(&format!("connbench: --start-at: the load starts at {when} (in ")), "{line}");
+}
+
+#[test]
+fn a_preflight_connection_closed_while_waiting_for_start_at_is_still_counted() {
+    // More than a second to wait: the idle preflight connection is closed rather than kept, and counted.
+    let target = server(ServerConfig::default());
+    let start = SystemTime::now() + Duration::from_millis(1500);
+    let start = format!("{:.3}", start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+    let result = run(&target, &["--start-at", &start, "--mode", "keepalive", "-c", "2", "-n", "10"]);
+    let m = &result.runs[0];
+    assert_eq!(m.requests, 10);
+    assert_eq!(settled(&target).connections, m.connections_opened, "the server's count is ours");
+    assert_eq!(m.connections_opened, 3, "the preflight's, closed, and the mode's two");
+}

@@ -1,13 +1,19 @@
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
+use connbench::net::tls::{Identity, Version};
 use connbench::plan::Mode;
 use connbench::server::ServerConfig;
 
-use crate::util::{assert_consistent, connbench, raw_server, run_url, settled, tls_server};
+use crate::util::{assert_consistent, connbench, run_url, settled, tls_server, tls_server_with};
 
-fn https(addr: SocketAddr) -> String {
+pub fn https(addr: SocketAddr) -> String {
     format!("https://{addr}/")
+}
+
+/// The embedded server's TLS configuration for `version` (None: 1.3 and 1.2), to shape further.
+pub fn tls_config(identity: Identity, version: Option<Version>) -> rustls::ServerConfig {
+    (*identity.server_config(version).expect("a TLS configuration")).clone()
 }
 
 #[test]
@@ -79,11 +85,6 @@ fn a_certificate_that_does_not_verify_stops_the_run_before_any_request() {
     let (code, _, stderr) = connbench(&["run", &url, "-n", "1", "--cacert", ca.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(settled(&target).requests, 11);
-    // a server that does not speak TLS at all is found before any load too
-    let plain = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
-    let (code, _, stderr) = connbench(&["run", &https(plain), "-n", "1", "-k"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("TLS handshake with https://127.0.0.1:"), "{stderr}");
 }
 
 /// Passes the first connection on to `tls` (a TLS server), and answers every later one with bytes that are
@@ -161,13 +162,16 @@ fn multiplex_over_https_needs_a_server_that_chooses_h2() {
     let identity = connbench::net::tls::Identity::self_signed().unwrap();
     let ca = std::env::temp_dir().join(format!("connbench-test-h1-{}.pem", std::process::id()));
     std::fs::write(&ca, identity.certificate_pem()).unwrap();
-    let mut tls = (*identity.server_config().unwrap()).clone();
+    let mut tls = (*identity.server_config(None).unwrap()).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let target = crate::util::server(ServerConfig { tls: Some(std::sync::Arc::new(tls)), ..ServerConfig::default() });
     let (url, ca) = (https(target.addr), ca.to_str().unwrap());
     let (code, _, stderr) = connbench(&["run", &url, "--cacert", ca, "--mode", "multiplex", "-n", "10"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("does not speak HTTP/2 (ALPN h2)"), "{stderr}");
+    let said =
+        "does not speak HTTP/2 over TLS (offered h2 by ALPN, it answered with a no_application_protocol alert); \
+                use an HTTP/1.x mode";
+    assert!(stderr.contains(said), "{stderr}");
     assert_eq!(settled(&target).requests, 0, "refused before any request");
     // --mode all leaves multiplex out, saying why, and runs the rest
     let (code, stdout, stderr) =
@@ -176,4 +180,127 @@ fn multiplex_over_https_needs_a_server_that_chooses_h2() {
     assert!(stderr.contains("--mode all runs the four HTTP/1.x modes"), "{stderr}");
     let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(result["runs"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_server_that_answers_no_protocol_to_h2_is_said_to_not_speak_http2_over_tls() {
+    // HAProxy with `alpn http/1.1` answers a client offering h2 alone with no ALPN at all
+    let (target, ca) = tls_server_with(ServerConfig::default(), |identity| {
+        let mut tls = tls_config(identity, None);
+        tls.alpn_protocols = Vec::new();
+        tls
+    });
+    let (url, ca) = (https(target.addr), ca.to_str().unwrap());
+    let (code, _, stderr) = connbench(&["run", &url, "--cacert", ca, "--mode", "multiplex", "-n", "10"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("does not speak HTTP/2 over TLS (offered h2 by ALPN, it answered with no protocol)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use an HTTP/1.x mode"), "{stderr}");
+    // --mode all notes it in the same words, and runs the rest
+    let result = run_url(&url, &["--cacert", ca, "--mode", "all", "-n", "4"]);
+    assert_eq!(result.runs.len(), 4);
+    assert!(result
+        .notes
+        .iter()
+        .any(|n| n.text.contains("over TLS (offered h2 by ALPN, it answered with no protocol)")));
+}
+
+#[test]
+fn one_shot_connections_over_tls_do_not_wait_for_the_servers_delayed_ack() {
+    // Two servers that send nothing after the client's Finished: TLS 1.2 resuming a session, TLS 1.3 sending no
+    // tickets. With Nagle on, the request written right after that Finished waits for the server's delayed
+    // ACK, 40 ms on Linux, on every such connection; with TCP_NODELAY it leaves at once.
+    let tls12 = tls_server_with(ServerConfig::default(), |identity| tls_config(identity, Some(Version::Tls12)));
+    let tls13 = tls_server_with(ServerConfig::default(), |identity| {
+        let mut tls = tls_config(identity, Some(Version::Tls13));
+        tls.send_tls13_tickets = 0;
+        tls
+    });
+    for (target, ca) in [&tls12, &tls13] {
+        let args = ["--cacert", ca.to_str().unwrap(), "--mode", "serial,parallel", "-n", "20", "-c", "2"];
+        let result = run_url(&https(target.addr), &args);
+        for m in &result.runs {
+            assert_eq!((m.requests, m.errors.total()), (20, 0));
+            // Held back, at least 19 of the 20 answers would come after 40 ms; half within it is a margin
+            // no loaded machine takes away.
+            let ttfb = &m.latency.ttfb;
+            assert!(
+                ttfb.p50_us < 40_000,
+                "{:?} over {}: ttfb p50 {} µs",
+                m.mode,
+                m.tls.as_ref().unwrap().version,
+                ttfb.p50_us
+            );
+        }
+    }
+}
+
+#[test]
+fn tls12_sessions_resume_by_ticket_and_by_session_id() {
+    // The embedded server issues TLS 1.2 tickets (RFC 5077); a server without a ticketer resumes from its cache
+    // of session ids (RFC 5246 §7.4.1.2), as nginx does with `ssl_session_tickets off`.
+    let by_ticket = tls_server_with(ServerConfig::default(), |identity| tls_config(identity, Some(Version::Tls12)));
+    let by_id = tls_server_with(ServerConfig::default(), |identity| {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(identity.chain, identity.key)
+            .unwrap();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls
+    });
+    for (target, ca) in [&by_ticket, &by_id] {
+        let ca = ca.to_str().unwrap();
+        let result =
+            run_url(&https(target.addr), &["--cacert", ca, "--tls-version", "1.2", "--mode", "serial", "-n", "30"]);
+        let tls = result.runs[0].tls.clone().unwrap();
+        assert_eq!(tls.version, "TLSv1.2");
+        assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (1, 29));
+        let s = settled(target);
+        assert_eq!((s.requests, s.tls_full, s.tls_resumed), (30, 1, 29), "the server resumed them too");
+    }
+    // the same run without resumption: full handshakes only
+    let result = run_url(
+        &https(by_id.0.addr),
+        &["-k", "--tls-version", "1.2", "--mode", "serial", "-n", "5", "--tls-resume", "false"],
+    );
+    let tls = result.runs[0].tls.clone().unwrap();
+    assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (5, 0));
+}
+
+#[test]
+fn tls_version_sets_the_embedded_servers_version_and_the_clients() {
+    // run without a URL: client and server both speak the version asked
+    for (version, named) in [("1.2", "TLSv1.2"), ("1.3", "TLSv1.3")] {
+        let (code, stdout, stderr) =
+            connbench(&["run", "--tls", "--tls-version", version, "--mode", "serial", "-n", "10", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["runs"][0]["tls"]["version"], named);
+        assert_eq!(json["runs"][0]["tls"]["handshakes_resumed"], 9);
+    }
+    // serve: the server accepts 1.2 alone, and says so to a client that offers 1.3 alone
+    let mut serve = crate::util::binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "--tls-version", "1.2"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let mut next = || lines.next().expect("serve prints two lines").unwrap();
+    let (cert_line, serving_line) = (next(), next());
+    let ca = cert_line.split(" in ").nth(1).and_then(|rest| rest.split(' ').next()).expect("the certificate's path");
+    let url = serving_line.split("serving ").nth(1).and_then(|rest| rest.split(' ').next()).expect("the URL");
+    let result = run_url(url, &["--cacert", ca, "--mode", "serial", "-n", "5"]);
+    assert_eq!(result.runs[0].tls.as_ref().unwrap().version, "TLSv1.2");
+    let (code, _, stderr) = connbench(&["run", url, "--cacert", ca, "--tls-version", "1.3", "-n", "1"]);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("it does not accept TLS 1.3, the only version --tls-version 1.3 offers"), "{stderr}");
+    // --tls-version is for https: serve needs --tls
+    assert_eq!(connbench(&["serve", "--tls-version", "1.2"]).0, 2);
 }

@@ -46,10 +46,18 @@ pub fn binary() -> Command {
 /// A listener that answers every connection with the same bytes, whatever was asked, then closes: a
 /// server misbehaving in ways the embedded one never does. Lives as long as the test process.
 pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
+    raw_server_counting(reply).0
+}
+
+/// [`raw_server`], with the count of connections it accepted.
+pub fn raw_server_counting(reply: Vec<u8>) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut request = [0u8; 4096];
             let _ = std::io::Read::read(&mut stream, &mut request);
             let _ = std::io::Write::write_all(&mut stream, &reply);
@@ -58,7 +66,7 @@ pub fn raw_server(reply: Vec<u8>) -> std::net::SocketAddr {
             let _ = std::io::copy(&mut stream, &mut std::io::sink());
         }
     });
-    addr
+    (addr, accepted)
 }
 
 /// Like [`run`], against any address.
@@ -99,12 +107,27 @@ pub fn scratch(test: &str) -> std::path::PathBuf {
 /// An embedded server speaking https with a certificate made now, and a PEM file of that certificate for
 /// `--cacert` (a few hundred bytes left in the temporary directory, named by process and server).
 pub fn tls_server(config: ServerConfig) -> (ServerThread, std::path::PathBuf) {
+    tls_server_with(config, |identity| (*identity.server_config(None).expect("a TLS configuration")).clone())
+}
+
+/// Like [`tls_server`], with the TLS configuration `make` builds around the certificate made now (another
+/// version, no tickets, a client certificate required).
+pub fn tls_server_with(
+    config: ServerConfig,
+    make: impl FnOnce(connbench::net::tls::Identity) -> rustls::ServerConfig,
+) -> (ServerThread, std::path::PathBuf) {
     use connbench::net::tls::Identity;
     let identity = Identity::self_signed().expect("a certificate is made");
-    let pem = std::env::temp_dir().join(format!("connbench-test-{}-{}.pem", std::process::id(), unique()));
-    std::fs::write(&pem, identity.certificate_pem()).unwrap();
-    let tls = Some(identity.server_config().expect("a TLS configuration"));
+    let pem = temp_pem(&identity.certificate_pem());
+    let tls = Some(std::sync::Arc::new(make(identity)));
     (server(ServerConfig { tls, ..config }), pem)
+}
+
+/// A PEM file in the temporary directory (a few hundred bytes left there, named by process and number).
+pub fn temp_pem(pem: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("connbench-test-{}-{}.pem", std::process::id(), unique()));
+    std::fs::write(&path, pem).unwrap();
+    path
 }
 
 fn unique() -> u64 {
