@@ -108,13 +108,15 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let threads = engine_threads(reserved_cores);
     let mut runs = Vec::new();
     let mut complete = true;
-    for mode in modes {
+    let of = modes.len();
+    for (index, mode) in modes.into_iter().enumerate() {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.request.clone();
         let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
-        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
+        let position = progress::Position { mode: index + 1, of };
+        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), position, plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
         let opened = match mode {
             Mode::Multiplex => multiplex_connection.take(),
@@ -142,6 +144,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.time_wait_own = Some(sample.own);
                 tick.client_ips = Some(sample.client_ips);
             }
         }

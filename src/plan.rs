@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::check::Check;
+use crate::check::{Check, Metric, Phase as CheckPhase};
 use crate::cli::{CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
 pub use crate::mode::{Http, Mode};
@@ -221,6 +221,11 @@ impl Plan {
         for word in command.iter_mut().filter(|word| args.url.as_deref() == Some(word.as_str())) {
             *word = mask_password(word);
         }
+        // The program as people type it, not the path of the binary that ran: a build directory says
+        // nothing about the run, and a home directory is no reader's business.
+        if let Some(program) = command.first_mut() {
+            *program = env!("CARGO_PKG_NAME").into();
+        }
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
@@ -377,6 +382,9 @@ impl Plan {
         let mut checks = profile.checks.clone();
         for text in &args.checks {
             checks.push(Check::parse(text)?);
+        }
+        if let Some(check) = checks.iter().find(|c| matches!(c.metric, Metric::Latency(_, CheckPhase::PageLoad))) {
+            return Err(format!("--check '{check}': page_load is measured by connbench page, not run"));
         }
         let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
         let max_regression = args.max_regression.or(profile.max_regression);
@@ -562,7 +570,7 @@ impl Plan {
 impl Plan {
     /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
     pub fn idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        crate::http::request::idempotent(&self.method)
     }
 
     /// RFC 8470 §4: what a server may see twice without harm, replayed 0-RTT data included.
@@ -750,7 +758,7 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(given: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_header(given: &str) -> Result<(String, String), String> {
     // Echoed with its control characters shown, never sent to the terminal as they are.
     let text = crate::printable::printable(given);
     let Some((name, value)) = given.split_once(':') else {
@@ -837,6 +845,16 @@ mod tests {
             quic: None,
             authorization: None,
         }
+    }
+
+    #[test]
+    fn the_command_is_kept_under_the_programs_name_not_its_path() {
+        let Command::Run(run) = Cli::try_parse_from(["connbench", "run", "-n", "5"]).unwrap().command else {
+            unreachable!()
+        };
+        let typed = ["/home/me/src/connbench/target/release/connbench", "run", "-n", "5"];
+        let plan = Plan::from_args(&run, typed.iter().map(|w| w.to_string()).collect()).unwrap();
+        assert_eq!(plan.command, ["connbench", "run", "-n", "5"]);
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl Attempt {
                 opened_connection: self.opened_connection,
             };
             ctx.recorder.borrow_mut().completed(&exchange, status);
+            ctx.live.completed(done.saturating_duration_since(self.start), status);
         }
     }
 

@@ -40,8 +40,8 @@ use crate::record::{Closer, ErrorKind};
 /// Flow-control windows the client grants: large enough that a body of a few MiB never waits for a
 /// WINDOW_UPDATE on loopback (the defaults of 64 KiB would, and would measure the client's window, not the
 /// server). Windows are credit, not buffers: nothing is allocated for them.
-const STREAM_WINDOW: u32 = 1 << 20;
-const CONNECTION_WINDOW: u32 = 16 << 20;
+pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 16 << 20;
 /// How long the client's own close (its GOAWAY) waits for h2 to flush it.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
 /// The send-stream limit h2 starts a connection with, which no SETTINGS frame can set (its value is a u32,
@@ -248,7 +248,7 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
 }
 
 /// What becomes of a stream that ended without a whole response.
-enum Fate {
+pub(crate) enum Fate {
     /// The server said it did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): it goes again
     /// whatever its method (RFC 9113 §8.7).
     Refused {
@@ -260,7 +260,7 @@ enum Fate {
     Failed(ErrorKind),
 }
 
-fn fate(err: &h2::Error, answered_head: bool) -> Fate {
+pub(crate) fn fate(err: &h2::Error, answered_head: bool) -> Fate {
     if err.is_remote() && err.is_go_away() {
         return Fate::Refused { go_away: true };
     }

@@ -13,8 +13,9 @@ mod backlog;
 mod buffers;
 mod conn;
 pub mod governor;
-mod h2;
+pub(crate) mod h2;
 mod h3;
+pub mod live;
 mod pace;
 mod schedule;
 
@@ -50,9 +51,20 @@ pub struct LiveCounters {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub open_connections: AtomicU64,
+    /// Responses completed in the window that were not 2xx, and the total latency of every completed one.
+    pub non_2xx: AtomicU64,
+    pub latency: live::LiveLatency,
 }
 
 impl LiveCounters {
+    /// A request completed in the window, `total` after its start, with `status`.
+    fn completed(&self, total: Duration, status: u16) {
+        self.latency.record(total.as_micros().try_into().unwrap_or(u64::MAX));
+        if !(200..300).contains(&status) {
+            LiveCounters::bump(&self.non_2xx, 1);
+        }
+    }
+
     /// Single-writer increment: a plain load and store, no locked instruction on the hot path.
     fn bump(counter: &AtomicU64, delta: i64) {
         let value = counter.load(Ordering::Relaxed).wrapping_add_signed(delta);

@@ -51,6 +51,27 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Its name in the result's `errors` (docs/design.md §5).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::AddrUnavailable => "addr_unavailable",
+            ErrorKind::FdExhausted => "fd_exhausted",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Parse => "parse",
+            ErrorKind::ClosedEarly => "closed_early",
+            ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::H3Reset => "h3_reset",
+            ErrorKind::QuicHandshake => "quic_handshake",
+            ErrorKind::QuicIdleTimeout => "quic_idle_timeout",
+            ErrorKind::QuicClosed => "quic_closed",
+            ErrorKind::Other => "other",
+            ErrorKind::Tls => "tls",
+        }
+    }
+
     pub fn of_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
         // tokio-rustls and rustls' own streams carry a TLS failure as a rustls::Error inside the io::Error.
@@ -355,24 +376,7 @@ impl Recorder {
     }
 
     pub fn failed(&mut self, at: Instant, kind: ErrorKind) {
-        let counter = match kind {
-            ErrorKind::Refused => &mut self.errors.refused,
-            ErrorKind::Timeout => &mut self.errors.timeout,
-            ErrorKind::Reset => &mut self.errors.reset,
-            ErrorKind::AddrUnavailable => &mut self.errors.addr_unavailable,
-            ErrorKind::FdExhausted => &mut self.errors.fd_exhausted,
-            ErrorKind::Truncated => &mut self.errors.truncated,
-            ErrorKind::Parse => &mut self.errors.parse,
-            ErrorKind::ClosedEarly => &mut self.errors.closed_early,
-            ErrorKind::H2Reset => &mut self.errors.h2_reset,
-            ErrorKind::H3Reset => &mut self.errors.h3_reset,
-            ErrorKind::QuicHandshake => &mut self.errors.quic_handshake,
-            ErrorKind::QuicIdleTimeout => &mut self.errors.quic_idle_timeout,
-            ErrorKind::QuicClosed => &mut self.errors.quic_closed,
-            ErrorKind::Other => &mut self.errors.other,
-            ErrorKind::Tls => &mut self.errors.tls,
-        };
-        *counter += 1;
+        self.errors.count(kind);
         self.second(at).errors += 1;
     }
 
@@ -551,6 +555,12 @@ impl Recorder {
     /// Freezes the recordings into the result of one mode.
     pub fn finish(mut self, shape: RunShape, elapsed: Duration) -> ModeResult {
         self.freeze_live_second();
+        // Every second of the window has its entry, those in which nothing happened too: a stall at the end
+        // is a second with nothing completed, not a shorter run.
+        let window = elapsed.as_secs_f64().ceil() as usize;
+        if self.timeline.len() < window {
+            self.timeline.resize(window, Second::default());
+        }
         let timeline = self
             .timeline
             .iter()
@@ -558,6 +568,7 @@ impl Recorder {
             .map(|(i, s)| {
                 let mut tick = Tick {
                     t: i as u64 + 1,
+                    length_s: partial_second(elapsed, i),
                     requests: s.requests,
                     errors: s.errors,
                     opened: s.opened,
@@ -648,6 +659,14 @@ impl QuicRecord {
         self.rtt_sum_us += other.rtt_sum_us;
         self.rtt_count += other.rtt_count;
     }
+}
+
+/// How much of second `index` (from `index` to `index + 1` s) lies inside a window of `elapsed`, to the
+/// millisecond, when not all of it.
+fn partial_second(elapsed: Duration, index: usize) -> Option<f64> {
+    let inside = (elapsed.as_secs_f64() - index as f64).clamp(0.0, 1.0);
+    let inside = (inside * 1000.0).round() / 1000.0;
+    (inside < 1.0).then_some(inside)
 }
 
 /// What the result says about the shape of the run, beside what was measured.
@@ -782,6 +801,20 @@ mod tests {
             first_byte: at(first_us),
             done: at(done_us),
             opened_connection: opened,
+        }
+    }
+
+    #[test]
+    fn each_error_kind_is_counted_under_its_name() {
+        use ErrorKind::*;
+        for kind in
+            [Refused, Timeout, Reset, AddrUnavailable, FdExhausted, Truncated, Parse, ClosedEarly, H2Reset, Other, Tls]
+        {
+            let mut errors = result::ErrorCounts::default();
+            errors.count(kind);
+            let json = serde_json::to_value(&errors).unwrap();
+            assert_eq!(json[kind.name()], 1, "{kind:?}");
+            assert_eq!(errors.total(), 1, "{kind:?}");
         }
     }
 
@@ -923,6 +956,22 @@ mod tests {
         let first = decode_hdr(ticks[0].hdr.as_deref().unwrap()).unwrap();
         assert_eq!(first.len(), 101);
         assert!(first.equivalent(first.max(), 5000), "{}", first.max());
+    }
+
+    #[test]
+    fn every_second_of_the_window_has_its_entry_and_a_partial_one_its_length() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, false);
+        // requests in the first second only, then a stall to the end of a 3.25 s window
+        r.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
+        let ticks = r.finish(SHAPE, Duration::from_millis(3250)).timeline;
+        let seconds: Vec<_> = ticks.iter().map(|t| (t.t, t.requests, t.length_s)).collect();
+        assert_eq!(seconds, [(1, 1, None), (2, 0, None), (3, 0, None), (4, 0, Some(0.25))]);
+        // an event just past a whole window: a second of no length
+        let mut r = Recorder::new(t0, false);
+        r.connected(t0 + Duration::from_millis(2001), Duration::from_micros(50));
+        let ticks = r.finish(SHAPE, Duration::from_secs(2)).timeline;
+        assert_eq!(ticks.iter().map(|t| t.length_s).collect::<Vec<_>>(), [None, None, Some(0.0)]);
     }
 
     #[test]

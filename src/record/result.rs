@@ -330,6 +330,29 @@ impl StatusCounts {
 }
 
 impl ErrorCounts {
+    /// One failed request, by its kind.
+    pub fn count(&mut self, kind: super::ErrorKind) {
+        use super::ErrorKind;
+        let counter = match kind {
+            ErrorKind::Refused => &mut self.refused,
+            ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Reset => &mut self.reset,
+            ErrorKind::AddrUnavailable => &mut self.addr_unavailable,
+            ErrorKind::FdExhausted => &mut self.fd_exhausted,
+            ErrorKind::Truncated => &mut self.truncated,
+            ErrorKind::Parse => &mut self.parse,
+            ErrorKind::ClosedEarly => &mut self.closed_early,
+            ErrorKind::H2Reset => &mut self.h2_reset,
+            ErrorKind::H3Reset => &mut self.h3_reset,
+            ErrorKind::QuicHandshake => &mut self.quic_handshake,
+            ErrorKind::QuicIdleTimeout => &mut self.quic_idle_timeout,
+            ErrorKind::QuicClosed => &mut self.quic_closed,
+            ErrorKind::Other => &mut self.other,
+            ErrorKind::Tls => &mut self.tls,
+        };
+        *counter += 1;
+    }
+
     /// Every kind by its JSON name, `other` last, as people read a breakdown.
     pub fn kinds(&self) -> [(&'static str, u64); 15] {
         [
@@ -525,6 +548,8 @@ impl Hist {
         match stat {
             Stat::P50 => self.p50_us as f64,
             Stat::P90 => self.p90_us as f64,
+            // Not one of the summary's fields (the schema predates it): read from the whole histogram.
+            Stat::P95 => super::decode(self).map_or(0.0, |h| h.value_at_quantile(0.95) as f64),
             Stat::P99 => self.p99_us as f64,
             Stat::P999 => self.p999_us as f64,
             Stat::P9999 => self.p9999_us as f64,
@@ -569,6 +594,18 @@ pub struct Ports {
     /// kernel applies), 0 to 1. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occupancy_peak: Option<f64>,
+    /// TIME_WAIT ports held when the mode began (what earlier modes and runs left), as the ledger counts
+    /// them; of the ports this mode's own connections left, the most held at once and those held at its
+    /// end; and the kernel's count when the mode began. `time_wait_peak` and `kernel_time_wait_peak` count
+    /// what the mode began with too. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_at_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_peak: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_end: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_time_wait_at_start: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -586,6 +623,11 @@ pub struct PerIp {
 pub struct Tick {
     /// Seconds since the mode started; this entry covers (t-1, t].
     pub t: u64,
+    /// How much of the second lies inside the measurement window, when not all of it: the last second of a
+    /// run that ended between two (`-n`, a stop), 0 for one past the window. Its counts are over this
+    /// length, not a whole second. Absent for a whole second. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_s: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub opened: u64,
@@ -594,6 +636,10 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+    /// Of those, the ports this mode's own connections left (what earlier modes and runs left excluded).
+    /// Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own: Option<u64>,
     /// Client IPs in rotation at the end of the second. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ips: Option<u64>,

@@ -484,6 +484,10 @@ fn port_rows() -> Vec<Figure> {
     fn port(cell: impl Fn(&Ports) -> Value + 'static) -> impl Fn(&ModeResult) -> Value {
         move |r| r.ports.as_ref().map_or(Value::Absent, &cell)
     }
+    // Absent in results written before the figure was kept.
+    fn count(n: Option<u64>) -> Value {
+        n.map_or(Value::Absent, Value::Count)
+    }
     vec![
         Figure::new(
             "client IPs used",
@@ -504,12 +508,16 @@ fn port_rows() -> Vec<Figure> {
             port(|p| p.occupancy_peak.map_or(Value::Absent, Value::Share)),
         ),
         Figure::new("waited for a free port", "waited_us", port(|p| Value::Micros(p.waited_ms * 1000))),
-        Figure::new("ports held in TIME_WAIT", "time_wait_peak", port(|p| Value::Count(p.time_wait_peak))),
+        // A mode's own TIME_WAIT apart from what earlier modes left, which it shares the tuples with.
+        Figure::new("TIME_WAIT held at start", "time_wait_at_start", port(|p| count(p.time_wait_at_start))),
+        Figure::new("TIME_WAIT this mode, peak", "time_wait_own_peak", port(|p| count(p.time_wait_own_peak))),
+        Figure::new("TIME_WAIT this mode, end", "time_wait_own_end", port(|p| count(p.time_wait_own_end))),
         Figure::new(
-            "TIME_WAIT sockets, kernel",
-            "kernel_time_wait_peak",
-            port(|p| Value::Count(p.kernel_time_wait_peak)),
+            "kernel TIME_WAIT at start",
+            "kernel_time_wait_at_start",
+            port(|p| count(p.kernel_time_wait_at_start)),
         ),
+        Figure::new("kernel TIME_WAIT, peak", "kernel_time_wait_peak", port(|p| Value::Count(p.kernel_time_wait_peak))),
     ]
 }
 
@@ -607,6 +615,10 @@ mod tests {
             per_ip: vec![],
             source_ip: Some("auto".into()),
             occupancy_peak: None,
+            time_wait_at_start: None,
+            time_wait_own_peak: None,
+            time_wait_own_end: None,
+            kernel_time_wait_at_start: None,
         });
         assert_eq!(
             titles(&[quiet, busy.clone()]),

@@ -5,7 +5,7 @@ for the text, markdown, csv and html writers; `hgrm` prints one histogram as Hdr
 it. `ports` is the report of `connbench ports`, over its own serde type.
 */
 
-mod chart;
+pub(crate) mod chart;
 pub mod compare;
 mod csv;
 pub mod figures;

@@ -19,6 +19,7 @@
 //! - `conn`: one HTTP/1.x connection, from accept to close;
 //! - `h2`: HTTP/2 with prior knowledge (h2c), told from HTTP/1.x by one peek at a new connection's first bytes;
 //! - `h3`: with TLS, HTTP/3 over QUIC on the same port over UDP;
+//! - `page`: the page `connbench page` loads with no URL, `/page?objects=N&size=B`, and its objects;
 //! - `tests`: the socket-level tests.
 //!
 //! # Why it is built for speed
@@ -58,6 +59,7 @@
 mod conn;
 mod h2;
 mod h3;
+pub mod page;
 mod render;
 mod request;
 #[cfg(test)]

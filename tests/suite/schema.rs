@@ -127,23 +127,29 @@ fn json_result_has_the_designed_names() {
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
     // added within schema 1: client_ips, the client IPs in rotation at the end of each second; p50_us,
-    // p99_us and the histogram (hdr) of the second's total latency
+    // p99_us and the histogram (hdr) of the second's total latency; time_wait_own, this mode's own part of
+    // time_wait; length_s, in a second the window ended in (20 requests take less than a second)
     assert_eq!(
         keys(&run["timeline"][0]),
         set(&[
             "t",
+            "length_s",
             "requests",
             "errors",
             "opened",
             "time_wait",
             "kernel_time_wait",
+            "time_wait_own",
             "client_ips",
             "p50_us",
             "p99_us",
             "hdr"
         ])
     );
-    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did)
+    let length = run["timeline"][0]["length_s"].as_f64().unwrap();
+    assert!(length > 0.0 && length < 1.0 && (length - run["duration_s"].as_f64().unwrap()).abs() < 0.001);
+    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did);
+    // so were the TIME_WAIT a mode began with and its own apart
     assert_eq!(
         keys(&run["ports"]),
         set(&[
@@ -154,7 +160,11 @@ fn json_result_has_the_designed_names() {
             "waited_ms",
             "per_ip",
             "source_ip",
-            "occupancy_peak"
+            "occupancy_peak",
+            "time_wait_at_start",
+            "time_wait_own_peak",
+            "time_wait_own_end",
+            "kernel_time_wait_at_start"
         ])
     );
     assert_eq!(keys(&run["ports"]["per_ip"][0]), set(&["ip", "opened", "held_peak"]));
