@@ -246,8 +246,8 @@ pub enum Refusal {
 }
 
 /// One QUIC handshake before any load, blocking (on a runtime of its own): how long it took. The connection
-/// is closed at once, before the server's session tickets come (they follow the handshake), so the run's
-/// first connections make full handshakes of their own, counted, as they would without this check.
+/// is closed at once; the session tickets the server sends right after the handshake, when they come within
+/// the close's few milliseconds, stay in the run's store, and the run's first connections resume with them.
 pub fn handshake_blocking(client: &Client, addr: SocketAddr, limit: Duration) -> Result<Duration, Refusal> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
