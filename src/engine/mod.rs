@@ -14,6 +14,7 @@ mod buffers;
 mod conn;
 pub mod governor;
 pub(crate) mod h2;
+mod h3;
 pub mod live;
 mod pace;
 mod schedule;
@@ -127,6 +128,8 @@ struct ThreadCtx {
     /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
     /// flight, unless their worker still owed them (`unsent`): never written (with `--rate`, missed).
     issued: Cell<u64>,
+    /// HTTP/3: the thread's QUIC endpoint (its one UDP socket), instead of TCP connections.
+    quic: Option<h3::Quic>,
     unsent: Cell<u64>,
 }
 
@@ -255,6 +258,11 @@ fn read_buffer_size(connections: u32) -> usize {
 
 fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
     let ThreadPlan { shared, live, workers, pacer, started, read_buffer, opened, barrier } = thread;
+    // The endpoint's driver is spawned on the runtime it is made in: this thread's.
+    let quic = shared.plan.quic.clone().map(|client| {
+        let _context = runtime.enter();
+        h3::Quic::new(client, shared.addr)
+    });
     let ctx = Rc::new(ThreadCtx {
         recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
@@ -264,6 +272,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         opened: RefCell::new(opened),
         tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
+        quic,
         unsent: Cell::new(0),
     });
     barrier.wait();
@@ -294,6 +303,9 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
     // Dropping the set ends the tasks still running at the end of the window or after a stop; what they
     // measured is in the recorder, and their open connections close as they drop.
     drop(local);
+    if let Some(quic) = &ctx.quic {
+        runtime.block_on(quic.close());
+    }
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
     let mut recorder = ctx.recorder.into_inner();
