@@ -73,6 +73,20 @@ pub enum ModeArg {
     All,
 }
 
+/// `--http-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HttpVersionArg {
+    #[value(name = "1.0")]
+    Http10,
+    #[value(name = "1.1")]
+    Http11,
+    /// Refused with a pointer to --mode multiplex: only that mode speaks HTTP/2.
+    #[value(name = "2")]
+    Http2,
+    #[value(name = "3")]
+    Http3,
+}
+
 /// `--tls-version`: one TLS version, both the least and the most allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TlsVersionArg {
@@ -208,6 +222,21 @@ pub struct RunArgs {
     /// Speak HTTP/1.0; keep-alive and pipeline modes ask for `Connection: Keep-Alive`.
     #[arg(long = "http1.0")]
     pub http1_0: bool,
+
+    /// Speak HTTP/3 over QUIC (https:// only): serial and parallel open a QUIC connection per request,
+    /// keepalive sends one request at a time on each connection, multiplex keeps up to --depth streams on
+    /// each; pipeline has no meaning over HTTP/3, and --mode all runs the other four.
+    #[arg(long)]
+    pub http3: bool,
+
+    /// The HTTP version: 1.1, 1.0 (as --http1.0) or 3 (as --http3); HTTP/2 is --mode multiplex. [default: 1.1]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub http_version: Option<HttpVersionArg>,
+
+    /// HTTP/3: send the first request of a resumed connection in 0-RTT, before the handshake ends (GET and
+    /// HEAD only: early data can be replayed, RFC 8470).
+    #[arg(long = "0rtt")]
+    pub zero_rtt: bool,
 
     /// Requests to send, from a file in vegeta's format (`METHOD URL`, then `Name: value` headers and `@FILE`
     /// for a body, a blank line between requests; or a JSON object per line); `-` reads standard input. All

@@ -12,7 +12,7 @@ use crate::commands::Failure;
 use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::net::socket;
-use crate::plan::{Mode, Plan, Target, TargetSpec};
+use crate::plan::{Http, Mode, Plan, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{ModeResult, Note, NoteKind, RunResult, Stages, System, TargetsInfo, Tool, SCHEMA_VERSION};
 use crate::record::RunShape;
@@ -79,6 +79,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
+    let target = Target { quic: quic_client(plan, &target)?, ..target };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)), target.tls.is_some())?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
@@ -111,6 +112,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     for (index, mode) in modes.into_iter().enumerate() {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.requests[0].bytes.clone();
+        let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let rate = plan.rate.filter(|_| plan.stages.is_empty());
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate };
@@ -141,8 +143,10 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
         }
+        run.http = Some(http);
         let (ports, samples) = governor.end_mode();
-        run.ports = Some(ports);
+        // QUIC holds no TCP port: the governor saw nothing of it.
+        run.ports = (http != Http::Http3).then_some(ports);
         for (i, tick) in run.timeline.iter_mut().enumerate() {
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
@@ -154,6 +158,9 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
         // HTTP/2 streams met frames h2 could not read: quote those, not an HTTP/1.1 answer on a side connection.
         let not_http = || match unreadable {
+            _ if http == Http::Http3 => {
+                format!("no response was HTTP/3 (every one broke its rules): is {} an HTTP/3 server?", target.addr)
+            }
             Some(said) if mode.is_http2() => not_http2(target.addr, &said),
             _ => not_http(target.addr, &request),
         };
@@ -221,6 +228,14 @@ fn set_target_rates(run: &mut ModeResult, schedule: &crate::stages::Schedule) {
     }
 }
 
+/// `--http3`: the QUIC every connection to the target speaks, on its TLS (https only: `plan.rs` checked).
+fn quic_client(plan: &Plan, target: &Target) -> Result<Option<Arc<crate::net::quic::Client>>, Failure> {
+    let Some(tls) = target.tls.as_ref().filter(|_| plan.http3) else { return Ok(None) };
+    let zero_rtt = plan.mode_plan(plan.modes[0], target).zero_rtt;
+    let client = crate::net::quic::Client::new(tls, zero_rtt).map_err(Failure::Usage)?;
+    Ok(Some(Arc::new(client)))
+}
+
 /// A server that asked this mode's connections for a client certificate: connbench sends none, so a server
 /// that requires one fails every request (`errors.tls`), which the figures alone would not explain.
 fn client_certificate_note(client: &crate::net::tls::Client, run: &ModeResult) -> Option<Note> {
@@ -258,6 +273,11 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
     }
     if let Some(cap) = run.max_concurrent_streams {
+        // HTTP/2 says it in SETTINGS (RFC 9113 §6.5.2), QUIC in stream credit (RFC 9000 §4.6).
+        let limit = match run.http {
+            Some(Http::Http3) => "QUIC's MAX_STREAMS",
+            _ => "SETTINGS_MAX_CONCURRENT_STREAMS",
+        };
         let text = match cap {
             0 if run.errors.refused == 0 => "the server allowed no stream at first (SETTINGS_MAX_CONCURRENT_STREAMS \
                  0): requests waited for a SETTINGS frame to raise the limit"
@@ -268,8 +288,8 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
                 run.errors.refused
             ),
             _ => format!(
-                "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), \
-                 fewer than --depth {}: {} were in flight at most",
+                "the server allows {cap} concurrent streams per connection ({limit}), fewer than --depth {}: {} were \
+                 in flight at most",
                 run.depth,
                 run.max_in_flight.unwrap_or(0)
             ),

@@ -66,6 +66,9 @@ mod tls_refusals;
 #[path = "suite/report.rs"]
 mod report;
 
+// HTTP/3 over QUIC against the embedded server's HTTP/3: counts, stream credit, GOAWAY, resets, 0-RTT, signals.
+#[path = "suite/http3.rs"]
+mod http3;
 // `connbench page`: each strategy's loads against the server's counts, POST never pipelined, discovery, gates.
 #[path = "suite/page.rs"]
 mod page;

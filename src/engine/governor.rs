@@ -145,8 +145,12 @@ impl Sampler {
                     let mut next = Instant::now() + Duration::from_secs(1);
                     let mut warnings = Vec::new();
                     loop {
-                        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
-                            std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
+                        // Parked, not polling: the mode's end unparks it, so its last sample costs no wait.
+                        while !stop.load(Ordering::Relaxed) {
+                            match next.checked_duration_since(Instant::now()) {
+                                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                                _ => break,
+                            }
                         }
                         let census = census::take_toward(governor.server).ok();
                         warnings.extend(governor.sample(census.as_ref(), Instant::now()));
@@ -170,7 +174,9 @@ impl Sampler {
 
     fn stop_thread(&mut self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or_default()
+        let Some(thread) = self.thread.take() else { return Vec::new() };
+        thread.thread().unpark();
+        thread.join().unwrap_or_default()
     }
 }
 

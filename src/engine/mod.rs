@@ -14,6 +14,7 @@ mod buffers;
 mod conn;
 pub mod governor;
 pub(crate) mod h2;
+mod h3;
 pub mod live;
 mod pace;
 mod schedule;
@@ -75,7 +76,7 @@ impl LiveCounters {
 struct Shared {
     plan: ModePlan,
     addr: SocketAddr,
-    /// Multiplex: each request as h2 sends it, built once (none in the other modes).
+    /// Multiplex and HTTP/3: each request as h2 or h3 sends it, built once (none over HTTP/1.x).
     templates: Vec<h2::Template>,
     requests_issued: AtomicU64,
     deadline: Option<Instant>,
@@ -133,6 +134,8 @@ struct ThreadCtx {
     /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
     /// flight, unless their worker still owed them (`unsent`): never written (with `--rate`, missed).
     issued: Cell<u64>,
+    /// HTTP/3: the thread's QUIC endpoint (its one UDP socket), instead of TCP connections.
+    quic: Option<h3::Quic>,
     unsent: Cell<u64>,
     /// Lent to a pipelining connection for the write of a batch of several requests, given back after.
     joined: Cell<Vec<u8>>,
@@ -171,13 +174,21 @@ pub fn run_mode(
     let runtimes: Vec<_> = (0..threads).map(|_| runtime()).collect();
     let barrier = Arc::new(Barrier::new(threads));
     let open_loop = plan.schedule.is_some();
-    let templates = match plan.mode {
-        crate::mode::Mode::Multiplex => plan
+    // HTTP/3 and HTTP/2 send each request from its parts (HTTP/3's :scheme is https alone, RFC 9114 §3.1).
+    let scheme = match (plan.http, plan.mode) {
+        (crate::mode::Http::Http3, _) => Some("https"),
+        (_, crate::mode::Mode::Multiplex) => Some("http"),
+        _ => None,
+    };
+    let templates = match scheme {
+        Some(scheme) => plan
             .requests
             .iter()
-            .map(|request| h2::Template::new(&request.parts).expect("preflight.rs checked every request"))
+            .map(|request| {
+                h2::Template::for_scheme(&request.parts, scheme).expect("preflight.rs checked every request")
+            })
             .collect(),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     let requests_issued = AtomicU64::new(if open_loop { 0 } else { workers as u64 });
     let started = Instant::now();
@@ -272,6 +283,11 @@ fn read_buffer_size(connections: u32) -> usize {
 
 fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
     let ThreadPlan { shared, live, workers, first_worker, pacer, started, read_buffer, opened, barrier } = thread;
+    // The endpoint's driver is spawned on the runtime it is made in: this thread's.
+    let quic = shared.plan.quic.clone().map(|client| {
+        let _context = runtime.enter();
+        h3::Quic::new(client, shared.addr)
+    });
     let ctx = Rc::new(ThreadCtx {
         recorder: RefCell::new(Recorder::new(started, pacer.is_some()).with_targets(if shared.plan.per_target {
             shared.plan.requests.len()
@@ -285,6 +301,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         opened: RefCell::new(opened),
         tickets: pacer.clone().map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
+        quic,
         unsent: Cell::new(0),
         joined: Cell::new(Vec::new()),
     });
@@ -318,6 +335,9 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
     // Dropping the set ends the tasks still running at the end of the window or after a stop; what they
     // measured is in the recorder, and their open connections close as they drop.
     drop(local);
+    if let Some(quic) = &ctx.quic {
+        runtime.block_on(quic.close());
+    }
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
     let mut recorder = ctx.recorder.into_inner();

@@ -187,6 +187,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
         if ma.connections != mb.connections && !sharded {
             return differ(&format!("connections ({mode})"), &ma.connections.to_string(), &mb.connections.to_string());
         }
+        // An older result says no version (HTTP/1.x, or HTTP/2 in multiplex): only two that say differ.
+        if let (Some(va), Some(vb)) = (ma.http, mb.http) {
+            if va != vb {
+                return differ(&format!("http ({mode})"), va.name(), vb.name());
+            }
+        }
         if ma.depth != mb.depth {
             return differ(&format!("depth ({mode})"), &ma.depth.to_string(), &mb.depth.to_string());
         }
@@ -331,6 +337,9 @@ fn merge_mode(runs: &[(&str, &ModeResult)]) -> Result<ModeResult, String> {
 }
 
 fn add_counts(m: &mut ModeResult, o: &ModeResult) -> Result<(), &'static str> {
+    if let Some(theirs) = &o.quic {
+        m.quic.get_or_insert_with(Default::default).add(m.connections_opened, theirs, o.connections_opened);
+    }
     add_count("requests", &mut m.requests, o.requests)?;
     m.status.checked_add(&o.status)?;
     m.errors.checked_add(&o.errors)?;

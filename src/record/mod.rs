@@ -22,8 +22,8 @@ use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
 use result::{
-    ErrorCounts, Hist, KeepAlive, Latency, ModeResult, OtherTargets, Pacing, StatusCounts, TargetFigures, TargetTally,
-    Tick, TlsSummary,
+    ErrorCounts, Hist, KeepAlive, Latency, ModeResult, OtherTargets, Pacing, QuicSummary, StatusCounts, TargetFigures,
+    TargetTally, Tick, TlsSummary,
 };
 
 /// Why a request failed; one per failed request (docs/design.md §5 names).
@@ -39,6 +39,14 @@ pub enum ErrorKind {
     ClosedEarly,
     /// The server reset an HTTP/2 stream (RST_STREAM) for another reason than REFUSED_STREAM.
     H2Reset,
+    /// The server reset an HTTP/3 stream for another reason than H3_REQUEST_REJECTED.
+    H3Reset,
+    /// The QUIC handshake of the request's connection failed (no answer, a certificate, ALPN).
+    QuicHandshake,
+    /// The request's QUIC connection went silent past its idle timeout.
+    QuicIdleTimeout,
+    /// The request's QUIC connection was closed (CONNECTION_CLOSE, or the endpoint's end) under it.
+    QuicClosed,
     Other,
     /// TLS failed on the request's connection: its handshake, or a fatal alert after it (a server that asks
     /// for a client certificate sends one after the client's TLS 1.3 Finished, RFC 8446 §4.4.2.4).
@@ -58,6 +66,10 @@ impl ErrorKind {
             ErrorKind::Parse => "parse",
             ErrorKind::ClosedEarly => "closed_early",
             ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::H3Reset => "h3_reset",
+            ErrorKind::QuicHandshake => "quic_handshake",
+            ErrorKind::QuicIdleTimeout => "quic_idle_timeout",
+            ErrorKind::QuicClosed => "quic_closed",
             ErrorKind::Other => "other",
             ErrorKind::Tls => "tls",
         }
@@ -268,6 +280,8 @@ pub struct Recorder {
     tls: Option<TlsRecord>,
     /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
     stream_cap: Option<u32>,
+    /// HTTP/3: QUIC's own figures, made at the first QUIC connection.
+    quic: Option<QuicRecord>,
     /// The most requests or streams in flight at once on one connection.
     most_in_flight: u32,
     /// What a server sent that could not be read as HTTP, in words, the first time (not part of the result:
@@ -313,6 +327,7 @@ impl Recorder {
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
+            quic: None,
             most_in_flight: 0,
             unreadable: None,
             timeline: Vec::new(),
@@ -396,6 +411,32 @@ impl Recorder {
         } else {
             tls.full += 1;
         }
+    }
+
+    /// A QUIC connection's TLS, which is part of its one handshake (timed as `connect`): counted, not timed.
+    pub fn quic_tls(&mut self, resumed: bool, negotiated: Negotiated) {
+        let tls = self.tls.get_or_insert_with(|| TlsRecord::new(negotiated));
+        if resumed {
+            tls.resumed += 1;
+        } else {
+            tls.full += 1;
+        }
+    }
+
+    /// A QUIC connection sent its first request in 0-RTT; `accepted`: the server took it.
+    pub fn zero_rtt(&mut self, accepted: bool) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.zero_rtt_sent += 1;
+        quic.zero_rtt_accepted += u64::from(accepted);
+    }
+
+    /// A QUIC connection ended, with quinn's counts of its packets and its smoothed round-trip time.
+    pub fn quic_closed(&mut self, sent_packets: u64, lost_packets: u64, rtt: Duration) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.sent_packets += sent_packets;
+        quic.lost_packets += lost_packets;
+        quic.rtt_sum_us += micros(rtt);
+        quic.rtt_count += 1;
     }
 
     /// A whole response to the run's request (of a run of one request).
@@ -587,6 +628,9 @@ impl Recorder {
         if let Some(cap) = other.stream_cap {
             self.stream_cap(cap);
         }
+        if let Some(theirs) = &other.quic {
+            self.quic.get_or_insert_with(QuicRecord::default).merge(theirs);
+        }
         self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
         if self.targets.len() < other.targets.len() {
             self.targets.resize(other.targets.len(), TargetRecord::default());
@@ -721,10 +765,41 @@ impl Recorder {
                 handshakes_resumed: tls.resumed,
                 insecure: false,
             }),
+            http: None,
+            quic: self.quic.map(|quic| QuicSummary {
+                zero_rtt_sent: quic.zero_rtt_sent,
+                zero_rtt_accepted: quic.zero_rtt_accepted,
+                lost_packets: quic.lost_packets,
+                sent_packets: quic.sent_packets,
+                rtt_us: quic.rtt_sum_us.checked_div(quic.rtt_count),
+            }),
             targets: Vec::new(),
             targets_other: None,
             stages: None,
         }
+    }
+}
+
+/// QUIC's figures over one recorder's connections.
+#[derive(Debug, Clone, Copy, Default)]
+struct QuicRecord {
+    zero_rtt_sent: u64,
+    zero_rtt_accepted: u64,
+    sent_packets: u64,
+    lost_packets: u64,
+    /// The connections' smoothed RTTs at their end, summed, and how many: their mean is the result's.
+    rtt_sum_us: u64,
+    rtt_count: u64,
+}
+
+impl QuicRecord {
+    fn merge(&mut self, other: &QuicRecord) {
+        self.zero_rtt_sent += other.zero_rtt_sent;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.sent_packets += other.sent_packets;
+        self.lost_packets += other.lost_packets;
+        self.rtt_sum_us += other.rtt_sum_us;
+        self.rtt_count += other.rtt_count;
     }
 }
 

@@ -32,6 +32,9 @@ fn columns() -> Vec<Figure> {
     columns.extend([Stat::P50, Stat::P90, Stat::P99, Stat::Max].map(|stat| latency(Phase::Tls, stat)));
     columns.extend(figures::tls_handshakes());
     columns.extend([figures::max_in_flight(), figures::max_concurrent_streams()]);
+    // The HTTP version, and QUIC's figures (HTTP/3 only; empty otherwise).
+    columns.push(figures::http());
+    columns.extend(figures::quic());
     columns
 }
 
@@ -105,7 +108,7 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 2);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 2);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
@@ -117,10 +120,13 @@ mod tests {
         assert_eq!(header[33..35], ["tls_handshakes_full", "tls_handshakes_resumed"]);
         // what --depth came to, and the server's HTTP/2 stream limit where it capped it (added at the end)
         assert_eq!(header[35..37], ["max_in_flight", "max_concurrent_streams"]);
+        // then the HTTP version, and QUIC's figures for HTTP/3
+        assert_eq!(header[37..39], ["http", "zero_rtt_sent"]);
+        assert_eq!(header[42], "quic_rtt_us");
         // which target a row is about (--targets), empty in a mode's row
-        assert_eq!(header[37..], ["target_method", "target_url"]);
+        assert_eq!(header[43..], ["target_method", "target_url"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,,,,,,,"), "{}", lines[2]);
         // phases without samples are empty cells, not 0 µs
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,,,,,,,,,,,,,40,"), "{}", lines[2]);
         assert!(lines.iter().all(|l| l.split(',').count() == header.len()));

@@ -48,7 +48,8 @@ pub fn write(results: &[&RunResult], out: &mut impl Write) -> io::Result<()> {
 
 fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
-    writeln!(out, "<h1>connbench {} &middot; {}</h1>", escape(&result.tool.version), escape(&result.target))?;
+    let spoken = crate::report::figures::spoken(&result.runs).map_or(String::new(), |http| format!(" &middot; {http}"));
+    writeln!(out, "<h1>connbench {} &middot; {}{spoken}</h1>", escape(&result.tool.version), escape(&result.target))?;
     writeln!(
         out,
         "<p class=\"meta\">started {} &middot; <code>{}</code></p>",

@@ -43,7 +43,8 @@ fn columns(runs: &[ModeResult]) -> Vec<Figure> {
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let status = if result.complete { "" } else { " (interrupted: partial results)" };
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
-    writeln!(out, "**connbench {version}** `{target}`{status}")?;
+    let spoken = figures::spoken(&result.runs).map_or(String::new(), |http| format!(" {http}"));
+    writeln!(out, "**connbench {version}** `{target}`{spoken}{status}")?;
     if let Some(targets) = targets::header(result) {
         writeln!(out, "{targets}")?;
     }

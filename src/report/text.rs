@@ -15,7 +15,8 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
-    writeln!(out, "connbench {version}  {target}{status}")?;
+    let spoken = figures::spoken(runs).map_or(String::new(), |http| format!("  {http}"));
+    writeln!(out, "connbench {version}  {target}{spoken}{status}")?;
     if let Some(targets) = targets::header(result) {
         writeln!(out, "{targets}")?;
     }

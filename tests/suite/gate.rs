@@ -239,12 +239,11 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     assert!(lines[0].starts_with("mode,connections,requests,rps,errors,connections_opened,connect_p50_us,"));
     assert!(lines[0].contains(",total_p50_us,total_p90_us,total_p99_us,total_max_us,"));
     assert!(lines[0].contains(",status_other,non_2xx,"));
-    // https columns, empty for http, then what --depth came to and the server's HTTP/2 stream limit, then which
-    // target a row is about (--targets)
-    assert!(lines[0].ends_with(
-        ",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,max_in_flight,max_concurrent_streams,target_method,\
-         target_url"
-    ));
+    // https columns, empty for http, then what --depth came to and the server's HTTP/2 stream limit, the HTTP
+    // version, and QUIC's figures (empty but for HTTP/3), then which target a row is about (--targets)
+    assert!(lines[0]
+        .contains(",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,max_in_flight,max_concurrent_streams,http,"));
+    assert!(lines[0].ends_with(",quic_lost_packets,quic_rtt_us,target_method,target_url"));
     assert!(lines[1].starts_with("serial,1,100,") && lines[2].starts_with("keepalive,2,100,"), "{stdout}");
     let columns = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == columns));

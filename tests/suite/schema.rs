@@ -73,9 +73,12 @@ fn json_result_has_the_designed_names() {
             "ports",
             "started_unix_ms",
             "timeline",
+            // added within schema 1: the HTTP version spoken
+            "http",
         ])
     );
     assert_eq!(run["mode"], "serial");
+    assert_eq!(run["http"], "1.1");
     assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections, and the limit learned from it
     assert_eq!(
@@ -109,6 +112,11 @@ fn json_result_has_the_designed_names() {
             // added within schema 1: a TLS handshake failed
             "tls",
             "h2_reset",
+            // added within schema 1: HTTP/3 over QUIC
+            "h3_reset",
+            "quic_handshake",
+            "quic_idle_timeout",
+            "quic_closed",
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));
