@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 
-use super::result::{add_count, Hist, ModeResult, Note, NoteKind, Ports, RunResult, Tick};
+use super::result::{
+    add_count, same_target, Hist, ModeResult, Note, NoteKind, PlanSummary, Ports, RequestSummary, RunResult, Tick,
+};
 use super::{decode, decode_hdr, set_second_latency, summarize};
 use crate::printable::printable;
 use crate::shard::WholePlan;
@@ -55,6 +57,13 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
         // RFC 3339 in UTC sorts as text: the earliest start.
         started_at: results.iter().map(|r| r.started_at.clone()).min().unwrap_or_default(),
         runs,
+        // Shards ran shares of one plan: the merged result is the whole of it.
+        plan: match (first.plan, first.whole) {
+            (Some(plan), Some(whole)) if sharded => {
+                Some(PlanSummary { connections: whole.connections, requests: whole.requests, rate: whole.rate, ..plan })
+            }
+            (plan, _) => plan,
+        },
         shard: None,
         whole: None,
         notes,
@@ -169,6 +178,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
             return differ("method", ma, mb);
         }
     }
+    if let (Some(ra), Some(rb)) = (&a.request, &b.request) {
+        if ra.body_bytes != rb.body_bytes {
+            let bytes = |r: &RequestSummary| format!("{} bytes", r.body_bytes);
+            return differ("body", &bytes(ra), &bytes(rb));
+        }
+    }
     let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(",");
     if modes(a) != modes(b) {
         return differ("modes", &modes(a), &modes(b));
@@ -190,12 +205,6 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
         }
     }
     Ok(())
-}
-
-/// Each embedded-server run has its own port, but they all measured the same thing.
-fn same_target(a: &str, b: &str) -> bool {
-    const EMBEDDED: &str = "(embedded server)";
-    a == b || (a.ends_with(EMBEDDED) && b.ends_with(EMBEDDED))
 }
 
 /// A count that would pass `u64::MAX` when `name`'s is added, said with the field.
@@ -242,6 +251,9 @@ fn merge_mode(runs: &[(&str, &ModeResult)]) -> Result<ModeResult, String> {
 fn add_counts(m: &mut ModeResult, o: &ModeResult) -> Result<(), &'static str> {
     add_count("requests", &mut m.requests, o.requests)?;
     m.status.checked_add(&o.status)?;
+    for (&code, &count) in &o.status_codes {
+        add_count("status_codes", m.status_codes.entry(code).or_default(), count)?;
+    }
     m.errors.checked_add(&o.errors)?;
     add_count("retries", &mut m.retries, o.retries)?;
     add_count("in_flight_at_end", &mut m.in_flight_at_end, o.in_flight_at_end)?;

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 
 use crate::record::result::{ModeResult, RunResult, Tick};
 use crate::report::chart::{escape, percentile_x, Axis, Chart, Series};
+use crate::report::describe;
 use crate::report::figures::{self, Phase};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:940px}\
@@ -47,6 +48,11 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         escape(&result.started_at),
         escape(&result.command.join(" "))
     )?;
+    for (what, line) in [("request", describe::request_line(result)), ("plan", describe::plan_line(result))] {
+        if let Some(line) = line {
+            writeln!(out, "<p class=\"meta\">{what}: <code>{}</code></p>", escape(&line))?;
+        }
+    }
     if !result.complete {
         writeln!(out, "<p class=\"warn\">interrupted: partial results</p>")?;
     }
