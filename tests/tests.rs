@@ -65,3 +65,7 @@ mod tls_refusals;
 // `connbench report`: the text run printed, again from the JSON; html, csv, markdown, hgrm; bad files.
 #[path = "suite/report.rs"]
 mod report;
+
+// Habits of wrk, oha, hey, h2load and k6, walked from docs/options.md's table; `connbench URL`.
+#[path = "suite/habits.rs"]
+mod habits;
