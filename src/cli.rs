@@ -49,7 +49,8 @@ pub enum Command {
     /// Print shell completions for bash, zsh, fish, elvish or powershell (e.g. `connbench completions bash >
     /// /etc/bash_completion.d/connbench`).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page, in roff (e.g. `connbench man > /usr/local/share/man/man1/connbench.1`).
+    /// Print the man page, in roff (e.g. `mkdir -p /usr/local/share/man/man1 && connbench man >
+    /// /usr/local/share/man/man1/connbench.1`).
     Man,
 }
 

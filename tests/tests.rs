@@ -69,3 +69,7 @@ mod report;
 // Habits of wrk, oha, hey, h2load and k6, walked from docs/options.md's table; `connbench URL`.
 #[path = "suite/habits.rs"]
 mod habits;
+
+// The examples of README.md and docs/*.md, run again against the embedded server: their shape must hold.
+#[path = "suite/docs.rs"]
+mod docs;
