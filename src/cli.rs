@@ -279,7 +279,7 @@ pub struct RunArgs {
 
     /// With --max-regression: gate even when the baseline's plan differs from this run's (-c, --depth,
     /// --rate, method, body, headers, target, TLS, connbench version); refused otherwise (exit 2).
-    #[arg(long, requires = "baseline")]
+    #[arg(long)]
     pub allow_plan_change: bool,
 
     /// https: trust the CA certificates of this PEM file beside the platform's roots.

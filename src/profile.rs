@@ -441,6 +441,8 @@ mod tests {
             source_ip = "127.0.0.2-127.0.0.4"
             port_policy = "fail"
             server_stall = "100:1s"
+            threads = 4
+            allow_plan_change = true
             "#,
         )
         .unwrap();
@@ -455,6 +457,11 @@ mod tests {
         );
         assert_eq!(p.server_stall, Some(crate::server::Stall { after: 100, length: Duration::from_secs(1) }));
         assert_eq!(Profile::parse("mode = [\"all\"]").unwrap().mode, vec![ModeArg::All]);
+        assert_eq!((p.threads, p.allow_plan_change), (Some(4), Some(true)));
+        // the names other tools use for a mode
+        let aliases = Profile::parse("mode = \"h2,http2,h2c,keep-alive\"").unwrap().mode;
+        assert_eq!(aliases, [ModeArg::Multiplex, ModeArg::Multiplex, ModeArg::Multiplex, ModeArg::Keepalive]);
+        assert!(Profile::parse("threads = 0").unwrap_err().contains("threads must be a whole number from 1 to 1024"));
     }
 
     #[test]

@@ -501,6 +501,8 @@ mod tests {
         result.shard = Some(shard);
         result.whole = Some(WholePlan { connections: 5, rate: None, requests: Some(1001) });
         result.runs[0].connections = shard.share(5) as u32;
+        let (connections, requests) = (shard.share(5) as u32, Some(requests));
+        result.plan = Some(PlanSummary { connections, depth: 1, requests, duration_s: None, rate: None });
         result.runs[0].started_unix_ms = Some(start_ms);
         result
     }
@@ -511,6 +513,8 @@ mod tests {
         let m = merge(&[("a", &a), ("b", &b), ("c", &c)]).unwrap();
         assert_eq!((m.runs[0].requests, m.runs[0].connections), (1001, 5), "2 + 2 + 1 connections");
         assert_eq!((m.shard, m.whole), (None, None), "the merged result is the whole plan");
+        let plan = m.plan.expect("the plan");
+        assert_eq!((plan.connections, plan.requests), (5, Some(1001)), "and says so");
         // b started 0.4 s after a: the same second; c 1.9 s after: two seconds later
         let ticks: Vec<_> = m.runs[0].timeline.iter().map(|t| (t.t, t.requests)).collect();
         assert_eq!(ticks, vec![(1, 668), (3, 333)]);
@@ -644,12 +648,22 @@ mod tests {
             assert!(err.starts_with("b.json differs from a.json"), "{err}");
             assert!(err.contains(needle), "{needle}: {err}");
         }
-        // different embedded-server ports are the same target
+        // bodies of different sizes, where both results say theirs
+        let (mut with_body, mut other_body) = (a.clone(), a.clone());
+        with_body.request = Some(RequestSummary { body_bytes: 13, headers: vec![] });
+        other_body.request = Some(RequestSummary { body_bytes: 0, headers: vec![] });
+        other_body.started_at = "another start".into();
+        let err = merge(&[("a.json", &with_body), ("b.json", &other_body)]).unwrap_err();
+        assert_eq!(err, "b.json differs from a.json in body: 0 bytes vs 13 bytes");
+        // different embedded-server ports are the same target, over the same scheme
         let mut a = a;
         a.target = "http://127.0.0.1:1234/ (embedded server)".into();
         let mut b = measured(10, 100, 1.0);
         b.target = "http://127.0.0.1:5678/ (embedded server)".into();
         assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
+        let mut https = b.clone();
+        https.target = "https://127.0.0.1:5678/ (embedded server)".into();
+        assert!(merge(&[("a", &a), ("https", &https)]).unwrap_err().contains("in target"));
         // two open-loop shares of one plan merge, their rates added
         let (mut a, mut b) = (a, b);
         (a.runs[0].rate, b.runs[0].rate) = (Some(100.0), Some(200.0));
@@ -660,7 +674,10 @@ mod tests {
     fn statuses_add_up_other_included() {
         let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
         (a.runs[0].status.other, b.runs[0].status.s1xx, b.runs[0].status.s5xx) = (2, 1, 4);
-        let status = merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].status.clone();
+        b.runs[0].status_codes.insert(503, 4);
+        let merged = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(merged.runs[0].status_codes, [(200, 20), (503, 4)].into_iter().collect());
+        let status = merged.runs[0].status.clone();
         assert_eq!((status.s2xx, status.s1xx, status.s5xx, status.other, status.non_2xx()), (20, 1, 4, 2, 7));
     }
 

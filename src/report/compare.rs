@@ -144,7 +144,7 @@ pub fn compare(
     b: &RunResult,
     max_regression_pct: Option<f64>,
 ) -> Comparison {
-    let pairing = describe::pair(a, b);
+    let pairing = describe::pairing(a, b);
     Comparison {
         a: a_name.into(),
         b: b_name.into(),
@@ -406,6 +406,27 @@ mod tests {
         assert!(compare("a", &keepalive, "b", &serial, None).regressions().is_empty());
         // a result against itself
         assert!(compare("a", &keepalive, "a", &keepalive, Some(0.0)).regressions().is_empty());
+    }
+
+    #[test]
+    fn plan_changes_come_before_any_ratio_and_codes_other_than_200_have_rows() {
+        use crate::mode::Mode::*;
+        let a = result(&[(Keepalive, 1000.0, 10)]);
+        let mut b = a.clone();
+        b.method = Some("POST".into());
+        b.runs[0].status_codes = [(200, 90), (503, 10)].into_iter().collect();
+        let c = compare("a.json", &a, "b.json", &b, None);
+        assert_eq!(c.plan_changes, ["method: GET vs POST"]);
+        let metrics: Vec<_> = c.pairs[0].rows.iter().map(|r| r.metric.as_str()).collect();
+        assert!(metrics.ends_with(&["status 200", "status 503"]), "{metrics:?}");
+        let code = c.pairs[0].rows.iter().find(|r| r.metric == "status 503").unwrap();
+        assert_eq!((code.a, code.b, code.trend), (Some(0.0), Some(10.0), Trend::Worse));
+        let mut text = Vec::new();
+        write_markdown(&c, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let said = text.find("- method: GET vs POST").expect("the change");
+        assert!(said < text.find("| keepalive |").unwrap(), "before any ratio: {text}");
+        assert!(text.contains("| total p95 |"), "{text}");
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub struct Pairing<'a> {
     pub only_in_b: Vec<&'static str>,
 }
 
-pub fn pair<'a>(a: &'a RunResult, b: &'a RunResult) -> Pairing<'a> {
+pub fn pairing<'a>(a: &'a RunResult, b: &'a RunResult) -> Pairing<'a> {
     if let ([one_a], [one_b]) = (a.runs.as_slice(), b.runs.as_slice()) {
         return Pairing { pairs: vec![(one_a, one_b)], only_in_a: vec![], only_in_b: vec![] };
     }
@@ -112,7 +112,7 @@ pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
     differ("connbench", a.tool.version.clone(), b.tool.version.clone());
     // Per pair of runs: the same difference in several pairs is said once, naming them.
     let mut per_mode: Vec<(String, Vec<String>)> = Vec::new();
-    for (ra, rb) in pair(a, b).pairs {
+    for (ra, rb) in pairing(a, b).pairs {
         let label = if ra.mode == rb.mode {
             ra.mode.name().to_string()
         } else {
