@@ -9,11 +9,13 @@
 #   scripts/bench-peers.sh                      # 3 scenarios x 3 rounds x 5 s per tool
 #   DURATION=10 RUNS=5 scripts/bench-peers.sh
 #   SCENARIOS=keepalive TOOLS="wrk connbench" scripts/bench-peers.sh
+#   SCENARIOS=h3 TOOLS="connbench oha" OHA=~/.cargo/bin/oha scripts/bench-peers.sh   # HTTP/3, against Caddy
 #
 # Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
-# PORT [18090], TLS_PORT [18091], H2_PORT [18092], TLS12_PORT [18093], SERVER_CPU [0], CLIENT_CPU [1],
-# SCENARIOS ["keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex"],
-# TOOLS ["wrk connbench h2load ab hey oha"], CONNBENCH [target/release/connbench, built if missing],
+# PORT [18090], TLS_PORT [18091], H2_PORT [18092], TLS12_PORT [18093], H3_PORT [PORT+4], SERVER_CPU [0],
+# CLIENT_CPU [1], SCENARIOS ["keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex";
+# `h3` means h3-keepalive and h3-multiplex], TOOLS ["wrk connbench h2load ab hey oha"], OHA [oha: an oha built
+# with its http3 feature for the h3 scenarios], CONNBENCH [target/release/connbench, built if missing],
 # WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
 #
 # Scenarios, all with CONNS connections and the same URL (nginx `return 200 "hello world\n"`):
@@ -40,9 +42,17 @@
 #              that leaves Nagle on waits for the server's delayed ACK before its request leaves.
 #   multiplex  HTTP/2 with prior knowledge (h2c) on port PORT+1, DEPTH streams in flight per connection:
 #              `h2load -m DEPTH` (h2c is its default on http://) beside connbench --mode multiplex.
+#   h3-keepalive, h3-multiplex  HTTP/3 over QUIC on UDP port H3_PORT, served by Caddy (the nginx here has no
+#              QUIC; Caddy 2.6 serves `respond "hello world"` with `protocols h1 h2 h3`, its access log off),
+#              pinned to SERVER_CPU, at https://localhost (Caddy needs SNI over QUIC, and an IP sends none).
+#              One request at a time on each connection (connbench --http3 --mode keepalive, oha
+#              --http-version 3), or DEPTH streams on each (--mode multiplex --depth DEPTH, oha -p DEPTH).
+#              oha's HTTP/3 runs do not end at -z: they end about 30 s later (its QUIC idle timeout), so
+#              their wall time is long; the overrun column says by how much each run outlived -d.
 #
 # Every run is bounded (timeout), loopback only; a tool that is not installed is skipped with a note.
-# nginx is stopped by its own pid on exit. Needs nginx, taskset, /usr/bin/time, python3.
+# nginx (and Caddy) are stopped by their own pids on exit. Needs nginx, taskset, /usr/bin/time, python3; caddy for
+# the h3 scenarios.
 set -u -o pipefail
 
 D=${DURATION:-5}
@@ -56,6 +66,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 TLS12_PORT=${TLS12_PORT:-$((PORT + 3))}
 SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex"}
 TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
+OHA=${OHA:-oha}
+SCENARIOS=$(echo " $SCENARIOS " | sed 's/ h3 / h3-keepalive h3-multiplex /')
 H2LOAD_CLOSE_RATE=${H2LOAD_CLOSE_RATE:-10000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 CONNBENCH=${CONNBENCH:-$here/target/release/connbench}
@@ -65,6 +77,8 @@ TLS_URL="https://127.0.0.1:$TLS_PORT/"
 TLS12_URL="https://127.0.0.1:$TLS12_PORT/"
 H2_PORT=${H2_PORT:-$((PORT + 2))}
 H2_URL="http://127.0.0.1:$H2_PORT/"
+H3_PORT=${H3_PORT:-$((PORT + 4))}
+H3_URL="https://localhost:$H3_PORT/"
 LIMIT=$((D * 3 + 20)) # hard wall-clock cap per run
 RAW="$WORKDIR/raw.tsv"
 NGINX_PID=""
@@ -98,6 +112,38 @@ EOF
 
 start_nginx
 
+# ------------------------------------------------------------------------------------------ caddy
+CADDY_PID=""
+stop_caddy() {
+  [ -n "$CADDY_PID" ] || return 0
+  kill -TERM "$CADDY_PID" 2>/dev/null
+  wait "$CADDY_PID" 2>/dev/null
+  CADDY_PID=""
+}
+start_caddy() { # HTTP/3 (and h1, h2) on localhost:$H3_PORT, a certificate for localhost made here
+  command -v caddy >/dev/null || { log "caddy is not installed: the h3 scenarios need it"; exit 2; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$WORKDIR/h3key.pem" -out "$WORKDIR/h3cert.pem" 2>/dev/null || { log "openssl could not make a certificate"; exit 2; }
+  mkdir -p "$WORKDIR/caddy"
+  printf '%s\n' "{" "	admin off" "	auto_https disable_redirects" "	storage file_system $WORKDIR/caddy" \
+    "	servers {" "		protocols h1 h2 h3" "	}" "}" "" "https://localhost:$H3_PORT {" \
+    "	tls $WORKDIR/h3cert.pem $WORKDIR/h3key.pem" "	respond \"hello world\" 200" "}" > "$WORKDIR/Caddyfile"
+  HOME="$WORKDIR/caddy" XDG_DATA_HOME="$WORKDIR/caddy" XDG_CONFIG_HOME="$WORKDIR/caddy" \
+    taskset -c "$SERVER_CPU" caddy run --config "$WORKDIR/Caddyfile" --adapter caddyfile > "$WORKDIR/logs/caddy.out" 2>&1 &
+  CADDY_PID=$!
+  trap 'stop_caddy; stop_nginx' EXIT
+  local i
+  for i in $(seq 1 50); do # bounded: 5 s
+    kill -0 "$CADDY_PID" 2>/dev/null || break
+    ss -Hlun "sport = :$H3_PORT" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  log "caddy did not start: $(tail -n 3 "$WORKDIR/logs/caddy.out")"
+  exit 1
+}
+[[ " $SCENARIOS " == *" h3-"* ]] && start_caddy
+
 nginx_ticks() { # utime+stime of the nginx worker(s), in clock ticks
   local p t=0
   for p in $(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null); do
@@ -106,11 +152,19 @@ nginx_ticks() { # utime+stime of the nginx worker(s), in clock ticks
   echo "$t"
 }
 
+server_ticks() { # the server of scenario $1: Caddy's own ticks for h3, nginx's worker(s) otherwise
+  case "$1" in
+    h3-*) awk '{print $14 + $15}' "/proc/$CADDY_PID/stat" 2>/dev/null || echo 0 ;;
+    *) nginx_ticks ;;
+  esac
+}
+
 # --------------------------------------------------------------------------------------- commands
 # The command line of tool $1 in scenario $2; nothing if the tool has no such mode.
 cmd_for() {
   local cb="$CONNBENCH run $URL -c $C -d ${D}s --format json --no-progress"
   local cbs="$CONNBENCH run $TLS_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
+  local cb3="$CONNBENCH run $H3_URL --cacert $WORKDIR/h3cert.pem --http3 -c $C -d ${D}s --format json --no-progress"
   local cbs12="$CONNBENCH run $TLS12_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
   case "$1:$2" in
     wrk:keepalive) echo "wrk -t1 -c$C -d${D}s --latency $URL" ;;
@@ -135,14 +189,19 @@ cmd_for() {
     ab:close) echo "ab -c $C -t $D -n 50000000 $URL" ;;
     hey:keepalive) echo "hey -z ${D}s -c $C $URL" ;;
     hey:close) echo "hey -z ${D}s -c $C -disable-keepalive $URL" ;;
-    oha:keepalive) echo "oha -z ${D}s -c $C --no-tui --output-format json $URL" ;;
-    oha:close) echo "oha -z ${D}s -c $C --no-tui --output-format json --disable-keepalive $URL" ;;
+    oha:keepalive) echo "$OHA -z ${D}s -c $C --no-tui --output-format json $URL" ;;
+    oha:close) echo "$OHA -z ${D}s -c $C --no-tui --output-format json --disable-keepalive $URL" ;;
+    connbench:h3-keepalive) echo "$cb3 --mode keepalive" ;;
+    connbench:h3-multiplex) echo "$cb3 --mode multiplex --depth $DEPTH" ;;
+    oha:h3-keepalive) echo "$OHA --http-version 3 -z ${D}s -c $C --no-tui --output-format json --insecure $H3_URL" ;;
+    oha:h3-multiplex) echo "$OHA --http-version 3 -z ${D}s -c $C -p $DEPTH --no-tui --output-format json --insecure $H3_URL" ;;
   esac
 }
 
 installed() {
   case "$1" in
     connbench) [ -x "$CONNBENCH" ] ;;
+    oha) command -v "$OHA" >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
@@ -231,23 +290,26 @@ EOF
 
 # ----------------------------------------------------------------------------------------- a run
 run_one() { # scenario tool round
-  local scenario=$1 tool=$2 round=$3 cmd base t0 t1 n0 n1 rc
+  local scenario=$1 tool=$2 round=$3 cmd base t0 t1 n0 n1 rc limit=$LIMIT timed=1
   cmd=$(cmd_for "$tool" "$scenario")
   base="$WORKDIR/out/$scenario.$tool.$round"
   echo "$cmd" > "$base.cmd"
-  n0=$(nginx_ticks)
+  # oha's HTTP/3 runs outlive -z by its QUIC idle timeout (30 s): let them end on their own.
+  [[ "$tool:$scenario" == oha:h3-* ]] && limit=$((D + 45))
+  [[ "$tool:$scenario" == h2load:close ]] && timed=0 # count-based: no -d to overrun
+  n0=$(server_ticks "$scenario")
   t0=$(date +%s.%N)
-  eval "timeout -s INT -k 5 $LIMIT /usr/bin/time -f '%U %S %M' -o $base.time taskset -c $CLIENT_CPU $cmd" \
+  eval "timeout -s INT -k 5 $limit /usr/bin/time -f '%U %S %M' -o $base.time taskset -c $CLIENT_CPU $cmd" \
     > "$base.out" 2> "$base.err"
   rc=$?
   t1=$(date +%s.%N)
-  n1=$(nginx_ticks)
+  n1=$(server_ticks "$scenario")
   local req rps p50 p99 err usr sys rss
   read -r req rps p50 p99 err < <(parse "$tool" "$base.out")
   read -r usr sys rss < <(tail -n 1 "$base.time" 2>/dev/null)
   awk -v OFS='\t' -v s="$scenario" -v t="$tool" -v r="$round" -v req="$req" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
       -v err="$err" -v usr="${usr:-0}" -v sys="${sys:-0}" -v rss="${rss:-0}" -v t0="$t0" -v t1="$t1" \
-      -v nt="$((n1 - n0))" -v hz="$(getconf CLK_TCK)" -v rc="$rc" 'BEGIN {
+      -v nt="$((n1 - n0))" -v hz="$(getconf CLK_TCK)" -v rc="$rc" -v d="$D" -v timed="$timed" 'BEGIN {
         wall = t1 - t0
         ok = (req ~ /^[0-9]+$/ && req > 0)
         cpu = ok ? sprintf("%.3f", (usr + sys) * 1e6 / req) : "-"
@@ -255,13 +317,14 @@ run_one() { # scenario tool round
         k = ok ? sprintf("%.3f", sys * 1e6 / req) : "-"
         if (rps == "-" && ok && wall > 0) rps = req / wall  # the tool did not say: over its wall time
         if (rps != "-") rps = sprintf("%.0f", rps)
+        overrun = timed ? sprintf("%.0f", (wall - d) * 1000) : "-"
         print s, t, r, req, rps, p50, p99, cpu, u, k, sprintf("%.1f", rss / 1024), err,
-              sprintf("%.0f", 100 * (usr + sys) / wall), sprintf("%.0f", 100 * nt / hz / wall), rc }' >> "$RAW"
+              sprintf("%.0f", 100 * (usr + sys) / wall), sprintf("%.0f", 100 * nt / hz / wall), rc, overrun }' >> "$RAW"
   log "$(tail -n 1 "$RAW" | tr '\t' ' ')"
 }
 
 # ----------------------------------------------------------------------------------------- main
-printf 'scenario\ttool\tround\trequests\trps\tp50_ms\tp99_ms\tcpu_us_req\tuser_us_req\tsys_us_req\trss_mib\terrors\tclient_cpu_pct\tnginx_cpu_pct\trc\n' > "$RAW"
+printf 'scenario\ttool\tround\trequests\trps\tp50_ms\tp99_ms\tcpu_us_req\tuser_us_req\tsys_us_req\trss_mib\terrors\tclient_cpu_pct\tnginx_cpu_pct\trc\toverrun_ms\n' > "$RAW"
 present=""
 for tool in $TOOLS; do
   if installed "$tool"; then present="$present $tool"; else log "skip $tool: not installed"; fi
@@ -275,6 +338,7 @@ for scenario in $SCENARIOS; do
     done
   done
 done
+stop_caddy
 stop_nginx
 
 python3 - "$RAW" "$D" "$RUNS" "$C" "$DEPTH" "$(nproc)" "$(uname -r)" "$present" <<'EOF'
@@ -286,11 +350,11 @@ def med(values):
     return statistics.median(xs) if xs else None
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
-print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; nginx on CPU 0, client on CPU 1")
+print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; the server (nginx, Caddy for h3) on CPU 0, client on CPU 1")
 print(f"{ncpu} CPUs, Linux {kernel}. Medians over rounds; errors are the total over all rounds.\n")
 print("| scenario | tool | runs | rps | p50 ms | p99 ms | CPU µs/req | user µs/req | sys µs/req | peak RSS MiB "
-      "| errors | client CPU % | nginx CPU % | connbench ÷ this (CPU/req) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| errors | client CPU % | server CPU % | wall − d, ms (max) | connbench ÷ this (CPU/req) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 summary = []
 for scenario in dict.fromkeys(r["scenario"] for r in rows):
     stats = {}
@@ -304,32 +368,35 @@ for scenario in dict.fromkeys(r["scenario"] for r in rows):
             user=med(r["user_us_req"] for r in rs), sys=med(r["sys_us_req"] for r in rs),
             rss=med(r["rss_mib"] for r in rs), err=sum(int(r["errors"] or 0) for r in rs),
             bad=sum(1 for r in rs if r["rc"] not in ("0",) or r["cpu_us_req"] == "-"),
-            ccpu=med(r["client_cpu_pct"] for r in rs), ncpu=med(r["nginx_cpu_pct"] for r in rs))
+            ccpu=med(r["client_cpu_pct"] for r in rs), ncpu=med(r["nginx_cpu_pct"] for r in rs),
+            over=max((float(r["overrun_ms"]) for r in rs if r.get("overrun_ms") not in (None, "-", "")), default=None))
     ours = stats.get("connbench", {}).get("cpu")
     for tool, s in stats.items():
         ratio = ours / s["cpu"] if ours and s["cpu"] else None
         runs = f"{s['runs']}" + (f" ({s['bad']} failed)" if s["bad"] else "")
         print(f"| {scenario} | {tool} | {runs} | {fmt(s['rps'], '.0f')} | {fmt(s['p50'], '.3f')} | {fmt(s['p99'], '.3f')} "
               f"| {fmt(s['cpu'], '.2f')} | {fmt(s['user'], '.2f')} | {fmt(s['sys'], '.2f')} | {fmt(s['rss'], '.1f')} "
-              f"| {s['err']} | {fmt(s['ccpu'], '.0f')} | {fmt(s['ncpu'], '.0f')} | {fmt(ratio, '.2f')} |")
+              f"| {s['err']} | {fmt(s['ccpu'], '.0f')} | {fmt(s['ncpu'], '.0f')} | {fmt(s['over'], '.0f')} | {fmt(ratio, '.2f')} |")
     peers = {t: s["cpu"] for t, s in stats.items() if t != "connbench" and s["cpu"]}
     if ours and peers:
         best = min(peers, key=peers.get)
-        wrk = peers.get("wrk")
-        summary.append((scenario, ours, wrk, best, peers[best]))
+        # The reference peer: wrk over TCP, oha over HTTP/3 (the one peer here that speaks it).
+        ref = "oha" if scenario.startswith("h3-") else "wrk"
+        summary.append((scenario, ours, ref, peers.get(ref), best, peers[best]))
 print()
-print("| scenario | connbench CPU µs/req | wrk | connbench ÷ wrk | best peer | connbench ÷ best | target ≤ 1.00 × wrk (aim 0.80) |")
-print("|---|---:|---:|---:|---|---:|---|")
-for scenario, ours, wrk, best, bcpu in summary:
-    r = ours / wrk if wrk else None
+print("| scenario | connbench CPU µs/req | reference peer | connbench ÷ reference | best peer | connbench ÷ best | target ≤ 1.00 × reference (aim 0.80) |")
+print("|---|---:|---|---:|---|---:|---|")
+for scenario, ours, ref, rcpu, best, bcpu in summary:
+    r = ours / rcpu if rcpu else None
     verdict = "-" if r is None else ("met, aim met" if r <= 0.8 else "met" if r <= 1.0 else f"MISSED (+{(r - 1) * 100:.0f} %)")
-    print(f"| {scenario} | {ours:.2f} | {fmt(wrk, '.2f')} | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
+    print(f"| {scenario} | {ours:.2f} | {ref} ({fmt(rcpu, '.2f')}) | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
 print()
 print("CPU µs/req = (user + sys CPU time of the client process, /usr/bin/time) / completed 2xx responses.")
 print("rps: each tool's own figure. p50/p99: total latency as each tool reports it (wrk prints none for")
 print("pipelined runs)")
 print("h2load prints no percentiles; ab's are whole milliseconds. Peak RSS: /usr/bin/time %M.")
-print("client CPU %: the client's CPU time over its wall time; nginx CPU %: its worker's, over the same time.")
+print("client CPU %: the client's CPU time over its wall time; server CPU %: nginx's worker's (Caddy's for h3), over")
+print("the same time. wall − d: how long each run outlived its -d (process start and the preflight included).")
 print("Both well under 100 % means something else had the cores (a shared machine): compare within a round.")
 EOF
 log "raw results in $WORKDIR"

@@ -4,7 +4,7 @@ vocabulary: the plan and profiles parse checks here, `report::gate` measures the
 
 METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
 `p50 p75 p90 p95 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
-`connect tls ttfb transfer total` (`tls`: https only). OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
+`connect tls ttfb transfer total` (`tls`: https only), or `page_load` for `connbench page`. OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
 need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
 person and 5 % by another, a gate that may never fail), counts and `rps` are bare numbers.
 
@@ -50,6 +50,8 @@ pub enum Phase {
     Total,
     /// https: the TLS handshake, apart from `connect`.
     Tls,
+    /// `connbench page`: the first connect to the last byte of the page's last object.
+    PageLoad,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,14 +90,30 @@ impl Stat {
     pub fn name(self) -> &'static str {
         STATS.iter().find(|(_, s)| *s == self).map_or("?", |(name, _)| name)
     }
+
+    /// The quantile it names (0.5 for p50), or None for the mean; 1.0 for the max.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::P50 => Some(0.5),
+            Stat::P75 => Some(0.75),
+            Stat::P90 => Some(0.9),
+            Stat::P95 => Some(0.95),
+            Stat::P99 => Some(0.99),
+            Stat::P999 => Some(0.999),
+            Stat::P9999 => Some(0.9999),
+            Stat::Max => Some(1.0),
+            Stat::Mean => None,
+        }
+    }
 }
 
-const PHASES: [(&str, Phase); 5] = [
+const PHASES: [(&str, Phase); 6] = [
     ("connect", Phase::Connect),
     ("ttfb", Phase::Ttfb),
     ("transfer", Phase::Transfer),
     ("total", Phase::Total),
     ("tls", Phase::Tls),
+    ("page_load", Phase::PageLoad),
 ];
 
 impl Check {
@@ -165,7 +183,8 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     let unknown = || {
         format!(
             "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, missed, or STAT.PHASE with STAT \
-             in p50 p75 p90 p95 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total)"
+             in p50 p75 p90 p95 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total, or \
+             page_load for connbench page)"
         )
     };
     // The phase follows the last dot: `p99.9.total` is p99.9 of total.
@@ -271,6 +290,7 @@ mod tests {
             ("p99.9.transfer<1ms", lat(Stat::P999, Phase::Transfer), Op::Lt, 1000.0),
             ("p99.99.total<2ms", lat(Stat::P9999, Phase::Total), Op::Lt, 2000.0),
             ("p99.tls<5ms", lat(Stat::P99, Phase::Tls), Op::Lt, 5000.0),
+            ("p95.page_load<500ms", lat(Stat::P95, Phase::PageLoad), Op::Lt, 500_000.0),
             ("mean.total<1µs", lat(Stat::Mean, Phase::Total), Op::Lt, 1.0),
             ("error_rate<0.1%", Metric::ErrorRate, Op::Lt, 0.001),
             ("rps>=5000", Metric::Rps, Op::Ge, 5000.0),

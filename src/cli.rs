@@ -46,6 +46,9 @@ pub enum Command {
     /// A report card of a server's connection management, in seconds and with no load: persistence,
     /// Keep-Alive, requests per connection, idle timeout, pipelining, closes, handshake share, Nagle.
     Probe(ProbeArgs),
+    /// Load a page and its embedded objects with each connection strategy (serial, parallel, persistent,
+    /// pipelined, multiplexed), side by side: page-load time, connections, round trips on the critical path.
+    Page(Box<PageArgs>),
     /// Print shell completions for bash, zsh, fish, elvish or powershell (e.g. `connbench completions bash >
     /// /etc/bash_completion.d/connbench`).
     Completions { shell: clap_complete::Shell },
@@ -71,6 +74,20 @@ pub enum ModeArg {
     Multiplex,
     /// Each of the modes above in turn, side by side (multiplex where the target speaks HTTP/2).
     All,
+}
+
+/// `--http-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HttpVersionArg {
+    #[value(name = "1.0")]
+    Http10,
+    #[value(name = "1.1")]
+    Http11,
+    /// Refused with a pointer to --mode multiplex: only that mode speaks HTTP/2.
+    #[value(name = "2")]
+    Http2,
+    #[value(name = "3")]
+    Http3,
 }
 
 /// `--tls-version`: one TLS version, both the least and the most allowed.
@@ -206,6 +223,21 @@ pub struct RunArgs {
     /// Speak HTTP/1.0; keep-alive and pipeline modes ask for `Connection: Keep-Alive`.
     #[arg(long = "http1.0")]
     pub http1_0: bool,
+
+    /// Speak HTTP/3 over QUIC (https:// only): serial and parallel open a QUIC connection per request,
+    /// keepalive sends one request at a time on each connection, multiplex keeps up to --depth streams on
+    /// each; pipeline has no meaning over HTTP/3, and --mode all runs the other four.
+    #[arg(long)]
+    pub http3: bool,
+
+    /// The HTTP version: 1.1, 1.0 (as --http1.0) or 3 (as --http3); HTTP/2 is --mode multiplex. [default: 1.1]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub http_version: Option<HttpVersionArg>,
+
+    /// HTTP/3: send the first request of a resumed connection in 0-RTT, before the handshake ends (GET and
+    /// HEAD only: early data can be replayed, RFC 8470).
+    #[arg(long = "0rtt")]
+    pub zero_rtt: bool,
 
     /// Who closes first in serial and parallel modes: client (TIME_WAIT on the client) or server (the request says Connection: close). [default: client]
     #[arg(long, value_enum)]
@@ -425,6 +457,110 @@ pub struct ProbeArgs {
     /// https: offer this TLS version alone. [default: 1.3 and 1.2]
     #[arg(long, value_enum, value_name = "VERSION")]
     pub tls_version: Option<TlsVersionArg>,
+}
+
+/// The page-load strategies of HTTP: The Definitive Guide, ch. 4, and HTTP/2's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// One connection per object, one after another.
+    Serial,
+    /// Up to --per-host connections at once, one request each (an HTTP/1.0 browser).
+    Parallel,
+    /// Up to --per-host keep-alive connections per origin, reused.
+    Persistent,
+    /// Persistent connections with up to --depth requests in flight (idempotent objects only).
+    Pipelined,
+    /// One HTTP/2 connection per origin, every object a stream.
+    Multiplexed,
+    /// Each of the above (multiplexed where the page's origin speaks HTTP/2).
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// The page, http(s)://host/path. Without one, the embedded server is started on 127.0.0.1:0 and its page
+    /// /page?objects=N&size=B is loaded (--server-objects, --server-object-size).
+    pub url: Option<String>,
+
+    /// Strategies, a comma list, in the order they take turns. [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub strategy: Vec<StrategyArg>,
+
+    /// Loads of the page with each strategy, taking turns load by load.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub loads: u32,
+
+    /// Connections at most per origin (parallel, persistent, pipelined), as browsers allow 6.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub per_host: u32,
+
+    /// Requests in flight at most on a pipelined connection.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub depth: u32,
+
+    /// The objects to load after the page, one a line (URL or METHOD URL, relative to the page's), instead of
+    /// those its HTML embeds.
+    #[arg(long, value_name = "FILE")]
+    pub objects: Option<PathBuf>,
+
+    /// Add a projection to the report: each strategy's median load plus this round-trip time for each round
+    /// trip on its critical path (what loopback does not show).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub assume_rtt: Option<Duration>,
+
+    /// Extra request header 'Name: value' on every request (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Limit on opening a connection: the TCP and, for https, the TLS handshake, together.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Limit on each request, from its write to its last byte.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Output format on stdout; with json, csv, markdown or html, everything for people goes to stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: FormatArg,
+
+    /// Write the JSON result to this file; `-` writes it to stdout, and the report goes to stderr.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// A gate on each strategy, 'METRIC OP VALUE' (repeatable): 'p95.page_load<500ms', 'errors<=0', 'error_rate<1%'.
+    #[arg(long = "check", value_name = "EXPR")]
+    pub checks: Vec<String>,
+
+    /// https: trust the CA certificates of this PEM file beside the platform's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// https: do not verify the server's certificate (the report says so).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// https: resume TLS sessions on the connections of later loads, as a browser's session cache does (true or
+    /// false); false makes every handshake a full one.
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL", default_value_t = true)]
+    pub tls_resume: bool,
+
+    /// https: offer this TLS version alone. [default: 1.3 and 1.2]
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub tls_version: Option<TlsVersionArg>,
+
+    /// Embedded server: images on its page. [default: 30]
+    #[arg(long, value_name = "N", help_heading = "Embedded server", conflicts_with = "url",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::server::page::MAX_OBJECTS)))]
+    pub server_objects: Option<u32>,
+
+    /// Embedded server: bytes per image on its page. [default: 10240]
+    #[arg(long, value_name = "BYTES", help_heading = "Embedded server", conflicts_with = "url",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::server::page::MAX_SIZE)))]
+    pub server_object_size: Option<u32>,
+
+    #[command(flatten)]
+    pub server: ServerKnobs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -28,12 +28,14 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
   `compare` math apart from their printing.
 - `progress`: the progress bar, hidden off a terminal.
 - `server`: the embedded server, for `run` without a URL, `serve`, and the tests.
-- `commands`: one file per command (`run`, `compare`, `merge`, `report`, `serve`, `ports`), the glue from
+- `commands`: one file per command (`run`, `compare`, `merge`, `report`, `serve`, `ports`, `page`), the glue from
   parsed arguments to an outcome; `measure`: one run's measurement, mode by mode; `preflight`: the target
   checked before any load. `input`: the files read whole (body, PEM, profile, results), each kind with the
   most it may hold; `output`: the `-o` file, opened before any load and written after the report;
   `signals`: SIGINT, SIGTERM and SIGHUP stop a run, which still reports.
 - `manual`: shell completions and the man page, generated from `cli`.
+- `page`: `connbench page`, a page and its embedded objects loaded with each strategy side by side: discovery
+  (scraper), one load per strategy at a time, the critical path read from what happened, the waterfalls.
 - `probe`: `connbench probe`, a report card of a server's connection management: one driver that
   observes (blocking sockets, a few connections, no load), findings as pure functions of what it saw.
 
@@ -59,6 +61,7 @@ pub mod mode;
 pub mod net;
 pub mod note;
 pub mod output;
+pub mod page;
 pub mod plan;
 pub mod preflight;
 pub mod printable;

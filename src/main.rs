@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::report(args).map(|()| true),
         Command::Ports(args) => commands::ports::run(args).map(|()| true),
         Command::Probe(args) => connbench::probe::run(args).map(|()| true),
+        Command::Page(args) => commands::page::page(args, std::env::args().collect(), stop),
         Command::Completions { shell } => {
             connbench::manual::completions(*shell, &mut std::io::stdout().lock()).map_err(Failure::Io).map(|()| true)
         }

@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::http::request::masked_header;
 use crate::net::socket;
-use crate::plan::{Mode, Plan, Stop, Target, TargetSpec};
+use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{
     ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, System, Tool, SCHEMA_VERSION,
@@ -82,6 +82,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             (embedded_target(&embedded, config.tls.is_some(), &plan.tls)?, 1)
         }
     };
+    let target = Target { quic: quic_client(plan, &target)?, ..target };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)), target.tls.is_some())?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
@@ -116,12 +117,15 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     };
     let mut runs = Vec::new();
     let mut complete = true;
-    for mode in modes {
+    let of = modes.len();
+    for (index, mode) in modes.into_iter().enumerate() {
         let mode_plan = plan.mode_plan(mode, &target);
         let request = mode_plan.request.clone();
+        let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
-        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), plan.stop, live.clone());
+        let position = progress::Position { mode: index + 1, of };
+        let tracker = progress::track(progress::wanted(plan.progress), mode.name(), position, plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
         let opened = match mode {
             Mode::Multiplex => multiplex_connection.take(),
@@ -141,18 +145,24 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
         }
+        run.http = Some(http);
         let (ports, samples) = governor.end_mode();
-        run.ports = Some(ports);
+        // QUIC holds no TCP port: the governor saw nothing of it.
+        run.ports = (http != Http::Http3).then_some(ports);
         for (i, tick) in run.timeline.iter_mut().enumerate() {
             // Sample i was taken at the end of second i+1; the last covers a final partial second.
             if let Some(sample) = samples.get(i).or(samples.last()) {
                 (tick.time_wait, tick.kernel_time_wait) = (Some(sample.ledger), sample.kernel);
+                tick.time_wait_own = Some(sample.own);
                 tick.client_ips = Some(sample.client_ips);
             }
         }
         notes.extend(port_warnings.into_iter().map(|text| Note::new(NoteKind::Ports, Some(mode), text)));
         // HTTP/2 streams met frames h2 could not read: quote those, not an HTTP/1.1 answer on a side connection.
         let not_http = || match unreadable {
+            _ if http == Http::Http3 => {
+                format!("no response was HTTP/3 (every one broke its rules): is {} an HTTP/3 server?", target.addr)
+            }
             Some(said) if mode.is_http2() => not_http2(target.addr, &said),
             _ => not_http(target.addr, &request),
         };
@@ -219,7 +229,8 @@ pub fn as_planned(plan: &Plan) -> RunResult {
         .map(|&mode| {
             let (connections, depth) = plan.shape(mode);
             let shape = RunShape { mode, connections, depth, rate: plan.rate };
-            crate::record::Recorder::new(Instant::now(), plan.rate.is_some()).finish(shape, Duration::ZERO)
+            let recorder = crate::record::Recorder::new(Instant::now(), plan.rate.is_some());
+            ModeResult { http: Some(plan.http(mode)), ..recorder.finish(shape, Duration::ZERO) }
         })
         .collect();
     RunResult {
@@ -238,6 +249,14 @@ pub fn as_planned(plan: &Plan) -> RunResult {
         whole: plan.shard.map(|_| plan.whole),
         notes: Vec::new(),
     }
+}
+
+/// `--http3`: the QUIC every connection to the target speaks, on its TLS (https only: `plan.rs` checked).
+fn quic_client(plan: &Plan, target: &Target) -> Result<Option<Arc<crate::net::quic::Client>>, Failure> {
+    let Some(tls) = target.tls.as_ref().filter(|_| plan.http3) else { return Ok(None) };
+    let zero_rtt = plan.mode_plan(plan.modes[0], target).zero_rtt;
+    let client = crate::net::quic::Client::new(tls, zero_rtt).map_err(Failure::Usage)?;
+    Ok(Some(Arc::new(client)))
 }
 
 /// A server that asked this mode's connections for a client certificate: connbench sends none, so a server
@@ -277,6 +296,11 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
         notes.push(Note::new(NoteKind::NotHttp, mode, not_http()));
     }
     if let Some(cap) = run.max_concurrent_streams {
+        // HTTP/2 says it in SETTINGS (RFC 9113 §6.5.2), QUIC in stream credit (RFC 9000 §4.6).
+        let limit = match run.http {
+            Some(Http::Http3) => "QUIC's MAX_STREAMS",
+            _ => "SETTINGS_MAX_CONCURRENT_STREAMS",
+        };
         let text = match cap {
             0 if run.errors.refused == 0 => "the server allowed no stream at first (SETTINGS_MAX_CONCURRENT_STREAMS \
                  0): requests waited for a SETTINGS frame to raise the limit"
@@ -287,8 +311,8 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
                 run.errors.refused
             ),
             _ => format!(
-                "the server allows {cap} concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS), \
-                 fewer than --depth {}: {} were in flight at most",
+                "the server allows {cap} concurrent streams per connection ({limit}), fewer than --depth {}: {} were \
+                 in flight at most",
                 run.depth,
                 run.max_in_flight.unwrap_or(0)
             ),

@@ -1,5 +1,5 @@
 /*!
-The JSON result file of `-o` (`run` and `merge`). It is opened before any work, so a path that cannot
+The JSON result file of `-o` (`run`, `merge` and `page`). It is opened before any work, so a path that cannot
 be written costs no load and exits 2 at once; it is written last, after the report was printed, so a
 full disk loses the file but never the report. Every error names the file. `-o -` is stdout: the result's
 only copy, so a reader that has gone is a failure there, not a choice.
@@ -12,10 +12,6 @@ file at the path. A device (`/dev/stdout`, `/dev/full`) is written in place.
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-use crate::plan::Format;
-use crate::record::result::RunResult;
-use crate::report::{self, Look};
 
 /// An `-o` file opened for the result to come.
 #[derive(Debug)]
@@ -80,8 +76,12 @@ impl OutputFile {
         matches!(self.target, Target::Stdout)
     }
 
-    pub fn write(mut self, result: &RunResult) -> Result<(), String> {
-        let json = |mut out: &mut dyn Write| report::write(Format::Json, result, Look::PLAIN, &mut out);
+    /// Writes `result` as `--format json` prints it: pretty, then a newline.
+    pub fn write(mut self, result: &impl serde::Serialize) -> Result<(), String> {
+        let json = |out: &mut dyn Write| {
+            serde_json::to_writer_pretty(&mut *out, result)?;
+            writeln!(out)
+        };
         let written = match &mut self.target {
             Target::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -126,7 +126,7 @@ fn name(path: &Path, error: std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::result::fixture;
+    use crate::record::result::{fixture, RunResult};
 
     #[test]
     fn a_file_that_cannot_be_created_is_named_before_anything_is_written() {

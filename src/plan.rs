@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::check::Check;
-use crate::cli::{CloseByArg, FormatArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
+use crate::check::{Check, Metric, Phase as CheckPhase};
+use crate::cli::{CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
 use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
-pub use crate::mode::Mode;
+pub use crate::mode::{Http, Mode};
 use crate::net::source::SourceIps;
 use crate::note::{Note, NoteKind};
 use crate::profile::Profile;
@@ -93,6 +93,10 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub http10: bool,
+    /// `--http3`: every mode over HTTP/3 on QUIC (pipeline excluded).
+    pub http3: bool,
+    /// `--0rtt`: HTTP/3's first request on a resumed connection goes in 0-RTT (GET and HEAD only).
+    pub zero_rtt: bool,
     /// `--source-ip auto|kernel|LIST` [auto].
     pub source_ips: crate::net::source::SourceIps,
     pub port_policy: PortPolicy,
@@ -133,6 +137,8 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct ModePlan {
     pub mode: Mode,
+    /// The HTTP version its connections speak: HTTP/3 runs over QUIC (`engine/h3.rs`), the rest over TCP.
+    pub http: Http,
     pub connections: u32,
     /// Requests allowed in flight on one connection once it is known to be persistent.
     pub depth: u32,
@@ -160,6 +166,10 @@ pub struct ModePlan {
     pub timeout: Duration,
     /// https: how connections are secured (the target's).
     pub tls: Option<Arc<crate::net::tls::Client>>,
+    /// HTTP/3: how QUIC connections are made (the target's), and whether the first request of a resumed one
+    /// goes in 0-RTT (`--0rtt`, and a method safe to replay).
+    pub quic: Option<Arc<crate::net::quic::Client>>,
+    pub zero_rtt: bool,
 }
 
 /// A request's method, target, fields and body, for a protocol that does not send HTTP/1.x bytes.
@@ -188,6 +198,8 @@ pub struct Target {
     pub display: String,
     /// https: the TLS every connection to it speaks.
     pub tls: Option<Arc<crate::net::tls::Client>>,
+    /// `--http3`: the QUIC every connection to it speaks, on the same TLS.
+    pub quic: Option<Arc<crate::net::quic::Client>>,
     /// The `Authorization` value of the URL's user and password, sent with every request unless `-H` sets one.
     pub authorization: Option<String>,
 }
@@ -218,6 +230,11 @@ impl Plan {
             *word = mask_password(word);
         }
         mask_credential_headers(&mut command);
+        // The program as people type it, not the path of the binary that ran: a build directory says
+        // nothing about the run, and a home directory is no reader's business.
+        if let Some(program) = command.first_mut() {
+            *program = env!("CARGO_PKG_NAME").into();
+        }
         let blame = |by_flag: bool, key: &'static str, flag: &'static str| {
             move |error: String| if by_flag { error } else { profile.blame(key, flag, error) }
         };
@@ -251,6 +268,21 @@ impl Plan {
                 TargetSpec::Embedded(config)
             }
         };
+        let (http10, http3) = http_version(args, profile)?;
+        if http3 && tls.version == Some(crate::net::tls::Version::Tls12) {
+            return Err("--tls-version 1.2: QUIC carries TLS 1.3 alone (RFC 9001 §4.2); drop it or --http3".into());
+        }
+        let https = match &target {
+            TargetSpec::Url(url) => url.scheme() == "https",
+            TargetSpec::Embedded(config) => config.tls.is_some(),
+        };
+        if http3 && !https {
+            return Err(
+                "--http3: HTTP/3 runs over QUIC, which is always encrypted: use an https:// URL (or --tls for \
+                        the embedded server)"
+                    .into(),
+            );
+        }
         let mode_args = match (&args.mode[..], &profile.mode[..]) {
             ([], []) => &[ModeArg::Keepalive][..],
             ([], from_profile) => from_profile,
@@ -262,8 +294,16 @@ impl Plan {
                 ModeArg::Serial => &[Mode::Serial],
                 ModeArg::Parallel => &[Mode::Parallel],
                 ModeArg::Keepalive => &[Mode::Keepalive],
+                ModeArg::Pipeline if http3 => {
+                    return Err("--mode pipeline has no meaning over HTTP/3: each request has a QUIC stream of its \
+                                own, answered in any order; --mode multiplex keeps up to --depth of them in flight on \
+                                each connection"
+                        .into())
+                }
                 ModeArg::Pipeline => &[Mode::Pipeline],
                 ModeArg::Multiplex => &[Mode::Multiplex],
+                // Over HTTP/3 each request has a stream of its own: nothing is pipelined.
+                ModeArg::All if http3 => &[Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Multiplex],
                 ModeArg::All => &Mode::ALL,
             };
             for mode in expanded {
@@ -286,16 +326,20 @@ impl Plan {
             headers.push(parse_header(text).map_err(blame(by_flag, "headers", "-H"))?);
         }
         if let (true, Some((text, by_flag))) = (
-            modes.contains(&Mode::Multiplex),
+            modes.contains(&Mode::Multiplex) || http3,
             profile.headers.iter().map(|h| (h, false)).chain(args.headers.iter().map(|h| (h, true))).find(|(h, _)| {
                 let name = h.split(':').next().unwrap_or_default().trim();
                 H2_FORBIDDEN_HEADERS.iter().any(|f| name.eq_ignore_ascii_case(f))
             }),
         ) {
-            let error = format!(
-                "-H '{text}': a connection-specific header, which HTTP/2 forbids (RFC 9113 §8.2.2); drop it or the \
-                 multiplex mode"
-            );
+            let error = if http3 {
+                format!("-H '{text}': a connection-specific header, which HTTP/3 forbids (RFC 9114 §4.2); drop it or --http3")
+            } else {
+                format!(
+                    "-H '{text}': a connection-specific header, which HTTP/2 forbids (RFC 9113 §8.2.2); drop it or \
+                     the multiplex mode"
+                )
+            };
             return Err(blame(by_flag, "headers", "-H")(error));
         }
         let by_flag = args.body.is_some() || args.body_file.is_some();
@@ -348,6 +392,9 @@ impl Plan {
         for text in &args.checks {
             checks.push(Check::parse(text)?);
         }
+        if let Some(check) = checks.iter().find(|c| matches!(c.metric, Metric::Latency(_, CheckPhase::PageLoad))) {
+            return Err(format!("--check '{check}': page_load is measured by connbench page, not run"));
+        }
         let baseline = args.baseline.clone().or_else(|| profile.baseline.clone());
         let max_regression = args.max_regression.or(profile.max_regression);
         if max_regression.is_some() && baseline.is_none() {
@@ -359,6 +406,16 @@ impl Plan {
             (None, Some(text)) => SourceIps::parse(text).map_err(blame(false, "source_ip", "--source-ip"))?,
             (None, None) => SourceIps::Auto,
         };
+        let zero_rtt = args.zero_rtt || profile.zero_rtt == Some(true);
+        if zero_rtt && !http3 {
+            let error = "--0rtt is for HTTP/3 (--http3): TLS over TCP sends no early data here".to_string();
+            return Err(blame(args.zero_rtt, "zero_rtt", "--0rtt")(error));
+        }
+        if http3 && args.close_by.or(profile.close_by) == Some(CloseByArg::Server) {
+            return Err("--close-by server has no meaning over HTTP/3: a QUIC connection leaves no TIME_WAIT \
+                        to place, and the client closes it after its response"
+                .into());
+        }
         let asked_connections = args.connections.or(profile.connections);
         let mut connections = asked_connections.unwrap_or(DEFAULT_CONNECTIONS);
         // More connections than requests would open connections that never carry one, and pay for their
@@ -395,7 +452,9 @@ impl Plan {
             method,
             headers,
             body,
-            http10: args.http1_0 || profile.http1_0 == Some(true),
+            http10,
+            http3,
+            zero_rtt,
             source_ips,
             port_policy: match args.port_policy.or(profile.port_policy).unwrap_or(PortPolicyArg::Wait) {
                 PortPolicyArg::Wait => PortPolicy::Wait,
@@ -469,6 +528,7 @@ impl Plan {
             Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline | Mode::Multiplex => request.clone(),
         };
         let (connections, depth) = self.shape(mode);
+        let http = self.http(mode);
         let parts = RequestParts {
             method: self.method.clone(),
             authority: target.host.clone(),
@@ -478,6 +538,7 @@ impl Plan {
         };
         ModePlan {
             mode,
+            http,
             connections,
             depth,
             requests_per_connection: one_shot.then_some(1),
@@ -501,11 +562,24 @@ impl Plan {
                 Mode::Multiplex => target.tls.as_ref().map(|client| Arc::new(client.for_h2())),
                 Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => target.tls.clone(),
             },
+            quic: target.quic.clone().filter(|_| self.http3),
+            // 0-RTT data can be replayed by an attacker (RFC 9001 §9.2): only methods safe to repeat go early.
+            zero_rtt: self.zero_rtt && self.early_data_safe(),
         }
     }
 }
 
 impl Plan {
+    /// The HTTP version `mode` speaks.
+    pub fn http(&self, mode: Mode) -> Http {
+        match mode {
+            _ if self.http3 => Http::Http3,
+            Mode::Multiplex => Http::Http2,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline if self.http10 => Http::Http10,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => Http::Http11,
+        }
+    }
+
     /// The connections and the requests in flight on each that `mode` runs with.
     pub fn shape(&self, mode: Mode) -> (u32, u32) {
         let connections = if mode == Mode::Serial { 1 } else { self.connections };
@@ -521,12 +595,30 @@ impl Plan {
 
     /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
     pub fn idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        crate::http::request::idempotent(&self.method)
+    }
+
+    /// RFC 8470 §4: what a server may see twice without harm, replayed 0-RTT data included.
+    fn early_data_safe(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD")
     }
 
     /// What people should know about the plan: where it differs from what was typed.
     pub fn notes(&self) -> Vec<Note> {
         let mut notes = Vec::new();
+        if self.http3 && self.source_ips != SourceIps::Auto {
+            let text = "--source-ip does not apply over HTTP/3: each engine thread's one UDP socket takes the \
+                        address the kernel chooses";
+            notes.push(Note::new(NoteKind::Plan, None, text));
+        }
+        if self.zero_rtt && !self.early_data_safe() {
+            let text = format!(
+                "--0rtt: {} is not sent in 0-RTT (early data can be replayed; only GET and HEAD go early): every \
+                 request waits for its connection's handshake",
+                self.method
+            );
+            notes.push(Note::new(NoteKind::Plan, None, text));
+        }
         if let Some(asked) = self.clamped_from {
             let text = format!(
                 "-c {asked} is more than the {n} requests of -n: {n} connections, one per request",
@@ -560,6 +652,31 @@ impl Plan {
         }
         notes
     }
+}
+
+/// `--http1.0`, `--http3` and `--http-version` (flags, else the profile's): whether the run speaks HTTP/1.0,
+/// and whether HTTP/3. Two that ask for different versions are an error.
+fn http_version(args: &RunArgs, profile: &Profile) -> Result<(bool, bool), String> {
+    let asked = |http10: bool, http3: bool, version: Option<HttpVersionArg>| {
+        let flags = [(http10, HttpVersionArg::Http10, "--http1.0"), (http3, HttpVersionArg::Http3, "--http3")];
+        let mut named: Vec<(HttpVersionArg, &str)> = flags.iter().filter(|f| f.0).map(|f| (f.1, f.2)).collect();
+        named.extend(version.map(|v| (v, "--http-version")));
+        named
+    };
+    let mut named = asked(args.http1_0, args.http3, args.http_version);
+    if named.is_empty() {
+        named = asked(profile.http1_0 == Some(true), profile.http3 == Some(true), profile.http_version);
+    }
+    if let Some(&(_, flag)) = named.iter().find(|(version, _)| *version == HttpVersionArg::Http2) {
+        return Err(format!(
+            "{flag} 2: only --mode multiplex speaks HTTP/2 (h2c, or h2 over https); the other modes speak HTTP/1.x"
+        ));
+    }
+    if let Some(&(_, second)) = named.iter().find(|(version, _)| *version != named[0].0) {
+        return Err(format!("{} and {second} ask for different HTTP versions: give one", named[0].1));
+    }
+    let version = named.first().map(|(version, _)| *version);
+    Ok((version == Some(HttpVersionArg::Http10), version == Some(HttpVersionArg::Http3)))
 }
 
 /// How far ahead `--start-at` may be without `--start-at-far`: shards start together within minutes, and a
@@ -708,7 +825,7 @@ pub fn url_parts(url: &Url) -> (String, String) {
     (host, path)
 }
 
-fn parse_header(given: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_header(given: &str) -> Result<(String, String), String> {
     // Echoed with its control characters shown, never sent to the terminal as they are.
     let text = crate::printable::printable(given);
     let Some((name, value)) = given.split_once(':') else {
@@ -786,7 +903,25 @@ mod tests {
 
     fn target() -> Target {
         let addr = "127.0.0.1:80".parse().unwrap();
-        Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None, authorization: None }
+        Target {
+            addr,
+            host: "h".into(),
+            path: "/".into(),
+            display: "x".into(),
+            tls: None,
+            quic: None,
+            authorization: None,
+        }
+    }
+
+    #[test]
+    fn the_command_is_kept_under_the_programs_name_not_its_path() {
+        let Command::Run(run) = Cli::try_parse_from(["connbench", "run", "-n", "5"]).unwrap().command else {
+            unreachable!()
+        };
+        let typed = ["/home/me/src/connbench/target/release/connbench", "run", "-n", "5"];
+        let plan = Plan::from_args(&run, typed.iter().map(|w| w.to_string()).collect()).unwrap();
+        assert_eq!(plan.command, ["connbench", "run", "-n", "5"]);
     }
 
     #[test]
@@ -826,6 +961,29 @@ mod tests {
     }
 
     #[test]
+    fn http3_runs_every_mode_but_pipeline_and_says_so_in_each_mode_plan() {
+        let p = plan(&["--tls", "--http-version", "3", "--mode", "all"]).unwrap();
+        assert!(p.http3 && !p.http10);
+        assert_eq!(p.modes, vec![Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Multiplex]);
+        let m = p.mode_plan(Mode::Multiplex, &target());
+        assert_eq!((m.http, m.depth, m.zero_rtt), (Http::Http3, 16, false));
+        assert_eq!(p.mode_plan(Mode::Serial, &target()).requests_per_connection, Some(1));
+        // without --http3 each mode speaks its own version
+        let p = plan(&["--http1.0"]).unwrap();
+        assert_eq!(p.mode_plan(Mode::Keepalive, &target()).http, Http::Http10);
+        assert_eq!(p.mode_plan(Mode::Multiplex, &target()).http, Http::Http2);
+        assert_eq!(plan(&["--http-version", "1.1"]).unwrap().mode_plan(Mode::Serial, &target()).http, Http::Http11);
+        // 0-RTT only for methods safe to replay
+        let get = plan(&["--tls", "--http3", "--0rtt"]).unwrap();
+        assert!(get.mode_plan(Mode::Keepalive, &target()).zero_rtt && get.notes().is_empty());
+        let post = plan(&["--tls", "--http3", "--0rtt", "-X", "POST"]).unwrap();
+        assert!(!post.mode_plan(Mode::Keepalive, &target()).zero_rtt);
+        assert!(post.notes()[0].text.starts_with("--0rtt: POST is not sent in 0-RTT"), "{:?}", post.notes());
+        let listed = plan(&["--tls", "--http3", "--source-ip", "127.0.0.3"]).unwrap();
+        assert!(listed.notes()[0].text.starts_with("--source-ip does not apply over HTTP/3"), "{:?}", listed.notes());
+    }
+
+    #[test]
     fn bad_input_is_named() {
         // each case: the flag or value the message must name
         for (args, needle) in [
@@ -838,6 +996,12 @@ mod tests {
             (vec!["-X", "GE T"], "-X/--method"),
             (vec!["-n", "5", "-d", "1s"], "cannot be used together"),
             (vec!["--body-file", "/nonexistent/x"], "--body-file /nonexistent/x"),
+            (vec!["--http3"], "use an https:// URL"),
+            (vec!["--tls", "--http3", "--mode", "pipeline"], "pipeline has no meaning over HTTP/3"),
+            (vec!["--tls", "--http3", "--http-version", "1.1"], "--http3 and --http-version ask for different"),
+            (vec!["--http-version", "2"], "--http-version 2: only --mode multiplex speaks HTTP/2"),
+            (vec!["--tls", "--0rtt"], "--0rtt is for HTTP/3"),
+            (vec!["--tls", "--http3", "--tls-version", "1.2"], "QUIC carries TLS 1.3 alone"),
             (vec!["-H", "X-A: a\x01b"], "-H 'X-A: a\\u{1}b': the value holds the control character 0x01"),
             (vec!["-H", "X-A: a\x7fb"], "control character 0x7f"),
             (vec!["--body-file", "/dev/zero"], "--body-file /dev/zero: larger than 64 MiB, the most"),

@@ -29,7 +29,7 @@ pub(crate) fn resolve(url: &url::Url) -> Result<Target, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot resolve host '{name}' of {}: {e}", shown(url))))?
         .next()
         .ok_or_else(|| Failure::Usage(format!("host '{name}' of {} has no address", shown(url))))?;
-    Ok(Target { addr, host, path, display: shown(url), tls: None, authorization: basic_auth(url) })
+    Ok(Target { addr, host, path, display: shown(url), tls: None, quic: None, authorization: basic_auth(url) })
 }
 
 pub(crate) fn embedded_target(
@@ -41,7 +41,7 @@ pub(crate) fn embedded_target(
     let scheme = if https { "https" } else { "http" };
     let display = format!("{scheme}://{addr}/ (embedded server)");
     let tls = secure(https, &addr.ip().to_string(), tls)?;
-    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, authorization: None })
+    Ok(Target { addr, host: addr.to_string(), path: "/".into(), display, tls, quic: None, authorization: None })
 }
 
 /// The TLS every connection to `host` speaks, for https.
@@ -67,6 +67,10 @@ pub(crate) fn preflight(
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
 ) -> Result<Option<engine::Opened>, Failure> {
+    if let Some(quic) = &target.quic {
+        quic_preflight(target, plan, quic)?;
+        return Ok(None);
+    }
     open_first(target, plan, governor, tls).map_err(|unopened| match unopened {
         Unopened::Failed(failure) => failure,
         Unopened::NoHttp2(alpn) => no_http2(no_http2_over_tls(target, alpn)),
@@ -182,7 +186,8 @@ pub(crate) fn multiplex_if_spoken(
     notes: &mut Vec<Note>,
 ) -> Result<Multiplex, Failure> {
     let modes = plan.modes.clone();
-    if !modes.contains(&Mode::Multiplex) {
+    // Over HTTP/3 multiplex is streams on QUIC, which the preflight's handshake has shown the target speaks.
+    if !modes.contains(&Mode::Multiplex) || plan.http3 {
         return Ok(Multiplex { modes, connection: None, spent: None });
     }
     if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
@@ -374,6 +379,47 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
         Ok(n) => format!("it answers \"{}\"", first[..n].escape_ascii()),
     };
     format!("no response was HTTP (every one failed to parse): is {addr} an HTTP server? {said}")
+}
+
+/// `--http3`, before any load: the request must be one HTTP/3 can carry, and the target must answer a QUIC
+/// handshake with ALPN h3 on the URL's port, over UDP; else exit 2 naming what was tried. The connection
+/// carries no request and is closed at once, so the server sees one connection more than the run counts.
+fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client) -> Result<(), Failure> {
+    use crate::net::quic::{handshake_blocking, Refusal};
+    if let Some(why) = engine::h2_request_error(&plan.mode_plan(plan.modes[0], target).parts) {
+        return Err(Failure::Usage(why.replace("HTTP/2", "HTTP/3")));
+    }
+    let tried = format!("a QUIC handshake offering ALPN h3 to UDP {}", target.addr);
+    match handshake_blocking(quic, target.addr, plan.connect_timeout) {
+        Ok(_) => Ok(()),
+        Err(refusal) => Err(Failure::Usage(match refusal {
+            Refusal::NoAnswer => format!(
+                "--http3: {} does not answer QUIC: no answer within {:?} (--connect-timeout) to {tried}; is HTTP/3 \
+                 enabled on that port, and UDP let through?",
+                target.display, plan.connect_timeout
+            ),
+            Refusal::NoListener => format!(
+                "--http3: {} does not answer QUIC: nothing listens on UDP {} (port unreachable to a QUIC handshake \
+                 offering ALPN h3); is HTTP/3 enabled on that port?",
+                target.display, target.addr
+            ),
+            Refusal::Certificate(reason) => {
+                let tls = target.tls.as_deref().expect("--http3 is https only (plan.rs)");
+                let why = crate::net::tls::Refusal::Certificate(reason).explain(tls, "");
+                format!("the certificate of {} does not verify: {why}", target.host)
+            }
+            Refusal::NoProtocol => {
+                format!("--http3: {} speaks QUIC but not HTTP/3: it refused ALPN h3 ({tried})", target.display)
+            }
+            // A server that picks its certificate by SNI may fail a handshake that has none (RFC 6066 §3: an
+            // IP address is not sent); Caddy does, over QUIC.
+            Refusal::Handshake(why) if target.host.parse::<std::net::SocketAddr>().is_ok() => format!(
+                "--http3: {tried} failed: {why}; no SNI is sent to an IP address, and some servers need one: try \
+                 the URL with the server's name"
+            ),
+            Refusal::Handshake(why) => format!("--http3: {tried} failed: {why}"),
+        })),
+    }
 }
 
 /// The same for HTTP/2, from what the streams met: h2's reason and the bytes it could not read (`said`).

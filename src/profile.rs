@@ -17,8 +17,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::check::Check;
 use crate::cli::{
-    parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, ModeArg,
-    PortPolicyArg, TlsVersionArg,
+    parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, HttpVersionArg,
+    ModeArg, PortPolicyArg, TlsVersionArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -52,6 +52,12 @@ pub struct Profile {
     pub body_file: Option<PathBuf>,
     #[serde(alias = "http10", alias = "http1.0")]
     pub http1_0: Option<bool>,
+    /// `--http3`, `--http-version` (`"3"`), `--0rtt`.
+    pub http3: Option<bool>,
+    #[serde(default, deserialize_with = "http_version")]
+    pub http_version: Option<HttpVersionArg>,
+    #[serde(alias = "0rtt")]
+    pub zero_rtt: Option<bool>,
     #[serde(default, deserialize_with = "value_enum")]
     pub close_by: Option<CloseByArg>,
     #[serde(default, deserialize_with = "duration")]
@@ -123,8 +129,8 @@ pub struct Origin {
 }
 
 // NOTE: the serde aliases above, so that an error about `header = [...]` finds its line.
-const ALIASES: [(&str, &str); 4] =
-    [("header", "headers"), ("check", "checks"), ("http10", "http1_0"), ("http1.0", "http1_0")];
+const ALIASES: [(&str, &str); 5] =
+    [("header", "headers"), ("check", "checks"), ("http10", "http1_0"), ("http1.0", "http1_0"), ("0rtt", "zero_rtt")];
 
 impl Profile {
     /// Reads and checks a profile; the error is one line naming the file (and the line, when it is
@@ -350,6 +356,14 @@ fn names<T: ValueEnum>() -> String {
     let names: Vec<_> =
         T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
     format!("one of {}", names.join(", "))
+}
+
+/// `"3"` or `3`, as `--http-version` takes it.
+fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HttpVersionArg>, D::Error> {
+    let text = Text::deserialize(d)?.into_string();
+    HttpVersionArg::from_str(&text, true)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("'{text}' is not {}", names::<HttpVersionArg>())))
 }
 
 fn modes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ModeArg>, D::Error> {

@@ -66,6 +66,12 @@ mod tls_refusals;
 #[path = "suite/report.rs"]
 mod report;
 
+// HTTP/3 over QUIC against the embedded server's HTTP/3: counts, stream credit, GOAWAY, resets, 0-RTT, signals.
+#[path = "suite/http3.rs"]
+mod http3;
+// `connbench page`: each strategy's loads against the server's counts, POST never pipelined, discovery, gates.
+#[path = "suite/page.rs"]
+mod page;
 // Habits of wrk, oha, hey, h2load and k6, walked from docs/options.md's table; `connbench URL`.
 #[path = "suite/habits.rs"]
 mod habits;

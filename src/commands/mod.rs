@@ -5,11 +5,13 @@ output for people goes, and reading a saved result.
 
 - `run`: profile -> plan -> `measure` -> report -> `-o` -> gates;
 - `compare`, `merge`, `report`: saved results read, combined or rendered again;
-- `serve`: the embedded server on its own; `ports`: port capacity now.
+- `serve`: the embedded server on its own; `ports`: port capacity now;
+- `page`: a page and its objects loaded with each strategy (`crate::page`).
 */
 
 pub mod compare;
 pub mod merge;
+pub mod page;
 pub mod ports;
 pub mod report;
 pub mod run;

@@ -65,6 +65,7 @@ impl Attempt {
                 opened_connection: self.opened_connection,
             };
             ctx.recorder.borrow_mut().completed(&exchange, status);
+            ctx.live.completed(done.saturating_duration_since(self.start), status);
         }
     }
 
@@ -159,8 +160,8 @@ impl Backlog {
         }
     }
 
-    /// A request its connection left unanswered: the server never processed it (a close before any byte of
-    /// its response, an HTTP/2 stream refused by GOAWAY or REFUSED_STREAM), so it is not a server error.
+    /// A request its connection left unanswered: a close before any byte of its response, which is not a
+    /// server error (HTTP/2's refused streams, which the server said it never processed, are [`Backlog::refused`]).
     /// An idempotent one goes again first on the worker's next connection (`retries`). A connection that
     /// answered something (`progress`) made progress, and what it left goes again however often that
     /// happens; one that answered nothing gives each request one more try. Otherwise it fails as `kind`. After

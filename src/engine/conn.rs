@@ -1,6 +1,7 @@
 //! One worker: opens connections one after another and runs requests on each as the mode's policy and the
 //! server's answers allow (docs/design.md §2; the rules themselves are in `http::reuse`). Multiplex hands each
-//! connection to `h2.rs`; everything else here is the HTTP/1.x connection. Serial and parallel
+//! connection to `h2.rs`, and with `--http3` every mode opens QUIC connections and hands them to `h3.rs`;
+//! everything else here is the HTTP/1.x connection. Serial and parallel
 //! send one request and close; keep-alive sends the next request after each response; pipeline keeps up to
 //! `depth` in flight once the connection has proved persistent. Everything a request does is recorded as it
 //! happens, in this thread's recorder.
@@ -96,14 +97,20 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
             };
             backlog.pending.push_back(Pending { start, retried: false });
         }
-        match open(&ctx).await {
+        let opened = match &ctx.quic {
+            // Boxed (see above): a QUIC handshake's state.
+            Some(quic) => Box::pin(super::h3::connect(&ctx, quic)).await.map(Link::Quic).map_err(NotOpened::Quic),
+            None => open(&ctx).await.map(Link::Tcp),
+        };
+        match opened {
             Err(failure) => {
                 let kind = match failure {
                     NotOpened::Connect(err) => ErrorKind::of_io(&err),
                     NotOpened::Handshake { ip, closer } => {
-                        Lease::new(&ctx, ip).close(closer, false);
+                        Lease::new(&ctx, Some(ip)).close(closer, false);
                         ErrorKind::Tls
                     }
+                    NotOpened::Quic(kind) => kind,
                 };
                 // A connect that fails after the window is over took no request with it.
                 if !ctx.in_window(Instant::now()) {
@@ -113,8 +120,15 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                 ctx.failed(Instant::now(), kind);
                 backoff = back_off(backoff).await;
             }
-            Ok((stream, start, ip, preface_sent)) => {
-                let lease = Lease::new(&ctx, ip);
+            Ok(Link::Quic(link)) => {
+                let lease = Lease::new(&ctx, None);
+                // Boxed (see above): quinn's and h3's connection state.
+                let (closer, progress) = Box::pin(super::h3::session(&ctx, link, &mut backlog)).await;
+                lease.close(closer, false);
+                backoff = if progress { BACKOFF_FIRST } else { back_off(backoff).await };
+            }
+            Ok(Link::Tcp((stream, start, ip, preface_sent))) => {
+                let lease = Lease::new(&ctx, Some(ip));
                 let (closer, asked, progress) = match plan.mode {
                     Mode::Multiplex => {
                         let wire = super::h2::Wire::new(&ctx, stream, preface_sent);
@@ -172,18 +186,26 @@ async fn back_off(backoff: Duration) -> Duration {
     (backoff * 2).min(BACKOFF_LONGEST)
 }
 
-/// An open connection's place in the live count and the port ledger, given back when it closes, or when the
-/// end of the window drops the worker with it open (the client closes it then).
+/// A connection just opened, by transport: TCP (plain or TLS; with the client IP and whether the HTTP/2 preface
+/// is on the wire already), or QUIC.
+enum Link {
+    Tcp((Stream, Instant, IpAddr, bool)),
+    Quic(super::h3::Link),
+}
+
+/// An open connection's place in the live count and the port ledger (TCP's, from its client IP; a QUIC
+/// connection holds no port of its own), given back when it closes, or when the end of the window drops the
+/// worker with it open (the client closes it then).
 struct Lease<'a> {
     ctx: &'a ThreadCtx,
-    ip: IpAddr,
+    ip: Option<IpAddr>,
     closer: Closer,
     /// The server's last response asked for the close.
     asked: bool,
 }
 
 impl<'a> Lease<'a> {
-    fn new(ctx: &'a ThreadCtx, ip: IpAddr) -> Lease<'a> {
+    fn new(ctx: &'a ThreadCtx, ip: Option<IpAddr>) -> Lease<'a> {
         LiveCounters::bump(&ctx.live.open_connections, 1);
         Lease { ctx, ip, closer: Closer::Client, asked: false }
     }
@@ -197,7 +219,9 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         LiveCounters::bump(&self.ctx.live.open_connections, -1);
         self.ctx.recorder.borrow_mut().closed(self.closer, self.asked);
-        self.ctx.shared.governor.closed(self.ip, self.closer, Instant::now());
+        if let Some(ip) = self.ip {
+            self.ctx.shared.governor.closed(ip, self.closer, Instant::now());
+        }
     }
 }
 
@@ -207,6 +231,8 @@ enum NotOpened {
     Connect(io::Error),
     /// TCP connected from `ip`, then the TLS handshake failed and the connection closed, `closer` first.
     Handshake { ip: IpAddr, closer: Closer },
+    /// No QUIC connection was made, for this reason.
+    Quic(ErrorKind),
 }
 
 /// Opens (or takes the preflight's) connection from the client IP the port governor grants; records its

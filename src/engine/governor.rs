@@ -113,6 +113,9 @@ struct ModePorts {
     /// The most ports each client IP's tuple held at once.
     held_peak: Vec<u64>,
     waited: Duration,
+    /// The kernel's TIME_WAIT count for the tuples in rotation when the mode began (the last sample before
+    /// it), and the most it counted during the mode.
+    kernel_time_wait_at_start: Option<u64>,
     kernel_time_wait_peak: u64,
     samples: Vec<Sample>,
 }
@@ -141,8 +144,12 @@ impl Sampler {
                     let mut next = Instant::now() + Duration::from_secs(1);
                     let mut warnings = Vec::new();
                     loop {
-                        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
-                            std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
+                        // Parked, not polling: the mode's end unparks it, so its last sample costs no wait.
+                        while !stop.load(Ordering::Relaxed) {
+                            match next.checked_duration_since(Instant::now()) {
+                                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                                _ => break,
+                            }
                         }
                         let census = census::take_toward(governor.server).ok();
                         warnings.extend(governor.sample(census.as_ref(), Instant::now()));
@@ -166,7 +173,9 @@ impl Sampler {
 
     fn stop_thread(&mut self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|thread| thread.join().ok()).unwrap_or_default()
+        let Some(thread) = self.thread.take() else { return Vec::new() };
+        thread.thread().unpark();
+        thread.join().unwrap_or_default()
     }
 }
 
@@ -181,6 +190,8 @@ impl Drop for Sampler {
 pub struct Sample {
     /// TIME_WAIT ports held from connect(), as the ledger counts them.
     pub ledger: u64,
+    /// Of those, the ports this mode's own connections left.
+    pub own: u64,
     /// TIME_WAIT sockets as the kernel counts them (60 s each).
     pub kernel: Option<u64>,
     /// Client IPs in rotation.
@@ -221,6 +232,9 @@ impl Governor {
         for ip in first {
             governor.join(&mut state, ip);
         }
+        let census = governor.census.as_ref();
+        state.mode.kernel_time_wait_at_start =
+            census.map(|census| governor.tuples(&state).map(|tuple| census.get(tuple).time_wait).sum());
         drop(state);
         governor
     }
@@ -367,6 +381,7 @@ impl Governor {
         let tuples: Vec<Tuple> = self.tuples(state).collect();
         let kernel = census.map(|c| tuples.iter().map(|&tuple| c.get(tuple).time_wait).sum());
         let ledger_time_wait = state.ledger.time_wait_total(now);
+        let own = state.ledger.own_time_wait(now);
         let settings = state.ledger.settings().clone();
         let capacity = state.ledger.capacity();
         let mut warned = self.warned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -384,7 +399,7 @@ impl Governor {
             }
         }
         state.mode.kernel_time_wait_peak = state.mode.kernel_time_wait_peak.max(kernel.unwrap_or(0));
-        state.mode.samples.push(Sample { ledger: ledger_time_wait, kernel, client_ips: tuples.len() as u64 });
+        state.mode.samples.push(Sample { ledger: ledger_time_wait, own, kernel, client_ips: tuples.len() as u64 });
         warnings
     }
 
@@ -410,17 +425,22 @@ impl Governor {
     /// Ends a mode: what it did with ports, and its once-a-second samples; starts the next.
     pub fn end_mode(&self) -> (Ports, Vec<Sample>) {
         let mut state = self.state();
-        let fresh = ModePorts::new(state.ips.len());
+        let mut fresh = ModePorts::new(state.ips.len());
+        fresh.kernel_time_wait_at_start = state.mode.samples.last().and_then(|s| s.kernel);
         let mode = std::mem::replace(&mut state.mode, fresh);
         self.exhausted.store(false, Ordering::Relaxed);
-        let time_wait_peak = state.ledger.restart_peak(Instant::now());
+        let time_wait = state.ledger.end_mode(Instant::now());
         let capacity = state.ledger.capacity();
         let most_held = mode.held_peak.iter().copied().max().unwrap_or(0);
         let ports = Ports {
             policy: self.policy.name().to_string(),
             client_ips: state.ips.iter().map(IpAddr::to_string).collect(),
-            time_wait_peak,
+            time_wait_peak: time_wait.peak,
             kernel_time_wait_peak: mode.kernel_time_wait_peak,
+            time_wait_at_start: Some(time_wait.at_start),
+            time_wait_own_peak: Some(time_wait.own_peak),
+            time_wait_own_end: Some(time_wait.own_end),
+            kernel_time_wait_at_start: mode.kernel_time_wait_at_start,
             waited_ms: mode.waited.as_millis() as u64,
             per_ip: state
                 .ips

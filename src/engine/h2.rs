@@ -40,8 +40,8 @@ use crate::record::{Closer, ErrorKind};
 /// Flow-control windows the client grants: large enough that a body of a few MiB never waits for a
 /// WINDOW_UPDATE on loopback (the defaults of 64 KiB would, and would measure the client's window, not the
 /// server). Windows are credit, not buffers: nothing is allocated for them.
-const STREAM_WINDOW: u32 = 1 << 20;
-const CONNECTION_WINDOW: u32 = 16 << 20;
+pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 16 << 20;
 /// How long the client's own close (its GOAWAY) waits for h2 to flush it.
 const CLIENT_LINGER: Duration = Duration::from_millis(100);
 /// The send-stream limit h2 starts a connection with, which no SETTINGS frame can set (its value is a u32,
@@ -62,10 +62,15 @@ pub(super) struct Template {
 impl Template {
     /// Fails on what HTTP/2 cannot carry; `preflight.rs` asks before any load, so a run never meets the error.
     pub(super) fn new(parts: &RequestParts) -> Result<Template, String> {
+        Template::for_scheme(parts, "http")
+    }
+
+    /// The same, with `scheme` for `:scheme` (HTTP/3 speaks `https` alone, RFC 9114 §3.1).
+    pub(super) fn for_scheme(parts: &RequestParts, scheme: &str) -> Result<Template, String> {
         let method = Method::from_bytes(parts.method.as_bytes()).map_err(|e| format!("-X {}: {e}", parts.method))?;
-        let uri = format!("http://{}{}", parts.authority, parts.path)
+        let uri = format!("{scheme}://{}{}", parts.authority, parts.path)
             .parse::<Uri>()
-            .map_err(|e| format!("URL http://{}{}: {e}", parts.authority, parts.path))?;
+            .map_err(|e| format!("URL {scheme}://{}{}: {e}", parts.authority, parts.path))?;
         let mut headers = HeaderMap::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
             let bad = |e: &dyn std::fmt::Display| format!("-H '{name}: {value}': {e} in HTTP/2");
@@ -75,13 +80,22 @@ impl Template {
         Ok(Template { method, uri, headers, body: Bytes::copy_from_slice(&parts.body) })
     }
 
-    /// Opens one stream: HEADERS (with END_STREAM when there is no body), then the body.
-    fn send(&self, sender: &mut SendRequest<Bytes>) -> Result<ResponseFuture, h2::Error> {
+    /// The request's head, as the h2 and h3 crates take it.
+    pub(super) fn head(&self) -> Request<()> {
         let mut request = Request::new(());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
-        let (response, mut body) = sender.send_request(request, self.body.is_empty())?;
+        request
+    }
+
+    pub(super) fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Opens one stream: HEADERS (with END_STREAM when there is no body), then the body.
+    fn send(&self, sender: &mut SendRequest<Bytes>) -> Result<ResponseFuture, h2::Error> {
+        let (response, mut body) = sender.send_request(self.head(), self.body.is_empty())?;
         if !self.body.is_empty() {
             body.send_data(self.body.clone(), true)?;
         }
@@ -234,7 +248,7 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
 }
 
 /// What becomes of a stream that ended without a whole response.
-enum Fate {
+pub(crate) enum Fate {
     /// The server said it did not process it (GOAWAY above its last-stream-id, REFUSED_STREAM): it goes again
     /// whatever its method (RFC 9113 §8.7).
     Refused {
@@ -246,7 +260,7 @@ enum Fate {
     Failed(ErrorKind),
 }
 
-fn fate(err: &h2::Error, answered_head: bool) -> Fate {
+pub(crate) fn fate(err: &h2::Error, answered_head: bool) -> Fate {
     if err.is_remote() && err.is_go_away() {
         return Fate::Refused { go_away: true };
     }

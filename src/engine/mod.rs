@@ -13,7 +13,9 @@ mod backlog;
 mod buffers;
 mod conn;
 pub mod governor;
-mod h2;
+pub(crate) mod h2;
+mod h3;
+pub mod live;
 mod pace;
 mod schedule;
 
@@ -49,9 +51,20 @@ pub struct LiveCounters {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub open_connections: AtomicU64,
+    /// Responses completed in the window that were not 2xx, and the total latency of every completed one.
+    pub non_2xx: AtomicU64,
+    pub latency: live::LiveLatency,
 }
 
 impl LiveCounters {
+    /// A request completed in the window, `total` after its start, with `status`.
+    fn completed(&self, total: Duration, status: u16) {
+        self.latency.record(total.as_micros().try_into().unwrap_or(u64::MAX));
+        if !(200..300).contains(&status) {
+            LiveCounters::bump(&self.non_2xx, 1);
+        }
+    }
+
     /// Single-writer increment: a plain load and store, no locked instruction on the hot path.
     fn bump(counter: &AtomicU64, delta: i64) {
         let value = counter.load(Ordering::Relaxed).wrapping_add_signed(delta);
@@ -115,6 +128,8 @@ struct ThreadCtx {
     /// Requests this thread took from the allowance: at the end, those neither answered nor failed were in
     /// flight, unless their worker still owed them (`unsent`): never written (with `--rate`, missed).
     issued: Cell<u64>,
+    /// HTTP/3: the thread's QUIC endpoint (its one UDP socket), instead of TCP connections.
+    quic: Option<h3::Quic>,
     unsent: Cell<u64>,
 }
 
@@ -243,6 +258,11 @@ fn read_buffer_size(connections: u32) -> usize {
 
 fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
     let ThreadPlan { shared, live, workers, pacer, started, read_buffer, opened, barrier } = thread;
+    // The endpoint's driver is spawned on the runtime it is made in: this thread's.
+    let quic = shared.plan.quic.clone().map(|client| {
+        let _context = runtime.enter();
+        h3::Quic::new(client, shared.addr)
+    });
     let ctx = Rc::new(ThreadCtx {
         recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
         shared,
@@ -252,6 +272,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         opened: RefCell::new(opened),
         tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
+        quic,
         unsent: Cell::new(0),
     });
     barrier.wait();
@@ -282,6 +303,9 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
     // Dropping the set ends the tasks still running at the end of the window or after a stop; what they
     // measured is in the recorder, and their open connections close as they drop.
     drop(local);
+    if let Some(quic) = &ctx.quic {
+        runtime.block_on(quic.close());
+    }
     drop(runtime);
     let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
     let mut recorder = ctx.recorder.into_inner();

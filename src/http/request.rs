@@ -47,6 +47,12 @@ fn push_line(out: &mut Vec<u8>, line: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// RFC 9110 §9.2.2: a method the server may see twice without harm, which alone may be sent again or pipelined.
+/// Unknown methods are not.
+pub fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+}
+
 /// Headers the mode owns: a user value would contradict the connection strategy being measured.
 pub const RESERVED_HEADERS: [&str; 3] = ["connection", "content-length", "transfer-encoding"];
 

@@ -129,6 +129,8 @@ pub struct ResponseParser {
     /// a byte at a time is scanned once, not once per feed.
     line_scan: usize,
     meta: ResponseMeta,
+    /// The body's bytes, decoded from chunks, when the caller asked to keep them ([`ResponseParser::keeping_body`]).
+    body: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -234,6 +236,23 @@ impl ResponseParser {
                 keep_alive_timeout_secs: None,
                 body_bytes: 0,
             },
+            body: None,
+        }
+    }
+
+    /// A parser that keeps the body (for a page whose HTML is read, never on the load's hot path).
+    pub fn keeping_body(head_request: bool) -> Self {
+        Self { body: Some(Vec::new()), ..Self::new(head_request) }
+    }
+
+    /// The body kept so far (empty unless made by [`ResponseParser::keeping_body`]).
+    pub fn take_body(&mut self) -> Vec<u8> {
+        self.body.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        if let Some(body) = &mut self.body {
+            body.extend_from_slice(bytes);
         }
     }
 
@@ -293,6 +312,7 @@ impl ResponseParser {
             State::Head(scan) => self.step_head(scan, rest, memo),
             State::Fixed { remaining } => {
                 let n = take(remaining, rest.len());
+                self.keep(&rest[..n]);
                 self.meta.body_bytes += n as u64;
                 if n as u64 == remaining {
                     return Ok(Step::Done(n));
@@ -301,6 +321,7 @@ impl ResponseParser {
                 Ok(Step::NeedMore(n))
             }
             State::UntilClose => {
+                self.keep(rest);
                 self.meta.body_bytes = self.meta.body_bytes.saturating_add(rest.len() as u64);
                 Ok(Step::NeedMore(rest.len()))
             }
@@ -316,6 +337,7 @@ impl ResponseParser {
             }
             State::ChunkData { remaining } => {
                 let n = take(remaining, rest.len());
+                self.keep(&rest[..n]);
                 self.meta.body_bytes = self.meta.body_bytes.saturating_add(n as u64);
                 if n as u64 == remaining {
                     self.state = State::ChunkDataEnd;
@@ -1351,5 +1373,30 @@ mod tests {
         ) {
             prop_assert_eq!(drive_with(&input, &cuts, &heads, Memo::Shared), drive_with(&input, &cuts, &heads, Memo::Fresh));
         }
+    }
+
+    #[test]
+    fn a_parser_keeping_the_body_gives_it_back_decoded_whatever_the_framing() {
+        // each case: the response, split after every byte, and the body it carries
+        for (input, want) in [
+            (&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"[..], &b"hello"[..]),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n", b"hello"),
+            (b"HTTP/1.0 200 OK\r\n\r\nhello", b"hello"),
+        ] {
+            let mut parser = ResponseParser::keeping_body(false);
+            let (mut pending, mut memo) = (Vec::new(), HeadMemo::default());
+            for &byte in input {
+                pending.push(byte);
+                match parser.feed(&pending, &mut memo).unwrap() {
+                    Feed::Incomplete { consumed } | Feed::Complete { consumed, .. } => drop(pending.drain(..consumed)),
+                }
+            }
+            assert!(matches!(parser.eof(), EofOutcome::Complete(_)));
+            assert_eq!(parser.take_body(), want, "{}", input.escape_ascii());
+        }
+        // an ordinary parser keeps nothing
+        let mut parser = ResponseParser::new(false);
+        let _ = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", &mut HeadMemo::default());
+        assert!(parser.take_body().is_empty());
     }
 }

@@ -3,6 +3,7 @@
 pub mod census;
 pub mod clients;
 pub mod ports;
+pub mod quic;
 pub mod socket;
 pub mod source;
 pub mod stream;

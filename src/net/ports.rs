@@ -219,6 +219,14 @@ impl Slot {
     }
 }
 
+/// Whose TIME_WAIT ports are added: the current mode's connections', or what was held before it began (the
+/// kernel's count of an earlier run, seeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    ThisMode,
+    Before,
+}
+
 /// Open connections and TIME_WAIT ports per tuple.
 #[derive(Debug)]
 pub struct Ledger {
@@ -234,6 +242,31 @@ pub struct Ledger {
     all_time_wait: BTreeMap<u64, u64>,
     time_wait_now: u64,
     time_wait_peak: u64,
+    /// The current mode's view (a run's modes share the ledger, and TIME_WAIT outlives a mode).
+    mode: ModeView,
+}
+
+/// What a mode began with, so that its own TIME_WAIT is told apart from what earlier modes and runs left.
+#[derive(Debug, Default)]
+struct ModeView {
+    /// TIME_WAIT held when the mode began, by the tick it frees (seeds from the kernel's census added):
+    /// expired with `all_time_wait`, so that what is left of it is known at any moment.
+    before: BTreeMap<u64, u64>,
+    before_now: u64,
+    at_start: u64,
+    own_peak: u64,
+}
+
+/// One mode's TIME_WAIT, as the ledger counts it (for the hold the kernel applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeTimeWait {
+    /// Held when the mode began: what earlier modes, and runs before this one, left.
+    pub at_start: u64,
+    /// The most held at once during the mode, what it began with included.
+    pub peak: u64,
+    /// Of the ports the mode's own connections left: the most held at once, and those held at its end.
+    pub own_peak: u64,
+    pub own_end: u64,
 }
 
 impl Ledger {
@@ -248,6 +281,7 @@ impl Ledger {
             all_time_wait: BTreeMap::new(),
             time_wait_now: 0,
             time_wait_peak: 0,
+            mode: ModeView::default(),
         }
     }
 
@@ -269,7 +303,7 @@ impl Ledger {
     pub fn seed(&mut self, tuple: Tuple, kernel_time_wait: u64, census_at: Instant) {
         let held = self.settings.time_wait_held(tuple, kernel_time_wait);
         if held > 0 {
-            self.add_time_wait(tuple, held, census_at);
+            self.add_time_wait(tuple, held, census_at, Left::Before);
         }
     }
 
@@ -283,7 +317,7 @@ impl Ledger {
         let slot = self.slots.entry(tuple).or_default();
         slot.open = slot.open.saturating_sub(1);
         if closer == Closer::Client {
-            self.add_time_wait(tuple, 1, now);
+            self.add_time_wait(tuple, 1, now, Left::ThisMode);
         }
     }
 
@@ -365,18 +399,31 @@ impl Ledger {
         self.time_wait_peak
     }
 
-    /// Returns the peak so far and starts a new one from what is held now (a run's next mode).
-    pub fn restart_peak(&mut self, now: Instant) -> u64 {
-        let peak = self.time_wait_peak;
-        self.time_wait_peak = self.time_wait_total(now);
-        peak
+    /// TIME_WAIT ports the current mode's own connections left, held now.
+    pub fn own_time_wait(&mut self, now: Instant) -> u64 {
+        self.expire_all(self.tick(now));
+        self.time_wait_now - self.mode.before_now
+    }
+
+    /// Ends a mode: its TIME_WAIT, and a new mode begun from what is held now.
+    pub fn end_mode(&mut self, now: Instant) -> ModeTimeWait {
+        let total = self.time_wait_total(now);
+        let ended = ModeTimeWait {
+            at_start: self.mode.at_start,
+            peak: self.time_wait_peak,
+            own_peak: self.mode.own_peak,
+            own_end: total - self.mode.before_now,
+        };
+        self.mode = ModeView { before: self.all_time_wait.clone(), before_now: total, at_start: total, own_peak: 0 };
+        self.time_wait_peak = total;
+        ended
     }
 
     fn is_saturated(&self, tuple: Tuple, now: Instant) -> bool {
         self.slots.get(&tuple).and_then(|s| s.saturated_until).is_some_and(|until| now < until)
     }
 
-    fn add_time_wait(&mut self, tuple: Tuple, count: u64, now: Instant) {
+    fn add_time_wait(&mut self, tuple: Tuple, count: u64, now: Instant, left: Left) {
         let hold = u64::from(self.settings.hold_ms(tuple)) / TICK_MS;
         let frees_at = self.tick_ceil(now) + hold;
         let frees_at = self.slots.entry(tuple).or_default().add_time_wait(frees_at, count);
@@ -384,14 +431,28 @@ impl Ledger {
         *self.all_time_wait.entry(frees_at).or_default() += count;
         self.time_wait_now += count;
         self.time_wait_peak = self.time_wait_peak.max(self.time_wait_now);
+        match left {
+            Left::Before => {
+                *self.mode.before.entry(frees_at).or_default() += count;
+                self.mode.before_now += count;
+                self.mode.at_start += count;
+            }
+            Left::ThisMode => {
+                self.mode.own_peak = self.mode.own_peak.max(self.time_wait_now - self.mode.before_now);
+            }
+        }
     }
 
     fn expire_all(&mut self, now_tick: u64) {
-        while let Some(entry) = self.all_time_wait.first_entry() {
-            if *entry.key() > now_tick {
-                break;
+        for (all, held) in
+            [(&mut self.all_time_wait, &mut self.time_wait_now), (&mut self.mode.before, &mut self.mode.before_now)]
+        {
+            while let Some(entry) = all.first_entry() {
+                if *entry.key() > now_tick {
+                    break;
+                }
+                *held -= entry.remove();
             }
-            self.time_wait_now -= entry.remove();
         }
     }
 
@@ -596,6 +657,34 @@ mod tests {
         assert_eq!(ledger.time_wait_peak(), 6);
         assert_eq!(ledger.time_wait_total(secs(t0, 200.0)), 0);
         assert_eq!(ledger.time_wait_peak(), 6, "the peak stays");
+    }
+
+    #[test]
+    fn a_modes_own_time_wait_is_told_apart_from_what_it_began_with() {
+        let t0 = Instant::now();
+        let mut ledger = Ledger::new(settings(), t0);
+        let t = tuple("192.0.2.1", SERVER);
+        // a run before this one left 3, then the first mode leaves 4
+        ledger.seed(t, 3, t0);
+        let close = |ledger: &mut Ledger, n: usize, at: Instant| {
+            for _ in 0..n {
+                ledger.opened(t);
+                ledger.closed(t, Closer::Client, at);
+            }
+        };
+        close(&mut ledger, 4, secs(t0, 1.0));
+        assert_eq!(ledger.own_time_wait(secs(t0, 2.0)), 4);
+        let first = ledger.end_mode(secs(t0, 2.0));
+        assert_eq!(first, ModeTimeWait { at_start: 3, peak: 7, own_peak: 4, own_end: 4 });
+        // the second mode begins with 7 held and leaves 2 of its own; the seed frees at 60 s, the first
+        // mode's at 61 s
+        close(&mut ledger, 2, secs(t0, 30.0));
+        assert_eq!(ledger.own_time_wait(secs(t0, 60.5)), 2, "what it began with is not its own, held or not");
+        let second = ledger.end_mode(secs(t0, 61.0));
+        assert_eq!(second, ModeTimeWait { at_start: 7, peak: 9, own_peak: 2, own_end: 2 });
+        // the third begins with the second's 2, which free at 90 s: nothing of its own
+        let third = ledger.end_mode(secs(t0, 95.0));
+        assert_eq!(third, ModeTimeWait { at_start: 2, peak: 2, own_peak: 0, own_end: 0 });
     }
 
     #[test]

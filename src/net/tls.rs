@@ -90,6 +90,9 @@ pub struct Client {
     pub version: Option<Version>,
     /// Set when a server asks for a client certificate (connbench has none to send).
     certificate_request: Arc<CertificateRequest>,
+    /// What checks the server's certificate, kept so that QUIC connections (`net::quic`) can tell a full
+    /// handshake, which calls it, from a resumed one, which does not.
+    pub verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
 }
 
 impl Client {
@@ -119,7 +122,7 @@ impl Client {
             .with_protocol_versions(Version::allowed(options.version))
             .map_err(|e| format!("TLS: {e}"))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
+            .with_custom_certificate_verifier(verifier.clone())
             .with_client_cert_resolver(certificate_request.clone());
         config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
         config.resumption =
@@ -133,6 +136,7 @@ impl Client {
             insecure: options.insecure,
             version: options.version,
             certificate_request,
+            verifier,
         })
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::observe::{End, Observations, Sequence, PIPELINED};
+use super::quic;
 use crate::http::response::ResponseMeta;
 
 /// Below this, the time of one answer is mostly the round trip, and a batch's time says nothing about how
@@ -38,6 +39,29 @@ pub struct Findings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_share: Option<f64>,
     pub nagle: Nagle,
+    /// https: whether the server offers HTTP/3 and answers it; absent for http.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http3: Option<Http3>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Http3 {
+    /// The `Alt-Svc` field of the first response, as sent (RFC 7838); null without one.
+    pub alt_svc: Option<String>,
+    /// `Alt-Svc` names `h3` (RFC 9114 §3.1.1).
+    pub advertised: bool,
+    /// A QUIC handshake offering ALPN h3 on the URL's port over UDP succeeded, and a GET was answered on it.
+    pub answers: bool,
+    /// Why not, when it did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The QUIC handshake (transport and TLS in one), the handshake plus one GET, and the handshake's share.
+    pub handshake_us: Option<u64>,
+    pub first_request_us: Option<u64>,
+    pub handshake_share: Option<f64>,
+    /// A resumed connection's GET in 0-RTT: "accepted", "rejected", or "not offered" (the server's session
+    /// allows no early data); null when HTTP/3 did not answer.
+    pub zero_rtt: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -113,6 +137,29 @@ pub fn findings(target: &str, seen: &Observations) -> Findings {
                 nodelay_on: median(&seen.split_nodelay).map(ms),
             },
         },
+        http3: seen.http3.as_ref().map(|h3| http3(seen.alt_svc.as_deref(), h3)),
+    }
+}
+
+/// What the HTTP/3 experiment and the `Alt-Svc` field say.
+fn http3(alt_svc: Option<&str>, seen: &quic::Seen) -> Http3 {
+    // `h3=":443"; ma=86400, h3-29=":443"`: an entry whose protocol id is h3 (drafts have ids of their own).
+    let advertised =
+        alt_svc.is_some_and(|value| value.split(',').any(|entry| entry.trim_start().split('=').next() == Some("h3")));
+    let (handshake, whole) = seen.first.as_ref().ok().copied().unzip();
+    Http3 {
+        alt_svc: alt_svc.map(String::from),
+        advertised,
+        answers: seen.first.is_ok(),
+        failure: seen.first.as_ref().err().cloned(),
+        handshake_us: handshake.map(|d| d.as_micros() as u64),
+        first_request_us: whole.map(|d| d.as_micros() as u64),
+        handshake_share: handshake.zip(whole).map(|(h, w)| round(h.as_secs_f64() / w.as_secs_f64(), 3)),
+        zero_rtt: seen.first.is_ok().then_some(match seen.zero_rtt {
+            Some(true) => "accepted",
+            Some(false) => "rejected",
+            None => "not offered",
+        }),
     }
 }
 
@@ -239,6 +286,8 @@ mod tests {
             new_connections: vec![(ms(1), None, ms(4)), (ms(1), None, ms(5)), (ms(2), None, ms(4))],
             split_nagle_on: vec![ms(40), ms(41), ms(39)],
             split_nodelay: vec![ms(1)],
+            alt_svc: None,
+            http3: None,
         }
     }
 
@@ -257,6 +306,27 @@ mod tests {
         assert_eq!((f.close.fin_after_close, f.close.rst_on_unread), (Some(true), Some(false)));
         assert_eq!((f.handshake_share, f.tls_share), (Some(0.25), None));
         assert_eq!(f.nagle.split_request_delay_ms, SplitDelay { nodelay_off: Some(40.0), nodelay_on: Some(1.0) });
+        assert_eq!(f.http3, None, "http: no HTTP/3 to ask about");
+    }
+
+    #[test]
+    fn http3_findings_read_alt_svc_the_handshake_share_and_0rtt() {
+        let ms = Duration::from_millis;
+        let mut seen = apache();
+        seen.alt_svc = Some("h3-29=\":443\", h3=\":443\"; ma=2592000".into());
+        seen.http3 = Some(quic::Seen { first: Ok((ms(1), ms(4))), zero_rtt: Some(true) });
+        let h3 = findings("https://x/", &seen).http3.unwrap();
+        assert!(h3.advertised && h3.answers && h3.failure.is_none());
+        assert_eq!((h3.handshake_us, h3.first_request_us, h3.handshake_share), (Some(1000), Some(4000), Some(0.25)));
+        assert_eq!(h3.zero_rtt, Some("accepted"));
+        // a draft version alone is not h3; a server that does not answer has no 0-RTT to speak of
+        seen.alt_svc = Some("h3-29=\":443\"".into());
+        seen.http3 = Some(quic::Seen { first: Err("no answer within 5s".into()), zero_rtt: None });
+        let h3 = findings("https://x/", &seen).http3.unwrap();
+        assert!(!h3.advertised && !h3.answers);
+        assert_eq!((h3.failure.as_deref(), h3.zero_rtt, h3.handshake_share), (Some("no answer within 5s"), None, None));
+        seen.http3 = Some(quic::Seen { first: Ok((ms(1), ms(2))), zero_rtt: None });
+        assert_eq!(findings("https://x/", &seen).http3.unwrap().zero_rtt, Some("not offered"));
     }
 
     #[test]

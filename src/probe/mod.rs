@@ -12,9 +12,11 @@ Exit 0 when the probe ran, whatever the server does; 2 when it could not (refuse
 
 mod findings;
 mod observe;
+mod quic;
 mod text;
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use findings::Findings;
@@ -37,7 +39,13 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         version: crate::plan::tls_version(args.tls_version),
     };
     let tls = secure(url.scheme() == "https", url.host_str().unwrap_or_default(), &options)?;
-    let target = Target { tls, ..resolve(&url)? };
+    // HTTP/3 over https, whose second connection resumes the first's session to try 0-RTT.
+    let resuming = crate::net::tls::Options { resume: true, ..options };
+    let quic = match secure(tls.is_some(), url.host_str().unwrap_or_default(), &resuming)? {
+        Some(client) => Some(Arc::new(crate::net::quic::Client::new(&client, true).map_err(Failure::Usage)?)),
+        None => None,
+    };
+    let target = Target { tls, quic, ..resolve(&url)? };
     let began = Instant::now();
     let seen = observe::observe(&target, began + args.max_time, args.max_requests)
         .map_err(|why| Failure::Usage(format!("cannot probe {}: {why}", target.display)))?;

@@ -137,6 +137,10 @@ pub struct Observations {
     /// One request written in two parts: time to its answer with Nagle on (TCP_NODELAY off), and off.
     pub split_nagle_on: Vec<Duration>,
     pub split_nodelay: Vec<Duration>,
+    /// The first response's `Alt-Svc` field, if it had one.
+    pub alt_svc: Option<String>,
+    /// https: the HTTP/3 experiment (`probe/quic.rs`).
+    pub http3: Option<super::quic::Seen>,
 }
 
 /// Why the probe could not run at all (exit 2).
@@ -174,6 +178,7 @@ pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<
     if let Err(end) = first.response(false, deadline) {
         return Err(first.unprobeable(end, began.elapsed()));
     }
+    let alt_svc = alt_svc(&first.buf[..first.start]);
     drop(first);
     let mut budget = Budget { deadline, pace: began.elapsed(), weights_left: ALL_EXCHANGES };
     std::thread::scope(|scope| {
@@ -192,9 +197,34 @@ pub fn observe(target: &Target, deadline: Instant, max_requests: u64) -> Result<
         let split_nagle_on = (0..SAMPLES).filter_map(|_| split_request(target, false, until)).collect();
         let until = budget.share(SPLIT_EXCHANGES, SPLIT_EXCHANGES, Duration::ZERO);
         let split_nodelay = (0..SAMPLES).filter_map(|_| split_request(target, true, until)).collect();
+        // HTTP/3 last, with what is left of the probe's time (https only).
+        let http3 = target.quic.as_ref().map(|client| {
+            let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
+            super::quic::observe(client, target.addr, &target.display, left)
+        });
         let idle = idle.join().expect("the idle experiment does not panic");
-        Ok(Observations { http11, http10, idle, pipelined, closes, new_connections, split_nagle_on, split_nodelay })
+        Ok(Observations {
+            http11,
+            http10,
+            idle,
+            pipelined,
+            closes,
+            new_connections,
+            split_nagle_on,
+            split_nodelay,
+            alt_svc,
+            http3,
+        })
     })
+}
+
+/// The `Alt-Svc` field of a response head (RFC 7838), if it has one.
+fn alt_svc(response: &[u8]) -> Option<String> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut head = httparse::Response::new(&mut fields);
+    head.parse(response).ok()?;
+    let field = head.headers.iter().find(|field| field.name.eq_ignore_ascii_case("alt-svc"))?;
+    Some(String::from_utf8_lossy(field.value).into_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,8 +633,15 @@ mod tests {
         // delayed ACK, and the probe would report that wait as the server's.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let target =
-            Target { addr, host: "h".into(), path: "/".into(), display: "x".into(), tls: None, authorization: None };
+        let target = Target {
+            addr,
+            host: "h".into(),
+            path: "/".into(),
+            display: "x".into(),
+            tls: None,
+            quic: None,
+            authorization: None,
+        };
         let Ok((conn, _)) = Conn::open(&target, Instant::now() + Duration::from_secs(2)) else { panic!("connects") };
         assert!(conn.stream.tcp().nodelay().unwrap());
     }

@@ -132,6 +132,50 @@ pub fn write(f: &Findings, took: Duration, out: &mut impl Write) -> io::Result<(
         "Nagle",
         &nagle,
         "Nagle holds a small segment until the last is acknowledged; with delayed ACKs that is a wait (ch. 4).",
+    )?;
+    match &f.http3 {
+        Some(h3) => http3(h3, out),
+        None => Ok(()),
+    }
+}
+
+/// https: HTTP/3 offered, answered, what its one handshake costs, and 0-RTT.
+fn http3(h3: &super::findings::Http3, out: &mut impl Write) -> io::Result<()> {
+    let alt_svc = match &h3.alt_svc {
+        Some(value) => format!("Alt-Svc: {value}"),
+        None => "no Alt-Svc header".into(),
+    };
+    line(
+        out,
+        Mark::Figure,
+        "HTTP/3 advertised",
+        &alt_svc,
+        "An https server offers HTTP/3 on UDP by naming h3 in Alt-Svc (RFC 9114 §3.1.1).",
+    )?;
+    let answers = match (&h3.failure, h3.handshake_share, h3.handshake_us, h3.first_request_us) {
+        (Some(why), ..) => format!("no: {why}"),
+        (None, Some(share), Some(handshake), Some(whole)) => format!(
+            "yes; QUIC handshake {:.0}% of a first request ({} of {})",
+            share * 100.0,
+            micros(handshake),
+            micros(whole)
+        ),
+        _ => "yes".into(),
+    };
+    line(
+        out,
+        Mark::of(Some(h3.answers)),
+        "HTTP/3 answers",
+        &answers,
+        "QUIC does the transport and TLS handshakes in one round trip, not two (RFC 9001 §4).",
+    )?;
+    line(
+        out,
+        Mark::Figure,
+        "HTTP/3 0-RTT",
+        h3.zero_rtt.unwrap_or("not tried"),
+        "A resumed connection may send its first request before the handshake ends (RFC 9001 §4.6); it can be \
+         replayed, so only safe methods go early.",
     )
 }
 

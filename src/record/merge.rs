@@ -194,6 +194,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
         if ma.connections != mb.connections && !sharded {
             return differ(&format!("connections ({mode})"), &ma.connections.to_string(), &mb.connections.to_string());
         }
+        // An older result says no version (HTTP/1.x, or HTTP/2 in multiplex): only two that say differ.
+        if let (Some(va), Some(vb)) = (ma.http, mb.http) {
+            if va != vb {
+                return differ(&format!("http ({mode})"), va.name(), vb.name());
+            }
+        }
         if ma.depth != mb.depth {
             return differ(&format!("depth ({mode})"), &ma.depth.to_string(), &mb.depth.to_string());
         }
@@ -249,6 +255,9 @@ fn merge_mode(runs: &[(&str, &ModeResult)]) -> Result<ModeResult, String> {
 }
 
 fn add_counts(m: &mut ModeResult, o: &ModeResult) -> Result<(), &'static str> {
+    if let Some(theirs) = &o.quic {
+        m.quic.get_or_insert_with(Default::default).add(m.connections_opened, theirs, o.connections_opened);
+    }
     add_count("requests", &mut m.requests, o.requests)?;
     m.status.checked_add(&o.status)?;
     for (&code, &count) in &o.status_codes {
@@ -341,6 +350,14 @@ fn merge_ports(runs: &[(&str, &ModeResult)]) -> Result<Option<Ports>, String> {
         add_count("ports.time_wait_peak", &mut m.time_wait_peak, ports.time_wait_peak).map_err(&too_large)?;
         add_count("ports.kernel_time_wait_peak", &mut m.kernel_time_wait_peak, ports.kernel_time_wait_peak)
             .map_err(&too_large)?;
+        for (name, mine, theirs) in [
+            ("ports.time_wait_at_start", &mut m.time_wait_at_start, ports.time_wait_at_start),
+            ("ports.time_wait_own_peak", &mut m.time_wait_own_peak, ports.time_wait_own_peak),
+            ("ports.time_wait_own_end", &mut m.time_wait_own_end, ports.time_wait_own_end),
+            ("ports.kernel_time_wait_at_start", &mut m.kernel_time_wait_at_start, ports.kernel_time_wait_at_start),
+        ] {
+            *mine = add_some(name, *mine, theirs).map_err(&too_large)?;
+        }
         m.waited_ms = m.waited_ms.max(ports.waited_ms);
         m.occupancy_peak = max_some(m.occupancy_peak, ports.occupancy_peak);
         for ip in &ports.client_ips {
@@ -401,7 +418,11 @@ fn add_second(t: u64, ticks: &[(&str, &Tick)]) -> Result<Tick, String> {
         merged.time_wait = add_some("time_wait", merged.time_wait, tick.time_wait).map_err(too_large)?;
         merged.kernel_time_wait =
             add_some("kernel_time_wait", merged.kernel_time_wait, tick.kernel_time_wait).map_err(too_large)?;
+        merged.time_wait_own =
+            add_some("time_wait_own", merged.time_wait_own, tick.time_wait_own).map_err(too_large)?;
         merged.client_ips = add_some("client_ips", merged.client_ips, tick.client_ips).map_err(too_large)?;
+        // As long as the longest of its parts: a whole second (None) if any was whole.
+        merged.length_s = merged.length_s.zip(tick.length_s).map(|(a, b)| a.max(b));
     }
     if ticks.len() > 1 {
         let mut sum: Option<Histogram<u64>> = None;
@@ -489,8 +510,8 @@ mod tests {
         assert_eq!(run.duration_s, 3.0);
         assert!((run.rps - 2500.0 / 3.0).abs() < 1e-9);
         assert_eq!(decode(&run.latency.total).unwrap().len(), 2500);
-        assert_eq!(run.timeline.len(), 1);
-        assert_eq!(run.timeline[0].requests, 2500);
+        // every second of the longer window has its entry, the ones in which nothing happened too
+        assert_eq!(run.timeline.iter().map(|t| t.requests).collect::<Vec<_>>(), [2500, 0, 0]);
         assert_eq!(run.pacing, None, "closed-loop runs have no pacing");
     }
 
@@ -515,9 +536,9 @@ mod tests {
         assert_eq!((m.shard, m.whole), (None, None), "the merged result is the whole plan");
         let plan = m.plan.expect("the plan");
         assert_eq!((plan.connections, plan.requests), (5, Some(1001)), "and says so");
-        // b started 0.4 s after a: the same second; c 1.9 s after: two seconds later
+        // b started 0.4 s after a: the same second; c 1.9 s after: two seconds later (each window 3 s long)
         let ticks: Vec<_> = m.runs[0].timeline.iter().map(|t| (t.t, t.requests)).collect();
-        assert_eq!(ticks, vec![(1, 668), (3, 333)]);
+        assert_eq!(ticks, vec![(1, 668), (2, 0), (3, 333), (4, 0), (5, 0)]);
         // each shard once, and all of them
         let err = merge(&[("a", &a), ("b", &b), ("again", &b)]).unwrap_err();
         assert!(err.contains("shard 1/3 is given twice: b and again"), "{err}");
@@ -702,6 +723,19 @@ mod tests {
         // http results stay without
         let m = merge(&[("a", &measured(10, 100, 1.0)), ("b", &measured(10, 100, 1.0))]).unwrap();
         assert_eq!((m.runs[0].tls.as_ref(), m.runs[0].latency.tls.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn a_merged_second_is_as_long_as_the_longest_of_its_parts() {
+        // side by side: one machine's window ended 0.5 s into its third second, the other's 0.8 s into it
+        let (a, b) = (measured(10, 100, 2.5), measured(10, 100, 2.8));
+        let lengths = |r: &RunResult| r.runs[0].timeline.iter().map(|t| t.length_s).collect::<Vec<_>>();
+        assert_eq!(lengths(&a), [None, None, Some(0.5)]);
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(lengths(&m), [None, None, Some(0.8)]);
+        // a whole second on any machine is a whole second
+        let c = measured(10, 100, 3.0);
+        assert_eq!(lengths(&merge(&[("a", &a), ("c", &c)]).unwrap()), [None, None, None]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, StatusCounts, Tick, TlsSummary};
+use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, QuicSummary, StatusCounts, Tick, TlsSummary};
 
 /// Why a request failed; one per failed request (docs/design.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,14 @@ pub enum ErrorKind {
     ClosedEarly,
     /// The server reset an HTTP/2 stream (RST_STREAM) for another reason than REFUSED_STREAM.
     H2Reset,
+    /// The server reset an HTTP/3 stream for another reason than H3_REQUEST_REJECTED.
+    H3Reset,
+    /// The QUIC handshake of the request's connection failed (no answer, a certificate, ALPN).
+    QuicHandshake,
+    /// The request's QUIC connection went silent past its idle timeout.
+    QuicIdleTimeout,
+    /// The request's QUIC connection was closed (CONNECTION_CLOSE, or the endpoint's end) under it.
+    QuicClosed,
     Other,
     /// TLS failed on the request's connection: its handshake, or a fatal alert after it (a server that asks
     /// for a client certificate sends one after the client's TLS 1.3 Finished, RFC 8446 §4.4.2.4).
@@ -43,6 +51,27 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Its name in the result's `errors` (docs/design.md §5).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::AddrUnavailable => "addr_unavailable",
+            ErrorKind::FdExhausted => "fd_exhausted",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Parse => "parse",
+            ErrorKind::ClosedEarly => "closed_early",
+            ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::H3Reset => "h3_reset",
+            ErrorKind::QuicHandshake => "quic_handshake",
+            ErrorKind::QuicIdleTimeout => "quic_idle_timeout",
+            ErrorKind::QuicClosed => "quic_closed",
+            ErrorKind::Other => "other",
+            ErrorKind::Tls => "tls",
+        }
+    }
+
     pub fn of_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
         // tokio-rustls and rustls' own streams carry a TLS failure as a rustls::Error inside the io::Error.
@@ -215,6 +244,8 @@ pub struct Recorder {
     tls: Option<TlsRecord>,
     /// HTTP/2: the lowest SETTINGS_MAX_CONCURRENT_STREAMS that held a connection below `--depth`.
     stream_cap: Option<u32>,
+    /// HTTP/3: QUIC's own figures, made at the first QUIC connection.
+    quic: Option<QuicRecord>,
     /// The most requests or streams in flight at once on one connection.
     most_in_flight: u32,
     /// What a server sent that could not be read as HTTP, in words, the first time (not part of the result:
@@ -258,6 +289,7 @@ impl Recorder {
             keep_alive: KeepAlive::default(),
             tls: None,
             stream_cap: None,
+            quic: None,
             most_in_flight: 0,
             unreadable: None,
             timeline: Vec::new(),
@@ -326,6 +358,32 @@ impl Recorder {
         }
     }
 
+    /// A QUIC connection's TLS, which is part of its one handshake (timed as `connect`): counted, not timed.
+    pub fn quic_tls(&mut self, resumed: bool, negotiated: Negotiated) {
+        let tls = self.tls.get_or_insert_with(|| TlsRecord::new(negotiated));
+        if resumed {
+            tls.resumed += 1;
+        } else {
+            tls.full += 1;
+        }
+    }
+
+    /// A QUIC connection sent its first request in 0-RTT; `accepted`: the server took it.
+    pub fn zero_rtt(&mut self, accepted: bool) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.zero_rtt_sent += 1;
+        quic.zero_rtt_accepted += u64::from(accepted);
+    }
+
+    /// A QUIC connection ended, with quinn's counts of its packets and its smoothed round-trip time.
+    pub fn quic_closed(&mut self, sent_packets: u64, lost_packets: u64, rtt: Duration) {
+        let quic = self.quic.get_or_insert_with(QuicRecord::default);
+        quic.sent_packets += sent_packets;
+        quic.lost_packets += lost_packets;
+        quic.rtt_sum_us += micros(rtt);
+        quic.rtt_count += 1;
+    }
+
     pub fn completed(&mut self, exchange: &Exchange, status: u16) {
         self.requests += 1;
         self.status.count(status);
@@ -352,20 +410,7 @@ impl Recorder {
     }
 
     pub fn failed(&mut self, at: Instant, kind: ErrorKind) {
-        let counter = match kind {
-            ErrorKind::Refused => &mut self.errors.refused,
-            ErrorKind::Timeout => &mut self.errors.timeout,
-            ErrorKind::Reset => &mut self.errors.reset,
-            ErrorKind::AddrUnavailable => &mut self.errors.addr_unavailable,
-            ErrorKind::FdExhausted => &mut self.errors.fd_exhausted,
-            ErrorKind::Truncated => &mut self.errors.truncated,
-            ErrorKind::Parse => &mut self.errors.parse,
-            ErrorKind::ClosedEarly => &mut self.errors.closed_early,
-            ErrorKind::H2Reset => &mut self.errors.h2_reset,
-            ErrorKind::Other => &mut self.errors.other,
-            ErrorKind::Tls => &mut self.errors.tls,
-        };
-        *counter += 1;
+        self.errors.count(kind);
         self.second(at).errors += 1;
     }
 
@@ -512,6 +557,9 @@ impl Recorder {
         if let Some(cap) = other.stream_cap {
             self.stream_cap(cap);
         }
+        if let Some(theirs) = &other.quic {
+            self.quic.get_or_insert_with(QuicRecord::default).merge(theirs);
+        }
         self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
         if self.unreadable.is_none() {
             self.unreadable.clone_from(&other.unreadable);
@@ -542,6 +590,12 @@ impl Recorder {
     /// Freezes the recordings into the result of one mode.
     pub fn finish(mut self, shape: RunShape, elapsed: Duration) -> ModeResult {
         self.freeze_live_second();
+        // Every second of the window has its entry, those in which nothing happened too: a stall at the end
+        // is a second with nothing completed, not a shorter run.
+        let window = elapsed.as_secs_f64().ceil() as usize;
+        if self.timeline.len() < window {
+            self.timeline.resize(window, Second::default());
+        }
         let timeline = self
             .timeline
             .iter()
@@ -549,6 +603,7 @@ impl Recorder {
             .map(|(i, s)| {
                 let mut tick = Tick {
                     t: i as u64 + 1,
+                    length_s: partial_second(elapsed, i),
                     requests: s.requests,
                     errors: s.errors,
                     opened: s.opened,
@@ -607,8 +662,47 @@ impl Recorder {
                 handshakes_resumed: tls.resumed,
                 insecure: false,
             }),
+            http: None,
+            quic: self.quic.map(|quic| QuicSummary {
+                zero_rtt_sent: quic.zero_rtt_sent,
+                zero_rtt_accepted: quic.zero_rtt_accepted,
+                lost_packets: quic.lost_packets,
+                sent_packets: quic.sent_packets,
+                rtt_us: quic.rtt_sum_us.checked_div(quic.rtt_count),
+            }),
         }
     }
+}
+
+/// QUIC's figures over one recorder's connections.
+#[derive(Debug, Clone, Copy, Default)]
+struct QuicRecord {
+    zero_rtt_sent: u64,
+    zero_rtt_accepted: u64,
+    sent_packets: u64,
+    lost_packets: u64,
+    /// The connections' smoothed RTTs at their end, summed, and how many: their mean is the result's.
+    rtt_sum_us: u64,
+    rtt_count: u64,
+}
+
+impl QuicRecord {
+    fn merge(&mut self, other: &QuicRecord) {
+        self.zero_rtt_sent += other.zero_rtt_sent;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.sent_packets += other.sent_packets;
+        self.lost_packets += other.lost_packets;
+        self.rtt_sum_us += other.rtt_sum_us;
+        self.rtt_count += other.rtt_count;
+    }
+}
+
+/// How much of second `index` (from `index` to `index + 1` s) lies inside a window of `elapsed`, to the
+/// millisecond, when not all of it.
+fn partial_second(elapsed: Duration, index: usize) -> Option<f64> {
+    let inside = (elapsed.as_secs_f64() - index as f64).clamp(0.0, 1.0);
+    let inside = (inside * 1000.0).round() / 1000.0;
+    (inside < 1.0).then_some(inside)
 }
 
 /// What the result says about the shape of the run, beside what was measured.
@@ -758,6 +852,20 @@ mod tests {
             first_byte: at(first_us),
             done: at(done_us),
             opened_connection: opened,
+        }
+    }
+
+    #[test]
+    fn each_error_kind_is_counted_under_its_name() {
+        use ErrorKind::*;
+        for kind in
+            [Refused, Timeout, Reset, AddrUnavailable, FdExhausted, Truncated, Parse, ClosedEarly, H2Reset, Other, Tls]
+        {
+            let mut errors = result::ErrorCounts::default();
+            errors.count(kind);
+            let json = serde_json::to_value(&errors).unwrap();
+            assert_eq!(json[kind.name()], 1, "{kind:?}");
+            assert_eq!(errors.total(), 1, "{kind:?}");
         }
     }
 
@@ -917,6 +1025,22 @@ mod tests {
         fill_in_percentiles(&mut old);
         assert_eq!(old.runs[0].latency.total, summary);
         assert_eq!(old.runs[0].latency.connect, Hist::default(), "no samples, nothing to read");
+    }
+
+    #[test]
+    fn every_second_of_the_window_has_its_entry_and_a_partial_one_its_length() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(t0, false);
+        // requests in the first second only, then a stall to the end of a 3.25 s window
+        r.completed(&exchange(t0, 0, 0, 10, 20, false), 200);
+        let ticks = r.finish(SHAPE, Duration::from_millis(3250)).timeline;
+        let seconds: Vec<_> = ticks.iter().map(|t| (t.t, t.requests, t.length_s)).collect();
+        assert_eq!(seconds, [(1, 1, None), (2, 0, None), (3, 0, None), (4, 0, Some(0.25))]);
+        // an event just past a whole window: a second of no length
+        let mut r = Recorder::new(t0, false);
+        r.connected(t0 + Duration::from_millis(2001), Duration::from_micros(50));
+        let ticks = r.finish(SHAPE, Duration::from_secs(2)).timeline;
+        assert_eq!(ticks.iter().map(|t| t.length_s).collect::<Vec<_>>(), [None, None, Some(0.0)]);
     }
 
     #[test]

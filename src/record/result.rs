@@ -171,6 +171,44 @@ pub struct ModeResult {
     /// https only: what was negotiated and how connections began (added within schema 1; absent for http).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// The HTTP version spoken: `"1.1"`, `"1.0"`, `"2"` or `"3"` (added within schema 1; absent in older
+    /// results, which spoke HTTP/1.x, or HTTP/2 in multiplex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::mode::Http>,
+    /// HTTP/3 only: QUIC's own figures (added within schema 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic: Option<QuicSummary>,
+}
+
+/// What QUIC itself did under an HTTP/3 run, from quinn's connection statistics.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct QuicSummary {
+    /// Connections that sent their first request in 0-RTT (`--0rtt`, on a resumed session), and those whose
+    /// early data the server accepted.
+    pub zero_rtt_sent: u64,
+    pub zero_rtt_accepted: u64,
+    /// Packets declared lost and packets sent, over every connection.
+    pub lost_packets: u64,
+    pub sent_packets: u64,
+    /// The mean of the connections' smoothed round-trip times at their end (RFC 9002 §5.3); null when no
+    /// connection ended inside the run.
+    pub rtt_us: Option<u64>,
+}
+
+impl QuicSummary {
+    /// Adds another run's figures; `rtt_us` is the mean weighted by each side's `connections`.
+    pub fn add(&mut self, connections: u64, other: &QuicSummary, other_connections: u64) {
+        self.rtt_us = match (self.rtt_us, other.rtt_us) {
+            (Some(a), Some(b)) if connections + other_connections > 0 => {
+                Some((a * connections + b * other_connections) / (connections + other_connections))
+            }
+            (a, b) => a.or(b),
+        };
+        self.zero_rtt_sent += other.zero_rtt_sent;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.lost_packets += other.lost_packets;
+        self.sent_packets += other.sent_packets;
+    }
 }
 
 /// The TLS side of a mode's connections (docs/design.md §8).
@@ -261,6 +299,17 @@ pub struct ErrorCounts {
     /// HTTP/2 streams the server reset (RST_STREAM), refused streams apart (added within schema 1).
     #[serde(default)]
     pub h2_reset: u64,
+    /// HTTP/3 streams the server reset, H3_REQUEST_REJECTED apart (added within schema 1).
+    #[serde(default)]
+    pub h3_reset: u64,
+    /// QUIC connections (added within schema 1): a handshake that failed, a connection that went silent past
+    /// its idle timeout, one closed under its requests.
+    #[serde(default)]
+    pub quic_handshake: u64,
+    #[serde(default)]
+    pub quic_idle_timeout: u64,
+    #[serde(default)]
+    pub quic_closed: u64,
 }
 
 impl StatusCounts {
@@ -327,8 +376,31 @@ impl StatusCounts {
 }
 
 impl ErrorCounts {
+    /// One failed request, by its kind.
+    pub fn count(&mut self, kind: super::ErrorKind) {
+        use super::ErrorKind;
+        let counter = match kind {
+            ErrorKind::Refused => &mut self.refused,
+            ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Reset => &mut self.reset,
+            ErrorKind::AddrUnavailable => &mut self.addr_unavailable,
+            ErrorKind::FdExhausted => &mut self.fd_exhausted,
+            ErrorKind::Truncated => &mut self.truncated,
+            ErrorKind::Parse => &mut self.parse,
+            ErrorKind::ClosedEarly => &mut self.closed_early,
+            ErrorKind::H2Reset => &mut self.h2_reset,
+            ErrorKind::H3Reset => &mut self.h3_reset,
+            ErrorKind::QuicHandshake => &mut self.quic_handshake,
+            ErrorKind::QuicIdleTimeout => &mut self.quic_idle_timeout,
+            ErrorKind::QuicClosed => &mut self.quic_closed,
+            ErrorKind::Other => &mut self.other,
+            ErrorKind::Tls => &mut self.tls,
+        };
+        *counter += 1;
+    }
+
     /// Every kind by its JSON name, `other` last, as people read a breakdown.
-    pub fn kinds(&self) -> [(&'static str, u64); 11] {
+    pub fn kinds(&self) -> [(&'static str, u64); 15] {
         [
             ("refused", self.refused),
             ("timeout", self.timeout),
@@ -340,11 +412,15 @@ impl ErrorCounts {
             ("closed_early", self.closed_early),
             ("tls", self.tls),
             ("h2_reset", self.h2_reset),
+            ("h3_reset", self.h3_reset),
+            ("quic_handshake", self.quic_handshake),
+            ("quic_idle_timeout", self.quic_idle_timeout),
+            ("quic_closed", self.quic_closed),
             ("other", self.other),
         ]
     }
 
-    fn kinds_mut(&mut self) -> [(&'static str, &mut u64); 11] {
+    fn kinds_mut(&mut self) -> [(&'static str, &mut u64); 15] {
         [
             ("errors.refused", &mut self.refused),
             ("errors.timeout", &mut self.timeout),
@@ -356,6 +432,10 @@ impl ErrorCounts {
             ("errors.closed_early", &mut self.closed_early),
             ("errors.tls", &mut self.tls),
             ("errors.h2_reset", &mut self.h2_reset),
+            ("errors.h3_reset", &mut self.h3_reset),
+            ("errors.quic_handshake", &mut self.quic_handshake),
+            ("errors.quic_idle_timeout", &mut self.quic_idle_timeout),
+            ("errors.quic_closed", &mut self.quic_closed),
             ("errors.other", &mut self.other),
         ]
     }
@@ -583,6 +663,18 @@ pub struct Ports {
     /// kernel applies), 0 to 1. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occupancy_peak: Option<f64>,
+    /// TIME_WAIT ports held when the mode began (what earlier modes and runs left), as the ledger counts
+    /// them; of the ports this mode's own connections left, the most held at once and those held at its
+    /// end; and the kernel's count when the mode began. `time_wait_peak` and `kernel_time_wait_peak` count
+    /// what the mode began with too. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_at_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_peak: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own_end: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_time_wait_at_start: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -600,6 +692,11 @@ pub struct PerIp {
 pub struct Tick {
     /// Seconds since the mode started; this entry covers (t-1, t].
     pub t: u64,
+    /// How much of the second lies inside the measurement window, when not all of it: the last second of a
+    /// run that ended between two (`-n`, a stop), 0 for one past the window. Its counts are over this
+    /// length, not a whole second. Absent for a whole second. Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_s: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub opened: u64,
@@ -608,6 +705,10 @@ pub struct Tick {
     /// The same, as the kernel counts them (null where neither sock_diag nor /proc could be read).
     #[serde(default)]
     pub kernel_time_wait: Option<u64>,
+    /// Of those, the ports this mode's own connections left (what earlier modes and runs left excluded).
+    /// Added within schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_own: Option<u64>,
     /// Client IPs in rotation at the end of the second. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ips: Option<u64>,
@@ -669,6 +770,8 @@ pub(crate) mod fixture {
             started_unix_ms: None,
             timeline: Vec::new(),
             tls: None,
+            http: None,
+            quic: None,
         }
     }
 
@@ -688,6 +791,59 @@ pub(crate) mod fixture {
             shard: None,
             whole: None,
             notes: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quic_figures_add_up_and_the_rtt_is_weighted_by_connections() {
+        let mut a = QuicSummary {
+            zero_rtt_sent: 3,
+            zero_rtt_accepted: 2,
+            lost_packets: 1,
+            sent_packets: 100,
+            rtt_us: Some(100),
+        };
+        let b = QuicSummary {
+            zero_rtt_sent: 1,
+            zero_rtt_accepted: 1,
+            lost_packets: 0,
+            sent_packets: 50,
+            rtt_us: Some(400),
+        };
+        a.add(3, &b, 1);
+        assert_eq!(
+            a,
+            QuicSummary {
+                zero_rtt_sent: 4,
+                zero_rtt_accepted: 3,
+                lost_packets: 1,
+                sent_packets: 150,
+                rtt_us: Some(175)
+            }
+        );
+        // a side with no connection that ended has no rtt to weigh
+        let mut none = QuicSummary::default();
+        none.add(0, &b, 1);
+        assert_eq!(none.rtt_us, Some(400));
+    }
+
+    #[test]
+    fn the_http_version_is_written_as_the_protocol_names_it_and_older_results_load_without_it() {
+        let mut run = fixture::mode_result(Mode::Multiplex);
+        run.http = Some(crate::mode::Http::Http3);
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(json["http"], "3");
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("http");
+        assert_eq!(serde_json::from_value::<ModeResult>(older).unwrap().http, None);
+        for (http, name) in [("1.0", "HTTP/1.0"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2"), ("3", "HTTP/3")] {
+            let version: crate::mode::Http = serde_json::from_value(serde_json::json!(http)).unwrap();
+            assert_eq!((version.name(), version.version()), (name, http));
         }
     }
 }

@@ -43,6 +43,9 @@ fn validate_mode(run: &ModeResult) -> Result<(), String> {
         }
     }
     for tick in &run.timeline {
+        if let Some(length) = tick.length_s.filter(|l| !(0.0..=1.0).contains(l)) {
+            return Err(format!("timeline second {}: length_s: {length} is not part of a second (0 to 1)", tick.t));
+        }
         if let Some(hdr) = &tick.hdr {
             decode_hdr(hdr).map_err(|why| format!("timeline second {}: {why}", tick.t))?;
         }
@@ -102,7 +105,7 @@ mod tests {
         assert_eq!(validate(&measured()), Ok(()));
         // each case: the change, what the message must say
         type Change = fn(&mut ModeResult);
-        let cases: [(Change, &str); 9] = [
+        let cases: [(Change, &str); 10] = [
             (
                 |r| (_, _) = (r.status_codes.insert(200, u64::MAX), r.status_codes.insert(503, 1)),
                 "keepalive status_codes: the counts add up past",
@@ -115,6 +118,7 @@ mod tests {
             (|r| r.latency.total.count = 5, "keepalive latency.total: count is 5 but its histogram (hdr) holds 1"),
             (|r| r.latency.ttfb.hdr = "not base64!".into(), "keepalive latency.ttfb: hdr is not base64"),
             (|r| r.timeline[0].hdr = Some("AAAA".into()), "keepalive timeline second 1: hdr is not an HdrHistogram"),
+            (|r| r.timeline[0].length_s = Some(f64::NAN), "keepalive timeline second 1: length_s: NaN is not part"),
         ];
         for (change, needle) in cases {
             let mut result = measured();

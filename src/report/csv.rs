@@ -29,6 +29,9 @@ fn columns() -> Vec<Figure> {
     columns.extend([Stat::P50, Stat::P90, Stat::P99, Stat::Max].map(|stat| latency(Phase::Tls, stat)));
     columns.extend(figures::tls_handshakes());
     columns.extend([figures::max_in_flight(), figures::max_concurrent_streams()]);
+    // The HTTP version, and QUIC's figures (HTTP/3 only; empty otherwise).
+    columns.push(figures::http());
+    columns.extend(figures::quic());
     for phase in [Phase::Connect, Phase::Ttfb, Phase::Transfer, Phase::Total, Phase::Tls] {
         columns.extend([Stat::P75, Stat::P95].map(|stat| latency(phase, stat)));
     }
@@ -105,7 +108,7 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 10 + 1 + 4);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 10 + 1 + 4);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
@@ -117,12 +120,15 @@ mod tests {
         assert_eq!(header[33..35], ["tls_handshakes_full", "tls_handshakes_resumed"]);
         // what --depth came to, and the server's HTTP/2 stream limit where it capped it (added at the end)
         assert_eq!(header[35..37], ["max_in_flight", "max_concurrent_streams"]);
+        // then the HTTP version, and QUIC's figures for HTTP/3
+        assert_eq!(header[37..39], ["http", "zero_rtt_sent"]);
+        assert_eq!(header[42], "quic_rtt_us");
         // p75 and p95 of each phase, the status codes, and what tells the rows of several results apart
-        assert_eq!(header[37..41], ["connect_p75_us", "connect_p95_us", "ttfb_p75_us", "ttfb_p95_us"]);
-        assert_eq!(header[43..47], ["total_p75_us", "total_p95_us", "tls_p75_us", "tls_p95_us"]);
-        assert_eq!(header[47..], ["status_codes", "method", "target", "started_at", "file"]);
+        assert_eq!(header[43..47], ["connect_p75_us", "connect_p95_us", "ttfb_p75_us", "ttfb_p95_us"]);
+        assert_eq!(header[49..53], ["total_p75_us", "total_p95_us", "tls_p75_us", "tls_p95_us"]);
+        assert_eq!(header[53..], ["status_codes", "method", "target", "started_at", "file"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].contains(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,"), "{}", lines[2]);
+        assert!(lines[2].contains(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,,,,,,"), "{}", lines[2]);
         assert!(
             lines[2].ends_with(
                 ",50,70,,,200:999 999:1,GET,\"http://127.0.0.1:8080/a,b?q=\"\"x\"\"\",2026-01-01T00:00:00Z,"

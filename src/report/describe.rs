@@ -86,7 +86,8 @@ pub fn pairing<'a>(a: &'a RunResult, b: &'a RunResult) -> Pairing<'a> {
 }
 
 /// What differs between the plans of A and B, one line each, A's side first: `-c: 50 vs 8 (keepalive,
-/// pipeline)`, `method: GET vs POST`. What a result does not say (an older one) is not compared.
+/// pipeline)`, `method: GET vs POST`, `HTTP: HTTP/1.1 vs HTTP/3 (keepalive)`. What a result does not say (an
+/// older one) is not compared.
 pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
     let mut changes = Vec::new();
     let mut differ = |what: &str, va: String, vb: String| {
@@ -130,6 +131,10 @@ pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
             vec![("mode", ra.mode.name().to_string(), rb.mode.name().to_string())]
         };
         fields.push(("--rate", rate(ra), rate(rb)));
+        // HTTP/3 or not (the other versions follow from the mode); a result that does not say is not compared
+        if let (true, Some(ha), Some(hb)) = (ra.mode == rb.mode, ra.http, rb.http) {
+            fields.push(("HTTP", ha.name().to_string(), hb.name().to_string()));
+        }
         for (what, va, vb) in fields {
             if va == vb {
                 continue;
@@ -237,5 +242,10 @@ mod tests {
         }
         b.runs[2].depth = 4;
         assert_eq!(plan_changes(&a, &b), ["-c: 1 vs 8 (keepalive, pipeline)", "--depth: 1 vs 4 (pipeline)"]);
+        // HTTP/3 against HTTP/1.1, where both results say which they spoke
+        b.runs[1].http = Some(crate::mode::Http::Http3);
+        assert_eq!(plan_changes(&a, &b).len(), 2, "a result that does not say is not compared");
+        a.runs[1].http = Some(crate::mode::Http::Http11);
+        assert!(plan_changes(&a, &b).contains(&"HTTP: HTTP/1.1 vs HTTP/3 (keepalive)".to_string()));
     }
 }

@@ -221,6 +221,36 @@ pub fn non_2xx() -> Figure {
     Figure::new("non-2xx", "non_2xx", |r| Value::Alarm(r.status.non_2xx()))
 }
 
+/// The HTTP version the mode spoke, as the JSON writes it (`1.1`, `2`, `3`); an older result says none
+/// (HTTP/1.x, or HTTP/2 in multiplex).
+pub fn http() -> Figure {
+    Figure::new("http", "http", |r| r.http.map_or(Value::Absent, |http| Value::Text(http.version().into())))
+}
+
+/// What the report's first line says of the protocol: HTTP/3 when every mode spoke it (the other versions
+/// are the modes' own: HTTP/1.x, and HTTP/2 for multiplex).
+pub fn spoken(runs: &[ModeResult]) -> Option<&'static str> {
+    let http3 = !runs.is_empty() && runs.iter().all(|r| r.http == Some(crate::mode::Http::Http3));
+    http3.then_some("HTTP/3")
+}
+
+/// HTTP/3: QUIC's own figures (absent for TCP runs).
+pub fn quic() -> [Figure; 5] {
+    use crate::record::result::QuicSummary;
+    let count = |pick: fn(&QuicSummary) -> u64| {
+        move |r: &ModeResult| r.quic.as_ref().map_or(Value::Absent, |q| Value::Count(pick(q)))
+    };
+    [
+        Figure::new("0-RTT sent", "zero_rtt_sent", count(|q| q.zero_rtt_sent)),
+        Figure::new("0-RTT accepted", "zero_rtt_accepted", count(|q| q.zero_rtt_accepted)),
+        Figure::new("QUIC packets sent", "quic_sent_packets", count(|q| q.sent_packets)),
+        Figure::new("QUIC packets lost", "quic_lost_packets", count(|q| q.lost_packets)),
+        Figure::new("QUIC rtt (smoothed)", "quic_rtt_us", |r| {
+            r.quic.and_then(|q| q.rtt_us).map_or(Value::Absent, Value::Micros)
+        }),
+    ]
+}
+
 pub fn connections_opened() -> Figure {
     Figure::new("connections opened", "connections_opened", |r| Value::Count(r.connections_opened))
 }
@@ -382,6 +412,9 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     if https {
         connection_rows.extend(tls_handshakes());
     }
+    if any(|r| r.quic.is_some()) {
+        connection_rows.extend(quic());
+    }
     let mut connection_notes: Vec<String> = runs
         .iter()
         .filter(|r| r.keep_alive.limits_announced > 0)
@@ -409,12 +442,22 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
     if any(|r| r.rate.is_some()) {
         sections.push(Section { title: "open loop (--rate)", rows: open_loop_rows(), notes: vec![] });
     }
-    if any(ports_worth_saying) {
-        sections.push(Section { title: "client ports", rows: port_rows(), notes: vec![] });
+    // QUIC holds no TCP port: its runs say so where the port rows would be.
+    let quic_modes: Vec<&str> =
+        runs.iter().filter(|r| r.http == Some(crate::mode::Http::Http3)).map(|r| r.mode.name()).collect();
+    let quic_ports: Vec<String> = (!quic_modes.is_empty())
+        .then(|| format!("QUIC ({}): {QUIC_PORTS}", quic_modes.join(", ")))
+        .into_iter()
+        .collect();
+    if any(ports_worth_saying) || !quic_ports.is_empty() {
+        let rows = if any(ports_worth_saying) { port_rows() } else { vec![] };
+        sections.push(Section { title: "client ports", rows, notes: quic_ports });
     }
     sections
 }
 
+/// What QUIC does with client ports, said under the port rows (docs/http3.md).
+const QUIC_PORTS: &str = "one UDP socket per engine thread carries every connection; no TIME_WAIT, no port governor";
 /// A line for each mode that completed no request: its latency rows are empty, and must not read as missing.
 pub fn no_completed_request(runs: &[ModeResult]) -> Vec<String> {
     runs.iter().filter(|r| r.requests == 0).map(|r| format!("{}: no completed request", r.mode.name())).collect()
@@ -484,6 +527,10 @@ fn port_rows() -> Vec<Figure> {
     fn port(cell: impl Fn(&Ports) -> Value + 'static) -> impl Fn(&ModeResult) -> Value {
         move |r| r.ports.as_ref().map_or(Value::Absent, &cell)
     }
+    // Absent in results written before the figure was kept.
+    fn count(n: Option<u64>) -> Value {
+        n.map_or(Value::Absent, Value::Count)
+    }
     vec![
         Figure::new(
             "client IPs used",
@@ -504,12 +551,16 @@ fn port_rows() -> Vec<Figure> {
             port(|p| p.occupancy_peak.map_or(Value::Absent, Value::Share)),
         ),
         Figure::new("waited for a free port", "waited_us", port(|p| Value::Micros(p.waited_ms * 1000))),
-        Figure::new("ports held in TIME_WAIT", "time_wait_peak", port(|p| Value::Count(p.time_wait_peak))),
+        // A mode's own TIME_WAIT apart from what earlier modes left, which it shares the tuples with.
+        Figure::new("TIME_WAIT held at start", "time_wait_at_start", port(|p| count(p.time_wait_at_start))),
+        Figure::new("TIME_WAIT this mode, peak", "time_wait_own_peak", port(|p| count(p.time_wait_own_peak))),
+        Figure::new("TIME_WAIT this mode, end", "time_wait_own_end", port(|p| count(p.time_wait_own_end))),
         Figure::new(
-            "TIME_WAIT sockets, kernel",
-            "kernel_time_wait_peak",
-            port(|p| Value::Count(p.kernel_time_wait_peak)),
+            "kernel TIME_WAIT at start",
+            "kernel_time_wait_at_start",
+            port(|p| count(p.kernel_time_wait_at_start)),
         ),
+        Figure::new("kernel TIME_WAIT, peak", "kernel_time_wait_peak", port(|p| Value::Count(p.kernel_time_wait_peak))),
     ]
 }
 
@@ -607,6 +658,10 @@ mod tests {
             per_ip: vec![],
             source_ip: Some("auto".into()),
             occupancy_peak: None,
+            time_wait_at_start: None,
+            time_wait_own_peak: None,
+            time_wait_own_end: None,
+            kernel_time_wait_at_start: None,
         });
         assert_eq!(
             titles(&[quiet, busy.clone()]),
@@ -615,6 +670,29 @@ mod tests {
         let summary = &sections(std::slice::from_ref(&busy))[0];
         assert!(summary.rows.iter().any(|f| f.label == "status 5xx"));
         assert_eq!(summary.notes, ["keepalive: WARNING: 1 of 1 responses (100.0%) were not 2xx: 5xx 1"]);
+    }
+
+    #[test]
+    fn http3_runs_say_so_in_the_header_quic_rows_and_port_notes() {
+        let mut h3 = fixture::mode_result(Mode::Keepalive);
+        h3.http = Some(crate::mode::Http::Http3);
+        h3.quic = Some(crate::record::result::QuicSummary { sent_packets: 9, rtt_us: Some(250), ..Default::default() });
+        let mut tcp = fixture::mode_result(Mode::Keepalive);
+        tcp.http = Some(crate::mode::Http::Http11);
+        assert_eq!(spoken(std::slice::from_ref(&h3)), Some("HTTP/3"));
+        assert_eq!(spoken(&[h3.clone(), tcp.clone()]), None, "the header names HTTP/3 when every mode spoke it");
+        let all = sections(&[h3.clone(), tcp]);
+        let connections = &all[1].rows;
+        let rtt = connections.iter().find(|f| f.column == "quic_rtt_us").expect("a QUIC row");
+        assert_eq!((rtt.of(&h3), rtt.of(&all_but_quic(&h3))), (Value::Micros(250), Value::Absent));
+        let ports = all.iter().find(|s| s.title == "client ports").expect("QUIC says what it does with ports");
+        assert!(ports.rows.is_empty());
+        assert_eq!(ports.notes.len(), 1);
+        assert!(ports.notes[0].starts_with("QUIC (keepalive): one UDP socket per engine thread"), "{:?}", ports.notes);
+    }
+
+    fn all_but_quic(run: &ModeResult) -> ModeResult {
+        ModeResult { quic: None, ..run.clone() }
     }
 
     #[test]

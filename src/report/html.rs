@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 
 use crate::record::result::{ModeResult, RunResult, Tick};
-use crate::report::chart::{escape, percentile_x, Axis, Chart, Series};
+use crate::report::chart::{escape, percentile_x, short_count, supported_x, Axis, Band, Chart, Series};
 use crate::report::describe;
 use crate::report::figures::{self, Phase};
 
@@ -22,8 +22,15 @@ tr.section td{font-weight:600;padding-top:10px;text-align:left}p.note{margin:2px
 
 /// One colour per mode, in the order of the result, and per phase.
 const MODE_COLOURS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-const PHASES: [(Phase, &str); 4] =
-    [(Phase::Connect, "#9467bd"), (Phase::Ttfb, "#1f77b4"), (Phase::Transfer, "#2ca02c"), (Phase::Total, "#d62728")];
+const PHASES: [(Phase, &str); 6] = [
+    (Phase::Connect, "#9467bd"),
+    (Phase::Tls, "#e377c2"),
+    (Phase::Ttfb, "#1f77b4"),
+    (Phase::Transfer, "#2ca02c"),
+    (Phase::Total, TOTAL),
+    (Phase::TotalUncorrected, TOTAL),
+];
+const TOTAL: &str = "#d62728";
 
 const WIDE: f64 = 920.0;
 const HALF: f64 = 456.0;
@@ -41,12 +48,13 @@ pub fn write(results: &[&RunResult], out: &mut impl Write) -> io::Result<()> {
 
 fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     let runs = &result.runs;
-    writeln!(out, "<h1>connbench {} &middot; {}</h1>", escape(&result.tool.version), escape(&result.target))?;
+    let spoken = crate::report::figures::spoken(&result.runs).map_or(String::new(), |http| format!(" &middot; {http}"));
+    writeln!(out, "<h1>connbench {} &middot; {}{spoken}</h1>", escape(&result.tool.version), escape(&result.target))?;
     writeln!(
         out,
         "<p class=\"meta\">started {} &middot; <code>{}</code></p>",
         escape(&result.started_at),
-        escape(&result.command.join(" "))
+        escape(&shown_command(&result.command))
     )?;
     for (what, line) in [("request", describe::request_line(result)), ("plan", describe::plan_line(result))] {
         if let Some(line) = line {
@@ -61,16 +69,25 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
 
     writeln!(out, "<h2>Latency percentile spectrum (total)</h2>")?;
-    let spectra: Vec<Series> = runs
-        .iter()
-        .zip(MODE_COLOURS.iter().cycle())
-        .filter_map(|(run, colour)| spectrum(run, Phase::Total, run.mode.name(), colour))
-        .collect();
+    let mut spectra = Vec::new();
+    for (run, colour) in runs.iter().zip(MODE_COLOURS.iter().cycle()) {
+        spectra.extend(spectrum(run, Phase::Total, run.mode.name(), colour));
+        // With --rate, beside it, latency from each request's actual start: how much coordinated omission
+        // would have hidden.
+        let uncorrected = format!("{}, uncorrected", run.mode.name());
+        spectra.extend(spectrum(run, Phase::TotalUncorrected, &uncorrected, colour).map(Series::dashed));
+    }
     writeln!(out, "{}", drawn(percentile_chart("total latency by percentile", WIDE, 360.0, spectra)))?;
 
     writeln!(out, "<h2>Latency by phase</h2><div class=\"grid2\">")?;
     for run in runs {
-        let series = PHASES.iter().filter_map(|(phase, colour)| spectrum(run, *phase, phase.name(), colour)).collect();
+        let series = PHASES
+            .iter()
+            .filter_map(|&(phase, colour)| {
+                let line = spectrum(run, phase, phase.name(), colour)?;
+                Some(if phase == Phase::TotalUncorrected { line.dashed() } else { line })
+            })
+            .collect();
         writeln!(out, "{}", drawn(percentile_chart(run.mode.name(), HALF, 280.0, series)))?;
     }
     writeln!(out, "</div>")?;
@@ -88,86 +105,172 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     summary_table(runs, out)
 }
 
+/// The command as typed, under the name people type: results written by older builds kept the binary's
+/// path (`/home/…/target/release/connbench`), which says nothing about the run.
+fn shown_command(command: &[String]) -> String {
+    let args = command.iter().skip(1).map(String::as_str);
+    std::iter::once("connbench").chain(args).collect::<Vec<_>>().join(" ")
+}
+
 /// The chart's SVG, or a line saying why there is none: no line has a point (a mode with no completed
 /// request, a result with no mode).
 fn drawn(chart: Chart) -> String {
-    if chart.series.iter().all(|s| s.points.is_empty()) {
+    if chart.series.iter().all(|s| s.points().next().is_none()) {
         format!("<p class=\"note\">{}: no completed request</p>", escape(&chart.title))
     } else {
         chart.svg()
     }
 }
 
-/// The percentile spectrum of one phase, as HdrHistogram's plotter draws it; None without samples, or
-/// when every sample is 0 µs (a transfer that came with the first byte), which a log scale cannot place.
+/// The percentile spectrum of one phase, as HdrHistogram's plotter draws it but only as far as its samples
+/// reach (`supported_x`), named with their count; None without samples, or when every sample is 0 µs (a
+/// transfer that came with the first byte), which a log scale cannot place.
 fn spectrum(run: &ModeResult, phase: Phase, name: &str, colour: &'static str) -> Option<Series> {
     let h: Histogram<u64> = crate::record::decode(phase.of(run)?).ok().filter(|h| h.max() > 0)?;
-    let points = h.iter_quantiles(5).map(|v| (percentile_x(v.quantile_iterated_to()), v.value_iterated_to() as f64));
-    Some(Series { name: name.into(), colour, points: points.collect() })
+    let end = supported_x(h.len());
+    let mut points: Vec<(f64, f64)> = h
+        .iter_quantiles(5)
+        .map(|v| (percentile_x(v.quantile_iterated_to()), v.value_iterated_to() as f64))
+        .take_while(|&(x, _)| x < end)
+        .collect();
+    points.push((end, h.max() as f64));
+    Some(Series::line(format!("{name} (n={})", short_count(h.len() as f64)), colour, points))
 }
 
 fn percentile_chart(title: &str, width: f64, height: f64, series: Vec<Series>) -> Chart {
-    let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let values = || series.iter().flat_map(|s| s.points().map(|p| p.1));
     let (min, max) = (values().fold(f64::MAX, f64::min), values().fold(1.0, f64::max));
-    Chart { title: title.into(), width, height, x: Axis::percentile(), y: Axis::latency(min, max), series }
+    let (x, y) = (Axis::percentile(), Axis::latency(min, max));
+    Chart { title: title.into(), width, height, x, y, series, bands: Vec::new() }
+}
+
+/// A partial second shorter than this is left out of the charts: too short for a rate to mean anything
+/// (a second after the window has none at all).
+const SHORTEST_SECOND: f64 = 0.1;
+
+/// One second of the timeline as the charts place it: its entry, where it ends on the time axis, and how
+/// long it lasted (the last of a run that ended between two seconds is shorter).
+struct Second<'a> {
+    tick: &'a Tick,
+    end: f64,
+    length: f64,
+}
+
+impl Second<'_> {
+    /// A count of the second as a rate: over its own length, so a partial last second is not a collapse.
+    fn rate(&self, count: u64) -> f64 {
+        count as f64 / self.length
+    }
+}
+
+/// The seconds worth drawing. A result written before seconds said their length has it inferred from the
+/// mode's duration, so its trailing partial second is drawn as a rate too.
+fn seconds(run: &ModeResult) -> Vec<Second<'_>> {
+    run.timeline
+        .iter()
+        .map(|tick| {
+            let start = tick.t.saturating_sub(1) as f64;
+            let length = tick.length_s.unwrap_or_else(|| (run.duration_s - start).clamp(0.0, 1.0));
+            Second { tick, end: start + length, length }
+        })
+        .filter(|second| second.length >= SHORTEST_SECOND)
+        .collect()
+}
+
+/// A line over the seconds, broken wherever `pick` has no value (no latency in a second where nothing
+/// completed) and where a second is missing (merged results that did not all run at once).
+fn broken_line(name: &str, colour: &'static str, seconds: &[Second], pick: &dyn Fn(&Second) -> Option<f64>) -> Series {
+    let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    let mut previous: Option<u64> = None;
+    for second in seconds {
+        let value = pick(second);
+        let gap = previous.is_some_and(|t| second.tick.t != t + 1);
+        if (value.is_none() || gap) && segments.last().is_some_and(|s| !s.is_empty()) {
+            segments.push(Vec::new());
+        }
+        if let Some(value) = value {
+            segments.last_mut().expect("one segment at least").push((second.end, value));
+        }
+        previous = Some(second.tick.t);
+    }
+    segments.retain(|s| !s.is_empty());
+    Series { name: name.into(), colour, segments, dashed: false }
+}
+
+/// The stretches of seconds in which no request completed: a stall, shaded on every chart of the mode.
+fn stalls(seconds: &[Second]) -> Vec<Band> {
+    let mut bands: Vec<Band> = Vec::new();
+    for second in seconds.iter().filter(|s| s.tick.requests == 0) {
+        let from = second.end - second.length;
+        match bands.last_mut() {
+            Some(band) if (band.to - from).abs() < 1e-9 => band.to = second.end,
+            _ => bands.push(Band { from, to: second.end }),
+        }
+    }
+    bands
 }
 
 /// Requests and errors, latency, new connections and the TIME_WAIT they leave, client IPs: the run and
 /// the port governor at work, second by second.
 fn timeline_charts(run: &ModeResult) -> Vec<Chart> {
-    let ticks = &run.timeline;
-    let seconds = ticks.last().map_or(1.0, |t| t.t as f64);
-    let line = |name: &str, colour, pick: &dyn Fn(&Tick) -> Option<f64>| Series {
-        name: name.into(),
-        colour,
-        points: ticks.iter().filter_map(|t| pick(t).map(|v| (t.t as f64, v))).collect(),
+    let seconds = seconds(run);
+    let end = seconds.iter().map(|s| s.end).fold(0.0, f64::max);
+    let bands = stalls(&seconds);
+    let line = |name: &str, colour, pick: &dyn Fn(&Second) -> Option<f64>| broken_line(name, colour, &seconds, pick);
+    let chart = |title: &str, y: Axis, series: Vec<Series>| Chart {
+        title: title.into(),
+        width: HALF,
+        height: 220.0,
+        x: Axis::linear(end, "second"),
+        y,
+        series,
+        bands: bands.clone(),
     };
-    let chart = |title: &str, y_label: &str, series: Vec<Series>| {
-        let max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max);
-        Chart {
-            title: title.into(),
-            width: HALF,
-            height: 220.0,
-            x: Axis::linear(seconds, "second"),
-            y: Axis::linear(max, y_label),
-            series,
-        }
+    let counts = |title: &str, y_label: &str, series: Vec<Series>| {
+        let max = series.iter().flat_map(|s| s.points().map(|p| p.1)).fold(0.0, f64::max);
+        chart(title, Axis::values(max, y_label), series)
     };
-    let mut charts = vec![chart(
+    let mut charts = vec![counts(
         "requests/s and errors/s",
         "per second",
         vec![
-            line("requests", "#1f77b4", &|t| Some(t.requests as f64)),
-            line("errors", "#d62728", &|t| Some(t.errors as f64)),
+            // Broken where nothing completed, as the latency lines are: the band says 0 there, and a line
+            // down to 0 and up again would draw a decline and a recovery that no second measured.
+            line("requests", "#1f77b4", &|s| (s.tick.requests > 0).then(|| s.rate(s.tick.requests))),
+            line("errors", "#d62728", &|s| Some(s.rate(s.tick.errors))),
         ],
     )];
     let latency = vec![
-        line("p50", "#2ca02c", &|t| t.p50_us.map(|v| v as f64)),
-        line("p99", "#ff7f0e", &|t| t.p99_us.map(|v| v as f64)),
+        line("p50", "#2ca02c", &|s| s.tick.p50_us.map(|v| v as f64)),
+        line("p99", "#ff7f0e", &|s| s.tick.p99_us.map(|v| v as f64)),
     ];
-    let values = || latency.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let values = || latency.iter().flat_map(|s| s.points().map(|p| p.1));
     let (min, max) = (values().fold(f64::MAX, f64::min), values().fold(1.0, f64::max));
-    charts.push(Chart {
-        title: "total latency per second".into(),
-        width: HALF,
-        height: 220.0,
-        x: Axis::linear(seconds, "second"),
-        y: Axis::latency(min, max),
-        series: latency,
-    });
-    charts.push(chart(
+    charts.push(chart("total latency per second", Axis::latency(min, max), latency));
+    let opened = line("new connections", "#9467bd", &|s| Some(s.rate(s.tick.opened)));
+    // This mode's own TIME_WAIT apart from what earlier modes left, as the table's rows say; a result
+    // written before the two were told apart has their sum.
+    let time_wait = if seconds.iter().any(|s| s.tick.time_wait_own.is_some()) {
+        vec![
+            line("TIME_WAIT, this mode", "#8c564b", &|s| s.tick.time_wait_own.map(|v| v as f64)),
+            line("TIME_WAIT, held before", "#bcbd22", &|s| {
+                Some(s.tick.time_wait?.saturating_sub(s.tick.time_wait_own?) as f64)
+            })
+            .dashed(),
+        ]
+    } else {
+        vec![line("TIME_WAIT held", "#8c564b", &|s| s.tick.time_wait.map(|v| v as f64))]
+    };
+    charts.push(counts(
         "new connections/s and TIME_WAIT ports held",
         "connections",
-        vec![
-            line("new connections", "#9467bd", &|t| Some(t.opened as f64)),
-            line("TIME_WAIT held", "#8c564b", &|t| t.time_wait.map(|v| v as f64)),
-        ],
+        std::iter::once(opened).chain(time_wait).collect(),
     ));
-    if ticks.iter().any(|t| t.client_ips.is_some()) {
-        charts.push(chart(
+    if seconds.iter().any(|s| s.tick.client_ips.is_some()) {
+        charts.push(counts(
             "client IPs in rotation",
             "client IPs",
-            vec![line("client IPs", "#17becf", &|t| t.client_ips.map(|v| v as f64))],
+            vec![line("client IPs", "#17becf", &|s| s.tick.client_ips.map(|v| v as f64))],
         ));
     }
     charts
@@ -202,9 +305,178 @@ fn summary_table(runs: &[ModeResult], out: &mut impl Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::mode::Mode;
-    use crate::record::result::fixture;
+    use crate::record::result::{fixture, Hist};
     use crate::record::{Exchange, Recorder, RunShape};
     use std::time::{Duration, Instant};
+
+    /// A histogram of these latencies in µs, as a result keeps it.
+    fn hist(values: impl IntoIterator<Item = u64>) -> Hist {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        crate::record::summarize(&h)
+    }
+
+    /// One second with `requests` completed at `p50` (p99 twice that), the ports quiet, two client IPs.
+    fn second(t: u64, requests: u64, p50: Option<u64>) -> Tick {
+        Tick {
+            t,
+            requests,
+            p50_us: p50,
+            p99_us: p50.map(|v| v * 2),
+            time_wait: Some(30),
+            time_wait_own: Some(10),
+            client_ips: Some(2),
+            ..Tick::default()
+        }
+    }
+
+    /// The polylines of an SVG, each as its points.
+    fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
+        polylines_but(svg, "none")
+    }
+
+    /// The polylines of an SVG but those in colour `except`, each as its points.
+    fn polylines_but(svg: &str, except: &str) -> Vec<Vec<(f64, f64)>> {
+        svg.split("<polyline ")
+            .skip(1)
+            .filter(|element| !element.contains(&format!("stroke=\"{except}\"")))
+            .map(|element| {
+                let points = element.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+                points
+                    .split(' ')
+                    .map(|p| {
+                        let (x, y) = p.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Where second `t` falls on the x axis of a timeline chart `seconds` long (HALF wide).
+    fn x_of(t: f64, seconds: f64) -> f64 {
+        56.0 + t / seconds * (HALF - 56.0 - 28.0)
+    }
+
+    #[test]
+    fn a_stall_breaks_the_lines_and_is_shaded_and_a_partial_last_second_is_a_rate() {
+        let mut run = fixture::mode_result(Mode::Keepalive);
+        run.duration_s = 4.5;
+        let mut partial = second(5, 500, Some(100));
+        partial.length_s = Some(0.5);
+        // a second after the window, as a result may end with: not drawn
+        let mut after = second(6, 3, Some(100));
+        after.length_s = Some(0.0);
+        run.timeline = vec![
+            second(1, 1000, Some(100)),
+            second(2, 1000, Some(100)),
+            second(3, 0, None),
+            second(4, 1000, Some(1_000_000)),
+            partial,
+            after,
+        ];
+        let charts = timeline_charts(&run);
+        let segments = |chart: usize, series: usize| charts[chart].series[series].segments.clone();
+        assert_eq!(segments(0, 0), [vec![(1.0, 1000.0), (2.0, 1000.0)], vec![(4.0, 1000.0), (4.5, 1000.0)]]);
+        assert_eq!(segments(1, 0), [vec![(1.0, 100.0), (2.0, 100.0)], vec![(4.0, 1e6), (4.5, 100.0)]]);
+        assert_eq!(charts[0].x.max, 4.5, "the time axis ends with the window");
+        for chart in &charts {
+            assert_eq!(chart.bands, [Band { from: 2.0, to: 3.0 }], "{}", chart.title);
+        }
+        // in the SVG: no line of what completed (requests, latency) across the empty second, and the band
+        // named; errors/s, a count that was measured there (0 here), goes on
+        for chart in &charts[..2] {
+            let svg = chart.svg();
+            assert!(svg.contains(">0 completed</text>") && svg.contains("<rect class=\"band\""), "{svg}");
+            let (before, after) = (x_of(2.0, 4.5) + 0.1, x_of(3.0, 4.5) - 0.1);
+            for line in polylines_but(&svg, "#d62728") {
+                assert!(line.windows(2).all(|w| w[0].0 > after || w[1].0 < before), "{line:?} crosses the stall");
+            }
+        }
+        // a result written before seconds said their length: inferred from the duration
+        for tick in &mut run.timeline {
+            tick.length_s = None;
+        }
+        assert_eq!(timeline_charts(&run)[0].series[0].segments[1], [(4.0, 1000.0), (4.5, 1000.0)]);
+    }
+
+    #[test]
+    fn an_https_rate_run_shows_its_tls_phase_both_totals_and_curves_as_far_as_their_samples_reach() {
+        let mut run = fixture::mode_result(Mode::Keepalive);
+        run.rate = Some(50.0);
+        (run.requests, run.status.s2xx) = (50, 50);
+        run.latency.total = hist((1..=50).map(|i| 1000 + i * 100));
+        run.latency.total_uncorrected = Some(hist((1..=50).map(|i| 900 + i * 10)));
+        run.latency.tls = Some(hist([300; 4]));
+        run.latency.connect = hist([80; 4]);
+        run.latency.ttfb = hist((1..=50).map(|i| 800 + i * 10));
+        let result = fixture::run_result(vec![run]);
+        let mut out = Vec::new();
+        write(&[&result], &mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        let (spectrum, rest) = html.split_once("<h2>Latency by phase</h2>").unwrap();
+        let phases = rest.split_once("<h2>Second by second</h2>").unwrap().0;
+        // the spectrum: corrected and uncorrected, same colour, the second dashed, each with its count
+        assert!(
+            spectrum.contains(">keepalive (n=50)</text>") && spectrum.contains(">keepalive, uncorrected (n=50)</text>")
+        );
+        let lines: Vec<&str> = spectrum.split("<polyline ").skip(1).collect();
+        assert_eq!(lines.len(), 2, "{spectrum}");
+        assert!(lines.iter().all(|l| l.contains("stroke=\"#1f77b4\"")), "{lines:?}");
+        assert_eq!(lines.iter().filter(|l| l.contains("stroke-dasharray")).count(), 1);
+        // 50 samples reach p98, x = log10(50) of the five nines, where each line ends at its slowest
+        let end = 56.0 + 50f64.log10() / 5.0 * (WIDE - 56.0 - 28.0);
+        for line in polylines(spectrum) {
+            let last = *line.last().unwrap();
+            assert!((last.0 - end).abs() < 0.1, "ends at {last:?}, not {end}");
+            assert!(line.iter().all(|p| p.0 <= last.0));
+        }
+        // the phases: tls (4 handshakes reach p75), the uncorrected total dashed
+        for name in ["connect (n=4)", "tls (n=4)", "ttfb (n=50)", "total (n=50)", "total_uncorrected (n=50)"] {
+            assert!(phases.contains(&format!(">{name}</text>")), "{name}: {phases}");
+        }
+        assert!(phases.contains("stroke=\"#e377c2\""), "the tls line is drawn");
+        assert_eq!(phases.matches("stroke-dasharray=\"5 3\"").count(), 1);
+        // a plain http run has no tls line, a closed loop no uncorrected one
+        let plain = fixture::run_result(vec![measured(Mode::Keepalive)]);
+        let mut out = Vec::new();
+        write(&[&plain], &mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(!html.contains(">tls (n=") && !html.contains("uncorrected"));
+    }
+
+    #[test]
+    fn flat_series_are_drawn_inside_the_frame() {
+        let mut run = fixture::mode_result(Mode::Serial);
+        run.duration_s = 3.0;
+        run.timeline = (1..=3).map(|t| second(t, 8000, Some(90))).collect();
+        let charts = timeline_charts(&run);
+        let top_of = |chart: &Chart| chart.y.max;
+        assert!(top_of(&charts[0]) >= 8800.0, "requests/s: {:?}", charts[0].y.ticks);
+        assert_eq!(charts[3].title, "client IPs in rotation");
+        assert!(top_of(&charts[3]) >= 2.2, "client IPs: {:?}", charts[3].y.ticks);
+        // in the SVG, below the frame's top (y 40) and above its bottom
+        for chart in [&charts[0], &charts[1], &charts[3]] {
+            for line in polylines_but(&chart.svg(), "#d62728") {
+                assert!(line.iter().all(|&(_, y)| y > 45.0 && y < 180.0), "{}: {line:?}", chart.title);
+            }
+        }
+        // TIME_WAIT: this mode's own and what it began with, apart
+        let names: Vec<&str> = charts[2].series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["new connections", "TIME_WAIT, this mode", "TIME_WAIT, held before"]);
+        assert_eq!(charts[2].series[2].segments[0][0], (1.0, 20.0));
+    }
+
+    #[test]
+    fn the_command_is_shown_under_the_name_people_type() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let path = words(&["/home/me/connbench/target/release/connbench", "run", "--mode", "all"]);
+        assert_eq!(shown_command(&path), "connbench run --mode all");
+        assert_eq!(shown_command(&words(&["connbench", "run"])), "connbench run");
+        assert_eq!(shown_command(&[]), "connbench");
+    }
 
     fn measured(mode: Mode) -> ModeResult {
         let t0 = Instant::now();
@@ -240,7 +512,7 @@ mod tests {
         // spectrum, 2 phase charts, 2 × 3 timeline charts (no client IPs without port accounting)
         assert_eq!(html.matches("<svg ").count(), 1 + 2 + 6);
         assert!(html.contains("<title>total latency by percentile</title>"));
-        assert!(html.contains("<text class=\"legend\" x=\"74.0\" y=\"32\">serial</text>"), "a legend per mode");
+        assert!(html.contains("<text class=\"legend\" x=\"74.0\" y=\"32\">serial (n=2k)</text>"), "a legend per mode");
         assert!(html.contains("<tr><td>total p99.9</td>"), "the text report's rows");
         assert!(html.contains("<p class=\"note\">serial: WARNING: 4 of 2000 responses"), "and its warnings");
         assert!(!html.contains("src=") && !html.contains("<link") && !html.contains("@import"), "self-contained");

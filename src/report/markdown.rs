@@ -53,7 +53,9 @@ pub fn write_all(results: &[(&str, &RunResult)], out: &mut impl Write) -> io::Re
     match results {
         [(_, result)] => {
             let status = if result.complete { "" } else { " (interrupted: partial results)" };
-            writeln!(out, "**connbench {}** `{}`{status}", versions.join(", "), printable(&result.target))?;
+            let spoken = figures::spoken(&result.runs).map_or(String::new(), |http| format!(" {http}"));
+            let target = printable(&result.target);
+            writeln!(out, "**connbench {}** `{target}`{spoken}{status}", versions.join(", "))?;
             if let Some(described) = described(result) {
                 writeln!(out, "\n{described}")?;
             }

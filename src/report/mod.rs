@@ -6,7 +6,7 @@ plan) under every report's title, and what differs between two plans; `hgrm` pri
 it. `ports` is the report of `connbench ports`, over its own serde type.
 */
 
-mod chart;
+pub(crate) mod chart;
 pub mod compare;
 mod csv;
 pub mod describe;

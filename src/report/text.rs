@@ -17,7 +17,8 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
     let runs = &result.runs;
     let status = if result.complete { "" } else { "  (interrupted: partial results)" };
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
-    writeln!(out, "connbench {version}  {target}{status}")?;
+    let spoken = figures::spoken(runs).map_or(String::new(), |http| format!("  {http}"));
+    writeln!(out, "connbench {version}  {target}{spoken}{status}")?;
     if let Some(request) = describe::request_line(result) {
         writeln!(out, "request: {request}")?;
     }
@@ -223,9 +224,11 @@ total p50, reused                    -           -
         let text = String::from_utf8(out).unwrap();
         let histogram = text.split_once("\n\ntotal latency, keepalive\n").expect("a histogram after the table").1;
         let half = "■".repeat(20);
+        // 40 µs to 4 ms: log-spaced on the 1-1.6-2.5-4-6.3 series, the finest that fits in 20 rows
         let expected = format!(
-            "      ≤50µs          1 |{half}\n     ≤100µs          2 |{half}{half}\n     ≤200µs          0 |\n     \
-             ≤500µs          0 |\n       ≤1ms          0 |\n       ≤2ms          0 |\n       ≤5ms          1 |{half}\n"
+            "      ≤40µs          1 |{half}\n      ≤63µs          0 |\n     ≤100µs          2 |{half}{half}\n     \
+             ≤160µs          0 |\n     ≤250µs          0 |\n     ≤400µs          0 |\n     ≤630µs          0 |\n       \
+             ≤1ms          0 |\n     ≤1.6ms          0 |\n     ≤2.5ms          0 |\n       ≤4ms          1 |{half}\n"
         );
         assert_eq!(histogram, expected);
         let mut out = Vec::new();

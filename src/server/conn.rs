@@ -1,9 +1,10 @@
 //! One connection: the per-connection state machine that reads, parses, answers in order with one write per
 //! batch, and closes (RST, or FIN with a lingering read), over plain TCP or TLS alike (`net::stream::Stream`).
 
+use std::collections::HashMap;
 use std::io::{self, Read as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustls::HandshakeKind;
@@ -11,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::page::{self, Resource};
 use super::render::{ConnHeader, Framing, Rendered};
 use super::request::{discard_chunked, parse_head, Body, Head, Parsed, Progress};
 use super::{ServerConfig, ServerStats, TLS_HANDSHAKE_LIMIT};
@@ -42,6 +44,8 @@ pub(super) struct Shared {
     answered: AtomicU64,
     /// Connections served so far, to draw each one's `close_after`.
     accepted: AtomicU64,
+    /// The page's resources (`page.rs`), each rendered once, at most `page::KEPT` of them.
+    pages: Mutex<HashMap<Resource, Arc<Rendered>>>,
 }
 
 impl Shared {
@@ -53,6 +57,7 @@ impl Shared {
             stats,
             answered: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            pages: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -61,6 +66,20 @@ impl Shared {
     /// The body of every HTTP/2 response.
     pub(super) fn h2_body(&self) -> bytes::Bytes {
         self.h2_body.clone()
+    }
+
+    /// The responses for the page or one of its objects, rendered at their first request.
+    pub(super) fn page(&self, resource: Resource) -> Arc<Rendered> {
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rendered) = pages.get(&resource) {
+            return rendered.clone();
+        }
+        let (body, media_type) = page::body(resource);
+        let rendered = Arc::new(Rendered::with_body(&self.config, body, media_type));
+        if pages.len() < page::KEPT {
+            pages.insert(resource, rendered.clone());
+        }
+        rendered
     }
 
     /// The `close_after` of the connection accepted now: drawn for it, unless the limit was lifted before it.
@@ -288,20 +307,21 @@ impl Conn {
     /// Answers, in order, every queued request whose body has been read.
     async fn answer(&mut self, sh: &Shared) -> io::Result<Flow> {
         let cfg = &sh.config;
-        let rendered = &sh.rendered;
         let ready = if self.body == Body::None { self.queue.len() } else { self.queue.len() - 1 };
         for i in 0..ready {
             if self.close_at.is_some_and(|n| self.served >= n) {
                 return Ok(Flow::Close);
             }
-            let head = match self.queue[i] {
-                Plan::Answer(head) => head,
-                Plan::BadRequest => {
+            let (head, page) = match self.queue[i] {
+                Plan::Answer(head @ Head { resource: Resource::Plain, .. }) => (head, None),
+                Plan::Answer(head) if head.resource != Resource::Bad => (head, Some(sh.page(head.resource))),
+                Plan::Answer(_) | Plan::BadRequest => {
                     self.new_responses += 1;
-                    self.out.extend_from_slice(&rendered.bad_request);
+                    self.out.extend_from_slice(&sh.rendered.bad_request);
                     return Ok(Flow::Close);
                 }
             };
+            let rendered = page.as_deref().unwrap_or(&sh.rendered);
             let wait = cfg.delay + sh.stall_now().unwrap_or_default();
             if !wait.is_zero() {
                 self.flush(sh).await?;
@@ -325,7 +345,7 @@ impl Conn {
                 (false, false) => &rendered.bodies[f],
                 (false, true) => &rendered.bodies[f][..rendered.truncated[f]],
             };
-            self.push(sh, framing, conn, max_left, body).await?;
+            self.push(sh, rendered, (framing, conn, max_left), body).await?;
             if close || cfg.truncate || self.close_at.is_some_and(|n| self.served >= n) {
                 return Ok(Flow::Close);
             }
@@ -341,17 +361,17 @@ impl Conn {
         Ok(Flow::Open)
     }
 
-    /// Adds one response to the output; a large body is written from the shared bytes, not copied.
+    /// Adds one response (its head `rendered.head(framing, conn, max_left)`, then `body`) to the output; a large
+    /// body is written from the shared bytes, not copied.
     async fn push(
         &mut self,
         sh: &Shared,
-        framing: Framing,
-        conn: ConnHeader,
-        max_left: Option<u64>,
+        rendered: &Rendered,
+        (framing, conn, max_left): (Framing, ConnHeader, Option<u64>),
         body: &[u8],
     ) -> io::Result<()> {
         self.new_responses += 1;
-        sh.rendered.head(&mut self.out, framing, conn, max_left);
+        rendered.head(&mut self.out, framing, conn, max_left);
         if body.len() <= INLINE_BODY_MAX {
             self.out.extend_from_slice(body);
             return Ok(());

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use super::conn::{self, Shared};
+use super::page::{self, Resource};
 use super::render::bodyless;
 use crate::http::preface::starts_like_preface;
 
@@ -113,6 +114,8 @@ async fn answer(
 ) {
     let config = &shared.config;
     let head_only = request.method() == Method::HEAD;
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let resource = page::resource(target.as_bytes());
     let mut body = request.into_body();
     while let Some(chunk) = body.data().await {
         let Ok(chunk) = chunk else {
@@ -131,10 +134,14 @@ async fn answer(
         respond.send_reset(Reason::INTERNAL_ERROR);
         return;
     }
-    let body_bytes = shared.h2_body();
-    let no_body = head_only || bodyless(config.status) || body_bytes.is_empty();
+    let (status, body_bytes) = match resource {
+        Resource::Plain => (config.status, shared.h2_body()),
+        Resource::Bad => (400, Bytes::new()),
+        page => (config.status, Bytes::copy_from_slice(&shared.page(page).bodies[0])),
+    };
+    let no_body = head_only || bodyless(status) || body_bytes.is_empty();
     let mut response = Response::new(());
-    *response.status_mut() = StatusCode::from_u16(config.status).unwrap_or(StatusCode::OK);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     response.headers_mut().insert(http::header::CONTENT_LENGTH, body_bytes.len().into());
     match respond.send_response(response, no_body) {
         Ok(mut stream) if !no_body => {

@@ -18,6 +18,8 @@
 //! - `render`: the responses, rendered once per config;
 //! - `conn`: one HTTP/1.x connection, from accept to close;
 //! - `h2`: HTTP/2 with prior knowledge (h2c), told from HTTP/1.x by one peek at a new connection's first bytes;
+//! - `h3`: with TLS, HTTP/3 over QUIC on the same port over UDP;
+//! - `page`: the page `connbench page` loads with no URL, `/page?objects=N&size=B`, and its objects;
 //! - `tests`: the socket-level tests.
 //!
 //! # Why it is built for speed
@@ -56,6 +58,8 @@
 
 mod conn;
 mod h2;
+mod h3;
+pub mod page;
 mod render;
 mod request;
 #[cfg(test)]
@@ -306,6 +310,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     config.validate()?;
+    let quic = h3::listen(listener.local_addr()?, &config)?;
     let shared = Arc::new(Shared::new(config, stats));
     // Owning the connection tasks lets shutdown take them down with the listener.
     let mut tasks = JoinSet::new();
@@ -315,6 +320,10 @@ pub async fn run(
             biased;
             () = &mut shutdown => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            incoming = h3::accept(quic.as_ref()) => {
+                shared.stats.connections.fetch_add(1, Relaxed);
+                tasks.spawn(h3::serve(incoming, Arc::clone(&shared)));
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     shared.stats.connections.fetch_add(1, Relaxed);
@@ -335,6 +344,9 @@ pub async fn run(
         }
     }
     tasks.abort_all();
+    if let Some(quic) = quic {
+        quic.close(0u32.into(), b"");
+    }
     Ok(())
 }
 

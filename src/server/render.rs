@@ -112,9 +112,14 @@ impl Rendered {
     }
 
     pub(super) fn new(config: &ServerConfig) -> Self {
+        Rendered::with_body(config, body(config), "text/plain")
+    }
+
+    /// The responses of `config` with this body and media type instead of its own (the page's resources).
+    pub(super) fn with_body(config: &ServerConfig, data: Vec<u8>, media_type: &str) -> Self {
         let version = if config.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
         let no_body = bodyless(config.status);
-        let data = body(config);
+        let data = if no_body { Vec::new() } else { data };
         let size = data.len();
 
         let mut keep_alive = Vec::new();
@@ -142,7 +147,7 @@ impl Rendered {
             [format!("Content-Length: {size}\r\n"), "Transfer-Encoding: chunked\r\n".to_string()]
         };
         let status_line =
-            format!("{version} {} {}\r\nContent-Type: text/plain\r\n", config.status, reason(config.status));
+            format!("{version} {} {}\r\nContent-Type: {media_type}\r\n", config.status, reason(config.status));
         let heads = framing_lines.map(|framing| {
             conn_lines.clone().map(|conn| format!("{status_line}{framing}{conn}\r\n").into_bytes().into_boxed_slice())
         });

@@ -3,6 +3,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::page::{self, Resource};
+
 /// Headers per request; more is answered 400.
 const MAX_HEADERS: usize = 64;
 
@@ -23,6 +25,8 @@ pub(super) struct Head {
     pub(super) asked_keep_alive: bool,
     /// `Expect: 100-continue` still to be answered.
     pub(super) expect_continue: bool,
+    /// The page of `connbench page` or one of its objects, or the configured body.
+    pub(super) resource: Resource,
 }
 
 /// The request body still to be read away.
@@ -129,6 +133,7 @@ pub(super) fn parse_head(buf: &[u8], http10: bool) -> Parsed {
         keep: if v10 { keep_alive && !close } else { !close },
         asked_keep_alive: keep_alive,
         expect_continue: expect_continue && http11 && !http10 && body != Body::None,
+        resource: page::resource(req.path.unwrap_or_default().as_bytes()),
     };
     Parsed::Complete { len, head, body }
 }
@@ -197,6 +202,7 @@ mod tests {
             keep,
             asked_keep_alive: false,
             expect_continue: false,
+            resource: Resource::Plain,
         };
         let complete = |buf: &[u8], head: Head, body: Body| Parsed::Complete { len: buf.len(), head, body };
         let cases: &[(&[u8], bool, Parsed)] = &[

@@ -152,3 +152,27 @@ fn by_default_new_client_ips_carry_what_one_cannot_with_no_error_and_no_wait() {
     assert!(fresh >= 5, "the second run needs addresses the first left in TIME_WAIT: {all_ips:?}");
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+#[test]
+fn each_mode_says_the_time_wait_it_left_apart_from_what_it_began_with() {
+    // TIME_WAIT held 60 s (tcp_tw_reuse=0): nothing frees during the run, so every count is exact. Serial
+    // and parallel close 3 connections each from the client, keepalive its 2 at the end: 8 of 10 ports.
+    let script = "\"$B\" run $U --mode serial,parallel,keepalive -n 3 -c 2 --source-ip kernel --format json";
+    let Some(out) = lab(0, script) else { return };
+    let result = &results(&out)[0];
+    let mut held = 0;
+    for run in result["runs"].as_array().unwrap() {
+        let ports = &run["ports"];
+        let count = |name: &str| ports[name].as_u64().unwrap_or_else(|| panic!("{name}: {ports}"));
+        let left = run["closed_by_client"].as_u64().unwrap() + run["closed_on_server_request"].as_u64().unwrap();
+        let mode = run["mode"].as_str().unwrap();
+        assert_eq!(count("time_wait_at_start"), held, "{mode}: what the modes before it left");
+        assert_eq!((count("time_wait_own_peak"), count("time_wait_own_end")), (left, left), "{mode}: its own");
+        assert_eq!(count("time_wait_peak"), held + left, "{mode}: the two together");
+        assert!(count("kernel_time_wait_at_start") <= held, "{mode}: {ports}");
+        let last = run["timeline"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["time_wait_own"].as_u64(), Some(left), "{mode}: the timeline says the same");
+        held += left;
+    }
+    assert_eq!(held, 8, "{}", stderr(&out));
+}

@@ -105,6 +105,17 @@ fn an_https_server_is_probed_with_its_tls_handshake_apart() {
     assert!(f["tls_handshake_us"].as_u64().is_some_and(|us| us > 0), "{f}");
     assert!(f["tls_share"].as_f64().is_some_and(|s| s > 0.0 && s < 1.0), "{f}");
     assert_eq!(f["close"]["fin_after_close"], true);
+    // the embedded server answers HTTP/3 on the same port (over UDP) without advertising it, and takes 0-RTT
+    let h3 = &f["http3"];
+    assert_eq!(
+        (h3["alt_svc"].as_str(), h3["advertised"].as_bool(), h3["answers"].as_bool()),
+        (None, Some(false), Some(true))
+    );
+    assert!(h3["handshake_share"].as_f64().is_some_and(|s| s > 0.0 && s < 1.0), "{h3}");
+    assert_eq!(h3["zero_rtt"], "accepted");
+    // a plain http target has no HTTP/3 to ask about
+    let plain = probe(&server(ServerConfig::default()), &["--max-time", "2s"]);
+    assert!(plain.get("http3").is_none(), "{plain}");
     // without the CA: exit 2, before any request, saying how to trust it
     let out = binary().args(["probe", &url]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -21,9 +21,11 @@ fn a_rate_run_starts_rate_times_duration_requests() {
     assert!(m.connections_opened < 50, "concurrency grows only as needed: {}", m.connections_opened);
     let uncorrected = m.latency.total_uncorrected.as_ref().expect("kept with --rate");
     assert_eq!(uncorrected.count, m.requests);
-    // A fast server makes no start late; a loaded test machine may delay the odd one.
+    // A fast server makes no start late, but a loaded 2-core machine (the whole suite runs at once) delays
+    // some by more than 10 ms: the assertion is that the schedule is kept, not that no thread was descheduled.
+    // A pacer that fell behind would make most starts late.
     let late = m.pacing.expect("reported with --rate").late_starts;
-    assert!(late * 100 <= m.requests, "{late} late starts");
+    assert!(late * 10 <= m.requests, "{late} late starts");
 }
 
 #[test]

@@ -81,9 +81,12 @@ fn json_result_has_the_designed_names() {
             "ports",
             "started_unix_ms",
             "timeline",
+            // added within schema 1: the HTTP version spoken
+            "http",
         ])
     );
     assert_eq!(run["mode"], "serial");
+    assert_eq!(run["http"], "1.1");
     assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections, and the limit learned from it
     assert_eq!(
@@ -117,6 +120,11 @@ fn json_result_has_the_designed_names() {
             // added within schema 1: a TLS handshake failed
             "tls",
             "h2_reset",
+            // added within schema 1: HTTP/3 over QUIC
+            "h3_reset",
+            "quic_handshake",
+            "quic_idle_timeout",
+            "quic_closed",
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));
@@ -131,23 +139,29 @@ fn json_result_has_the_designed_names() {
     assert_eq!(run["latency"]["total"]["count"], 20);
     assert_eq!(run["status_codes"], serde_json::json!({"200": 20}));
     // added within schema 1: client_ips, the client IPs in rotation at the end of each second; p50_us,
-    // p99_us and the histogram (hdr) of the second's total latency
+    // p99_us and the histogram (hdr) of the second's total latency; time_wait_own, this mode's own part of
+    // time_wait; length_s, in a second the window ended in (20 requests take less than a second)
     assert_eq!(
         keys(&run["timeline"][0]),
         set(&[
             "t",
+            "length_s",
             "requests",
             "errors",
             "opened",
             "time_wait",
             "kernel_time_wait",
+            "time_wait_own",
             "client_ips",
             "p50_us",
             "p99_us",
             "hdr"
         ])
     );
-    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did)
+    let length = run["timeline"][0]["length_s"].as_f64().unwrap();
+    assert!(length > 0.0 && length < 1.0 && (length - run["duration_s"].as_f64().unwrap()).abs() < 0.001);
+    // source_ip and occupancy_peak, and per_ip's held_peak: added within schema 1 (what the governor did);
+    // so were the TIME_WAIT a mode began with and its own apart
     assert_eq!(
         keys(&run["ports"]),
         set(&[
@@ -158,7 +172,11 @@ fn json_result_has_the_designed_names() {
             "waited_ms",
             "per_ip",
             "source_ip",
-            "occupancy_peak"
+            "occupancy_peak",
+            "time_wait_at_start",
+            "time_wait_own_peak",
+            "time_wait_own_end",
+            "kernel_time_wait_at_start"
         ])
     );
     assert_eq!(keys(&run["ports"]["per_ip"][0]), set(&["ip", "opened", "held_peak"]));
