@@ -11,10 +11,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::commands::Failure;
 use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
+use crate::http::request::masked_header;
 use crate::net::socket;
-use crate::plan::{Http, Mode, Plan, Target, TargetSpec};
+use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
-use crate::record::result::{ModeResult, Note, NoteKind, RunResult, System, Tool, SCHEMA_VERSION};
+use crate::record::result::{
+    ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, System, Tool, SCHEMA_VERSION,
+};
 use crate::record::RunShape;
 use crate::{progress, server};
 
@@ -105,7 +108,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             );
         }
     }
-    let threads = engine_threads(reserved_cores);
+    let threads = match plan.threads {
+        Some(asked) => {
+            notes.extend(threads_note(asked));
+            asked as usize
+        }
+        None => engine_threads(reserved_cores),
+    };
     let mut runs = Vec::new();
     let mut complete = true;
     let of = modes.len();
@@ -173,6 +182,8 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         target: target.display,
         method: Some(plan.method.clone()),
         command: plan.command.clone(),
+        request: Some(request_summary(plan)),
+        plan: Some(plan_summary(plan)),
         system: System {
             ip_local_port_range: socket::ip_local_port_range(),
             tcp_tw_reuse: socket::tcp_tw_reuse(),
@@ -183,6 +194,61 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         whole: plan.shard.map(|_| plan.whole),
         notes,
     })
+}
+
+/// What each request carries beside its method and target, credentials masked.
+fn request_summary(plan: &Plan) -> RequestSummary {
+    RequestSummary {
+        body_bytes: plan.body.len() as u64,
+        headers: plan.headers.iter().map(|(name, value)| masked_header(name, value)).collect(),
+    }
+}
+
+/// The plan as asked (this shard's share of it, with `--shard`).
+fn plan_summary(plan: &Plan) -> PlanSummary {
+    let (requests, duration_s) = match plan.stop {
+        Stop::Requests(n) => (Some(n), None),
+        Stop::After(d) => (None, Some(d.as_secs_f64())),
+    };
+    PlanSummary { connections: plan.connections, depth: plan.depth, requests, duration_s, rate: plan.rate }
+}
+
+/// What the result of `plan` will say of how it was made, before it runs: its target, request, plan and the
+/// shape of each mode, with no figure. `run --baseline` holds it against the baseline before any load.
+pub fn as_planned(plan: &Plan) -> RunResult {
+    let target = match &plan.target {
+        TargetSpec::Url(url) => crate::plan::shown(url),
+        TargetSpec::Embedded(config) => {
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://127.0.0.1:0/ (embedded server)")
+        }
+    };
+    let runs = plan
+        .modes
+        .iter()
+        .map(|&mode| {
+            let (connections, depth) = plan.shape(mode);
+            let shape = RunShape { mode, connections, depth, rate: plan.rate };
+            let recorder = crate::record::Recorder::new(Instant::now(), plan.rate.is_some());
+            ModeResult { http: Some(plan.http(mode)), ..recorder.finish(shape, Duration::ZERO) }
+        })
+        .collect();
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::this(),
+        complete: false,
+        started_at: String::new(),
+        target,
+        method: Some(plan.method.clone()),
+        command: plan.command.clone(),
+        request: Some(request_summary(plan)),
+        plan: Some(plan_summary(plan)),
+        system: System { ip_local_port_range: None, tcp_tw_reuse: None, time_wait_secs: socket::TIME_WAIT_SECS },
+        runs,
+        shard: plan.shard,
+        whole: plan.shard.map(|_| plan.whole),
+        notes: Vec::new(),
+    }
 }
 
 /// `--http3`: the QUIC every connection to the target speaks, on its TLS (https only: `plan.rs` checked).
@@ -356,8 +422,24 @@ fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Durat
 /// One thread per core the process may use; with the embedded server in-process, one core is left
 /// to it so that client and server do not fight over the same core.
 fn engine_threads(reserved: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(reserved).max(1)
+    cores().saturating_sub(reserved).max(1)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `-t N` above the cores this process may use: the threads take turns, which adds to every latency. A hey
+/// or oha user's `-t 20` meant a timeout.
+fn threads_note(asked: u32) -> Option<Note> {
+    let cores = cores();
+    (asked as usize > cores).then(|| {
+        let text = format!(
+            "-t/--threads {asked}: more engine threads than the {cores} cores this process may use, so they take \
+             turns (the request timeout, hey's and oha's -t, is --timeout)"
+        );
+        Note::new(NoteKind::Plan, None, text)
+    })
 }
 
 #[cfg(test)]
