@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The four connection modes side by side against URL, or against the embedded server when no URL is
-# given. Keeps the whole result in results/modes-STAMP.json and its markdown table in
+# Every connection mode (--mode all: multiplex where the target speaks HTTP/2) side by side against URL,
+# or against the embedded server when no URL is given. Keeps the whole result in results/modes-STAMP.json and its markdown table in
 # results/modes-STAMP.md, and prints the table.
 #
 #   scripts/compare-modes.sh [URL] [more connbench run flags…]

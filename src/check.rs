@@ -3,7 +3,7 @@ The `--check` grammar (docs/design.md §1): `METRIC OP VALUE`, parsed into a `Ch
 vocabulary: the plan and profiles parse checks here, `report::gate` measures them against a result.
 
 METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
-`p50 p90 p95 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
+`p50 p75 p90 p95 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
 `connect tls ttfb transfer total` (`tls`: https only), or `page_load` for `connbench page`. With `--targets`,
 `METRIC[TARGET]` gates one target's figures: TARGET is its URL as the result shows it
 (`p99.total[/api/users]`, every method of it together) or `METHOD URL` (`errors[POST /api/orders]`); per
@@ -11,6 +11,9 @@ target, `total` is the one phase kept, and `missed` is not kept. OP is `< <= > >
 (`5000`, `2.5`, `1e9`); latencies
 need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
 person and 5 % by another, a gate that may never fail), counts and `rps` are bare numbers.
+
+k6's threshold spelling is read too: `p(95)<500`, `avg<200`, `med<100`, `max<1000`. As in k6, whose
+`http_req_duration` these gate, the phase is the whole request (`total`) and a bare number is milliseconds.
 */
 
 use std::fmt;
@@ -33,6 +36,7 @@ pub enum Metric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stat {
     P50,
+    P75,
     P90,
     P95,
     P99,
@@ -74,8 +78,9 @@ pub struct Check {
 
 /// Each statistic's name; the first of a statistic is the one it is shown with, the others are accepted
 /// (`p999`, as in the JSON's `p999_us`).
-const STATS: [(&str, Stat); 10] = [
+const STATS: [(&str, Stat); 11] = [
     ("p50", Stat::P50),
+    ("p75", Stat::P75),
     ("p90", Stat::P90),
     ("p95", Stat::P95),
     ("p99", Stat::P99),
@@ -96,6 +101,7 @@ impl Stat {
     pub fn quantile(self) -> Option<f64> {
         match self {
             Stat::P50 => Some(0.5),
+            Stat::P75 => Some(0.75),
             Stat::P90 => Some(0.9),
             Stat::P95 => Some(0.95),
             Stat::P99 => Some(0.99),
@@ -131,11 +137,14 @@ impl Check {
             _ => (Op::Gt, &rest[1..]),
         };
         let (metric, target) = split_target(metric.trim()).map_err(fail)?;
-        let metric = parse_metric(metric).map_err(fail)?;
+        let (metric, k6) = match k6_metric(metric) {
+            Some(metric) => (metric, true),
+            None => (parse_metric(metric).map_err(fail)?, false),
+        };
         if let Some(why) = target.as_ref().and_then(|_| not_per_target(metric)) {
             return Err(fail(why));
         }
-        let value = parse_value(metric, value.trim()).map_err(fail)?;
+        let value = parse_value(metric, value.trim(), k6).map_err(fail)?;
         let check = Check { metric, op, value, target };
         match check.decided() {
             Some(why) => Err(fail(why)),
@@ -211,8 +220,8 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     let unknown = || {
         format!(
             "unknown metric '{text}' (rps, errors, error_rate, non_2xx, non_2xx_rate, missed, or STAT.PHASE with STAT \
-             in p50 p90 p95 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total, or page_load \
-             for connbench page)"
+             in p50 p75 p90 p95 p99 p99.9 p99.99 max mean and PHASE in connect tls ttfb transfer total, or \
+             page_load for connbench page)"
         )
     };
     // The phase follows the last dot: `p99.9.total` is p99.9 of total.
@@ -222,7 +231,22 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     Ok(Metric::Latency(stat, phase))
 }
 
-fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
+/// k6's spelling of a threshold on `http_req_duration`: `p(95)`, `avg`, `med`, `max`, of the whole request.
+fn k6_metric(text: &str) -> Option<Metric> {
+    let stat = match text {
+        "avg" => Stat::Mean,
+        "med" => Stat::P50,
+        "max" => Stat::Max,
+        _ => {
+            let percentile = text.strip_prefix("p(")?.strip_suffix(')')?;
+            STATS.iter().find(|(name, _)| name.strip_prefix('p') == Some(percentile))?.1
+        }
+    };
+    Some(Metric::Latency(stat, Phase::Total))
+}
+
+/// `k6`: the metric was spelled as k6 spells it, where a bare latency is in milliseconds.
+fn parse_value(metric: Metric, text: &str, k6: bool) -> Result<f64, String> {
     let (number, unit) = text.split_at(number_len(text));
     let number: f64 = match number.parse() {
         Ok(n) if f64::is_finite(n) => n,
@@ -233,6 +257,7 @@ fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
         (Metric::Latency(..), "us" | "µs") => Ok(number),
         (Metric::Latency(..), "ms") => Ok(number * 1e3),
         (Metric::Latency(..), "s") => Ok(number * 1e6),
+        (Metric::Latency(..), "") if k6 => Ok(number * 1e3),
         (Metric::Latency(..), _) => Err(format!("'{text}': a latency needs a unit: us, ms or s")),
         (Metric::ErrorRate | Metric::Non2xxRate, "%") => Ok(number / 100.0),
         (Metric::ErrorRate | Metric::Non2xxRate, "") => Err(format!("'{text}': a rate needs %, as in '{text}%'")),
@@ -313,6 +338,15 @@ mod tests {
             ("missed<1", Metric::Missed, Op::Lt, 1.0),
             ("non_2xx_rate<0.5%", Metric::Non2xxRate, Op::Lt, 0.005),
             (" errors <= 0 ", Metric::Errors, Op::Le, 0.0),
+            ("p95.total<20ms", lat(Stat::P95, Phase::Total), Op::Lt, 20_000.0),
+            ("p75.ttfb<=2ms", lat(Stat::P75, Phase::Ttfb), Op::Le, 2000.0),
+            // k6's spelling: the whole request, a bare number in milliseconds
+            ("p(95)<500", lat(Stat::P95, Phase::Total), Op::Lt, 500_000.0),
+            ("p(99.9) < 1.5", lat(Stat::P999, Phase::Total), Op::Lt, 1500.0),
+            ("p(90)<2s", lat(Stat::P90, Phase::Total), Op::Lt, 2_000_000.0),
+            ("avg<200", lat(Stat::Mean, Phase::Total), Op::Lt, 200_000.0),
+            ("med<=100", lat(Stat::P50, Phase::Total), Op::Le, 100_000.0),
+            ("max<1000", lat(Stat::Max, Phase::Total), Op::Lt, 1_000_000.0),
             // one target's figure: its URL, or its method and URL, in brackets
             ("p99.total[/api/users]<20ms", lat(Stat::P99, Phase::Total), Op::Lt, 20_000.0),
             ("errors[POST /api/orders?x=1] <= 0", Metric::Errors, Op::Le, 0.0),
@@ -334,6 +368,9 @@ mod tests {
             ("p99.total", "no comparison"),
             ("p99.total=20ms", "no comparison"),
             ("p98.total<1ms", "unknown metric 'p98.total'"),
+            ("p(97)<500", "unknown metric 'p(97)'"),
+            ("p(95).total<500", "unknown metric 'p(95).total'"),
+            ("p95<20ms", "unknown metric 'p95'"),
             ("p99.body<1ms", "unknown metric"),
             ("latency<1ms", "unknown metric"),
             ("p99.total<20", "needs a unit"),

@@ -52,7 +52,8 @@ pub enum Command {
     /// Print shell completions for bash, zsh, fish, elvish or powershell (e.g. `connbench completions bash >
     /// /etc/bash_completion.d/connbench`).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page, in roff (e.g. `connbench man > /usr/local/share/man/man1/connbench.1`).
+    /// Print the man page, in roff (e.g. `mkdir -p /usr/local/share/man/man1 && connbench man >
+    /// /usr/local/share/man/man1/connbench.1`).
     Man,
 }
 
@@ -64,10 +65,12 @@ pub enum ModeArg {
     /// -c connections at once, one request on each, then closed (as a browser fetches in parallel).
     Parallel,
     /// -c persistent connections, the next request sent when the last is answered.
+    #[value(alias = "keep-alive")]
     Keepalive,
     /// -c persistent connections with up to --depth requests in flight on each, answered in order.
     Pipeline,
     /// HTTP/2 (h2c, or h2 over https): -c connections with up to --depth streams in flight on each, answered in any order.
+    #[value(alias = "h2", alias = "http2", alias = "h2c")]
     Multiplex,
     /// Each of the modes above in turn, side by side (multiplex where the target speaks HTTP/2).
     All,
@@ -160,8 +163,14 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mode: Vec<ModeArg>,
 
-    /// Concurrent connections (serial always uses 1). [default: 50]
-    #[arg(short = 'c', long = "connections", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Concurrent connections (serial always uses 1); --vus and -u as in k6. [default: 50]
+    #[arg(
+        short = 'c',
+        long = "connections",
+        visible_alias = "vus",
+        short_alias = 'u',
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
     pub connections: Option<u32>,
 
     /// Requests in flight per connection in pipeline mode, streams in multiplex mode (capped by the server's
@@ -181,9 +190,14 @@ pub struct RunArgs {
 
     /// Open loop: start requests at this fixed rate (requests/s over all connections, k and M suffixes:
     /// 5k); latency counts from each request's scheduled start, so a stalled server is not under-reported
-    /// (no coordinated omission).
-    #[arg(long, value_parser = parse_rate)]
+    /// (no coordinated omission). -R as in wrk2, -q as in oha.
+    #[arg(long, visible_short_aliases = ['R', 'q'], value_parser = parse_rate)]
     pub rate: Option<f64>,
+
+    /// Engine threads, each driving its share of the connections, as wrk's and h2load's -t. [default: one per
+    /// core this process may use, less one for the embedded server]
+    #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<u32>,
 
     /// Open loop in stages, as k6's ramping arrival rate: each DURATION:RATE moves the rate linearly from the
     /// previous stage's (0 at the start, or --rate) to RATE over DURATION; the run lasts their sum. E.g.
@@ -203,8 +217,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub port_policy: Option<PortPolicyArg>,
 
-    /// Request method. [default: GET]
-    #[arg(short = 'X', long)]
+    /// Request method; -m as in oha and hey. [default: GET]
+    #[arg(short = 'X', long, visible_short_alias = 'm')]
     pub method: Option<String>,
 
     /// Extra request header 'Name: value' (repeatable).
@@ -278,9 +292,17 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Never show the progress bar (it shows only when stderr is a terminal and CI is not set).
-    #[arg(long)]
+    /// Never show the progress bar (it shows only when stderr is a terminal and CI is not set); --no-tui as in oha.
+    #[arg(long, visible_alias = "no-tui")]
     pub no_progress: bool,
+
+    /// wrk's --latency, accepted: the latency percentiles always print.
+    #[arg(long, hide = true)]
+    pub latency: bool,
+
+    /// oha's --latency-correction, accepted: with --rate, latency always counts from each scheduled start.
+    #[arg(long, hide = true)]
+    pub latency_correction: bool,
 
     /// Run share I (from 0) of a plan that N processes run at once: -c, -n and --rate split between them,
     /// adding up exactly, and a slice of the client IPs each; `connbench merge` puts the N results together.
@@ -316,6 +338,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub max_regression: Option<f64>,
 
+    /// With --max-regression: gate even when the baseline's plan differs from this run's (-c, --depth,
+    /// --rate, method, body, headers, target, TLS, connbench version); refused otherwise (exit 2).
+    #[arg(long)]
+    pub allow_plan_change: bool,
+
     /// https: trust the CA certificates of this PEM file beside the platform's roots.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
@@ -349,6 +376,10 @@ pub struct CompareArgs {
     /// Exit 1 when requests/s falls, or p99 total latency rises, by more than PCT (10% or 10).
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub max_regression: Option<f64>,
+    /// With --max-regression: gate even when A and B were made with different plans (-c, --depth, --rate,
+    /// method, body, headers, target, TLS, connbench version); refused otherwise (exit 2).
+    #[arg(long)]
+    pub allow_plan_change: bool,
     /// What goes to stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CompareFormatArg,
@@ -662,6 +693,22 @@ pub fn parse_stall(text: &str) -> Result<crate::server::Stall, String> {
     let (after, length) = text.split_once(':').ok_or_else(|| format!("'{text}' is not AFTER:LENGTH (try 100:1s)"))?;
     let after = after.trim().parse().map_err(|_| format!("'{after}' is not a request count (try 100:1s)"))?;
     Ok(crate::server::Stall { after, length: parse_duration(length)? })
+}
+
+/// The most engine threads `--threads` takes: far more than any machine has cores.
+pub const MAX_THREADS: u32 = 1024;
+
+/// `-t/--threads`: a whole number of threads. A time (`-t 10s`) is oha's and hey's request timeout, which is
+/// `--timeout` here.
+pub fn parse_threads(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ if text.trim().parse::<f64>().is_err() && parse_duration(text).is_ok() => Err(format!(
+            "'{text}' is a time: -t counts engine threads here, as in wrk and h2load; the request timeout (oha's and \
+             hey's -t) is --timeout {text}"
+        )),
+        _ => Err(format!("'{text}' is not a number of threads (1 to {MAX_THREADS})")),
+    }
 }
 
 /// The longest duration any option takes. Deadlines are instants (`now + d`), which overflow and panic

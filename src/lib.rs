@@ -5,7 +5,8 @@ connbench: an HTTP load generator whose subject is connection management (HTTP/1
 
 Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record` -> `report`.
 
-- `cli`: clap definitions only.
+- `cli`: clap definitions only; `habits`: other tools' flags (wrk, oha, hey, h2load, k6) in connbench's
+  spelling, or refused naming it, before clap reads the command line.
 - `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`;
   `stages`: the open-loop rate over time (`--rate`, `--stages`) and its integral, another such leaf.
 - `targets`: `--targets FILE` read (vegeta's plain and JSON formats) and checked line by line, and the order
@@ -54,6 +55,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod habits;
 pub mod http;
 pub mod input;
 pub mod manual;

@@ -10,7 +10,20 @@ use connbench::commands::{self, Failure};
 use connbench::signals;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Habits of other tools, met before clap: `connbench URL`, hey's `-h2`, a value that says whose flag it is.
+    let args: Vec<String> = match std::env::args_os().map(|arg| arg.into_string()).collect() {
+        Ok(args) => match connbench::habits::translate(args) {
+            Ok(args) => args,
+            Err(why) => {
+                eprintln!("connbench: {why}");
+                return ExitCode::from(2);
+            }
+        },
+        // Not text: clap says so, naming the argument.
+        Err(_) => Vec::new(),
+    };
+    let parsed = if args.is_empty() { Cli::try_parse() } else { Cli::try_parse_from(&args) };
+    let cli = match parsed {
         Ok(cli) => cli,
         // The full help, when no subcommand was given, is more use than its first line.
         Err(err)

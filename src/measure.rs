@@ -11,10 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::commands::Failure;
 use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
+use crate::http::request::masked_header;
 use crate::net::socket;
-use crate::plan::{Http, Mode, Plan, Target, TargetSpec};
+use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
-use crate::record::result::{ModeResult, Note, NoteKind, RunResult, Stages, System, TargetsInfo, Tool, SCHEMA_VERSION};
+use crate::record::result::{
+    ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, Stages, System, TargetsInfo, Tool,
+    SCHEMA_VERSION,
+};
 use crate::record::RunShape;
 use crate::{progress, server};
 
@@ -105,7 +109,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
             );
         }
     }
-    let threads = engine_threads(reserved_cores);
+    let threads = match plan.threads {
+        Some(asked) => {
+            notes.extend(threads_note(asked));
+            asked as usize
+        }
+        None => engine_threads(reserved_cores),
+    };
     let mut runs = Vec::new();
     let mut complete = true;
     let of = modes.len();
@@ -114,8 +124,8 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let request = mode_plan.requests[0].bytes.clone();
         let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
-        let rate = plan.rate.filter(|_| plan.stages.is_empty());
-        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate };
+        let shape =
+            RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: asked_rate(plan) };
         let position = progress::Position { mode: index + 1, of };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), position, plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
@@ -136,7 +146,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
         (run.targets, run.targets_other) = (targets, targets_other);
         if let Some(schedule) = plan.schedule() {
-            run.stages = schedule.stages().map(|(from, stages)| Stages { from, stages: stages.to_vec() });
+            run.stages = stages_of(&schedule);
             set_target_rates(&mut run, &schedule);
         }
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
@@ -180,6 +190,8 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         target: target.display,
         method: Some(plan.methods().join(",")),
         command: plan.command.clone(),
+        request: request_summary(plan),
+        plan: Some(plan_summary(plan)),
         system: System {
             ip_local_port_range: socket::ip_local_port_range(),
             tcp_tw_reuse: socket::tcp_tw_reuse(),
@@ -197,6 +209,16 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
 fn target_names(plan: &Plan, target: &Target) -> Vec<(String, String)> {
     let path = |request: &crate::plan::Request| request.path.clone().unwrap_or_else(|| target.path.clone());
     plan.requests.iter().map(|request| (request.method.clone(), path(request))).collect()
+}
+
+/// The rate the result says was asked (`--rate`): none when it began stages, which the result holds apart.
+fn asked_rate(plan: &Plan) -> Option<f64> {
+    plan.rate.filter(|_| plan.stages.is_empty())
+}
+
+/// `--stages` as the result holds them.
+fn stages_of(schedule: &crate::stages::Schedule) -> Option<Stages> {
+    schedule.stages().map(|(from, stages)| Stages { from, stages: stages.to_vec() })
 }
 
 /// What the result says of `--targets`.
@@ -225,6 +247,67 @@ fn set_target_rates(run: &mut ModeResult, schedule: &crate::stages::Schedule) {
         let start = tick.t as f64 - 1.0;
         let end = start + tick.length_s.unwrap_or(1.0);
         tick.target_rate = Some(schedule.due_by(end) - schedule.due_by(start));
+    }
+}
+
+/// What each request carries beside its method and target, credentials masked.
+/// None with `--targets`: each target carries its own (the result's `targets` says what they are).
+fn request_summary(plan: &Plan) -> Option<RequestSummary> {
+    match (&plan.requests[..], &plan.targets) {
+        ([one], None) => Some(RequestSummary {
+            body_bytes: one.body.len() as u64,
+            headers: one.headers.iter().map(|(name, value)| masked_header(name, value)).collect(),
+        }),
+        _ => None,
+    }
+}
+
+/// The plan as asked (this shard's share of it, with `--shard`).
+fn plan_summary(plan: &Plan) -> PlanSummary {
+    let (requests, duration_s) = match plan.stop {
+        Stop::Requests(n) => (Some(n), None),
+        Stop::After(d) => (None, Some(d.as_secs_f64())),
+    };
+    PlanSummary { connections: plan.connections, depth: plan.depth, requests, duration_s, rate: plan.rate }
+}
+
+/// What the result of `plan` will say of how it was made, before it runs: its target, request, plan and the
+/// shape of each mode, with no figure. `run --baseline` holds it against the baseline before any load.
+pub fn as_planned(plan: &Plan) -> RunResult {
+    let target = match &plan.target {
+        TargetSpec::Url(url) => crate::plan::shown(url),
+        TargetSpec::Embedded(config) => {
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://127.0.0.1:0/ (embedded server)")
+        }
+    };
+    let runs = plan
+        .modes
+        .iter()
+        .map(|&mode| {
+            let (connections, depth) = plan.shape(mode);
+            let shape = RunShape { mode, connections, depth, rate: asked_rate(plan) };
+            let recorder = crate::record::Recorder::new(Instant::now(), plan.schedule().is_some());
+            let stages = plan.schedule().and_then(|s| stages_of(&s));
+            ModeResult { http: Some(plan.http(mode)), stages, ..recorder.finish(shape, Duration::ZERO) }
+        })
+        .collect();
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::this(),
+        complete: false,
+        started_at: String::new(),
+        target,
+        method: Some(plan.methods().join(",")),
+        command: plan.command.clone(),
+        request: request_summary(plan),
+        plan: Some(plan_summary(plan)),
+        system: System { ip_local_port_range: None, tcp_tw_reuse: None, time_wait_secs: socket::TIME_WAIT_SECS },
+        runs,
+        shard: plan.shard,
+        whole: plan.shard.map(|_| plan.whole),
+        notes: Vec::new(),
+        targets: plan.targets.as_ref().map(|targets| targets_info(plan, targets)),
     }
 }
 
@@ -400,8 +483,24 @@ fn wait_until(at: SystemTime, stop: &AtomicBool, notes: &mut Vec<Note>) -> Durat
 /// One thread per core the process may use; with the embedded server in-process, one core is left
 /// to it so that client and server do not fight over the same core.
 fn engine_threads(reserved: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(reserved).max(1)
+    cores().saturating_sub(reserved).max(1)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `-t N` above the cores this process may use: the threads take turns, which adds to every latency. A hey
+/// or oha user's `-t 20` meant a timeout.
+fn threads_note(asked: u32) -> Option<Note> {
+    let cores = cores();
+    (asked as usize > cores).then(|| {
+        let text = format!(
+            "-t/--threads {asked}: more engine threads than the {cores} cores this process may use, so they take \
+             turns (the request timeout, hey's and oha's -t, is --timeout)"
+        );
+        Note::new(NoteKind::Plan, None, text)
+    })
 }
 
 #[cfg(test)]

@@ -124,6 +124,13 @@ pub struct Plan {
     pub baseline: Option<PathBuf>,
     /// `--max-regression PCT` (with a baseline): the gate on requests/s and p99 total.
     pub max_regression: Option<f64>,
+    /// `--allow-plan-change`: gate against a baseline made with another plan.
+    pub allow_plan_change: bool,
+    /// `-t/--threads`: engine threads; None for one per usable core.
+    pub threads: Option<u32>,
+    /// wrk's `--latency` and oha's `--latency-correction`, accepted and answered with a note.
+    pub latency_asked: bool,
+    pub latency_correction_asked: bool,
     /// `--shard I/N`: this process runs share I of the plan; `whole` is the plan all N run together.
     pub shard: Option<Shard>,
     pub whole: WholePlan,
@@ -269,10 +276,12 @@ impl Plan {
     /// Flag, else profile, else default; then validated. An error about a value the profile gave names
     /// the profile's file and line rather than a flag that was never given.
     pub fn resolve(args: &RunArgs, profile: &Profile, mut command: Vec<String>) -> Result<Plan, String> {
-        // A URL's password is sent, never written: the command line is kept with it masked.
+        // A URL's password and a credential header are sent, never written: the command line is kept with them
+        // masked.
         for word in command.iter_mut().filter(|word| args.url.as_deref() == Some(word.as_str())) {
             *word = mask_password(word);
         }
+        mask_credential_headers(&mut command);
         // The program as people type it, not the path of the binary that ran: a build directory says
         // nothing about the run, and a home directory is no reader's business.
         if let Some(program) = command.first_mut() {
@@ -610,6 +619,10 @@ impl Plan {
             checks,
             baseline,
             max_regression,
+            allow_plan_change: args.allow_plan_change || profile.allow_plan_change == Some(true),
+            threads: args.threads.or(profile.threads),
+            latency_asked: args.latency,
+            latency_correction_asked: args.latency_correction,
             shard: args.shard,
             whole,
             start_at: args.start_at,
@@ -661,24 +674,12 @@ impl Plan {
                 idempotent: request.idempotent(),
             }
         };
-        // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
-        // with others, as no response can be taken for another's. Pipelining has no such guarantee: a request
-        // that is not idempotent goes alone (conn.rs), and a plan of such requests alone pipelines nothing.
-        let depth = match mode {
-            Mode::Pipeline if self.requests.iter().any(Request::idempotent) => self.depth,
-            Mode::Multiplex => self.depth,
-            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => 1,
-        };
-        let http = match mode {
-            _ if self.http3 => Http::Http3,
-            Mode::Multiplex => Http::Http2,
-            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline if self.http10 => Http::Http10,
-            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => Http::Http11,
-        };
+        let (connections, depth) = self.shape(mode);
+        let http = self.http(mode);
         ModePlan {
             mode,
             http,
-            connections: if mode == Mode::Serial { 1 } else { self.connections },
+            connections,
             depth,
             requests_per_connection: one_shot.then_some(1),
             requests: self.requests.iter().map(prepare).collect(),
@@ -713,6 +714,30 @@ impl Plan {
             ([], rate) => rate.map(Schedule::constant),
             (stages, start) => Some(Schedule::ramps(start.unwrap_or(0.0), stages)),
         }
+    }
+
+    /// The HTTP version `mode` speaks.
+    pub fn http(&self, mode: Mode) -> Http {
+        match mode {
+            _ if self.http3 => Http::Http3,
+            Mode::Multiplex => Http::Http2,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline if self.http10 => Http::Http10,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => Http::Http11,
+        }
+    }
+
+    /// The connections and the requests in flight on each that `mode` runs with.
+    pub fn shape(&self, mode: Mode) -> (u32, u32) {
+        let connections = if mode == Mode::Serial { 1 } else { self.connections };
+        // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
+        // with others, as no response can be taken for another's. Pipelining has no such guarantee: a request
+        // that is not idempotent goes alone (conn.rs), and a plan of such requests alone pipelines nothing.
+        let depth = match mode {
+            Mode::Pipeline if self.requests.iter().any(Request::idempotent) => self.depth,
+            Mode::Multiplex => self.depth,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => 1,
+        };
+        (connections, depth)
     }
 
     /// The methods of the requests, each once, in the order they first appear.
@@ -758,6 +783,23 @@ impl Plan {
                 "-c {asked} is more than the {n} requests of -n: {n} connections, one per request",
                 n = self.connections
             );
+            notes.push(Note::new(NoteKind::Plan, None, text));
+        }
+        if self.latency_asked {
+            let text = "--latency (wrk's): the latency percentiles always print, p50 to max";
+            notes.push(Note::new(NoteKind::Plan, None, text));
+        }
+        if self.latency_correction_asked {
+            let text = match self.schedule() {
+                Some(_) => {
+                    "--latency-correction (oha's): with --rate, total latency always counts from each \
+                            request's scheduled start; the uncorrected figure is beside it"
+                }
+                None => {
+                    "--latency-correction (oha's) corrects an open loop (--rate, oha's -q): a closed loop has no \
+                         schedule to count from"
+                }
+            };
             notes.push(Note::new(NoteKind::Plan, None, text));
         }
         notes.extend(self.not_pipelined());
@@ -990,6 +1032,31 @@ pub fn mask_password(text: &str) -> String {
     match text[start..at].find(':') {
         Some(colon) => format!("{}:***{}", &text[..start + colon], &text[at..]),
         None => text.to_string(),
+    }
+}
+
+/// The values of credential headers among the `-H` of a command line, masked as the result shows them: `-H
+/// 'Authorization: Bearer x'`, `-H'Cookie: a=b'`, `--header=…` and `--header …`.
+fn mask_credential_headers(command: &mut [String]) {
+    let mut header_next = false;
+    for word in command.iter_mut() {
+        let (flag, header) = if header_next {
+            ("", word.as_str())
+        } else if let Some(header) = word.strip_prefix("--header=") {
+            ("--header=", header)
+        } else if let Some(header) = word.strip_prefix("-H").filter(|rest| !rest.is_empty()) {
+            ("-H", header)
+        } else {
+            header_next = word == "-H" || word == "--header";
+            continue;
+        };
+        header_next = false;
+        if let Some((name, value)) = header.split_once(':') {
+            let masked = crate::http::request::masked_header(name.trim(), value.trim());
+            if masked != format!("{}: {}", name.trim(), value.trim()) {
+                *word = format!("{flag}{masked}");
+            }
+        }
     }
 }
 
@@ -1479,6 +1546,37 @@ mod tests {
         let mine = plan(&["http://u:p@127.0.0.1:8080/", "-H", "authorization: Bearer x"]).unwrap();
         let request = String::from_utf8(mine.mode_plan(Mode::Multiplex, &target).requests[0].bytes.clone()).unwrap();
         assert!(request.contains("authorization: Bearer x") && !request.contains("Basic"), "{request}");
+    }
+
+    #[test]
+    fn credential_headers_are_kept_masked_in_the_command() {
+        let words = |list: &[&str]| list.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let mut command = words(&[
+            "connbench",
+            "-H",
+            "Authorization: Bearer s3cret",
+            "-HCookie: id=s3cret",
+            "--header=X-A: b",
+            "--header",
+            "proxy-authorization:Basic s3cret",
+            "-X",
+            "POST",
+        ]);
+        mask_credential_headers(&mut command);
+        assert_eq!(
+            command,
+            words(&[
+                "connbench",
+                "-H",
+                "Authorization: Bearer ***",
+                "-HCookie: ***",
+                "--header=X-A: b",
+                "--header",
+                "proxy-authorization: Basic ***",
+                "-X",
+                "POST",
+            ])
+        );
     }
 
     #[test]

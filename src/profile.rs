@@ -91,6 +91,10 @@ pub struct Profile {
     /// `"10%"` or `10`.
     #[serde(default, deserialize_with = "percent")]
     pub max_regression: Option<f64>,
+    pub allow_plan_change: Option<bool>,
+    /// `--threads`: engine threads.
+    #[serde(default, deserialize_with = "threads")]
+    pub threads: Option<u32>,
 
     // The embedded server's knobs, used when no URL is given.
     #[serde(default, deserialize_with = "body_size")]
@@ -212,7 +216,7 @@ fn takes(key: &str) -> String {
     let said = match key {
         "mode" => "a mode or a list of them: \"keepalive\", \"serial,pipeline\" or [\"serial\", \"pipeline\"]",
         "connections" => "a whole number from 1 to 1000000",
-        "depth" => "a whole number from 1 to 1024",
+        "depth" | "threads" => "a whole number from 1 to 1024",
         "requests" => "a whole number from 1 to 9223372036854775807",
         "server_status" => "a whole number from 200 to 599",
         "server_keep_alive_max" | "server_max_streams" => "a whole number from 1 to 4294967295",
@@ -236,7 +240,7 @@ fn takes(key: &str) -> String {
         "close_by" => return names::<CloseByArg>(),
         "format" => return names::<FormatArg>(),
         "http1_0" | "nodelay" | "no_progress" | "no_histogram" | "insecure" | "tls_resume" | "server_chunked"
-        | "server_http10" | "server_reset" | "server_truncate" | "server_tls" => "true or false",
+        | "server_http10" | "server_reset" | "server_truncate" | "server_tls" | "allow_plan_change" => "true or false",
         "body_file" | "output" | "cacert" | "baseline" | "targets" => "a path in quotes",
         _ => "a string in quotes",
     };
@@ -422,6 +426,10 @@ fn depth<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     ranged(d, "depth", 1, 1024)
 }
 
+fn threads<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ranged(d, "threads", 1, u64::from(crate::cli::MAX_THREADS))
+}
+
 fn requests<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     ranged(d, "requests", 1, i64::MAX as u64)
 }
@@ -462,6 +470,8 @@ mod tests {
             source_ip = "127.0.0.2-127.0.0.4"
             port_policy = "fail"
             server_stall = "100:1s"
+            threads = 4
+            allow_plan_change = true
             "#,
         )
         .unwrap();
@@ -476,6 +486,11 @@ mod tests {
         );
         assert_eq!(p.server_stall, Some(crate::server::Stall { after: 100, length: Duration::from_secs(1) }));
         assert_eq!(Profile::parse("mode = [\"all\"]").unwrap().mode, vec![ModeArg::All]);
+        assert_eq!((p.threads, p.allow_plan_change), (Some(4), Some(true)));
+        // the names other tools use for a mode
+        let aliases = Profile::parse("mode = \"h2,http2,h2c,keep-alive\"").unwrap().mode;
+        assert_eq!(aliases, [ModeArg::Multiplex, ModeArg::Multiplex, ModeArg::Multiplex, ModeArg::Keepalive]);
+        assert!(Profile::parse("threads = 0").unwrap_err().contains("threads must be a whole number from 1 to 1024"));
     }
 
     #[test]

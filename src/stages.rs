@@ -61,6 +61,12 @@ pub fn total(stages: &[Stage]) -> Duration {
     Duration::from_secs_f64(stages.iter().map(|s| s.duration_s).sum::<f64>().min(1e12))
 }
 
+/// `10s:100,30s:2000`: the stages as `--stages` takes them.
+pub fn spelled(stages: &[Stage]) -> String {
+    let parts: Vec<String> = stages.iter().map(|s| format!("{}:{}", seconds(s.duration_s), trim(s.rate))).collect();
+    parts.join(",")
+}
+
 /// `0 → 100/s over 10s, 100 → 2000/s over 30s`: the stages as people read them, from `start`.
 pub fn describe(start: f64, stages: &[Stage]) -> String {
     let mut from = start;

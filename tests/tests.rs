@@ -72,6 +72,13 @@ mod http3;
 // `connbench page`: each strategy's loads against the server's counts, POST never pipelined, discovery, gates.
 #[path = "suite/page.rs"]
 mod page;
+// Habits of wrk, oha, hey, h2load and k6, walked from docs/options.md's table; `connbench URL`.
+#[path = "suite/habits.rs"]
+mod habits;
+
+// The examples of README.md and docs/*.md, run again against the embedded server: their shape must hold.
+#[path = "suite/docs.rs"]
+mod docs;
 
 // --targets and --stages: requests per path counted by the server, orders, ramps, per-target checks, bad files.
 #[path = "suite/targets.rs"]

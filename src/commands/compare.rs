@@ -14,6 +14,9 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(why));
     }
     let comparison = compare::compare(&a_name, &a, &b_name, &b, args.max_regression);
+    if args.max_regression.is_some() && !comparison.plan_changes.is_empty() && !args.allow_plan_change {
+        return Err(Failure::Usage(compare::gate_refused(&a_name, &b_name, &comparison.plan_changes)));
+    }
     let printed = print(|out| match args.format {
         CompareFormatArg::Text => compare::write_text(&comparison, out),
         CompareFormatArg::Markdown => compare::write_markdown(&comparison, out),

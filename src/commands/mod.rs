@@ -140,8 +140,9 @@ pub(crate) fn load_result(path: &std::path::Path, what: &str) -> Result<RunResul
     if version.as_ref().and_then(|v| v.as_u64()) != Some(u64::from(SCHEMA_VERSION)) {
         return Err(fail(format!("not a connbench result of schema_version {SCHEMA_VERSION}")));
     }
-    let result: RunResult = serde_json::from_slice(&bytes)
+    let mut result: RunResult = serde_json::from_slice(&bytes)
         .map_err(|e| fail(format!("not a connbench result: {}", printable(&e.to_string()))))?;
     crate::record::validate::validate(&result).map_err(fail)?;
+    crate::record::fill_in_percentiles(&mut result);
     Ok(result)
 }

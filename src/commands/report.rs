@@ -26,7 +26,7 @@ pub fn report(args: &ReportArgs) -> Result<(), Failure> {
         ReportFormatArg::Html => Format::Html,
     };
     let look = Look { histogram: !args.no_histogram, colour: progress::colour(Stream::Stdout.is_terminal()) };
-    let results: Vec<&RunResult> = loaded.iter().map(|(_, r)| r).collect();
+    let results: Vec<(&str, &RunResult)> = loaded.iter().map(|(name, r)| (name.as_str(), r)).collect();
     print(|mut out| report::write_all(format, &results, look, &mut out))
 }
 

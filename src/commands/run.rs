@@ -10,10 +10,10 @@ use super::{load_result, print_to, verdict, Failure, Stream};
 use crate::cli::RunArgs;
 use crate::measure::measure;
 use crate::output::OutputFile;
-use crate::plan::{Format, Plan};
+use crate::plan::{Format, Mode, Plan};
 use crate::progress;
 use crate::record::result::RunResult;
-use crate::report::{self, compare, gate, Look};
+use crate::report::{self, compare, describe, gate, Look};
 
 /// `connbench run`: measure, print the report, write the result where `-o` says, then hold it to the gates.
 pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> Result<RunResult, Failure> {
@@ -24,12 +24,7 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
         None => None,
     };
     if let (Some(baseline), Some(path)) = (&baseline, &plan.baseline) {
-        let modes: Vec<_> = baseline.runs.iter().map(|r| r.mode).collect();
-        if let Some(why) =
-            compare::nothing_in_common(&format!("--baseline {}", path.display()), &modes, "this run", &plan.modes)
-        {
-            return Err(Failure::Usage(why));
-        }
+        hold_plan_to_baseline(&plan, baseline, &baseline_name(path))?;
     }
     let output = plan.output.as_deref().map(OutputFile::open).transpose().map_err(Failure::Usage)?;
     let json_on_stdout = output.as_ref().is_some_and(OutputFile::is_stdout);
@@ -68,28 +63,72 @@ pub fn run(args: &RunArgs, command: Vec<String>, stop: &'static AtomicBool) -> R
     }
     // People read stdout when it carries the text report, stderr when it carries anything else.
     let people = if plan.format == Format::Text { report_to } else { Stream::Stderr };
-    let (failed, verdicts_printed) = hold_to_gates(&plan, baseline.as_ref(), &result, people);
+    let (failed, refused, verdicts_printed) = hold_to_gates(&plan, baseline.as_ref(), &result, people);
+    if let Some(refused) = refused {
+        verdict(None, vec![printed, written, verdicts_printed])?;
+        return Err(Failure::Usage(refused));
+    }
     let gate = (!failed.is_empty()).then(|| format!("gate failed: {}", failed.join("; ")));
     verdict(gate, vec![printed, written, verdicts_printed]).map(|()| result)
 }
 
+/// How the baseline is named in messages and in the comparison.
+fn baseline_name(path: &std::path::Path) -> String {
+    format!("--baseline {}", path.display())
+}
+
+/// Refuses, before any load, a run its baseline cannot judge: a mode the baseline has no run of (the comparison
+/// would hold one mode's figures against another's), or, with `--max-regression`, a plan that differs from the
+/// baseline's (unless `--allow-plan-change`).
+fn hold_plan_to_baseline(plan: &Plan, baseline: &RunResult, name: &str) -> Result<(), Failure> {
+    let in_baseline = |mode: &Mode| baseline.runs.iter().any(|r| r.mode == *mode);
+    // `all` runs multiplex only where the target speaks HTTP/2: a baseline without it may be of such a target.
+    let missing: Vec<&str> = (plan.modes.iter())
+        .filter(|&mode| !(in_baseline(mode) || *mode == Mode::Multiplex && plan.multiplex_if_spoken))
+        .map(|mode| mode.name())
+        .collect();
+    if !missing.is_empty() {
+        let has = baseline.runs.iter().map(|r| r.mode.name()).collect::<Vec<_>>().join(", ");
+        return Err(Failure::Usage(format!(
+            "{name} has no {} run (it has {has}): its figures would be held against another mode's; run its modes, \
+             or compare two results with connbench compare",
+            missing.join(" or ")
+        )));
+    }
+    if plan.max_regression.is_some() && !plan.allow_plan_change {
+        let changes = describe::plan_changes(baseline, &crate::measure::as_planned(plan));
+        if !changes.is_empty() {
+            return Err(Failure::Usage(compare::gate_refused(name, "this run", &changes)));
+        }
+    }
+    Ok(())
+}
+
 /// Evaluates `--check` and `--baseline` and prints the verdicts for people where they read; returns what
-/// failed, and whether the printing did.
+/// failed, why the regression gate was refused (the plans turned out to differ: a TLS version, say), and
+/// whether the printing failed.
 fn hold_to_gates(
     plan: &Plan,
     baseline: Option<&RunResult>,
     result: &RunResult,
     people: Stream,
-) -> (Vec<String>, Result<(), Failure>) {
+) -> (Vec<String>, Option<String>, Result<(), Failure>) {
     let rows = gate::evaluate(&plan.checks, &result.runs);
     let mut failed: Vec<String> = rows
         .iter()
         .filter(|r| !r.passed)
         .map(|row| format!("{} {} (measured {})", row.mode, row.check, row.measured))
         .collect();
+    let mut refused = None;
     let comparison = match (baseline, &plan.baseline) {
         (Some(baseline), Some(path)) => {
-            Some(compare::compare(&path.display().to_string(), baseline, "this run", result, plan.max_regression))
+            let name = path.display().to_string();
+            let mut comparison = compare::compare(&name, baseline, "this run", result, plan.max_regression);
+            if plan.max_regression.is_some() && !comparison.plan_changes.is_empty() && !plan.allow_plan_change {
+                refused = Some(compare::gate_refused(&baseline_name(path), "this run", &comparison.plan_changes));
+                comparison = compare::compare(&name, baseline, "this run", result, None);
+            }
+            Some(comparison)
         }
         _ => None,
     };
@@ -105,5 +144,5 @@ fn hold_to_gates(
         }
         people.flush()
     };
-    (failed, print_to(people, verdicts))
+    (failed, refused, print_to(people, verdicts))
 }

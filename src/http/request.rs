@@ -79,9 +79,38 @@ pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Headers whose values are credentials: shown and written masked, never as sent.
+const CREDENTIALS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// A header as it may be shown or written: a credential's value masked, keeping an Authorization scheme
+/// (`Bearer ***`), which says how the request authenticated without saying with what.
+pub fn masked_header(name: &str, value: &str) -> String {
+    if !CREDENTIALS.iter().any(|c| name.eq_ignore_ascii_case(c)) {
+        return format!("{name}: {value}");
+    }
+    match value.split_once(' ') {
+        Some((scheme, _)) if !name.eq_ignore_ascii_case("cookie") => format!("{name}: {scheme} ***"),
+        _ => format!("{name}: ***"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_masked_keeping_the_scheme() {
+        // each case: name, value, as shown
+        for (name, value, shown) in [
+            ("Authorization", "Bearer eyJhbGci", "Authorization: Bearer ***"),
+            ("authorization", "s3cret", "authorization: ***"),
+            ("Proxy-Authorization", "Basic dXNlcjpw", "Proxy-Authorization: Basic ***"),
+            ("Cookie", "session=abc; theme=dark", "Cookie: ***"),
+            ("Content-Type", "application/json", "Content-Type: application/json"),
+        ] {
+            assert_eq!(masked_header(name, value), shown, "{name}");
+        }
+    }
 
     fn spec<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> RequestSpec<'a> {
         RequestSpec {

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 use hdrhistogram::Histogram;
 
 use super::result::{
-    add_count, Hist, ModeResult, Note, NoteKind, OtherTargets, Ports, RunResult, Stages, TargetFigures, TargetTally,
-    Tick,
+    add_count, same_target, Hist, ModeResult, Note, NoteKind, OtherTargets, PlanSummary, Ports, RequestSummary,
+    RunResult, Stages, TargetFigures, TargetTally, Tick,
 };
 use super::{decode, decode_hdr, new_target_histogram, set_second_latency, summarize, TARGETS_LISTED};
 use crate::printable::printable;
@@ -58,6 +58,13 @@ pub fn merge(inputs: &[(&str, &RunResult)]) -> Result<RunResult, String> {
         // RFC 3339 in UTC sorts as text: the earliest start.
         started_at: results.iter().map(|r| r.started_at.clone()).min().unwrap_or_default(),
         runs,
+        // Shards ran shares of one plan: the merged result is the whole of it.
+        plan: match (first.plan, first.whole) {
+            (Some(plan), Some(whole)) if sharded => {
+                Some(PlanSummary { connections: whole.connections, requests: whole.requests, rate: whole.rate, ..plan })
+            }
+            (plan, _) => plan,
+        },
         shard: None,
         whole: None,
         notes,
@@ -177,6 +184,12 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
     if targets(a) != targets(b) {
         return differ("targets", &targets(a), &targets(b));
     }
+    if let (Some(ra), Some(rb)) = (&a.request, &b.request) {
+        if ra.body_bytes != rb.body_bytes {
+            let bytes = |r: &RequestSummary| format!("{} bytes", r.body_bytes);
+            return differ("body", &bytes(ra), &bytes(rb));
+        }
+    }
     let modes = |r: &RunResult| r.runs.iter().map(|m| m.mode.name()).collect::<Vec<_>>().join(",");
     if modes(a) != modes(b) {
         return differ("modes", &modes(a), &modes(b));
@@ -287,12 +300,6 @@ fn add_into(sum: &mut Histogram<u64>, hist: &Hist) -> Result<(), String> {
     sum.add(decode(hist)?).map_err(|e| format!("histograms cannot be added: {e:?}"))
 }
 
-/// Each embedded-server run has its own port, but they all measured the same thing.
-fn same_target(a: &str, b: &str) -> bool {
-    const EMBEDDED: &str = "(embedded server)";
-    a == b || (a.ends_with(EMBEDDED) && b.ends_with(EMBEDDED))
-}
-
 /// A count that would pass `u64::MAX` when `name`'s is added, said with the field.
 fn too_large(name: &str) -> impl Fn(&'static str) -> String + '_ {
     move |field| format!("{field}: adding {name}'s passes {}, the most a count can be", u64::MAX)
@@ -342,6 +349,9 @@ fn add_counts(m: &mut ModeResult, o: &ModeResult) -> Result<(), &'static str> {
     }
     add_count("requests", &mut m.requests, o.requests)?;
     m.status.checked_add(&o.status)?;
+    for (&code, &count) in &o.status_codes {
+        add_count("status_codes", m.status_codes.entry(code).or_default(), count)?;
+    }
     m.errors.checked_add(&o.errors)?;
     add_count("retries", &mut m.retries, o.retries)?;
     add_count("in_flight_at_end", &mut m.in_flight_at_end, o.in_flight_at_end)?;
@@ -665,6 +675,8 @@ mod tests {
         result.shard = Some(shard);
         result.whole = Some(WholePlan { connections: 5, rate: None, requests: Some(1001) });
         result.runs[0].connections = shard.share(5) as u32;
+        let (connections, requests) = (shard.share(5) as u32, Some(requests));
+        result.plan = Some(PlanSummary { connections, depth: 1, requests, duration_s: None, rate: None });
         result.runs[0].started_unix_ms = Some(start_ms);
         result
     }
@@ -675,6 +687,8 @@ mod tests {
         let m = merge(&[("a", &a), ("b", &b), ("c", &c)]).unwrap();
         assert_eq!((m.runs[0].requests, m.runs[0].connections), (1001, 5), "2 + 2 + 1 connections");
         assert_eq!((m.shard, m.whole), (None, None), "the merged result is the whole plan");
+        let plan = m.plan.expect("the plan");
+        assert_eq!((plan.connections, plan.requests), (5, Some(1001)), "and says so");
         // b started 0.4 s after a: the same second; c 1.9 s after: two seconds later (each window 3 s long)
         let ticks: Vec<_> = m.runs[0].timeline.iter().map(|t| (t.t, t.requests)).collect();
         assert_eq!(ticks, vec![(1, 668), (2, 0), (3, 333), (4, 0), (5, 0)]);
@@ -819,12 +833,22 @@ mod tests {
             assert!(err.starts_with("b.json differs from a.json"), "{err}");
             assert!(err.contains(needle), "{needle}: {err}");
         }
-        // different embedded-server ports are the same target
+        // bodies of different sizes, where both results say theirs
+        let (mut with_body, mut other_body) = (a.clone(), a.clone());
+        with_body.request = Some(RequestSummary { body_bytes: 13, headers: vec![] });
+        other_body.request = Some(RequestSummary { body_bytes: 0, headers: vec![] });
+        other_body.started_at = "another start".into();
+        let err = merge(&[("a.json", &with_body), ("b.json", &other_body)]).unwrap_err();
+        assert_eq!(err, "b.json differs from a.json in body: 0 bytes vs 13 bytes");
+        // different embedded-server ports are the same target, over the same scheme
         let mut a = a;
         a.target = "http://127.0.0.1:1234/ (embedded server)".into();
         let mut b = measured(10, 100, 1.0);
         b.target = "http://127.0.0.1:5678/ (embedded server)".into();
         assert!(merge(&[("a", &a), ("b", &b)]).is_ok());
+        let mut https = b.clone();
+        https.target = "https://127.0.0.1:5678/ (embedded server)".into();
+        assert!(merge(&[("a", &a), ("https", &https)]).unwrap_err().contains("in target"));
         // two open-loop shares of one plan merge, their rates added
         let (mut a, mut b) = (a, b);
         (a.runs[0].rate, b.runs[0].rate) = (Some(100.0), Some(200.0));
@@ -843,7 +867,10 @@ mod tests {
     fn statuses_add_up_other_included() {
         let (mut a, mut b) = (measured(10, 100, 1.0), measured(10, 100, 1.0));
         (a.runs[0].status.other, b.runs[0].status.s1xx, b.runs[0].status.s5xx) = (2, 1, 4);
-        let status = merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].status.clone();
+        b.runs[0].status_codes.insert(503, 4);
+        let merged = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(merged.runs[0].status_codes, [(200, 20), (503, 4)].into_iter().collect());
+        let status = merged.runs[0].status.clone();
         assert_eq!((status.s2xx, status.s1xx, status.s5xx, status.other, status.non_2xx()), (20, 1, 4, 2, 7));
     }
 

@@ -169,6 +169,37 @@ impl TlsRecord {
     }
 }
 
+/// Responses per status code: a status line has three digits (RFC 9110 §15), so a fixed array indexed by the
+/// code counts one with an index and an add, and never allocates on the way.
+#[derive(Debug, Clone)]
+struct StatusCodes(Box<[u64; 1000]>);
+
+impl Default for StatusCodes {
+    fn default() -> StatusCodes {
+        StatusCodes(Box::new([0; 1000]))
+    }
+}
+
+impl StatusCodes {
+    fn count(&mut self, status: u16) {
+        // A status of more than three digits has a class (`other`) but no code of its own here.
+        if let Some(count) = self.0.get_mut(usize::from(status)) {
+            *count += 1;
+        }
+    }
+
+    fn add(&mut self, other: &StatusCodes) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
+            *mine += theirs;
+        }
+    }
+
+    /// The codes that were seen, with their counts.
+    fn seen(&self) -> std::collections::BTreeMap<u16, u64> {
+        (0u16..).zip(self.0.iter()).filter(|(_, &n)| n > 0).map(|(code, &n)| (code, n)).collect()
+    }
+}
+
 /// Per-second latency is for a chart and a glance (p50, p99 of one second): 2 significant digits (1 %)
 /// keep each second small.
 const SECOND_SIGFIG: u8 = 2;
@@ -264,6 +295,7 @@ pub struct Recorder {
     total_uncorrected: Option<Histogram<u64>>,
     pacing: Pacing,
     status: StatusCounts,
+    codes: StatusCodes,
     errors: ErrorCounts,
     requests: u64,
     bytes_received: u64,
@@ -312,6 +344,7 @@ impl Recorder {
             total_uncorrected: open_loop.then(new_histogram),
             pacing: Pacing::default(),
             status: StatusCounts::default(),
+            codes: StatusCodes::default(),
             errors: ErrorCounts::default(),
             requests: 0,
             bytes_received: 0,
@@ -448,6 +481,7 @@ impl Recorder {
     pub fn completed_for(&mut self, exchange: &Exchange, status: u16, target: usize) {
         self.requests += 1;
         self.status.count(status);
+        self.codes.count(status);
         let total = micros(exchange.done.saturating_duration_since(exchange.start));
         self.ttfb.saturating_record(micros(exchange.first_byte.saturating_duration_since(exchange.sent)));
         self.transfer.saturating_record(micros(exchange.done.saturating_duration_since(exchange.first_byte)));
@@ -607,6 +641,7 @@ impl Recorder {
         }
         self.pacing.merge(&other.pacing);
         self.status.add(&other.status);
+        self.codes.add(&other.codes);
         self.errors.add(&other.errors);
         self.requests += other.requests;
         self.bytes_received += other.bytes_received;
@@ -729,6 +764,7 @@ impl Recorder {
             requests: self.requests,
             rps: if duration_s > 0.0 { self.requests as f64 / duration_s } else { 0.0 },
             status: self.status,
+            status_codes: self.codes.seen(),
             errors: self.errors,
             retries: self.retries,
             in_flight_at_end: self.in_flight_at_end,
@@ -829,7 +865,9 @@ pub fn summarize(h: &Histogram<u64>) -> Hist {
         min_us: h.min(),
         mean_us: (h.mean() * 10.0).round() / 10.0,
         p50_us: h.value_at_quantile(0.5),
+        p75_us: h.value_at_quantile(0.75),
         p90_us: h.value_at_quantile(0.9),
+        p95_us: h.value_at_quantile(0.95),
         p99_us: h.value_at_quantile(0.99),
         p999_us: h.value_at_quantile(0.999),
         p9999_us: h.value_at_quantile(0.9999),
@@ -857,6 +895,19 @@ fn serialize(h: &Histogram<u64>) -> Vec<u8> {
 
 fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(serialize(h))
+}
+
+/// Reads p75 and p95 from each histogram of a result written before they were kept (they read as 0 there):
+/// the histogram is whole, so they are exact. A histogram that does not decode keeps its zeros; `validate`
+/// refuses it anyway.
+pub fn fill_in_percentiles(result: &mut result::RunResult) {
+    for hist in result.runs.iter_mut().flat_map(|run| run.latency.histograms_mut()) {
+        if hist.count > 0 && hist.p75_us == 0 && hist.p95_us == 0 {
+            if let Ok(h) = decode(hist) {
+                (hist.p75_us, hist.p95_us) = (h.value_at_quantile(0.75), h.value_at_quantile(0.95));
+            }
+        }
+    }
 }
 
 /// Reads back a histogram written by `summarize` (for merge and compare).
@@ -978,6 +1029,7 @@ mod tests {
         assert_eq!(m.latency.total_reused.max_us, 500);
         assert_eq!(m.latency.total.count, 2);
         assert_eq!((m.status.s2xx, m.status.s4xx), (1, 1));
+        assert_eq!(m.status_codes, [(200, 1), (404, 1)].into_iter().collect());
         assert_eq!(m.status.non_2xx(), 1);
         assert_eq!(m.rps, 2.0);
     }
@@ -1021,6 +1073,7 @@ mod tests {
         a.merge(&b);
         let m = a.finish(SHAPE, Duration::from_secs(3));
         assert_eq!(m.requests, 2);
+        assert_eq!(m.status_codes, [(200, 2)].into_iter().collect());
         assert_eq!(m.errors.reset, 1);
         assert_eq!(m.errors.total(), 1);
         assert_eq!((m.closed_by_server, m.closed_by_client, m.closed_on_server_request), (1, 0, 1));
@@ -1126,6 +1179,22 @@ mod tests {
         // a run of one request keeps no targets apart
         let single = Recorder::new(t0, false).with_targets(0);
         assert_eq!(single.targets(&names[..1]), (vec![], None));
+    }
+
+    #[test]
+    fn a_result_written_before_p75_and_p95_reads_them_from_its_histograms() {
+        let mut h = new_histogram();
+        for v in 1..=100 {
+            h.record(v).unwrap();
+        }
+        let summary = summarize(&h);
+        assert_eq!((summary.p75_us, summary.p95_us), (75, 95));
+        let mut run = result::fixture::mode_result(Mode::Keepalive);
+        run.latency.total = Hist { p75_us: 0, p95_us: 0, ..summary.clone() };
+        let mut old = result::fixture::run_result(vec![run]);
+        fill_in_percentiles(&mut old);
+        assert_eq!(old.runs[0].latency.total, summary);
+        assert_eq!(old.runs[0].latency.connect, Hist::default(), "no samples, nothing to read");
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     pub command: Vec<String>,
+    /// What each request carried beside its method and target (added within schema 1; absent in results
+    /// written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestSummary>,
+    /// The plan as asked: what `-c`, `--depth`, `-n`, `-d` and `--rate` came to (added within schema 1;
+    /// absent in results written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
     pub system: System,
     pub runs: Vec<ModeResult>,
     /// `--shard I/N`: which share of the plan this result is, and the plan all shards ran together. Absent
@@ -59,6 +67,38 @@ pub struct TargetsInfo {
     /// `random`: the seed of the draws, to repeat the run with `--seed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+/// The request beside its method and target, so that a report says what was sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestSummary {
+    /// The body's size in bytes (0: no body).
+    pub body_bytes: u64,
+    /// The `-H` headers as `Name: value`, the values of credentials masked (`Authorization: Bearer ***`).
+    pub headers: Vec<String>,
+}
+
+/// The plan as asked, for the report's header and for telling two plans apart.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct PlanSummary {
+    /// `-c`, after `-n` capped it (one connection per request at most).
+    pub connections: u32,
+    /// `--depth`: requests in flight per connection in pipeline mode, streams in multiplex mode.
+    pub depth: u32,
+    /// `-n`, or null for a run by time.
+    pub requests: Option<u64>,
+    /// `-d` in seconds, or null for a run by count.
+    pub duration_s: Option<f64>,
+    /// `--rate` in requests per second, or null for a closed loop.
+    pub rate: Option<f64>,
+}
+
+/// Whether two results measured the same target. Each embedded-server run has its own port, but they all
+/// measured the same thing (over the same scheme).
+pub fn same_target(a: &str, b: &str) -> bool {
+    const EMBEDDED: &str = "(embedded server)";
+    let scheme = |target: &str| target.split_once("://").map(|(scheme, _)| scheme.to_string());
+    a == b || (a.ends_with(EMBEDDED) && b.ends_with(EMBEDDED) && scheme(a) == scheme(b))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +133,10 @@ pub struct ModeResult {
     /// Exchanges completed with a whole response.
     pub requests: u64,
     pub status: StatusCounts,
+    /// Responses by status code, beside the classes of `status` (added within schema 1; empty in results
+    /// written before it).
+    #[serde(default)]
+    pub status_codes: BTreeMap<u16, u64>,
     pub errors: ErrorCounts,
     pub retries: u64,
     /// Requests sent and still unanswered when the window (`-d`) ended or the run was interrupted: neither
@@ -625,6 +669,22 @@ impl Latency {
             ("total_uncorrected", self.total_uncorrected.as_ref()),
         ]
     }
+
+    /// Every histogram the run has, to be changed in place.
+    pub fn histograms_mut(&mut self) -> impl Iterator<Item = &mut Hist> {
+        [
+            Some(&mut self.connect),
+            self.tls.as_mut(),
+            Some(&mut self.ttfb),
+            Some(&mut self.transfer),
+            Some(&mut self.total),
+            Some(&mut self.total_first),
+            Some(&mut self.total_reused),
+            self.total_uncorrected.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
 /// A histogram's summary in microseconds, with the whole histogram so results merge exactly.
@@ -634,7 +694,12 @@ pub struct Hist {
     pub min_us: u64,
     pub mean_us: f64,
     pub p50_us: u64,
+    /// p75 and p95: added within schema 1; a result written before them reads them from `hdr` when loaded.
+    #[serde(default)]
+    pub p75_us: u64,
     pub p90_us: u64,
+    #[serde(default)]
+    pub p95_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
     pub p9999_us: u64,
@@ -648,9 +713,9 @@ impl Hist {
     pub fn stat(&self, stat: Stat) -> f64 {
         match stat {
             Stat::P50 => self.p50_us as f64,
+            Stat::P75 => self.p75_us as f64,
             Stat::P90 => self.p90_us as f64,
-            // Not one of the summary's fields (the schema predates it): read from the whole histogram.
-            Stat::P95 => super::decode(self).map_or(0.0, |h| h.value_at_quantile(0.95) as f64),
+            Stat::P95 => self.p95_us as f64,
             Stat::P99 => self.p99_us as f64,
             Stat::P999 => self.p999_us as f64,
             Stat::P9999 => self.p9999_us as f64,
@@ -666,7 +731,9 @@ pub static NO_SAMPLES: Hist = Hist {
     min_us: 0,
     mean_us: 0.0,
     p50_us: 0,
+    p75_us: 0,
     p90_us: 0,
+    p95_us: 0,
     p99_us: 0,
     p999_us: 0,
     p9999_us: 0,
@@ -775,6 +842,7 @@ pub(crate) mod fixture {
             rate: None,
             requests: 0,
             status: StatusCounts::default(),
+            status_codes: BTreeMap::new(),
             errors: ErrorCounts::default(),
             retries: 0,
             in_flight_at_end: 0,
@@ -822,6 +890,8 @@ pub(crate) mod fixture {
             target: "http://127.0.0.1:8080/".into(),
             method: Some("GET".into()),
             command: vec![],
+            request: None,
+            plan: None,
             system: System { ip_local_port_range: Some([32768, 60999]), tcp_tw_reuse: Some(2), time_wait_secs: 60 },
             runs,
             shard: None,

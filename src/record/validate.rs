@@ -30,6 +30,9 @@ fn validate_mode(run: &ModeResult) -> Result<(), String> {
     if checked_sum(run.status.classes()).is_none() {
         return past_max("status");
     }
+    if run.status_codes.values().try_fold(0u64, |sum, &n| sum.checked_add(n)).is_none() {
+        return past_max("status_codes");
+    }
     let Some(errors) = checked_sum(run.errors.kinds()) else { return past_max("errors") };
     if checked_sum([("requests", run.requests), ("errors", errors)]).is_none() {
         return past_max("requests and errors");
@@ -134,7 +137,11 @@ mod tests {
         assert_eq!(validate(&measured()), Ok(()));
         // each case: the change, what the message must say
         type Change = fn(&mut ModeResult);
-        let cases: [(Change, &str); 12] = [
+        let cases: [(Change, &str); 13] = [
+            (
+                |r| (_, _) = (r.status_codes.insert(200, u64::MAX), r.status_codes.insert(503, 1)),
+                "keepalive status_codes: the counts add up past",
+            ),
             (|r| r.duration_s = -3.0, "keepalive duration_s: -3 is impossible"),
             (|r| r.rps = f64::NAN, "keepalive rps: NaN is impossible"),
             (|r| r.rate = Some(0.0), "keepalive rate: 0 is not a rate"),

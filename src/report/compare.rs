@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::mode::Mode;
 use crate::record::result::{Hist, ModeResult, RunResult};
-use crate::report::figures::micros;
+use crate::report::describe;
+use crate::report::figures::{self, micros};
 use crate::report::gate::{error_rate, non_2xx_rate};
 
 /// Changes smaller than this are "same" when no `--max-regression` is given.
@@ -53,7 +54,7 @@ pub enum Unit {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    pub metric: &'static str,
+    pub metric: String,
     pub unit: Unit,
     /// None when the histogram has no samples.
     pub a: Option<f64>,
@@ -89,6 +90,9 @@ impl Pair {
 pub struct Comparison {
     pub a: String,
     pub b: String,
+    /// What differs between the plans of A and B (`-c: 50 vs 8 (keepalive)`): the ratios compare different
+    /// things, and the gate refuses them unless told otherwise.
+    pub plan_changes: Vec<String>,
     pub max_regression_pct: Option<f64>,
     pub pairs: Vec<Pair>,
     /// Modes found in only one of the two results.
@@ -112,6 +116,16 @@ impl Comparison {
     }
 }
 
+/// Why `--max-regression` does not gate A against B: their plans differ, and the gate would hold different
+/// things against each other.
+pub fn gate_refused(a_name: &str, b_name: &str, plan_changes: &[String]) -> String {
+    format!(
+        "--max-regression: {a_name} and {b_name} were made with different plans ({}): a gate across plans compares \
+         different things; add --allow-plan-change to gate anyway",
+        plan_changes.join("; ")
+    )
+}
+
 /// Why A and B cannot be compared, if they cannot: `compare` pairs runs by mode, or the two runs of
 /// single-mode results whatever their modes, and a comparison of nothing must not pass for a good one.
 pub fn nothing_in_common(a_name: &str, a: &[Mode], b_name: &str, b: &[Mode]) -> Option<String> {
@@ -130,26 +144,22 @@ pub fn compare(
     b: &RunResult,
     max_regression_pct: Option<f64>,
 ) -> Comparison {
-    let mut pairs = Vec::new();
-    let (mut only_in_a, mut only_in_b) = (Vec::new(), Vec::new());
-    if let ([one_a], [one_b]) = (a.runs.as_slice(), b.runs.as_slice()) {
-        pairs.push(pair(one_a, one_b, max_regression_pct));
-    } else {
-        for run_a in &a.runs {
-            match b.runs.iter().find(|r| r.mode == run_a.mode) {
-                Some(run_b) => pairs.push(pair(run_a, run_b, max_regression_pct)),
-                None => only_in_a.push(run_a.mode.name()),
-            }
-        }
-        only_in_b = b.runs.iter().filter(|r| !a.runs.iter().any(|x| x.mode == r.mode)).map(|r| r.mode.name()).collect();
+    let pairing = describe::pairing(a, b);
+    Comparison {
+        a: a_name.into(),
+        b: b_name.into(),
+        plan_changes: describe::plan_changes(a, b),
+        max_regression_pct,
+        pairs: pairing.pairs.iter().map(|(ra, rb)| pair(ra, rb, max_regression_pct)).collect(),
+        only_in_a: pairing.only_in_a,
+        only_in_b: pairing.only_in_b,
     }
-    Comparison { a: a_name.into(), b: b_name.into(), max_regression_pct, pairs, only_in_a, only_in_b }
 }
 
 type Pick = fn(&ModeResult) -> Option<f64>;
 
 /// The figures compared: name, unit, direction, gated, how to read it from a mode's result.
-const FIGURES: [(&str, Unit, Better, bool, Pick); 25] = [
+const FIGURES: [(&str, Unit, Better, bool, Pick); 27] = [
     ("requests/s", Unit::PerSecond, Better::Higher, true, |r| Some(r.rps)),
     ("requests", Unit::Count, Better::Neither, false, |r| Some(r.requests as f64)),
     ("errors", Unit::Count, Better::Lower, false, |r| Some(r.errors.total() as f64)),
@@ -169,7 +179,9 @@ const FIGURES: [(&str, Unit, Better, bool, Pick); 25] = [
     ("transfer p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.transfer, |h| h.p50_us)),
     ("transfer p99", Unit::Micros, Better::Lower, false, |r| us(&r.latency.transfer, |h| h.p99_us)),
     ("total p50", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.p50_us)),
+    ("total p75", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.p75_us)),
     ("total p90", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.p90_us)),
+    ("total p95", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.p95_us)),
     ("total p99", Unit::Micros, Better::Lower, true, |r| us(&r.latency.total, |h| h.p99_us)),
     ("total p99.9", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.p999_us)),
     ("total max", Unit::Micros, Better::Lower, false, |r| us(&r.latency.total, |h| h.max_us)),
@@ -186,28 +198,25 @@ fn pair(a: &ModeResult, b: &ModeResult, max_regression_pct: Option<f64>) -> Pair
     let threshold = max_regression_pct.unwrap_or(DEFAULT_THRESHOLD_PCT) / 100.0;
     // The tls figures only where a side spoke TLS: an http comparison has no such row.
     let tls = a.tls.is_some() || b.tls.is_some();
-    let rows = FIGURES
+    let row = |metric: String, unit, better, gated, (va, vb): (Option<f64>, Option<f64>)| {
+        let (trend, ratio) = match (va, vb) {
+            (Some(va), Some(vb)) => (trend(va, vb, better, threshold), (va != 0.0).then(|| vb / va)),
+            _ => (Trend::Missing, None),
+        };
+        let regression = gated && max_regression_pct.is_some() && trend == Trend::Worse;
+        Row { metric, unit, a: va, b: vb, ratio, better, trend, gated, regression }
+    };
+    let mut rows: Vec<Row> = FIGURES
         .iter()
         .filter(|(metric, ..)| tls || !metric.starts_with("tls "))
-        .map(|&(metric, unit, better, gated, pick)| {
-            let (va, vb) = (pick(a), pick(b));
-            let (trend, ratio) = match (va, vb) {
-                (Some(va), Some(vb)) => (trend(va, vb, better, threshold), (va != 0.0).then(|| vb / va)),
-                _ => (Trend::Missing, None),
-            };
-            Row {
-                metric,
-                unit,
-                a: va,
-                b: vb,
-                ratio,
-                better,
-                trend,
-                gated,
-                regression: gated && max_regression_pct.is_some() && trend == Trend::Worse,
-            }
-        })
+        .map(|&(metric, unit, better, gated, pick)| row(metric.into(), unit, better, gated, (pick(a), pick(b))))
         .collect();
+    // The status codes, where either side saw another than 200: fewer of a success is neither better nor worse.
+    for code in figures::status_codes_shown([a, b]) {
+        let better = if (200..300).contains(&code) { Better::Neither } else { Better::Lower };
+        let count = |r: &ModeResult| Some(r.status_codes.get(&code).copied().unwrap_or(0) as f64);
+        rows.push(row(format!("status {code}"), Unit::Count, better, false, (count(a), count(b))));
+    }
     Pair { mode_a: a.mode.name(), mode_b: b.mode.name(), rows }
 }
 
@@ -267,8 +276,19 @@ fn threshold_note(c: &Comparison) -> String {
     }
 }
 
+/// What A and B's plans differ in, said before any ratio.
+fn plan_changes_heading(c: &Comparison) -> Option<String> {
+    (!c.plan_changes.is_empty()).then(|| "the plans differ, so the ratios compare different things:".to_string())
+}
+
 pub fn write_text(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "A: {}\nB: {}", c.a, c.b)?;
+    if let Some(heading) = plan_changes_heading(c) {
+        writeln!(out, "{heading}")?;
+        for change in &c.plan_changes {
+            writeln!(out, "  {change}")?;
+        }
+    }
     for pair in &c.pairs {
         writeln!(out)?;
         writeln!(out, "{:<22}{:>12}{:>12}{:>10}", pair.label(), "A", "B", "B/A")?;
@@ -284,6 +304,12 @@ pub fn write_text(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
 
 pub fn write_markdown(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "**connbench compare**: A `{}`, B `{}`", c.a, c.b)?;
+    if let Some(heading) = plan_changes_heading(c) {
+        writeln!(out, "\n{heading}\n")?;
+        for change in &c.plan_changes {
+            writeln!(out, "- {change}")?;
+        }
+    }
     for pair in &c.pairs {
         writeln!(out)?;
         writeln!(out, "| {} | A | B | B/A | |", pair.label())?;
@@ -367,7 +393,7 @@ mod tests {
         assert_eq!(c.pairs.len(), 1);
         assert_eq!(c.pairs[0].label(), "keepalive -> serial");
         let rps = &c.pairs[0].rows[0];
-        assert_eq!((rps.metric, rps.trend, rps.regression), ("requests/s", Trend::Worse, true));
+        assert_eq!((rps.metric.as_str(), rps.trend, rps.regression), ("requests/s", Trend::Worse, true));
         assert!((rps.ratio.unwrap() - 0.0625).abs() < 1e-9);
         assert_eq!(c.regressions(), vec!["keepalive -> serial: requests/s fell 93.8% (more than 10%)"]);
         // p99 falling is better, never a regression
@@ -383,10 +409,31 @@ mod tests {
     }
 
     #[test]
+    fn plan_changes_come_before_any_ratio_and_codes_other_than_200_have_rows() {
+        use crate::mode::Mode::*;
+        let a = result(&[(Keepalive, 1000.0, 10)]);
+        let mut b = a.clone();
+        b.method = Some("POST".into());
+        b.runs[0].status_codes = [(200, 90), (503, 10)].into_iter().collect();
+        let c = compare("a.json", &a, "b.json", &b, None);
+        assert_eq!(c.plan_changes, ["method: GET vs POST"]);
+        let metrics: Vec<_> = c.pairs[0].rows.iter().map(|r| r.metric.as_str()).collect();
+        assert!(metrics.ends_with(&["status 200", "status 503"]), "{metrics:?}");
+        let code = c.pairs[0].rows.iter().find(|r| r.metric == "status 503").unwrap();
+        assert_eq!((code.a, code.b, code.trend), (Some(0.0), Some(10.0), Trend::Worse));
+        let mut text = Vec::new();
+        write_markdown(&c, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let said = text.find("- method: GET vs POST").expect("the change");
+        assert!(said < text.find("| keepalive |").unwrap(), "before any ratio: {text}");
+        assert!(text.contains("| total p95 |"), "{text}");
+    }
+
+    #[test]
     fn tls_figures_show_only_where_a_side_spoke_tls() {
         use crate::mode::Mode::*;
         let http = result(&[(Serial, 100.0, 10)]);
-        let metrics = |c: &Comparison| c.pairs[0].rows.iter().map(|r| r.metric).collect::<Vec<_>>();
+        let metrics = |c: &Comparison| c.pairs[0].rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>();
         assert!(!metrics(&compare("a", &http, "b", &http, None)).iter().any(|m| m.starts_with("tls")));
         let mut https = http.clone();
         https.runs[0].tls = Some(crate::record::result::TlsSummary { handshakes_resumed: 99, ..Default::default() });

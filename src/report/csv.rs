@@ -1,15 +1,16 @@
 //! `--format csv`: one header line and one row per mode, latencies in whole microseconds, for
-//! spreadsheets and `cut`/`awk`. Every cell is a number or a mode name, so nothing needs quoting; a
-//! phase without samples (no reused connection in serial mode) has empty cells, never a 0 that reads as
-//! a measured latency.
+//! spreadsheets and `cut`/`awk`. A phase without samples (no reused connection in serial mode) has empty
+//! cells, never a 0 that reads as a measured latency. The last columns say which result a row is from
+//! (method, target, start, file), so that rows of several results (`report A.json B.json`) tell apart; a
+//! cell that holds a comma or a quote is quoted (RFC 4180).
 //!
 //! With `--targets`, each mode's row is followed by a row per target the result lists, then one for the
 //! others summed: `target_method` and `target_url` say which (empty in a mode's row), and only the columns a
-//! target has its own figure for are filled (requests, requests/s, errors, total latency, statuses). A URL
-//! is quoted as RFC 4180 says when it holds a comma or a quote.
+//! target has its own figure for are filled (requests, requests/s, errors, total latency, statuses).
 
 use std::io::{self, Write};
 
+use crate::printable::printable;
 use crate::record::result::RunResult;
 use crate::report::figures::{self, latency, Figure, Phase, Stat};
 
@@ -35,40 +36,52 @@ fn columns() -> Vec<Figure> {
     // The HTTP version, and QUIC's figures (HTTP/3 only; empty otherwise).
     columns.push(figures::http());
     columns.extend(figures::quic());
+    for phase in [Phase::Connect, Phase::Ttfb, Phase::Transfer, Phase::Total, Phase::Tls] {
+        columns.extend([Stat::P75, Stat::P95].map(|stat| latency(phase, stat)));
+    }
+    columns.push(figures::status_codes());
     columns
 }
 
-/// The columns after `columns()`: which target a row is about.
+/// What the result of each row says of itself, after the figures of its mode.
+const RESULT_COLUMNS: [&str; 4] = ["method", "target", "started_at", "file"];
+/// The columns after those: which target of `--targets` a row is about.
 const TARGET_COLUMNS: [&str; 2] = ["target_method", "target_url"];
 
 /// Columns a target's row fills: the figures it has of its own.
 fn a_target_has(column: &str) -> bool {
-    matches!(column, "mode" | "requests" | "rps" | "errors" | "non_2xx")
+    matches!(column, "mode" | "requests" | "rps" | "errors" | "non_2xx" | "status_codes")
         || column.starts_with("status_")
         || (column.starts_with("total_") && !column.starts_with("total_first") && !column.starts_with("total_reused"))
 }
 
 pub fn write(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     write_header(out)?;
-    write_rows(result, out)
+    write_rows(result, "", out)
 }
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
-    let names: Vec<String> = columns().into_iter().map(|c| c.column).chain(TARGET_COLUMNS.map(String::from)).collect();
+    let mut names: Vec<String> = columns().into_iter().map(|c| c.column).collect();
+    names.extend(RESULT_COLUMNS.map(String::from));
+    names.extend(TARGET_COLUMNS.map(String::from));
     writeln!(out, "{}", names.join(","))
 }
 
 /// One line per mode, and one per target after it, without the header: `report` writes several results under
-/// one header.
-pub fn write_rows(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
+/// one header. `file`: the file the result was read from (empty for the result of `run`).
+pub fn write_rows(result: &RunResult, file: &str, out: &mut impl Write) -> io::Result<()> {
     let columns = columns();
+    let method = result.method.as_deref().unwrap_or_default();
+    let described = [method, &result.target, &result.started_at, file].map(|text| quoted(&printable(text)));
     for run in &result.runs {
-        let cells: Vec<String> = columns.iter().map(|c| c.of(run).raw()).collect();
+        let mut cells: Vec<String> = columns.iter().map(|c| c.of(run).raw()).collect();
+        cells.extend(described.iter().cloned());
         writeln!(out, "{},,", cells.join(","))?;
         for (method, url, target) in crate::report::targets::as_modes(run) {
             let cells: Vec<String> = columns
                 .iter()
                 .map(|c| if a_target_has(&c.column) { c.of(&target).raw() } else { String::new() })
+                .chain(described.iter().cloned())
                 .chain([quoted(&method), quoted(&url)])
                 .collect();
             writeln!(out, "{}", cells.join(","))?;
@@ -77,7 +90,7 @@ pub fn write_rows(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// A cell as RFC 4180 writes one that holds a comma, a quote or a line break.
+/// A cell as RFC 4180 writes it: in quotes, its quotes doubled, when it holds a comma, a quote or a line break.
 fn quoted(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -97,18 +110,28 @@ mod tests {
         let mut keepalive = fixture::mode_result(Mode::Keepalive);
         (keepalive.requests, keepalive.rps, keepalive.connections_opened) = (1000, 60599.64, 4);
         keepalive.max_in_flight = Some(1);
-        keepalive.latency.total =
-            Hist { count: 1000, p50_us: 40, p90_us: 60, p99_us: 90, max_us: 400, ..Hist::default() };
+        keepalive.latency.total = Hist {
+            count: 1000,
+            p50_us: 40,
+            p75_us: 50,
+            p90_us: 60,
+            p95_us: 70,
+            p99_us: 90,
+            max_us: 400,
+            ..Hist::default()
+        };
         keepalive.status.s2xx = 999;
         keepalive.status.other = 1;
-        let result = fixture::run_result(vec![fixture::mode_result(Mode::Serial), keepalive]);
+        keepalive.status_codes = [(200, 999), (999, 1)].into_iter().collect();
+        let mut result = fixture::run_result(vec![fixture::mode_result(Mode::Serial), keepalive]);
+        result.target = "http://127.0.0.1:8080/a,b?q=\"x\"".into();
         let mut out = Vec::new();
         write(&result, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 2);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 10 + 1 + 4 + 2);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
@@ -123,13 +146,26 @@ mod tests {
         // then the HTTP version, and QUIC's figures for HTTP/3
         assert_eq!(header[37..39], ["http", "zero_rtt_sent"]);
         assert_eq!(header[42], "quic_rtt_us");
-        // which target a row is about (--targets), empty in a mode's row
-        assert_eq!(header[43..], ["target_method", "target_url"]);
+        // p75 and p95 of each phase, the status codes, and what tells the rows of several results apart
+        assert_eq!(header[43..47], ["connect_p75_us", "connect_p95_us", "ttfb_p75_us", "ttfb_p95_us"]);
+        assert_eq!(header[49..53], ["total_p75_us", "total_p95_us", "tls_p75_us", "tls_p95_us"]);
+        assert_eq!(header[53..58], ["status_codes", "method", "target", "started_at", "file"]);
+        // which target of --targets a row is about, empty in a mode's row
+        assert_eq!(header[58..], ["target_method", "target_url"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,,,,,,,"), "{}", lines[2]);
+        assert!(lines[2].contains(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,,,,,,"), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with(
+                ",50,70,,,200:999 999:1,GET,\"http://127.0.0.1:8080/a,b?q=\"\"x\"\"\",2026-01-01T00:00:00Z,,,"
+            ),
+            "{}",
+            lines[2]
+        );
         // phases without samples are empty cells, not 0 µs
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,,,,,,,,,,,,,40,"), "{}", lines[2]);
-        assert!(lines.iter().all(|l| l.split(',').count() == header.len()));
+        assert!(lines
+            .iter()
+            .all(|l| l.replace(",\"http://127.0.0.1:8080/a,b", ",").split(',').count() == header.len()));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum Value {
     /// A share from 0 to 1.
     Share(f64),
     Text(String),
+    /// Responses by status code: `200: 9998, 503: 2` for people, `200:9998 503:2` for scripts (no comma, so
+    /// a CSV cell needs no quotes).
+    Codes(Vec<(u16, u64)>),
     /// Not measured here (a reused connection in serial mode, a rate in a closed loop).
     Absent,
 }
@@ -40,6 +43,8 @@ impl Value {
             Value::BytesPerSecond(b) => bytes_per_second(*b),
             Value::Share(s) => format!("{:.1}%", 100.0 * s),
             Value::Text(t) => printable(t).into_owned(),
+            Value::Codes(codes) if codes.is_empty() => "-".into(),
+            Value::Codes(codes) => codes.iter().map(|(code, n)| format!("{code}: {n}")).collect::<Vec<_>>().join(", "),
             Value::Absent => "-".into(),
         }
     }
@@ -53,6 +58,7 @@ impl Value {
             Value::BytesPerSecond(b) => format!("{b:.0}"),
             Value::Share(s) => format!("{s:.4}"),
             Value::Text(t) => printable(t).into_owned(),
+            Value::Codes(codes) => codes.iter().map(|(code, n)| format!("{code}:{n}")).collect::<Vec<_>>().join(" "),
             Value::Absent => String::new(),
         }
     }
@@ -290,6 +296,32 @@ pub fn status_classes() -> [Figure; 6] {
     ]
 }
 
+/// The status codes worth a row of their own in these runs: every code seen, unless every response was a 200,
+/// which the 2xx row says already. A result written before codes were kept has none.
+pub fn status_codes_shown<'a>(runs: impl IntoIterator<Item = &'a ModeResult>) -> Vec<u16> {
+    let mut codes: Vec<u16> = runs.into_iter().flat_map(|r| r.status_codes.keys().copied()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    if codes == [200] {
+        codes.clear();
+    }
+    codes
+}
+
+/// The responses of one status code, a row under its class: `  503`.
+pub fn status_code(code: u16) -> Figure {
+    Figure::new(format!("  {code}"), format!("status_{code}"), move |r| {
+        Value::Count(r.status_codes.get(&code).copied().unwrap_or(0))
+    })
+}
+
+/// Every status code seen and its responses, in one cell.
+pub fn status_codes() -> Figure {
+    Figure::new("status codes", "status_codes", |r| {
+        Value::Codes(r.status_codes.iter().map(|(&code, &n)| (code, n)).collect())
+    })
+}
+
 /// A group of rows, and the lines for people that belong under it (warnings, what the server announced).
 pub struct Section {
     /// The heading where a format has room for one (html); the text separates sections by a blank line.
@@ -320,15 +352,26 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
             Value::BytesPerSecond(if r.duration_s > 0.0 { r.bytes_received as f64 / r.duration_s } else { 0.0 })
         }),
     ]);
-    headline.extend([Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max].map(|s| latency(Phase::Total, s)));
+    headline.extend(
+        [Stat::P50, Stat::P75, Stat::P90, Stat::P95, Stat::P99, Stat::P999, Stat::Max]
+            .map(|s| latency(Phase::Total, s)),
+    );
     headline.push(errors());
-    // 2xx always; the other classes when any response had one.
+    // 2xx always; the other classes when any response had one; under each, its codes where they say more.
+    let codes = status_codes_shown(runs);
     let [s1xx, s2xx, s3xx, s4xx, s5xx, other] = status_classes();
-    headline.push(s2xx);
-    for class in [s1xx, s3xx, s4xx, s5xx, other] {
-        if runs.iter().any(|r| class.of(r) != Value::Count(0)) {
-            headline.push(class);
+    for (class, hundreds) in
+        [(s2xx, Some(2)), (s1xx, Some(1)), (s3xx, Some(3)), (s4xx, Some(4)), (s5xx, Some(5)), (other, None)]
+    {
+        if hundreds != Some(2) && runs.iter().all(|r| class.of(r) == Value::Count(0)) {
+            continue;
         }
+        headline.push(class);
+        let in_class = |code: &&u16| match hundreds {
+            Some(h) => **code / 100 == h,
+            None => !(100..600).contains(*code),
+        };
+        headline.extend(codes.iter().filter(in_class).map(|&code| status_code(code)));
     }
     headline.push(non_2xx());
     // A server answering 503 to everything is fast and error-free: say so where nobody can miss it.

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 
 use crate::record::result::{ModeResult, RunResult, Tick};
 use crate::report::chart::{escape, percentile_x, short_count, supported_x, Axis, Band, Chart, Series};
+use crate::report::describe;
 use crate::report::figures::{self, Phase};
 use crate::report::targets;
 
@@ -56,6 +57,11 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
         escape(&result.started_at),
         escape(&shown_command(&result.command))
     )?;
+    for (what, line) in [("request", describe::request_line(result)), ("plan", describe::plan_line(result))] {
+        if let Some(line) = line {
+            writeln!(out, "<p class=\"meta\">{what}: <code>{}</code></p>", escape(&line))?;
+        }
+    }
     if let Some(targets) = targets::header(result) {
         writeln!(out, "<p class=\"meta\">{}</p>", escape(&targets))?;
     }
@@ -505,10 +511,15 @@ mod tests {
 
     #[test]
     fn one_page_with_a_chart_per_view_and_the_summary() {
-        let result = fixture::run_result(vec![measured(Mode::Serial), measured(Mode::Keepalive)]);
+        let mut result = fixture::run_result(vec![measured(Mode::Serial), measured(Mode::Keepalive)]);
+        result.plan =
+            Some(crate::record::result::PlanSummary { connections: 1, requests: Some(2000), ..Default::default() });
         let mut out = Vec::new();
         write(&[&result], &mut out).unwrap();
         let html = String::from_utf8(out).unwrap();
+        assert!(html.contains("<p class=\"meta\">request: <code>GET</code></p>"), "what was sent, under the title");
+        assert!(html.contains("<p class=\"meta\">plan: <code>-c 1, -n 2000</code></p>"), "and the plan");
+        assert!(html.contains("<tr><td>total p95</td>") && html.contains("<tr><td>  503</td>"), "p95 and the codes");
         assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">") && html.ends_with("</body></html>\n"));
         // spectrum, 2 phase charts, 2 × 3 timeline charts (no client IPs without port accounting)
         assert_eq!(html.matches("<svg ").count(), 1 + 2 + 6);

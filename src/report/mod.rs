@@ -1,13 +1,15 @@
 /*!
 Writers over a finished `RunResult`: pure functions into any `io::Write`, chosen by `Format`; and the
 gate and compare math, apart from their printing (docs/design.md §6). `figures` defines every figure once
-for the text, markdown, csv and html writers; `hgrm` prints one histogram as HdrHistogram's tools read
+for the text, markdown, csv and html writers; `describe` says how a result was made (its request and
+plan) under every report's title, and what differs between two plans; `hgrm` prints one histogram as HdrHistogram's tools read
 it. `ports` is the report of `connbench ports`, over its own serde type.
 */
 
 pub(crate) mod chart;
 pub mod compare;
 mod csv;
+pub mod describe;
 pub mod figures;
 pub mod gate;
 pub mod hgrm;
@@ -52,17 +54,18 @@ pub fn write(format: Format, result: &RunResult, look: Look, out: &mut impl Writ
     }
 }
 
-/// Several saved results, one after another (`connbench report A.json B.json`): csv under one header,
-/// html on one page, text and markdown separated by a blank line.
-pub fn write_all(format: Format, results: &[&RunResult], look: Look, out: &mut impl Write) -> io::Result<()> {
+/// Several saved results, (file name, result) each (`connbench report A.json B.json`): csv under one header
+/// and markdown in one table, each row naming its file, html on one page, text one after another.
+pub fn write_all(format: Format, results: &[(&str, &RunResult)], look: Look, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Csv => {
             csv::write_header(out)?;
-            results.iter().try_for_each(|result| csv::write_rows(result, out))
+            results.iter().try_for_each(|(file, result)| csv::write_rows(result, file, out))
         }
-        Format::Html => html::write(results, out),
-        _ => {
-            for (i, result) in results.iter().enumerate() {
+        Format::Markdown => markdown::write_all(results, out),
+        Format::Html => html::write(&results.iter().map(|(_, result)| *result).collect::<Vec<_>>(), out),
+        Format::Text | Format::Json => {
+            for (i, (_, result)) in results.iter().enumerate() {
                 if i > 0 {
                     writeln!(out)?;
                 }

@@ -14,13 +14,18 @@ use crate::report::figures::micros;
 const SHOWN: usize = 10;
 
 /// `targets: 3 from targets.txt (GET 2, POST 1), random, seed 42`: what the targets were, under the report's
-/// first line; None for a run of one request.
+/// first lines; None for a run of one request.
 pub fn header(result: &RunResult) -> Option<String> {
+    described(result).map(|said| format!("targets: {said}"))
+}
+
+/// `3 from targets.txt (GET 2, POST 1), random, seed 42`.
+pub fn described(result: &RunResult) -> Option<String> {
     let targets = result.targets.as_ref()?;
     let methods: Vec<String> = targets.methods.iter().map(|(method, n)| format!("{} {n}", printable(method))).collect();
     let seed = targets.seed.map_or(String::new(), |seed| format!(", seed {seed} (--seed {seed} repeats it)"));
     Some(format!(
-        "targets: {} from {} ({}), {}{seed}",
+        "{} from {} ({}), {}{seed}",
         targets.count,
         printable(&targets.file),
         methods.join(", "),
@@ -245,6 +250,8 @@ fn filled(shape: &ModeResult, tally: &TargetTally) -> ModeResult {
     shaped.requests = tally.requests;
     shaped.rps = if shape.duration_s > 0.0 { tally.requests as f64 / shape.duration_s } else { 0.0 };
     shaped.status = tally.status();
+    // A code that is not a number, from a file, is outside 100-599 as any such.
+    shaped.status_codes = tally.status_codes.iter().map(|(code, &n)| (code.parse().unwrap_or(0), n)).collect();
     shaped.errors = tally.errors.clone();
     shaped.latency.total = tally.latency.clone();
     shaped

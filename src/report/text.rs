@@ -1,10 +1,12 @@
 //! The report for people: the modes side by side, one column each (Figure 4-18 of HTTP: The Definitive
-//! Guide, ch. 4, measured), headline first; then a histogram of total latency per mode.
+//! Guide, ch. 4, measured), under the request and the plan that made them, headline first; then a histogram
+//! of total latency per mode.
 
 use std::io::{self, Write};
 
 use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
+use crate::report::describe;
 use crate::report::figures::{self, Figure};
 use crate::report::{histogram, targets, Look};
 
@@ -17,6 +19,12 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
     let (version, target) = (printable(&result.tool.version), printable(&result.target));
     let spoken = figures::spoken(runs).map_or(String::new(), |http| format!("  {http}"));
     writeln!(out, "connbench {version}  {target}{spoken}{status}")?;
+    if let Some(request) = describe::request_line(result) {
+        writeln!(out, "request: {request}")?;
+    }
+    if let Some(plan) = describe::plan_line(result) {
+        writeln!(out, "plan: {plan}")?;
+    }
     if let Some(targets) = targets::header(result) {
         writeln!(out, "{targets}")?;
     }
@@ -85,22 +93,47 @@ mod tests {
         serial.bytes_received = 60_000;
         serial.status.s2xx = 500;
         serial.latency.connect = Hist { count: 500, p50_us: 34, p99_us: 113, ..Hist::default() };
-        serial.latency.total =
-            Hist { count: 500, p50_us: 70, p90_us: 90, p99_us: 252, p999_us: 900, max_us: 25790, ..Hist::default() };
+        serial.latency.total = Hist {
+            count: 500,
+            p50_us: 70,
+            p75_us: 80,
+            p90_us: 90,
+            p95_us: 120,
+            p99_us: 252,
+            p999_us: 900,
+            max_us: 25790,
+            ..Hist::default()
+        };
+        serial.status_codes = [(200, 500)].into_iter().collect();
         serial.latency.total_first = serial.latency.total.clone();
         let mut keepalive = fixture::mode_result(Mode::Keepalive);
         (keepalive.requests, keepalive.rps, keepalive.connections_opened) = (9000, 105305.6, 50);
         keepalive.connections = 50;
         keepalive.status.s2xx = 8998;
         keepalive.status.s5xx = 2;
+        keepalive.status_codes = [(200, 8990), (204, 8), (503, 2)].into_iter().collect();
         keepalive.errors.timeout = 1;
         keepalive.latency.total = Hist { count: 9000, p50_us: 402, max_us: 13060, ..Hist::default() };
-        let result = fixture::run_result(vec![serial, keepalive]);
+        let mut result = fixture::run_result(vec![serial, keepalive]);
+        result.method = Some("POST".into());
+        result.request = Some(crate::record::result::RequestSummary {
+            body_bytes: 13,
+            headers: vec!["Content-Type: application/json".into(), "Authorization: Bearer ***".into()],
+        });
+        result.plan = Some(crate::record::result::PlanSummary {
+            connections: 50,
+            depth: 16,
+            requests: None,
+            duration_s: Some(1.0),
+            rate: None,
+        });
         let mut out = Vec::new();
         write(&result, Look { histogram: false, colour: false }, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let expected = format!(
             "connbench {} http://127.0.0.1:8080/
+request: POST, body 13 bytes, -H 'Content-Type: application/json', -H 'Authorization: Bearer ***'
+plan: -c 50, -d 1s
 
                                 serial   keepalive
 connections                          1          50
@@ -109,13 +142,18 @@ duration                         1.00s       1.00s
 requests/s                      9530.7    105305.6
 bytes received/s              60.0kB/s        0B/s
 total p50                         70µs       402µs
+total p75                         80µs         0µs
 total p90                         90µs         0µs
+total p95                        120µs         0µs
 total p99                        252µs         0µs
 total p99.9                      900µs         0µs
 total max                      25.79ms     13.06ms
 errors                               0           1
 status 2xx                         500        8998
+  200                              500        8990
+  204                                0           8
 status 5xx                           0           2
+  503                                0           2
 non-2xx                              0           2
   keepalive: WARNING: 2 of 9000 responses (0.0%) were not 2xx: 5xx 2
   keepalive errors: timeout 1
@@ -154,7 +192,7 @@ total p50, reused                    -           -
         let mut out = Vec::new();
         write(&fixture::run_result(vec![]), Look { histogram: true, colour: false }, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.ends_with("/\n\nno mode ran: no completed request\n"), "{text}");
+        assert!(text.ends_with("/\nrequest: GET\n\nno mode ran: no completed request\n"), "{text}");
     }
 
     #[test]

@@ -228,7 +228,7 @@ fn a_run_killed_before_it_wrote_leaves_no_empty_result_at_the_path() {
 }
 
 #[test]
-fn a_baseline_sharing_no_mode_with_the_run_exits_2_before_any_load() {
+fn a_baseline_without_the_runs_mode_exits_2_before_any_load() {
     let dir = scratch("baseline");
     let base = dir.join("base.json");
     let (code, _, stderr) =
@@ -237,8 +237,15 @@ fn a_baseline_sharing_no_mode_with_the_run_exits_2_before_any_load() {
     let started = Instant::now();
     let (code, stdout, stderr) = connbench(&["run", "-d", "5s", "--baseline", base.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("(serial, parallel) and this run (keepalive) have no mode in common"), "{stderr}");
+    assert!(stderr.contains("base.json has no keepalive run (it has serial, parallel)"), "{stderr}");
     assert!(stdout.is_empty() && started.elapsed() < Duration::from_secs(4), "no load was run");
+    // one mode each is no exception: a serial baseline does not judge a keep-alive run
+    let (code, _, stderr) = connbench(&["run", "--mode", "serial", "-n", "10", "-o", base.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = connbench(&["run", "-d", "5s", "--baseline", base.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("base.json has no keepalive run (it has serial)"), "{stderr}");
+    assert!(stdout.is_empty(), "no load was run");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -66,8 +66,16 @@ fn compare_gates_on_regressions_and_a_result_passes_against_itself() {
         let (code, _, stderr) = connbench(&["run", "--mode", mode, "-c", "8", "-n", "2000", "-o", path(out)]);
         assert_eq!(code, 0, "{stderr}");
     }
+    // two modes are two plans: no gate across them unless asked for, and the comparison says so first
     let (code, stdout, stderr) = connbench(&["compare", path(&keepalive), path(&serial), "--max-regression", "10%"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("were made with different plans (mode: keepalive vs serial)"), "{stderr}");
+    assert!(stderr.contains("add --allow-plan-change") && stdout.is_empty(), "{stderr}");
+    let gate_anyway = ["--max-regression", "10%", "--allow-plan-change"];
+    let (code, stdout, stderr) = connbench(&[&["compare", path(&keepalive), path(&serial)][..], &gate_anyway].concat());
     assert_eq!(code, 1, "{stdout}{stderr}");
+    let said = stdout.find("the plans differ, so the ratios compare different things:\n  mode: keepalive vs serial\n");
+    assert!(said.is_some_and(|at| at < stdout.find("B/A").unwrap()), "before any ratio: {stdout}");
     assert!(stdout.contains("keepalive -> serial"), "{stdout}");
     let rps = stdout.lines().find(|l| l.starts_with("requests/s")).unwrap();
     assert!(rps.ends_with("REGRESSION"), "{rps}");
@@ -82,31 +90,32 @@ fn compare_gates_on_regressions_and_a_result_passes_against_itself() {
     assert_eq!(code, 0, "no --max-regression, no gate");
     assert!(stdout.contains("| keepalive -> serial | A | B | B/A | |"), "{stdout}");
     let (code, stdout, _) =
-        connbench(&["compare", path(&keepalive), path(&serial), "--format", "json", "--max-regression", "10"]);
+        connbench(&[&["compare", path(&keepalive), path(&serial), "--format", "json"][..], &gate_anyway].concat());
     assert_eq!(code, 1);
     let verdict: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(verdict["plan_changes"], serde_json::json!(["mode: keepalive vs serial"]));
     assert_eq!(verdict["pairs"][0]["rows"][0]["metric"], "requests/s");
     assert_eq!(verdict["pairs"][0]["rows"][0]["regression"], true);
     assert!(!verdict["regressions"].as_array().unwrap().is_empty());
 
-    // run --baseline does the same against a saved result, and still prints and writes its own
+    // run --baseline does the same against a saved result of its plan (a slower server is no change of
+    // plan), and still prints and writes its own
     let latest = dir.join("latest.json");
-    let (code, stdout, stderr) = connbench(&[
-        "run",
-        "--mode",
-        "serial",
-        "-n",
-        "500",
-        "--baseline",
-        path(&keepalive),
-        "--max-regression",
-        "10%",
-        "-o",
-        path(&latest),
-    ]);
+    let slower = ["run", "--mode", "keepalive", "-c", "8", "-n", "200", "--server-delay", "5ms"];
+    let gate = ["--baseline", path(&keepalive), "--max-regression", "10%", "-o", path(&latest)];
+    let (code, stdout, stderr) = connbench(&[&slower[..], &gate].concat());
     assert_eq!(code, 1, "{stderr}");
     assert!(stdout.contains("REGRESSION") && stderr.contains("requests/s fell"), "{stdout}{stderr}");
-    assert_eq!(json(&latest)["runs"][0]["requests"], 500);
+    assert_eq!(json(&latest)["runs"][0]["requests"], 200);
+    // another plan is refused before any load, unless allowed
+    let other_plan = ["run", "--mode", "keepalive", "-c", "4", "-n", "200", "-X", "HEAD", "--server-delay", "5ms"];
+    let (code, stdout, stderr) = connbench(&[&other_plan[..], &gate].concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("(method: GET vs HEAD; -c: 8 vs 4 (keepalive))"), "{stderr}");
+    assert!(stdout.is_empty(), "no load: {stdout}");
+    let (code, stdout, stderr) = connbench(&[&other_plan[..], &gate, &["--allow-plan-change"]].concat());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("the plans differ") && stdout.contains("REGRESSION"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -243,7 +252,16 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     // version, and QUIC's figures (empty but for HTTP/3), then which target a row is about (--targets)
     assert!(lines[0]
         .contains(",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,max_in_flight,max_concurrent_streams,http,"));
-    assert!(lines[0].ends_with(",quic_lost_packets,quic_rtt_us,target_method,target_url"));
+    assert!(lines[0].contains(",quic_lost_packets,quic_rtt_us,connect_p75_us,"));
+    // then p75 and p95 of each phase, the codes, and what tells rows of several results apart
+    assert!(lines[0].ends_with(
+        ",total_p75_us,total_p95_us,tls_p75_us,tls_p95_us,status_codes,method,target,started_at,file,\
+                    target_method,target_url"
+    ));
+    assert!(
+        lines[2].contains(",200:100,GET,http://127.0.0.1:") && lines[2].contains(" (embedded server),"),
+        "{stdout}"
+    );
     assert!(lines[1].starts_with("serial,1,100,") && lines[2].starts_with("keepalive,2,100,"), "{stdout}");
     let columns = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == columns));

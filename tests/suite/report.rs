@@ -55,14 +55,21 @@ fn report_renders_merged_results_in_every_format() {
         assert!(head.iter().any(|l| l.starts_with(label)), "{label} in the first 20 lines: {text}");
     }
 
-    // several files: csv under one header, markdown one table each
+    // several files: csv under one header and markdown in one table, each row naming its file, target and start
     let (code, csv, _) = connbench(&["report", path(&files[0]), path(&merged), "--format", "csv"]);
     assert_eq!(code, 0);
     let lines: Vec<_> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("mode,connections,requests,") && lines[2].starts_with("keepalive,2,1000,"), "{csv}");
+    assert!(lines[0].ends_with(",method,target,started_at,file,target_method,target_url"), "{csv}");
+    for (line, file) in lines[1..].iter().zip([&files[0], &merged]) {
+        assert!(line.ends_with(&format!("Z,{},,", path(file))) && line.contains(",GET,http://127.0.0.1:"), "{line}");
+    }
     let (_, markdown, _) = connbench(&["report", path(&files[0]), path(&merged), "--format", "markdown"]);
-    assert_eq!(markdown.lines().filter(|l| l.starts_with("| keepalive |")).count(), 2, "{markdown}");
+    let rows: Vec<_> = markdown.lines().filter(|l| l.contains(" | keepalive | ")).collect();
+    assert_eq!(rows.len(), 2, "{markdown}");
+    assert!(rows[0].starts_with(&format!("| {} | http://127.0.0.1:", path(&files[0]))), "{markdown}");
+    assert!(rows[1].starts_with(&format!("| {} | http://127.0.0.1:", path(&merged))), "{markdown}");
 
     let (code, html, _) = connbench(&["report", path(&merged), "--format", "html"]);
     assert_eq!(code, 0);

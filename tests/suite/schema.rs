@@ -23,6 +23,7 @@ fn json_result_has_the_designed_names() {
         keys(&json),
         // method: added within schema 1, so that merge can refuse results of different plans
         // notes: added within schema 1, warnings kept as data
+        // request and plan: added within schema 1, so that a result says how it was made
         set(&[
             "schema_version",
             "tool",
@@ -31,11 +32,16 @@ fn json_result_has_the_designed_names() {
             "target",
             "method",
             "command",
+            "request",
+            "plan",
             "system",
             "runs",
             "notes"
         ])
     );
+    assert_eq!(keys(&json["request"]), set(&["body_bytes", "headers"]));
+    assert_eq!(keys(&json["plan"]), set(&["connections", "depth", "requests", "duration_s", "rate"]));
+    assert_eq!((json["plan"]["requests"].as_u64(), json["request"]["body_bytes"].as_u64()), (Some(20), Some(0)));
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["tool"]["name"], "connbench");
     assert!(humantime::parse_rfc3339(json["started_at"].as_str().unwrap()).is_ok());
@@ -51,6 +57,8 @@ fn json_result_has_the_designed_names() {
             "rate",
             "requests",
             "status",
+            // added within schema 1: responses by status code
+            "status_codes",
             "errors",
             "retries",
             "in_flight_at_end",
@@ -120,12 +128,16 @@ fn json_result_has_the_designed_names() {
         ])
     );
     assert_eq!(keys(&run["latency"]), set(&["connect", "ttfb", "transfer", "total", "total_first", "total_reused"]));
-    let hist =
-        set(&["count", "min_us", "mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us", "hdr"]);
+    // p75_us and p95_us: added within schema 1
+    let hist = set(&[
+        "count", "min_us", "mean_us", "p50_us", "p75_us", "p90_us", "p95_us", "p99_us", "p999_us", "p9999_us",
+        "max_us", "hdr",
+    ]);
     for phase in ["connect", "ttfb", "transfer", "total", "total_first", "total_reused"] {
         assert_eq!(keys(&run["latency"][phase]), hist, "latency.{phase}");
     }
     assert_eq!(run["latency"]["total"]["count"], 20);
+    assert_eq!(run["status_codes"], serde_json::json!({"200": 20}));
     // added within schema 1: client_ips, the client IPs in rotation at the end of each second; p50_us,
     // p99_us and the histogram (hdr) of the second's total latency; time_wait_own, this mode's own part of
     // time_wait; length_s, in a second the window ended in (20 requests take less than a second)
@@ -185,7 +197,28 @@ fn results_written_before_added_fields_still_load() {
     let status = run["status"].as_object_mut().unwrap();
     status.remove("1xx");
     status.remove("other");
-    json.as_object_mut().unwrap().remove("method");
-    let old: connbench::record::result::RunResult = serde_json::from_value(json).unwrap();
+    run.remove("status_codes");
+    for phase in run["latency"].as_object_mut().unwrap().values_mut() {
+        let hist = phase.as_object_mut().unwrap();
+        hist.remove("p75_us");
+        hist.remove("p95_us");
+    }
+    for added in ["method", "request", "plan"] {
+        json.as_object_mut().unwrap().remove(added);
+    }
+    let old: connbench::record::result::RunResult = serde_json::from_value(json.clone()).unwrap();
     assert_eq!((old.runs[0].status.other, old.runs[0].status.s1xx, old.runs[0].status.s2xx), (0, 0, 5));
+    assert!(old.runs[0].status_codes.is_empty() && old.request.is_none() && old.plan.is_none());
+    // read back by a command, p75 and p95 come from the histogram, whole
+    let dir = crate::util::scratch("old-result");
+    let file = dir.join("old.json");
+    std::fs::write(&file, serde_json::to_string(&json).unwrap()).unwrap();
+    let (code, csv, stderr) = crate::util::connbench(&["report", file.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (header, row) = csv.split_once('\n').unwrap();
+    let cell = |name| row.split(',').nth(header.split(',').position(|c| c == name).unwrap()).unwrap().to_string();
+    let total = &old.runs[0].latency.total;
+    assert!(cell("total_p95_us").parse::<u64>().unwrap() >= total.p90_us, "{csv}");
+    assert!(cell("total_p75_us").parse::<u64>().unwrap() >= total.p50_us, "{csv}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -139,7 +139,10 @@ fn a_check_gates_one_target_by_its_url() {
     assert_eq!(verdict("rps[/nowhere] > 1"), Some("FAILED"), "{stdout}");
     assert!(stderr.contains("gate failed: keepalive rps[/nowhere] > 1 (measured no target /nowhere)"), "{stderr}");
     // the text report: what the targets were under the first line, and a table under the headline
-    assert!(stdout.lines().nth(1).unwrap().starts_with("targets: 3 from "), "{stdout}");
+    // under the request and the plan
+    let header: Vec<_> = stdout.lines().skip(1).take(3).collect();
+    assert!(header[0] == "request: GET,POST,HEAD" && header[1].starts_with("plan: -c 50, -n 300"), "{stdout}");
+    assert!(header[2].starts_with("targets: 3 from "), "{stdout}");
     assert!(stdout.contains("(GET 1, HEAD 1, POST 1), round-robin\n"), "{stdout}");
     assert!(stdout.contains("\ntargets, keepalive\n  method  url"), "{stdout}");
     let post = stdout.lines().find(|l| l.starts_with("  POST ")).expect("a row per target");
