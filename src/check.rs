@@ -4,7 +4,11 @@ vocabulary: the plan and profiles parse checks here, `report::gate` measures the
 
 METRIC is `rps`, `errors`, `error_rate`, `non_2xx`, `non_2xx_rate`, `missed` (open loop), or `STAT.PHASE` with STAT in
 `p50 p75 p90 p95 p99 p99.9 p99.99 max mean` (`p999` and `p9999` name p99.9 and p99.99 too) and PHASE in
-`connect tls ttfb transfer total` (`tls`: https only), or `page_load` for `connbench page`. OP is `< <= > >=`. VALUE is a number (`5000`, `2.5`, `1e9`); latencies
+`connect tls ttfb transfer total` (`tls`: https only), or `page_load` for `connbench page`. With `--targets`,
+`METRIC[TARGET]` gates one target's figures: TARGET is its URL as the result shows it
+(`p99.total[/api/users]`, every method of it together) or `METHOD URL` (`errors[POST /api/orders]`); per
+target, `total` is the one phase kept, and `missed` is not kept. OP is `< <= > >=`. VALUE is a number
+(`5000`, `2.5`, `1e9`); latencies
 need a unit (`us`, `ms`, `s`), rates need `%` (a bare `error_rate<5` would be read as 500 % by one
 person and 5 % by another, a gate that may never fail), counts and `rps` are bare numbers.
 
@@ -68,6 +72,8 @@ pub struct Check {
     pub metric: Metric,
     pub op: Op,
     pub value: f64,
+    /// `METRIC[TARGET]`: one target's figure (`--targets`), by its URL or `METHOD URL`.
+    pub target: Option<String>,
 }
 
 /// Each statistic's name; the first of a statistic is the one it is shown with, the others are accepted
@@ -130,12 +136,16 @@ impl Check {
             [b'<', ..] => (Op::Lt, &rest[1..]),
             _ => (Op::Gt, &rest[1..]),
         };
-        let (metric, k6) = match k6_metric(metric.trim()) {
+        let (metric, target) = split_target(metric.trim()).map_err(fail)?;
+        let (metric, k6) = match k6_metric(metric) {
             Some(metric) => (metric, true),
-            None => (parse_metric(metric.trim()).map_err(fail)?, false),
+            None => (parse_metric(metric).map_err(fail)?, false),
         };
+        if let Some(why) = target.as_ref().and_then(|_| not_per_target(metric)) {
+            return Err(fail(why));
+        }
         let value = parse_value(metric, value.trim(), k6).map_err(fail)?;
-        let check = Check { metric, op, value };
+        let check = Check { metric, op, value, target };
         match check.decided() {
             Some(why) => Err(fail(why)),
             None => Ok(check),
@@ -167,6 +177,33 @@ impl Check {
             Op::Gt => measured > self.value,
             Op::Ge => measured >= self.value,
         }
+    }
+}
+
+/// `p99.total[/api/users]`: the metric, and the target in brackets if any.
+fn split_target(text: &str) -> Result<(&str, Option<String>), String> {
+    let Some(open) = text.find('[') else { return Ok((text, None)) };
+    match text[open + 1..].strip_suffix(']').map(str::trim) {
+        Some("") => Err("no target in [] (its URL, as in 'p99.total[/api/users]<20ms')".into()),
+        Some(target) => Ok((text[..open].trim(), Some(target.to_string()))),
+        None => Err(format!("'{text}': a target in brackets ends the metric, as in 'p99.total[/api/users]<20ms'")),
+    }
+}
+
+/// Why a metric cannot be had of one target, if it cannot: a target keeps its total latency, counts and
+/// statuses, nothing about connections or the schedule.
+fn not_per_target(metric: Metric) -> Option<String> {
+    match metric {
+        Metric::Missed => Some("missed is not kept per target (a request missed was never sent to one)".into()),
+        Metric::Latency(stat, phase) if phase != Phase::Total => {
+            Some(format!("per target, total is the one latency kept (as in '{}.total[...]')", stat.name()))
+        }
+        Metric::Rps
+        | Metric::Errors
+        | Metric::ErrorRate
+        | Metric::Non2xx
+        | Metric::Non2xxRate
+        | Metric::Latency(..) => None,
     }
 }
 
@@ -310,11 +347,18 @@ mod tests {
             ("avg<200", lat(Stat::Mean, Phase::Total), Op::Lt, 200_000.0),
             ("med<=100", lat(Stat::P50, Phase::Total), Op::Le, 100_000.0),
             ("max<1000", lat(Stat::Max, Phase::Total), Op::Lt, 1_000_000.0),
+            // one target's figure: its URL, or its method and URL, in brackets
+            ("p99.total[/api/users]<20ms", lat(Stat::P99, Phase::Total), Op::Lt, 20_000.0),
+            ("errors[POST /api/orders?x=1] <= 0", Metric::Errors, Op::Le, 0.0),
         ] {
             let check = Check::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!((check.metric, check.op), (metric, op), "{text}");
             assert!((check.value - value).abs() < 1e-9, "{text}: {}", check.value);
         }
+        let target = |text| Check::parse(text).unwrap().target;
+        assert_eq!(target("p99.total[ /api/users ]<20ms").as_deref(), Some("/api/users"));
+        assert_eq!(target("errors[POST /api/orders?x=1] <= 0").as_deref(), Some("POST /api/orders?x=1"));
+        assert_eq!(target("p99.total<20ms"), None);
     }
 
     #[test]
@@ -351,6 +395,11 @@ mod tests {
             ("non_2xx_rate>=0%", "cannot fail: a rate is never below 0"),
             ("p99.total>=0ms", "cannot fail"),
             ("rps<0", "cannot pass: a figure is never below 0"),
+            // per target: total latency and counts alone
+            ("p99.connect[/a]<1ms", "per target, total is the one latency kept (as in 'p99.total[...]')"),
+            ("missed[/a]<1", "missed is not kept per target"),
+            ("p99.total[]<1ms", "no target in []"),
+            ("p99.total[/a<1ms", "a target in brackets ends the metric"),
         ] {
             let err = Check::parse(text).unwrap_err();
             assert!(err.contains(&format!("'{text}'")), "{text}: {err}");

@@ -99,6 +99,13 @@ pub enum TlsVersionArg {
     V1_3,
 }
 
+/// `--targets-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetsOrderArg {
+    RoundRobin,
+    Random,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CloseByArg {
     Client,
@@ -192,6 +199,12 @@ pub struct RunArgs {
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<u32>,
 
+    /// Open loop in stages, as k6's ramping arrival rate: each DURATION:RATE moves the rate linearly from the
+    /// previous stage's (0 at the start, or --rate) to RATE over DURATION; the run lasts their sum. E.g.
+    /// 10s:100,30s:2000,10s:0.
+    #[arg(long, value_name = "DURATION:RATE,…")]
+    pub stages: Option<String>,
+
     /// Client IPs new connections rotate over. auto: added as the new-connection rate needs them (127.0.0.2
     /// up toward loopback, else the addresses of the route's interface); kernel: no bind, the kernel's choice;
     /// or exactly a LIST of IPs, ranges (127.0.0.2-127.0.0.40) and CIDRs, comma-separated. [default: auto]
@@ -238,6 +251,22 @@ pub struct RunArgs {
     /// HEAD only: early data can be replayed, RFC 8470).
     #[arg(long = "0rtt")]
     pub zero_rtt: bool,
+
+    /// Requests to send, from a file in vegeta's format (`METHOD URL`, then `Name: value` headers and `@FILE`
+    /// for a body, a blank line between requests; or a JSON object per line); `-` reads standard input. All
+    /// share one origin; -X, -H and --body are defaults each target can override.
+    #[arg(long, value_name = "FILE", help_heading = "Several requests")]
+    pub targets: Option<PathBuf>,
+
+    /// The order requests take the targets in: each in turn, or drawn at random (see --seed).
+    /// [default: round-robin]
+    #[arg(long, value_enum, help_heading = "Several requests")]
+    pub targets_order: Option<TargetsOrderArg>,
+
+    /// With --targets-order random: the seed of the draws, so that a run can be repeated (the report prints
+    /// the one drawn when none is given).
+    #[arg(long, help_heading = "Several requests")]
+    pub seed: Option<u64>,
 
     /// Who closes first in serial and parallel modes: client (TIME_WAIT on the client) or server (the request says Connection: close). [default: client]
     #[arg(long, value_enum)]

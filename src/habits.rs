@@ -190,7 +190,7 @@ fn short_habit(flag: &str, value: &str, method: Option<&str>) -> Result<Option<V
         )),
         "-s" => Err(format!(
             "-s {value}: connbench runs no Lua script (wrk's -s); the request is -X METHOD, -H 'Name: value' and \
-             --body TEXT or --body-file FILE (a targets file, --targets FILE, is coming)"
+             --body TEXT or --body-file FILE, or several requests from a file, --targets FILE"
         )),
         "-r" => Err(format!(
             "-r {value}: h2load's -r opens connections at a rate; connbench paces requests: --rate {value} with \

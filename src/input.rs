@@ -1,6 +1,6 @@
-//! Files connbench reads whole (a request body, PEM certificates and keys, a profile, saved results), each
-//! kind with the most it will read, so that `--body-file /dev/zero` or a runaway file is refused with its
-//! name instead of filling the memory. Errors are the reason alone: the caller names the flag and the file.
+//! Files connbench reads whole (a request body, PEM certificates and keys, a profile, saved results, a targets
+//! file, standard input for `--targets -`), each kind with the most it will read, so that `--body-file
+//! /dev/zero` or a runaway file is refused with its name instead of filling the memory. Errors are the reason alone: the caller names the flag and the file.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,6 +17,8 @@ pub enum Kind {
     /// A saved result (`--baseline`, `report`, `compare`, `merge`): about 2 MB per mode and hour of
     /// timeline, so a week of one mode fits.
     Result,
+    /// `--targets`: requests, a JSON line with its base64 body each at most.
+    Targets,
 }
 
 const MIB: u64 = 1 << 20;
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Pem => 4 * MIB,
             Kind::Profile => MIB,
             Kind::Result => 512 * MIB,
+            Kind::Targets => 64 * MIB,
         }
     }
 
@@ -38,6 +41,7 @@ impl Kind {
             Kind::Pem => "a PEM file",
             Kind::Profile => "a profile",
             Kind::Result => "a result",
+            Kind::Targets => "a targets file",
         }
     }
 }
@@ -52,19 +56,32 @@ pub fn read_text(path: &Path, kind: Kind) -> Result<String, String> {
     String::from_utf8(read(path, kind)?).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
+/// Standard input whole as UTF-8 text (`--targets -`), up to what `kind` allows.
+pub fn read_stdin_text(kind: Kind) -> Result<String, String> {
+    let bytes = read_up_to(std::io::stdin().lock(), kind.cap(), kind.what())?;
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
 fn read_at_most(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, String> {
-    let too_large = || format!("larger than {} MiB, the most connbench reads for {what}", cap / MIB);
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     // A regular file says its size; a device or a pipe (`/dev/zero`, `<(yes)`) is read up to the cap.
     if file.metadata().is_ok_and(|m| m.is_file() && m.len() > cap) {
-        return Err(too_large());
+        return Err(too_large(cap, what));
     }
+    read_up_to(file, cap, what)
+}
+
+fn read_up_to(source: impl Read, cap: u64, what: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    source.take(cap + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > cap {
-        return Err(too_large());
+        return Err(too_large(cap, what));
     }
     Ok(bytes)
+}
+
+fn too_large(cap: u64, what: &str) -> String {
+    format!("larger than {} MiB, the most connbench reads for {what}", cap / MIB)
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ Data flows one way (docs/design.md §6): `cli` -> `plan` -> `engine` -> `record`
 
 - `cli`: clap definitions only; `habits`: other tools' flags (wrk, oha, hey, h2load, k6) in connbench's
   spelling, or refused naming it, before clap reads the command line.
-- `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`.
+- `shard`: `--shard I/N` arithmetic (shares that add up exactly), leaf vocabulary like `mode` and `check`;
+  `stages`: the open-loop rate over time (`--rate`, `--stages`) and its integral, another such leaf.
+- `targets`: `--targets FILE` read (vegeta's plain and JSON formats) and checked line by line, and the order
+  requests take the targets in; pure but for the body files a target names.
 - `mode`, `check`, `note`, `printable`: leaf vocabulary shared by the plan, the result and the reports (the `Mode`
   enum; the `--check` grammar; the notes a result keeps; text from outside made safe to show), so that no two
   modules import each other.
@@ -73,3 +76,5 @@ pub mod report;
 pub mod server;
 pub mod shard;
 pub mod signals;
+pub mod stages;
+pub mod targets;

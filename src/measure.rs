@@ -16,7 +16,8 @@ use crate::net::socket;
 use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
 use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
 use crate::record::result::{
-    ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, System, Tool, SCHEMA_VERSION,
+    ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, Stages, System, TargetsInfo, Tool,
+    SCHEMA_VERSION,
 };
 use crate::record::RunShape;
 use crate::{progress, server};
@@ -120,10 +121,11 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let of = modes.len();
     for (index, mode) in modes.into_iter().enumerate() {
         let mode_plan = plan.mode_plan(mode, &target);
-        let request = mode_plan.request.clone();
+        let request = mode_plan.requests[0].bytes.clone();
         let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
-        let shape = RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: mode_plan.rate };
+        let shape =
+            RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: asked_rate(plan) };
         let position = progress::Position { mode: index + 1, of };
         let tracker = progress::track(progress::wanted(plan.progress), mode.name(), position, plan.stop, live.clone());
         let sampler = Sampler::start(governor.clone());
@@ -140,7 +142,13 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let port_warnings = sampler.finish();
         drop(tracker);
         let unreadable = outcome.recorder.unreadable_said().map(str::to_string);
+        let (targets, targets_other) = outcome.recorder.targets(&target_names(plan, &target));
         let mut run = outcome.recorder.finish(shape, outcome.elapsed);
+        (run.targets, run.targets_other) = (targets, targets_other);
+        if let Some(schedule) = plan.schedule() {
+            run.stages = stages_of(&schedule);
+            set_target_rates(&mut run, &schedule);
+        }
         run.started_unix_ms = started.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64);
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
@@ -180,9 +188,9 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         complete,
         started_at,
         target: target.display,
-        method: Some(plan.method.clone()),
+        method: Some(plan.methods().join(",")),
         command: plan.command.clone(),
-        request: Some(request_summary(plan)),
+        request: request_summary(plan),
         plan: Some(plan_summary(plan)),
         system: System {
             ip_local_port_range: socket::ip_local_port_range(),
@@ -193,14 +201,64 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         shard: plan.shard,
         whole: plan.shard.map(|_| plan.whole),
         notes,
+        targets: plan.targets.as_ref().map(|targets| targets_info(plan, targets)),
     })
 }
 
+/// Each request's method and URL (path and query, on the run's origin), for its figures.
+fn target_names(plan: &Plan, target: &Target) -> Vec<(String, String)> {
+    let path = |request: &crate::plan::Request| request.path.clone().unwrap_or_else(|| target.path.clone());
+    plan.requests.iter().map(|request| (request.method.clone(), path(request))).collect()
+}
+
+/// The rate the result says was asked (`--rate`): none when it began stages, which the result holds apart.
+fn asked_rate(plan: &Plan) -> Option<f64> {
+    plan.rate.filter(|_| plan.stages.is_empty())
+}
+
+/// `--stages` as the result holds them.
+fn stages_of(schedule: &crate::stages::Schedule) -> Option<Stages> {
+    schedule.stages().map(|(from, stages)| Stages { from, stages: stages.to_vec() })
+}
+
+/// What the result says of `--targets`.
+fn targets_info(plan: &Plan, targets: &crate::plan::TargetsPlan) -> TargetsInfo {
+    let mut methods = std::collections::BTreeMap::new();
+    for request in &plan.requests {
+        *methods.entry(request.method.clone()).or_default() += 1;
+    }
+    let seed = match targets.order {
+        crate::targets::Order::Random { seed } => Some(seed),
+        crate::targets::Order::RoundRobin => None,
+    };
+    TargetsInfo {
+        file: targets.file.clone(),
+        count: plan.requests.len() as u64,
+        methods,
+        order: targets.order.name().into(),
+        seed,
+    }
+}
+
+/// Open loop: each second of the timeline (every second of the window has one) holds the requests the
+/// schedule made due in it beside those completed; a partial last second, those due in its part.
+fn set_target_rates(run: &mut ModeResult, schedule: &crate::stages::Schedule) {
+    for tick in &mut run.timeline {
+        let start = tick.t as f64 - 1.0;
+        let end = start + tick.length_s.unwrap_or(1.0);
+        tick.target_rate = Some(schedule.due_by(end) - schedule.due_by(start));
+    }
+}
+
 /// What each request carries beside its method and target, credentials masked.
-fn request_summary(plan: &Plan) -> RequestSummary {
-    RequestSummary {
-        body_bytes: plan.body.len() as u64,
-        headers: plan.headers.iter().map(|(name, value)| masked_header(name, value)).collect(),
+/// None with `--targets`: each target carries its own (the result's `targets` says what they are).
+fn request_summary(plan: &Plan) -> Option<RequestSummary> {
+    match (&plan.requests[..], &plan.targets) {
+        ([one], None) => Some(RequestSummary {
+            body_bytes: one.body.len() as u64,
+            headers: one.headers.iter().map(|(name, value)| masked_header(name, value)).collect(),
+        }),
+        _ => None,
     }
 }
 
@@ -228,9 +286,10 @@ pub fn as_planned(plan: &Plan) -> RunResult {
         .iter()
         .map(|&mode| {
             let (connections, depth) = plan.shape(mode);
-            let shape = RunShape { mode, connections, depth, rate: plan.rate };
-            let recorder = crate::record::Recorder::new(Instant::now(), plan.rate.is_some());
-            ModeResult { http: Some(plan.http(mode)), ..recorder.finish(shape, Duration::ZERO) }
+            let shape = RunShape { mode, connections, depth, rate: asked_rate(plan) };
+            let recorder = crate::record::Recorder::new(Instant::now(), plan.schedule().is_some());
+            let stages = plan.schedule().and_then(|s| stages_of(&s));
+            ModeResult { http: Some(plan.http(mode)), stages, ..recorder.finish(shape, Duration::ZERO) }
         })
         .collect();
     RunResult {
@@ -239,15 +298,16 @@ pub fn as_planned(plan: &Plan) -> RunResult {
         complete: false,
         started_at: String::new(),
         target,
-        method: Some(plan.method.clone()),
+        method: Some(plan.methods().join(",")),
         command: plan.command.clone(),
-        request: Some(request_summary(plan)),
+        request: request_summary(plan),
         plan: Some(plan_summary(plan)),
         system: System { ip_local_port_range: None, tcp_tw_reuse: None, time_wait_secs: socket::TIME_WAIT_SECS },
         runs,
         shard: plan.shard,
         whole: plan.shard.map(|_| plan.whole),
         notes: Vec::new(),
+        targets: plan.targets.as_ref().map(|targets| targets_info(plan, targets)),
     }
 }
 
@@ -345,9 +405,10 @@ fn mode_notes(run: &ModeResult, ran_out_of_ports: bool, not_http: impl FnOnce() 
             0 => String::new(),
             n => format!(", and {n} were never sent (missed)"),
         };
+        let lower = if run.stages.is_some() { "the rates of --stages" } else { "--rate" };
         let text = format!(
             "{} of {} requests started more than {:?} after their scheduled time (largest lag {}){missed}: every \
-             connection was busy; raise -c or lower --rate",
+             connection was busy; raise -c or lower {lower}",
             pacing.late_starts,
             run.requests + run.errors.total() + run.in_flight_at_end,
             crate::record::LATE,

@@ -14,14 +14,18 @@ use std::time::Duration;
 use url::Url;
 
 use crate::check::{Check, Metric, Phase as CheckPhase};
-use crate::cli::{CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TlsVersionArg};
-use crate::http::request::{render, RequestSpec, RESERVED_HEADERS};
+use crate::cli::{
+    CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TargetsOrderArg, TlsVersionArg,
+};
+use crate::http::request::{field_problem, is_token_byte, render, RequestSpec};
 pub use crate::mode::{Http, Mode};
 use crate::net::source::SourceIps;
 use crate::note::{Note, NoteKind};
 use crate::profile::Profile;
 use crate::server::{CloseAfter, ServerConfig};
 use crate::shard::{Shard, WholePlan};
+use crate::stages::{Schedule, Stage};
+use crate::targets::{Entry, Order, Place};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseBy {
@@ -87,11 +91,14 @@ pub struct Plan {
     pub clamped_from: Option<u32>,
     pub depth: u32,
     pub stop: Stop,
-    /// Open loop: requests started per second, on a fixed schedule.
+    /// Open loop: requests started per second, on a fixed schedule; with `stages`, the rate they start from.
     pub rate: Option<f64>,
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// `--stages`: open loop, the rate ramping from stage to stage; the run lasts their sum (`stop`).
+    pub stages: Vec<Stage>,
+    /// What is sent: the one request of `-X`, `-H` and `--body`, or the targets of `--targets`.
+    pub requests: Vec<Request>,
+    /// `--targets`: where the requests came from, and the order they are taken in.
+    pub targets: Option<TargetsPlan>,
     pub http10: bool,
     /// `--http3`: every mode over HTTP/3 on QUIC (pipeline excluded).
     pub http3: bool,
@@ -144,19 +151,14 @@ pub struct ModePlan {
     pub depth: u32,
     /// Requests sent on one connection before the client closes it (serial and parallel: 1).
     pub requests_per_connection: Option<u64>,
-    /// The request bytes, rendered once.
-    pub request: Arc<[u8]>,
-    /// What a connection's first request sends instead: HTTP/1.1 keep-alive and pipeline connections ask for
-    /// keep-alive (`Connection: keep-alive`, as browsers do), so that a server that announces its limits only
-    /// when asked (Apache's `Keep-Alive: timeout=, max=`) announces them instead of leaving them to be learned
-    /// (docs/design.md §2). Every other mode's is `request`.
-    pub first_request: Arc<[u8]>,
-    /// The same request in parts, as HTTP/2 sends it (RFC 9113 §8.3: pseudo-headers and fields, no bytes).
-    pub parts: Arc<RequestParts>,
-    pub head_request: bool,
-    pub rate: Option<f64>,
-    /// May an unanswered request be sent again, and may it be pipelined (RFC 9110 §9.2.2)?
-    pub idempotent: bool,
+    /// Each request of the plan (one, or a target each), rendered once as this mode sends it.
+    pub requests: Arc<[Prepared]>,
+    /// The order requests take them in.
+    pub order: Order,
+    /// `--targets`: each target's figures are kept apart.
+    pub per_target: bool,
+    /// Open loop (`--rate`, `--stages`): when requests are due.
+    pub schedule: Option<Schedule>,
     /// `--close-by server` in serial and parallel: after the response, wait for the server's FIN. Every other
     /// response that ends its connection ends it at once.
     pub await_server_close: bool,
@@ -170,6 +172,56 @@ pub struct ModePlan {
     /// goes in 0-RTT (`--0rtt`, and a method safe to replay).
     pub quic: Option<Arc<crate::net::quic::Client>>,
     pub zero_rtt: bool,
+}
+
+/// One request of the run: the request `-X`, `-H` and `--body` describe, or a target of `--targets` over them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    /// Origin-form (`/api/users?page=2`); None: the run's URL's own (the embedded server's `/`).
+    pub path: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Arc<[u8]>,
+}
+
+impl Request {
+    /// RFC 9110 §9.2.2 (`http::request::idempotent`): a request that is not is never retried over HTTP/1.x,
+    /// and never pipelined with another (RFC 9112 §9.3.2).
+    pub fn idempotent(&self) -> bool {
+        crate::http::request::idempotent(&self.method)
+    }
+}
+
+/// `--targets`: where the requests came from, and the order they are taken in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetsPlan {
+    /// The file as given (`-` for standard input).
+    pub file: String,
+    pub order: Order,
+}
+
+/// One request as a mode sends it, rendered once: the hot path only copies these bytes.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub bytes: Vec<u8>,
+    /// What a connection's first request sends instead: HTTP/1.1 keep-alive and pipeline connections ask for
+    /// keep-alive (`Connection: keep-alive`, as browsers do), so that a server that announces its limits only
+    /// when asked (Apache's `Keep-Alive: timeout=, max=`) announces them instead of leaving them to be learned
+    /// (docs/design.md §2). None in every other mode: `bytes`.
+    pub first: Option<Vec<u8>>,
+    /// The same request in parts, as HTTP/2 sends it (RFC 9113 §8.3: pseudo-headers and fields, no bytes).
+    pub parts: RequestParts,
+    /// HEAD: its response has no body, whatever its head says.
+    pub head: bool,
+    /// May it be sent again when unanswered, and pipelined (`Request::idempotent`)?
+    pub idempotent: bool,
+}
+
+impl Prepared {
+    /// The bytes of a connection's first request.
+    pub fn first(&self) -> &[u8] {
+        self.first.as_deref().unwrap_or(&self.bytes)
+    }
 }
 
 /// A request's method, target, fields and body, for a protocol that does not send HTTP/1.x bytes.
@@ -251,13 +303,35 @@ impl Plan {
             version: tls_version(args.tls_version.or(profile.tls_version)),
         };
         let serve_tls = args.server.tls || profile.server_tls == Some(true);
-        let target = match (&args.url, &profile.url) {
-            (Some(_), _) | (_, Some(_)) if serve_tls => {
+        let targets_file = match (&args.targets, &profile.targets) {
+            (Some(path), _) => Some((path, true)),
+            (None, Some(path)) => Some((path, false)),
+            (None, None) => None,
+        };
+        let entries = match targets_file {
+            Some((path, by_flag)) => Some(read_targets(path).map_err(blame(by_flag, "targets", "--targets"))?),
+            None => None,
+        };
+        // Without a URL, the targets' own origin is the target, if they name one.
+        let first_absolute = match (&entries, targets_file) {
+            (Some(entries), Some((path, by_flag))) => {
+                first_absolute_url(entries, path).map_err(blame(by_flag, "targets", "--targets"))?
+            }
+            _ => None,
+        };
+        let target = match (&args.url, &profile.url, first_absolute) {
+            (Some(_), _, _) | (_, Some(_), _) if serve_tls => {
                 return Err("--tls is for the embedded server (no URL); an https:// URL speaks TLS by itself".into())
             }
-            (Some(text), _) => TargetSpec::Url(parse_url(text)?),
-            (None, Some(text)) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
-            (None, None) => {
+            (None, None, Some(_)) if serve_tls => {
+                return Err("--tls is for the embedded server (targets with paths alone, /api/users); these name \
+                            their URL, and an https:// URL speaks TLS by itself"
+                    .into())
+            }
+            (Some(text), _, _) => TargetSpec::Url(parse_url(text)?),
+            (None, Some(text), _) => TargetSpec::Url(parse_url(text).map_err(blame(false, "url", "URL"))?),
+            (None, None, Some(url)) => TargetSpec::Url(origin_of(&url)),
+            (None, None, None) => {
                 let mut config = server_config(&args.server, profile);
                 if serve_tls {
                     // Made now, trusted by this run only.
@@ -358,12 +432,70 @@ impl Plan {
                 .map_err(blame(by_flag, "body_file", "--body-file"))?,
             (None, None) => Vec::new(),
         };
+        let default = Request { method, path: None, headers, body: body.into() };
+        let (requests, targets) = match (entries, targets_file) {
+            (Some(entries), Some((path, by_flag))) => {
+                let name = path.display().to_string();
+                let given = match &target {
+                    TargetSpec::Url(url) if args.url.is_some() || profile.url.is_some() => Some(url),
+                    TargetSpec::Url(_) | TargetSpec::Embedded(_) => None,
+                };
+                // HTTP/2 and HTTP/3 forbid connection-specific fields (RFC 9113 §8.2.2, RFC 9114 §4.2).
+                let forbidden = match (http3, modes.contains(&Mode::Multiplex)) {
+                    (true, _) => Some("HTTP/3 forbids (RFC 9114 §4.2); drop it or --http3"),
+                    (false, true) => Some("HTTP/2 forbids (RFC 9113 §8.2.2); drop it or the multiplex mode"),
+                    (false, false) => None,
+                };
+                let requests = targets_requests(entries, &name, given, &default, forbidden).map_err(blame(
+                    by_flag,
+                    "targets",
+                    "--targets",
+                ))?;
+                let order = match args.targets_order.or(profile.targets_order).unwrap_or(TargetsOrderArg::RoundRobin) {
+                    TargetsOrderArg::RoundRobin => Order::RoundRobin,
+                    TargetsOrderArg::Random => {
+                        Order::Random { seed: args.seed.or(profile.seed).unwrap_or_else(crate::targets::fresh_seed) }
+                    }
+                };
+                (requests, Some(TargetsPlan { file: name, order }))
+            }
+            _ => (vec![default], None),
+        };
+        if targets.is_none() && (args.targets_order.is_some() || args.seed.is_some()) {
+            let flag = if args.seed.is_some() { "--seed" } else { "--targets-order" };
+            return Err(format!("{flag} orders the targets of --targets FILE, and there is none"));
+        }
+        if args.seed.is_some() && args.targets_order.or(profile.targets_order) != Some(TargetsOrderArg::Random) {
+            return Err("--seed is for --targets-order random: round-robin draws nothing".into());
+        }
+        let stages = match (&args.stages, &profile.stages) {
+            (Some(text), _) => crate::stages::parse(text).map_err(|e| format!("--stages {e}"))?,
+            (None, Some(stages)) => stages.clone(),
+            (None, None) => Vec::new(),
+        };
         let by_flag = args.requests.is_some() || args.duration.is_some();
-        let (requests, duration) = match (args.requests, args.duration) {
+        let (requests_asked, duration) = match (args.requests, args.duration) {
             (None, None) => (profile.requests, profile.duration),
             given => given,
         };
-        let stop = match (requests, duration) {
+        if !stages.is_empty() {
+            let (flag, key) = match (requests_asked, duration) {
+                (Some(_), _) => ("-n", "requests"),
+                (_, Some(_)) => ("-d", "duration"),
+                (None, None) => ("", ""),
+            };
+            if !flag.is_empty() {
+                let error = format!(
+                    "{flag} cannot be used with --stages: the stages are the schedule, and the run lasts their sum \
+                     ({})",
+                    humantime::format_duration(crate::stages::total(&stages))
+                );
+                let by_flag = if flag == "-n" { args.requests.is_some() } else { args.duration.is_some() };
+                return Err(blame(by_flag, key, flag)(error));
+            }
+        }
+        let stop = match (requests_asked, duration) {
+            _ if !stages.is_empty() => Stop::After(crate::stages::total(&stages)),
             (Some(_), Some(_)) if by_flag => {
                 return Err("-n/--requests and -d/--duration cannot be used together".into())
             }
@@ -440,6 +572,11 @@ impl Plan {
             Some(shard) => split(shard, connections, stop, rate, source_ips)?,
             None => (connections, stop, rate, source_ips),
         };
+        // A shard runs its share of every stage's rate, as of --rate.
+        let stages = match args.shard {
+            Some(shard) => stages.iter().map(|s| Stage { rate: shard.rate(s.rate), ..*s }).collect(),
+            None => stages,
+        };
         Ok(Plan {
             target,
             modes,
@@ -449,9 +586,9 @@ impl Plan {
             depth: args.depth.or(profile.depth).unwrap_or(DEFAULT_DEPTH),
             stop,
             rate,
-            method,
-            headers,
-            body,
+            stages,
+            requests,
+            targets,
             http10,
             http3,
             zero_rtt,
@@ -505,49 +642,50 @@ impl Plan {
         } else {
             None
         };
-        let mut headers = self.headers.clone();
-        if let Some(credentials) = &target.authorization {
-            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
-                headers.push(("Authorization".into(), credentials.clone()));
+        let asks_keep_alive = matches!(mode, Mode::Keepalive | Mode::Pipeline) && connection.is_none();
+        let prepare = |request: &Request| {
+            let mut headers = request.headers.clone();
+            if let Some(credentials) = &target.authorization {
+                if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+                    headers.push(("Authorization".into(), credentials.clone()));
+                }
             }
-        }
-        let spec = RequestSpec {
-            method: &self.method,
-            target: &target.path,
-            host: &target.host,
-            headers: &headers,
-            body: &self.body,
-            http10: self.http10,
-            connection,
-        };
-        let request: Arc<[u8]> = render(&spec).into();
-        let first_request = match mode {
-            Mode::Keepalive | Mode::Pipeline if connection.is_none() => {
-                render(&RequestSpec { connection: Some("keep-alive"), ..spec }).into()
+            let path = request.path.as_deref().unwrap_or(&target.path);
+            let spec = RequestSpec {
+                method: &request.method,
+                target: path,
+                host: &target.host,
+                headers: &headers,
+                body: &request.body,
+                http10: self.http10,
+                connection,
+            };
+            Prepared {
+                bytes: render(&spec),
+                first: asks_keep_alive.then(|| render(&RequestSpec { connection: Some("keep-alive"), ..spec.clone() })),
+                parts: RequestParts {
+                    method: request.method.clone(),
+                    authority: target.host.clone(),
+                    path: path.to_string(),
+                    headers,
+                    body: request.body.clone(),
+                },
+                head: request.method == "HEAD",
+                idempotent: request.idempotent(),
             }
-            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline | Mode::Multiplex => request.clone(),
         };
         let (connections, depth) = self.shape(mode);
         let http = self.http(mode);
-        let parts = RequestParts {
-            method: self.method.clone(),
-            authority: target.host.clone(),
-            path: target.path.clone(),
-            headers,
-            body: self.body.clone().into(),
-        };
         ModePlan {
             mode,
             http,
             connections,
             depth,
             requests_per_connection: one_shot.then_some(1),
-            request,
-            first_request,
-            parts: Arc::new(parts),
-            head_request: self.method == "HEAD",
-            rate: self.rate,
-            idempotent: self.idempotent(),
+            requests: self.requests.iter().map(prepare).collect(),
+            order: self.targets.as_ref().map_or(Order::RoundRobin, |t| t.order),
+            per_target: self.targets.is_some(),
+            schedule: self.schedule(),
             await_server_close,
             stop: self.stop,
             // A plain connection that carries one request writes once: Nagle never holds a first write back,
@@ -570,6 +708,14 @@ impl Plan {
 }
 
 impl Plan {
+    /// Open loop: when requests are due (`--rate`, or `--stages` from `--rate` or 0); None for a closed loop.
+    pub fn schedule(&self) -> Option<Schedule> {
+        match (&self.stages[..], self.rate) {
+            ([], rate) => rate.map(Schedule::constant),
+            (stages, start) => Some(Schedule::ramps(start.unwrap_or(0.0), stages)),
+        }
+    }
+
     /// The HTTP version `mode` speaks.
     pub fn http(&self, mode: Mode) -> Http {
         match mode {
@@ -584,23 +730,25 @@ impl Plan {
     pub fn shape(&self, mode: Mode) -> (u32, u32) {
         let connections = if mode == Mode::Serial { 1 } else { self.connections };
         // HTTP/2 streams are independent (RFC 9113 §5): a non-idempotent request may share the connection
-        // with others, as no response can be taken for another's. Pipelining has no such guarantee.
+        // with others, as no response can be taken for another's. Pipelining has no such guarantee: a request
+        // that is not idempotent goes alone (conn.rs), and a plan of such requests alone pipelines nothing.
         let depth = match mode {
-            Mode::Pipeline if self.idempotent() => self.depth,
+            Mode::Pipeline if self.requests.iter().any(Request::idempotent) => self.depth,
             Mode::Multiplex => self.depth,
             Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => 1,
         };
         (connections, depth)
     }
 
-    /// RFC 9110 §9.2.2: a method the server may see twice without harm. Unknown methods are not.
-    pub fn idempotent(&self) -> bool {
-        crate::http::request::idempotent(&self.method)
+    /// The methods of the requests, each once, in the order they first appear.
+    pub fn methods(&self) -> Vec<&str> {
+        distinct(self.requests.iter().map(|r| r.method.as_str()))
     }
 
-    /// RFC 8470 §4: what a server may see twice without harm, replayed 0-RTT data included.
+    /// RFC 8470 §4: what a server may see twice without harm, replayed 0-RTT data included. A connection's
+    /// first request may be any target's, so 0-RTT is used only when every one is safe so.
     fn early_data_safe(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD")
+        self.requests.iter().all(|request| matches!(request.method.as_str(), "GET" | "HEAD"))
     }
 
     /// What people should know about the plan: where it differs from what was typed.
@@ -612,11 +760,22 @@ impl Plan {
             notes.push(Note::new(NoteKind::Plan, None, text));
         }
         if self.zero_rtt && !self.early_data_safe() {
-            let text = format!(
-                "--0rtt: {} is not sent in 0-RTT (early data can be replayed; only GET and HEAD go early): every \
-                 request waits for its connection's handshake",
-                self.method
+            let unsafe_methods = distinct(
+                self.requests.iter().map(|r| r.method.as_str()).filter(|method| !matches!(*method, "GET" | "HEAD")),
             );
+            let text = match &self.requests[..] {
+                [one] => format!(
+                    "--0rtt: {} is not sent in 0-RTT (early data can be replayed; only GET and HEAD go early): every \
+                     request waits for its connection's handshake",
+                    one.method
+                ),
+                _ => format!(
+                    "--0rtt: not every target is a GET or a HEAD ({}), and a connection's first request may be any \
+                     of them: nothing is sent in 0-RTT (early data can be replayed), every request waits for its \
+                     connection's handshake",
+                    unsafe_methods.join(", ")
+                ),
+            };
             notes.push(Note::new(NoteKind::Plan, None, text));
         }
         if let Some(asked) = self.clamped_from {
@@ -631,7 +790,7 @@ impl Plan {
             notes.push(Note::new(NoteKind::Plan, None, text));
         }
         if self.latency_correction_asked {
-            let text = match self.rate {
+            let text = match self.schedule() {
                 Some(_) => {
                     "--latency-correction (oha's): with --rate, total latency always counts from each \
                             request's scheduled start; the uncorrected figure is beside it"
@@ -643,15 +802,166 @@ impl Plan {
             };
             notes.push(Note::new(NoteKind::Plan, None, text));
         }
-        if self.modes.contains(&Mode::Pipeline) && !self.idempotent() && self.depth > 1 {
+        notes.extend(self.not_pipelined());
+        if self.requests.len() > crate::record::TARGETS_APART {
             let text = format!(
-                "{} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
-                self.method, self.depth
+                "{} targets: the figures of the first {} are kept apart, the others' together as \"other\"",
+                self.requests.len(),
+                crate::record::TARGETS_APART
             );
-            notes.push(Note::new(NoteKind::Plan, Some(Mode::Pipeline), text));
+            notes.push(Note::new(NoteKind::Plan, None, text));
         }
         notes
     }
+
+    /// Pipeline mode sends a request that is not idempotent alone, with nothing else in flight on its
+    /// connection (RFC 9112 §9.3.2): what that does to the depth asked.
+    fn not_pipelined(&self) -> Option<Note> {
+        if !self.modes.contains(&Mode::Pipeline) || self.depth == 1 {
+            return None;
+        }
+        let alone: Vec<&Request> = self.requests.iter().filter(|r| !r.idempotent()).collect();
+        let methods = distinct(alone.iter().map(|r| r.method.as_str()));
+        let text = match (alone.len(), self.requests.len()) {
+            (0, _) => return None,
+            (1, 1) => format!(
+                "{} is not idempotent, so pipeline mode sends it one at a time on each connection (depth 1, not {})",
+                methods[0], self.depth
+            ),
+            (some, all) if some == all => format!(
+                "none of the {all} targets is idempotent ({}), so pipeline mode sends them one at a time on each \
+                 connection (depth 1, not {})",
+                methods.join(", "),
+                self.depth
+            ),
+            (some, all) => format!(
+                "{some} of the {all} targets {} not idempotent ({}): pipeline mode sends each such request alone \
+                 on its connection, with nothing else in flight, and pipelines the others up to --depth {}",
+                if some == 1 { "is" } else { "are" },
+                methods.join(", "),
+                self.depth
+            ),
+        };
+        Some(Note::new(NoteKind::Plan, Some(Mode::Pipeline), text))
+    }
+}
+
+/// Each method once, in the order they first appear.
+fn distinct<'a>(methods: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for method in methods {
+        if !seen.contains(&method) {
+            seen.push(method);
+        }
+    }
+    seen
+}
+
+/// The targets of `--targets PATH` (`-`: standard input), each checked, or the first problem, with its line.
+fn read_targets(path: &std::path::Path) -> Result<Vec<Entry>, String> {
+    let name = path.display();
+    let text = if path.as_os_str() == "-" {
+        crate::input::read_stdin_text(crate::input::Kind::Targets)
+    } else {
+        crate::input::read_text(path, crate::input::Kind::Targets)
+    };
+    let text = text.map_err(|e| format!("--targets {name}: {e}"))?;
+    crate::targets::parse(&text).map_err(|problem| match problem.line {
+        0 => format!("--targets {name}: {}", problem.why),
+        line => format!("--targets {name}:{line}: {}", problem.why),
+    })
+}
+
+/// The first target of `path` that names its URL, read as the run's URL is (the others are read by
+/// `targets_requests`), or the first problem with it, by its line.
+fn first_absolute_url(entries: &[Entry], path: &std::path::Path) -> Result<Option<Url>, String> {
+    let Some((line, url)) = entries.iter().find_map(|entry| match &entry.url {
+        Place::Absolute(url) => Some((entry.line, url)),
+        Place::Path(_) => None,
+    }) else {
+        return Ok(None);
+    };
+    parse_url(url).map(Some).map_err(|e| format!("--targets {}:{line}: {e}", path.display()))
+}
+
+/// The origin of a URL, as a URL of its own: scheme, host and port, `/`, no credentials.
+fn origin_of(url: &Url) -> Url {
+    let mut origin = url.clone();
+    origin.set_path("/");
+    origin.set_query(None);
+    origin.set_fragment(None);
+    let _ = origin.set_username("");
+    let _ = origin.set_password(None);
+    origin
+}
+
+/// The requests of a targets file (`name`): each entry over the defaults of `-X`, `-H` and `--body`, all on
+/// one origin, the `given` URL's if there is one. Connections are what a run measures, and they go to one
+/// server: a second origin is an error naming both. A connection-specific header is refused where the run's
+/// HTTP version `forbidden` names forbids it.
+fn targets_requests(
+    entries: Vec<Entry>,
+    name: &str,
+    given: Option<&Url>,
+    default: &Request,
+    forbidden: Option<&str>,
+) -> Result<Vec<Request>, String> {
+    let mut origin: Option<(url::Origin, String)> =
+        given.map(|url| (url.origin(), format!("the URL's, {}", url.origin().ascii_serialization())));
+    let mut requests = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let place = format!("--targets {name}:{}", entry.line);
+        let mut headers = entry.headers;
+        let path = match entry.url {
+            Place::Path(path) => path,
+            Place::Absolute(url) => {
+                let url = parse_url(&url).map_err(|e| format!("{place}: {e}"))?;
+                match &origin {
+                    Some((first, said)) if *first != url.origin() => {
+                        return Err(format!(
+                            "{place}: {} is a second origin beside {said}: the targets of a run share one origin \
+                             (scheme, host and port), as its connections are what it measures",
+                            url.origin().ascii_serialization()
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        let said = format!("{} (line {})", url.origin().ascii_serialization(), entry.line);
+                        origin = Some((url.origin(), said));
+                    }
+                }
+                // A target's own credentials, as its URL's (curl's Basic), unless it sets Authorization.
+                if let Some(credentials) = basic_auth(&url) {
+                    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+                        headers.push(("Authorization".into(), credentials));
+                    }
+                }
+                url_parts(&url).1
+            }
+        };
+        if let Some(which) = forbidden {
+            if let Some((field, value)) =
+                headers.iter().find(|(field, _)| H2_FORBIDDEN_HEADERS.iter().any(|f| field.eq_ignore_ascii_case(f)))
+            {
+                return Err(format!("{place}: header '{field}: {value}': a connection-specific header, which {which}"));
+            }
+        }
+        // -H gives the headers a target does not set itself.
+        let mut merged: Vec<(String, String)> = default
+            .headers
+            .iter()
+            .filter(|(field, _)| !headers.iter().any(|(own, _)| own.eq_ignore_ascii_case(field)))
+            .cloned()
+            .collect();
+        merged.extend(headers);
+        requests.push(Request {
+            method: entry.method.unwrap_or_else(|| default.method.clone()),
+            path: Some(path),
+            headers: merged,
+            body: entry.body.map_or_else(|| default.body.clone(), Into::into),
+        });
+    }
+    Ok(requests)
 }
 
 /// `--http1.0`, `--http3` and `--http-version` (flags, else the profile's): whether the run speaks HTTP/1.0,
@@ -831,28 +1141,11 @@ pub(crate) fn parse_header(given: &str) -> Result<(String, String), String> {
     let Some((name, value)) = given.split_once(':') else {
         return Err(format!("-H '{text}': expected 'Name: value'"));
     };
-    let name = name.trim();
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(format!("-H '{text}': '{}' is not a header name", crate::printable::printable(name)));
+    let (name, value) = (name.trim(), value.trim());
+    match field_problem(name, value) {
+        Some(why) => Err(format!("-H '{text}': {why}")),
+        None => Ok((name.to_string(), value.to_string())),
     }
-    if RESERVED_HEADERS.iter().any(|r| name.eq_ignore_ascii_case(r)) {
-        return Err(format!("-H '{text}': {name} is set by the mode (use --mode, --close-by, --http1.0 or --body)"));
-    }
-    let value = value.trim();
-    if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-        return Err(format!("-H '{text}': the value holds a line break"));
-    }
-    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; a control byte is for the server
-    // to reject or, worse, to read otherwise than a proxy in front of it does.
-    if let Some(control) = value.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(format!("-H '{text}': the value holds the control character 0x{control:02x} (RFC 9110 §5.5)"));
-    }
-    Ok((name.to_string(), value.to_string()))
-}
-
-/// RFC 9110 §5.6.2 token characters.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `--tls-version` as the TLS code knows it (for `run`, `probe` and `serve`).
@@ -885,6 +1178,7 @@ pub fn server_config(knobs: &crate::cli::ServerKnobs, profile: &Profile) -> Serv
         tls: None,
         goaway_after: knobs.server_goaway_after.or(p.server_goaway_after),
         max_concurrent_streams: knobs.server_max_streams.or(p.server_max_streams),
+        count_paths: false,
     }
 }
 
@@ -952,9 +1246,10 @@ mod tests {
     fn multiplex_takes_the_depth_for_every_method_and_refuses_connection_specific_headers() {
         let p = plan(&["--mode", "multiplex", "-X", "POST", "--depth", "8", "-H", "X-A: b"]).unwrap();
         let m = p.mode_plan(Mode::Multiplex, &target());
-        assert_eq!((m.depth, m.idempotent, m.requests_per_connection), (8, false, None));
-        assert_eq!((m.parts.method.as_str(), m.parts.authority.as_str()), ("POST", "h"));
-        assert_eq!(m.parts.headers, vec![("X-A".to_string(), "b".to_string())]);
+        assert_eq!((m.depth, m.requests[0].idempotent, m.requests_per_connection), (8, false, None));
+        let parts = &m.requests[0].parts;
+        assert_eq!((parts.method.as_str(), parts.authority.as_str()), ("POST", "h"));
+        assert_eq!(parts.headers, vec![("X-A".to_string(), "b".to_string())]);
         let err = plan(&["--mode", "multiplex", "-H", "Upgrade: h2c"]).unwrap_err();
         assert!(err.starts_with("-H 'Upgrade: h2c': a connection-specific header"), "{err}");
         assert!(plan(&["--mode", "keepalive", "-H", "Upgrade: h2c"]).is_ok());
@@ -1057,6 +1352,77 @@ mod tests {
     }
 
     #[test]
+    fn targets_take_the_flags_as_defaults_each_can_override() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-targets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("body"), b"own").unwrap();
+        let file = dir.join("t.txt");
+        let text =
+            format!("GET /a\nX-A: mine\n\nPOST http://u:p@127.0.0.1:8080/b?c=1\n@{}\n", dir.join("body").display());
+        std::fs::write(&file, text).unwrap();
+        let args = ["--targets", file.to_str().unwrap(), "-H", "x-a: default", "-H", "X-B: b", "--body", "dflt"];
+        let p = plan(&args).unwrap();
+        let TargetSpec::Url(url) = &p.target else { panic!("the targets' origin is the target") };
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/", "without its credentials");
+        let (a, b) = (&p.requests[0], &p.requests[1]);
+        assert_eq!((a.method.as_str(), a.path.as_deref(), &a.body[..]), ("GET", Some("/a"), &b"dflt"[..]));
+        assert_eq!(a.headers, vec![("X-B".into(), "b".into()), ("X-A".into(), "mine".into())], "-H fills in");
+        assert_eq!((b.method.as_str(), b.path.as_deref(), &b.body[..]), ("POST", Some("/b?c=1"), &b"own"[..]));
+        assert!(b.headers.contains(&("Authorization".into(), "Basic dTpw".into())), "its URL's credentials");
+        assert_eq!(p.methods(), ["GET", "POST"]);
+        assert_eq!(p.targets, Some(TargetsPlan { file: file.display().to_string(), order: Order::RoundRobin }));
+        // pipeline: the POST goes alone, the GET is pipelined; said in a note
+        let p = plan(&[&args[..], &["--mode", "pipeline"]].concat()).unwrap();
+        let pipeline = p.mode_plan(Mode::Pipeline, &target());
+        assert_eq!(
+            (pipeline.depth, pipeline.requests[0].idempotent, pipeline.requests[1].idempotent),
+            (16, true, false)
+        );
+        assert!(p.notes()[0].text.starts_with("1 of the 2 targets is not idempotent (POST)"), "{:?}", p.notes());
+        // a URL is read as the run's is, and named by its line
+        for (text, needle) in [
+            ("GET /a\nGET ftp://h/\n", "t.txt:2: URL 'ftp://h/': scheme 'ftp' is not http or https"),
+            ("GET http://h:0/\n", "t.txt:1: URL 'http://h:0/': port 0 is not a port"),
+            ("GET http://h/\n\nGET http://u:secret@h:0/\n", "t.txt:3: URL 'http://u:***@h:0/'"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = plan(&["--targets", file.to_str().unwrap()]).unwrap_err();
+            assert!(err.starts_with("--targets ") && err.contains(needle), "{text:?}: {err}");
+        }
+        // a header HTTP/2 forbids is named by its line, for multiplex alone
+        std::fs::write(&file, "GET /a\n\nGET /b\nUpgrade: h2c\n").unwrap();
+        let err = plan(&["--targets", file.to_str().unwrap(), "--mode", "multiplex"]).unwrap_err();
+        assert!(err.ends_with("t.txt:3: header 'Upgrade: h2c': a connection-specific header, which HTTP/2 forbids (RFC 9113 §8.2.2); drop it or the multiplex mode"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn profiles_take_targets_orders_and_stages_and_shards_split_stages() {
+        let dir = std::env::temp_dir().join(format!("connbench-plan-stages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t.txt"), "GET /a\nGET /b\n").unwrap();
+        let profile = dir.join("p.toml");
+        let text = format!(
+            "targets = \"{}\"\ntargets_order = \"random\"\nseed = 5\nstages = \"1s:10,2s:20\"\n",
+            dir.join("t.txt").display()
+        );
+        std::fs::write(&profile, text).unwrap();
+        let p = plan(&["-p", profile.to_str().unwrap()]).unwrap();
+        assert_eq!(p.targets.as_ref().unwrap().order, Order::Random { seed: 5 });
+        assert_eq!((p.stages.len(), p.stop), (2, Stop::After(Duration::from_secs(3))));
+        let schedule = p.schedule().unwrap();
+        assert_eq!((schedule.due_by(3.0), schedule.stages().unwrap().0), (35.0, 0.0), "5 up to 10/s, 30 more to 20/s");
+        // --rate is where the stages start from; a shard runs half of each
+        let p = plan(&["--stages", "2s:100", "--rate", "50", "--shard", "1/2", "-c", "2"]).unwrap();
+        assert_eq!((p.rate, p.stages[0].rate), (Some(25.0), 50.0));
+        assert_eq!(p.schedule().unwrap().due_by(2.0), 75.0);
+        std::fs::write(&profile, "mode = \"serial\"\nstages = \"1s\"\n").unwrap();
+        let err = plan(&["-p", profile.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains(":2: stages: '1s': stage 1 '1s': not DURATION:RATE"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn urls_read_as_curl_reads_them() {
         let p = plan(&["127.0.0.1:8080/x"]).unwrap();
         let TargetSpec::Url(url) = p.target else { panic!("a URL") };
@@ -1123,7 +1489,10 @@ mod tests {
         assert_eq!((parallel.connections, parallel.requests_per_connection), (8, Some(1)));
         let pipeline = p.mode_plan(Mode::Pipeline, &target());
         assert_eq!((pipeline.connections, pipeline.depth, pipeline.requests_per_connection), (8, 4, None));
-        assert_eq!(serial.request, pipeline.request);
+        assert_eq!(serial.requests[0].bytes, pipeline.requests[0].bytes);
+        // pipeline's first request on a connection asks for keep-alive; serial's is its only one
+        assert!(String::from_utf8_lossy(pipeline.requests[0].first()).contains("Connection: keep-alive\r\n"));
+        assert_eq!(serial.requests[0].first(), &serial.requests[0].bytes[..]);
     }
 
     #[test]
@@ -1131,9 +1500,12 @@ mod tests {
         for (method, idempotent) in [("GET", true), ("put", true), ("DELETE", true), ("POST", false), ("PATCH", false)]
         {
             let p = plan(&["-X", method, "--mode", "pipeline"]).unwrap();
-            assert_eq!(p.idempotent(), idempotent, "{method}");
+            assert_eq!(p.requests[0].idempotent(), idempotent, "{method}");
             let pipeline = p.mode_plan(Mode::Pipeline, &target());
-            assert_eq!((pipeline.depth, pipeline.idempotent), (if idempotent { 16 } else { 1 }, idempotent));
+            assert_eq!(
+                (pipeline.depth, pipeline.requests[0].idempotent),
+                (if idempotent { 16 } else { 1 }, idempotent)
+            );
             assert_eq!(p.notes().len(), usize::from(!idempotent), "{method}");
         }
     }
@@ -1141,10 +1513,10 @@ mod tests {
     #[test]
     fn connection_header_follows_the_mode() {
         let close = plan(&["--close-by", "server"]).unwrap().mode_plan(Mode::Serial, &target());
-        assert!(std::str::from_utf8(&close.request).unwrap().contains("Connection: close\r\n"));
+        assert!(std::str::from_utf8(&close.requests[0].bytes).unwrap().contains("Connection: close\r\n"));
         let http10 = plan(&["--http1.0"]).unwrap().mode_plan(Mode::Keepalive, &target());
-        assert!(std::str::from_utf8(&http10.request).unwrap().contains("HTTP/1.0\r\n"));
-        assert!(std::str::from_utf8(&http10.request).unwrap().contains("Connection: Keep-Alive\r\n"));
+        assert!(std::str::from_utf8(&http10.requests[0].bytes).unwrap().contains("HTTP/1.0\r\n"));
+        assert!(std::str::from_utf8(&http10.requests[0].bytes).unwrap().contains("Connection: Keep-Alive\r\n"));
     }
 
     #[test]
@@ -1169,10 +1541,10 @@ mod tests {
         // sent as typed unless -H says otherwise; the command keeps it masked
         let given = plan(&["http://user:secret@127.0.0.1:8080/"]).unwrap();
         let target = Target { authorization: basic_auth(&parse_url("http://user:secret@x/").unwrap()), ..target() };
-        let request = String::from_utf8(given.mode_plan(Mode::Keepalive, &target).request.to_vec()).unwrap();
+        let request = String::from_utf8(given.mode_plan(Mode::Keepalive, &target).requests[0].bytes.clone()).unwrap();
         assert!(request.contains("\r\nAuthorization: Basic dXNlcjpzZWNyZXQ=\r\n"), "{request}");
         let mine = plan(&["http://u:p@127.0.0.1:8080/", "-H", "authorization: Bearer x"]).unwrap();
-        let request = String::from_utf8(mine.mode_plan(Mode::Multiplex, &target).request.to_vec()).unwrap();
+        let request = String::from_utf8(mine.mode_plan(Mode::Multiplex, &target).requests[0].bytes.clone()).unwrap();
         assert!(request.contains("authorization: Bearer x") && !request.contains("Basic"), "{request}");
     }
 

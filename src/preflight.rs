@@ -190,7 +190,8 @@ pub(crate) fn multiplex_if_spoken(
     if !modes.contains(&Mode::Multiplex) || plan.http3 {
         return Ok(Multiplex { modes, connection: None, spent: None });
     }
-    if let Some(why) = engine::h2_request_error(&plan.mode_plan(Mode::Multiplex, target).parts) {
+    let multiplex = plan.mode_plan(Mode::Multiplex, target);
+    if let Some(why) = multiplex.requests.iter().find_map(|request| engine::h2_request_error(&request.parts)) {
         return Err(Failure::Usage(why));
     }
     if matches!(plan.target, TargetSpec::Embedded(_)) {
@@ -386,7 +387,8 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
 /// carries no request and is closed at once, so the server sees one connection more than the run counts.
 fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client) -> Result<(), Failure> {
     use crate::net::quic::{handshake_blocking, Refusal};
-    if let Some(why) = engine::h2_request_error(&plan.mode_plan(plan.modes[0], target).parts) {
+    let first = plan.mode_plan(plan.modes[0], target);
+    if let Some(why) = first.requests.iter().find_map(|request| engine::h2_request_error(&request.parts)) {
         return Err(Failure::Usage(why.replace("HTTP/2", "HTTP/3")));
     }
     let tried = format!("a QUIC handshake offering ALPN h3 to UDP {}", target.addr);

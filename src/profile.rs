@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use crate::check::Check;
 use crate::cli::{
     parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, HttpVersionArg,
-    ModeArg, PortPolicyArg, TlsVersionArg,
+    ModeArg, PortPolicyArg, TargetsOrderArg, TlsVersionArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -58,6 +58,14 @@ pub struct Profile {
     pub http_version: Option<HttpVersionArg>,
     #[serde(alias = "0rtt")]
     pub zero_rtt: Option<bool>,
+    /// `--targets`: a targets file, `--targets-order` and `--seed`.
+    pub targets: Option<PathBuf>,
+    #[serde(default, deserialize_with = "value_enum")]
+    pub targets_order: Option<TargetsOrderArg>,
+    pub seed: Option<u64>,
+    /// `"10s:100,30s:2000,10s:0"`, as `--stages`.
+    #[serde(default, deserialize_with = "stages")]
+    pub stages: Option<Vec<crate::stages::Stage>>,
     #[serde(default, deserialize_with = "value_enum")]
     pub close_by: Option<CloseByArg>,
     #[serde(default, deserialize_with = "duration")]
@@ -225,12 +233,15 @@ fn takes(key: &str) -> String {
         "server_stall" => "AFTER:LENGTH in quotes, as \"100:1s\"",
         "headers" => "a list of \"Name: value\" strings",
         "checks" => "a list of --check expressions, as [\"p99.total<20ms\"]",
+        "seed" => "a whole number from 0 to 18446744073709551615",
+        "stages" => "DURATION:RATE stages in quotes, as \"10s:100,30s:2000\"",
         "port_policy" => return names::<PortPolicyArg>(),
+        "targets_order" => return names::<TargetsOrderArg>(),
         "close_by" => return names::<CloseByArg>(),
         "format" => return names::<FormatArg>(),
         "http1_0" | "nodelay" | "no_progress" | "no_histogram" | "insecure" | "tls_resume" | "server_chunked"
         | "server_http10" | "server_reset" | "server_truncate" | "server_tls" | "allow_plan_change" => "true or false",
-        "body_file" | "output" | "cacert" | "baseline" => "a path in quotes",
+        "body_file" | "output" | "cacert" | "baseline" | "targets" => "a path in quotes",
         _ => "a string in quotes",
     };
     said.to_string()
@@ -314,6 +325,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
 
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     parsed(d, parse_rate)
+}
+
+fn stages<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<crate::stages::Stage>>, D::Error> {
+    parsed(d, crate::stages::parse)
 }
 
 fn stall<'de, D: Deserializer<'de>>(d: D) -> Result<Option<crate::server::Stall>, D::Error> {

@@ -79,3 +79,7 @@ mod habits;
 // The examples of README.md and docs/*.md, run again against the embedded server: their shape must hold.
 #[path = "suite/docs.rs"]
 mod docs;
+
+// --targets and --stages: requests per path counted by the server, orders, ramps, per-target checks, bad files.
+#[path = "suite/targets.rs"]
+mod targets;

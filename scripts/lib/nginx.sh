@@ -3,7 +3,7 @@
 # 127.0.0.1:$PORT answers (5 s at most), and stops it when the script exits. Needs a `log` function.
 
 # write_nginx_conf WORKER_CONNECTIONS KEEPALIVE_REQUESTS [EXTRA_LOCATION]
-# One worker, no access log, `return 200 "hello world\n"` at /. EXTRA_LOCATION is one more location
+# One worker, no access log (see ACCESS_LOG), `return 200 "hello world\n"` at /. EXTRA_LOCATION is one more location
 # block (nginx-counters.sh adds stub_status). The fd limit is raised to the worker's connections.
 # With TLS_PORT set, the same location is also served over https on 127.0.0.1:$TLS_PORT, with a self-signed
 # certificate for 127.0.0.1 made here ($WORKDIR/cert.pem: a client's --cacert), TLS 1.2 and 1.3, a shared
@@ -12,8 +12,14 @@
 # no flag for the version).
 # With H2_PORT set, the same location is served on 127.0.0.1:$H2_PORT over h2c (HTTP/2 with prior
 # knowledge; nginx 1.22 takes `listen ... http2` without TLS as that).
+# With ACCESS_LOG set, every server logs each request there: protocol, method, URI with its query, status and
+# request length (targets-nginx.sh counts the lines per method and URI).
 write_nginx_conf() {
-  local connections=$1 keepalive_requests=$2 extra=${3:-} tls="" h2=""
+  local connections=$1 keepalive_requests=$2 extra=${3:-} tls="" h2="" access="access_log off;"
+  if [ -n "${ACCESS_LOG:-}" ]; then
+    access="log_format counted '\$server_protocol \$request_method \$request_uri \$status \$request_length';
+    access_log $ACCESS_LOG counted;"
+  fi
   if [ -n "${H2_PORT:-}" ]; then
     h2="server { listen 127.0.0.1:$H2_PORT http2 backlog=65535; location / { return 200 \"hello world\\n\"; } }"
   fi
@@ -52,7 +58,7 @@ pid $WORKDIR/logs/nginx.pid;
 error_log $WORKDIR/logs/error.log warn;
 events { worker_connections $connections; }
 http {
-    access_log off;
+    $access
     keepalive_requests $keepalive_requests;
     keepalive_timeout 300;
     client_body_temp_path $WORKDIR/logs; proxy_temp_path $WORKDIR/logs; fastcgi_temp_path $WORKDIR/logs;

@@ -24,25 +24,23 @@ pub(super) struct Attempt {
     pub(super) first_byte: Option<Instant>,
     pub(super) opened_connection: bool,
     pub(super) retried: bool,
+    /// Which of the plan's requests it is.
+    pub(super) target: u32,
 }
 
 impl Attempt {
     /// A request, as `Backlog::next` gave it, sent `now` on a connection whose connect began at
     /// `connect_start`; the first on its connection pays for the connect.
-    pub(super) fn sent(
-        request: (Option<Instant>, bool),
-        first_on_connection: bool,
-        connect_start: Instant,
-        now: Instant,
-    ) -> Attempt {
+    pub(super) fn sent(request: Pending, first_on_connection: bool, connect_start: Instant, now: Instant) -> Attempt {
         let began = if first_on_connection { connect_start } else { now };
         Attempt {
-            start: request.0.unwrap_or(began),
+            start: request.start.unwrap_or(began),
             began,
             sent: now,
             first_byte: None,
             opened_connection: first_on_connection,
-            retried: request.1,
+            retried: request.retried,
+            target: request.target,
         }
     }
 
@@ -54,7 +52,7 @@ impl Attempt {
             return;
         }
         if self.too_late(ctx, done) {
-            ctx.failed(done, ErrorKind::Timeout);
+            ctx.failed(done, ErrorKind::Timeout, self.target);
         } else {
             let exchange = Exchange {
                 start: self.start,
@@ -64,14 +62,14 @@ impl Attempt {
                 done,
                 opened_connection: self.opened_connection,
             };
-            ctx.recorder.borrow_mut().completed(&exchange, status);
+            ctx.recorder.borrow_mut().completed_for(&exchange, status, self.target as usize);
             ctx.live.completed(done.saturating_duration_since(self.start), status);
         }
     }
 
-    /// The request to settle when its connection left it unanswered: where it started, and whether retried.
-    pub(super) fn request(&self) -> (Instant, bool) {
-        (self.start, self.retried)
+    /// The request to settle when its connection left it unanswered: where it started, whether retried, which.
+    pub(super) fn request(&self) -> Pending {
+        Pending { start: Some(self.start), retried: self.retried, target: self.target }
     }
 
     /// Has it waited longer than `--timeout` for its answer at `now`?
@@ -92,18 +90,26 @@ const RETEST_MOST: u32 = 128;
 const RETEST_PERIOD: Duration = Duration::from_secs(1);
 
 /// A request taken from the mode's allowance and not yet written.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Pending {
     /// Where its latency counts from, if not from its own start: its scheduled time (`--rate`), or for a
     /// retry the first attempt's start, so its latency includes the failed attempt.
     pub(super) start: Option<Instant>,
     pub(super) retried: bool,
+    /// Which of the plan's requests it is (its target), chosen when it was taken: a retry sends it again.
+    pub(super) target: u32,
 }
 
-/// Requests a worker owes: a claimed first request waiting for its connection, and retries.
+/// Requests a worker owes: claimed requests waiting for their connection or their turn (a first request, a
+/// request that may not be pipelined behind others), and retries.
 pub(super) struct Backlog {
     pub(super) pending: VecDeque<Pending>,
     pub(super) learned: Learned,
     ctx: Rc<ThreadCtx>,
+    /// This worker's number among the mode's, and how many requests it numbered itself: with `-d` the run
+    /// numbers none, and each worker takes the targets in its own sequence.
+    worker: u64,
+    numbered: u64,
 }
 
 impl Drop for Backlog {
@@ -116,8 +122,21 @@ impl Drop for Backlog {
 }
 
 impl Backlog {
-    pub(super) fn new(ctx: Rc<ThreadCtx>) -> Backlog {
-        Backlog { pending: VecDeque::new(), learned: Learned::default(), ctx }
+    pub(super) fn new(ctx: Rc<ThreadCtx>, worker: u64) -> Backlog {
+        Backlog { pending: VecDeque::new(), learned: Learned::default(), ctx, worker, numbered: 0 }
+    }
+
+    /// A new request owed, taken from the allowance: `number` is the run's for it (`-n`), if it has one.
+    pub(super) fn owe(&mut self, start: Option<Instant>, number: Option<u64>) {
+        let shared = &self.ctx.shared;
+        let target = match number {
+            Some(number) => shared.target(0, number),
+            None => {
+                self.numbered += 1;
+                shared.target(self.worker + 1, self.numbered - 1)
+            }
+        };
+        self.pending.push_back(Pending { start, retried: false, target });
     }
 
     /// An HTTP/1.x connection ended after `answered` responses: what it did to the learned limit is recorded.
@@ -129,35 +148,41 @@ impl Backlog {
         }
     }
 
-    /// How many of `want` requests a connection sends now: `owed` from this backlog first (retries, and a
-    /// first request claimed before connecting), then `fresh` ones from the mode's allowance (the `-n`
-    /// budget or the window; with `--rate`, the scheduled requests waiting).
+    /// How many of `want` requests a connection sends now: what this backlog owes first (retries, and requests
+    /// claimed before), then fresh ones from the mode's allowance (the `-n` budget or the window, claimed now and
+    /// owed until sent; with `--rate`, the scheduled requests waiting, taken as they are sent).
     /// Nothing is written once the window is over: a request that would go out then is not in flight.
-    pub(super) fn share_out(&self, ctx: &ThreadCtx, want: u64, now: Instant) -> (usize, u64) {
+    pub(super) fn share_out(&mut self, ctx: &ThreadCtx, want: u64, now: Instant) -> u64 {
         if !ctx.in_window(now) {
-            return (0, 0);
+            return 0;
         }
-        let owed = (want as usize).min(self.pending.len());
-        let fresh = match (&ctx.tickets, want - owed as u64) {
+        let owed = want.min(self.pending.len() as u64);
+        let fresh = match (&ctx.tickets, want - owed) {
             (_, 0) => 0,
             (Some(tickets), more) => more.min(tickets.waiting() as u64),
             (None, more) => {
-                let claimed = ctx.shared.claim(more, now);
+                let (claimed, first) = ctx.shared.claim(more, now);
                 ctx.issued(claimed);
+                for index in 0..claimed {
+                    self.owe(None, first.map(|first| first + index));
+                }
                 claimed
             }
         };
-        (owed, fresh)
+        owed + fresh
     }
 
-    /// The next request of a share: an owed one while `owed` says so, else a fresh one. Returns where its
-    /// latency counts from (None: from its own start) and whether it is a retry.
-    pub(super) fn next(&mut self, ctx: &ThreadCtx, owed: bool, now: Instant) -> (Option<Instant>, bool) {
-        if owed {
-            self.pending.pop_front().map_or((None, false), |p| (p.start, p.retried))
-        } else {
-            (ctx.tickets.as_ref().and_then(|t| t.take(ctx, now)), false)
+    /// The next request of a share: an owed one first, else a scheduled one (None once the window is over).
+    pub(super) fn next(&mut self, ctx: &ThreadCtx, now: Instant) -> Option<Pending> {
+        match self.pending.pop_front() {
+            Some(owed) => Some(owed),
+            None => ctx.tickets.as_ref()?.take(ctx, now),
         }
+    }
+
+    /// Is `request` one that may go again, and be pipelined (its target's method is idempotent)?
+    pub(super) fn idempotent(&self, request: &Pending) -> bool {
+        self.ctx.shared.plan.requests[request.target as usize].idempotent
     }
 
     /// A request its connection left unanswered: a close before any byte of its response, which is not a
@@ -169,49 +194,34 @@ impl Backlog {
     pub(super) fn unanswered(
         &mut self,
         ctx: &ThreadCtx,
-        request: (Instant, bool),
+        request: Pending,
         progress: bool,
         kind: ErrorKind,
         now: Instant,
     ) {
-        self.settle(ctx, request, progress, ctx.shared.plan.idempotent, kind, now);
+        let idempotent = self.idempotent(&request);
+        self.settle(ctx, request, progress, idempotent, kind, now);
     }
 
     /// A request the server said it did not process: an HTTP/2 stream above a GOAWAY's last-stream-id, reset
     /// with REFUSED_STREAM, or never sent because the connection was going away. RFC 9113 §8.7 lets such a
     /// request be retried whatever its method, so it goes again by the rule of [`Backlog::unanswered`] even
     /// when it is not idempotent (a POST), which an HTTP/1.x close leaves in doubt.
-    pub(super) fn refused(
-        &mut self,
-        ctx: &ThreadCtx,
-        request: (Instant, bool),
-        progress: bool,
-        kind: ErrorKind,
-        now: Instant,
-    ) {
+    pub(super) fn refused(&mut self, ctx: &ThreadCtx, request: Pending, progress: bool, kind: ErrorKind, now: Instant) {
         self.settle(ctx, request, progress, true, kind, now);
     }
 
     /// Sends `request` again first on the next connection when it `may` go again and the connection made
     /// `progress` (or it has not been retried yet); otherwise it fails as `kind`.
-    fn settle(
-        &mut self,
-        ctx: &ThreadCtx,
-        request: (Instant, bool),
-        progress: bool,
-        may: bool,
-        kind: ErrorKind,
-        now: Instant,
-    ) {
-        let (start, retried) = request;
+    fn settle(&mut self, ctx: &ThreadCtx, request: Pending, progress: bool, may: bool, kind: ErrorKind, now: Instant) {
         if !ctx.in_window(now) {
             return;
         }
-        if may && !ctx.shared.stopping() && (progress || !retried) {
-            self.pending.push_back(Pending { start: Some(start), retried: true });
+        if may && !ctx.shared.stopping() && (progress || !request.retried) {
+            self.pending.push_back(Pending { retried: true, ..request });
             ctx.recorder.borrow_mut().retried();
         } else {
-            ctx.failed(now, kind);
+            ctx.failed(now, kind, request.target);
         }
     }
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Sleep};
 
-use super::backlog::{Attempt, Backlog, Pending};
+use super::backlog::{Attempt, Backlog};
 use super::governor::Grant;
 use super::{LiveCounters, ThreadCtx};
 use crate::http::response::{EofOutcome, Feed, ResponseMeta, ResponseParser};
@@ -52,16 +52,19 @@ const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 struct InFlight {
     attempt: Attempt,
     parser: ResponseParser,
+    /// Its method is idempotent: others may be pipelined behind it.
+    idempotent: bool,
 }
 
-/// One connection after another until the mode's allowance ends. `owed`: the engine has claimed this worker's
-/// first request already (closed loop), so that every one of `-c` workers opens a connection.
+/// One connection after another until the mode's allowance ends. `numbered`: in a closed loop, this worker's
+/// number in the mode, whose first request the engine has claimed already, so that every one of `-c` workers
+/// opens a connection (with `-n`, the run's request of that number); None in an open loop.
 ///
 /// Memory: a task keeps room for the largest state of its future, for its whole life, so every await of the
 /// worker is kept to a few hundred bytes, what the HTTP/1.x session needs; a larger one (the multiplexed
 /// session, a TLS handshake) is boxed, and costs only while it runs. `tests/memory.rs` holds the bytes per
 /// waiting connection to a budget.
-pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
+pub(super) async fn worker(ctx: Rc<ThreadCtx>, numbered: Option<u64>) {
     let shared = &ctx.shared;
     let plan = &shared.plan;
     // HTTP/2 reads through h2's own buffers: the HTTP/1.x queue is not needed.
@@ -69,10 +72,11 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
     // Lent by the thread only while a read can fill it (`buffers.rs`).
     let mut buffer = Vec::new();
     let mut flight = VecDeque::with_capacity(http1_depth);
-    let mut backlog = Backlog::new(ctx.clone());
-    if owed {
+    let mut backlog = Backlog::new(ctx.clone(), numbered.unwrap_or(0));
+    if let Some(worker) = numbered {
         ctx.issued(1);
-        backlog.pending.push_back(Pending { start: None, retried: false });
+        let by_run = matches!(plan.stop, crate::plan::Stop::Requests(_));
+        backlog.owe(None, by_run.then_some(worker));
     }
     let mut timer = pin!(sleep_until(Instant::now().into()));
     let mut backoff = BACKOFF_FIRST;
@@ -84,18 +88,19 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
         // A connection is opened only for work: the first request is claimed before connecting, and a
         // failed connect is that request's one error.
         if backlog.pending.is_empty() {
-            let start = match &ctx.tickets {
+            match &ctx.tickets {
                 Some(tickets) => match tickets.next(&ctx).await {
-                    Some(due) => Some(due),
+                    Some(due) => backlog.pending.push_back(due),
                     None => return,
                 },
-                None if shared.claim(1, Instant::now()) == 1 => {
-                    ctx.issued(1);
-                    None
-                }
-                None => return,
-            };
-            backlog.pending.push_back(Pending { start, retried: false });
+                None => match shared.claim(1, Instant::now()) {
+                    (1, number) => {
+                        ctx.issued(1);
+                        backlog.owe(None, number);
+                    }
+                    _ => return,
+                },
+            }
         }
         let opened = match &ctx.quic {
             // Boxed (see above): a QUIC handshake's state.
@@ -116,8 +121,9 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, owed: bool) {
                 if !ctx.in_window(Instant::now()) {
                     return;
                 }
-                backlog.pending.pop_front();
-                ctx.failed(Instant::now(), kind);
+                if let Some(first) = backlog.pending.pop_front() {
+                    ctx.failed(Instant::now(), kind, first.target);
+                }
                 backoff = back_off(backoff).await;
             }
             Ok(Link::Quic(link)) => {
@@ -306,9 +312,10 @@ impl ThreadCtx {
         self.unsent.set(self.unsent.get() + count);
     }
 
-    pub(super) fn failed(&self, at: Instant, kind: ErrorKind) {
+    /// Request `target` failed as `kind`.
+    pub(super) fn failed(&self, at: Instant, kind: ErrorKind, target: u32) {
         if self.in_window(at) {
-            self.recorder.borrow_mut().failed(at, kind);
+            self.recorder.borrow_mut().failed_for(at, kind, target as usize);
             LiveCounters::bump(&self.live.errors, 1);
         }
     }
@@ -390,7 +397,7 @@ impl Session<'_> {
             // requests: 4.8 against 3.6 µs of client CPU per request on loopback (1.3x wrk's).
             if self.ctx.tickets.is_some() || self.flight.is_empty() {
                 let now = Instant::now();
-                let want = self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now);
+                let want = self.room(depth, now);
                 if want > 0 {
                     if let Err(kind) = self.write_batch(want, connect_start, now).await {
                         return self.closer_after(Ending::Failed(kind));
@@ -416,8 +423,7 @@ impl Session<'_> {
                     }
                 }
             }
-            let room = self.ctx.tickets.is_some()
-                && self.reuse.sendable(self.sent, self.flight.len() as u64, depth, Instant::now()) > 0;
+            let room = self.ctx.tickets.is_some() && self.room(depth, Instant::now()) > 0;
             let n = match self.read(end, room).await {
                 Read::Room => continue,
                 Read::Bytes(n) => n,
@@ -462,34 +468,75 @@ impl Session<'_> {
         }
     }
 
-    /// Writes up to `want` requests in one write: retries first, then new ones from the allowance.
+    /// How many more requests the connection may have written now: what the server's answers allow
+    /// (`Reuse::sendable`), and nothing behind a request that is not idempotent, nor such a request behind
+    /// others (RFC 9112 §9.3.2: it goes alone).
+    fn room(&self, depth: u64, now: Instant) -> u64 {
+        let alone_in_flight = self.flight.front().is_some_and(|f| !f.idempotent);
+        let waits_for_alone =
+            !self.flight.is_empty() && self.backlog.pending.front().is_some_and(|p| !self.backlog.idempotent(p));
+        if alone_in_flight || waits_for_alone {
+            return 0;
+        }
+        self.reuse.sendable(self.sent, self.flight.len() as u64, depth, now)
+    }
+
+    /// Writes up to `want` requests in one write: retries first, then new ones from the allowance. A request
+    /// that is not idempotent goes only with nothing in flight, and ends the batch; one met behind others
+    /// stays owed, first, for when they are answered.
     async fn write_batch(&mut self, want: u64, connect_start: Instant, now: Instant) -> Result<(), ErrorKind> {
         let ctx = self.ctx;
-        let (owed, fresh) = self.backlog.share_out(ctx, want, now);
-        let batch = owed as u64 + fresh;
+        let requests = &ctx.shared.plan.requests;
+        let share = self.backlog.share_out(ctx, want, now);
+        // A connection's first request goes alone (persistence is not known yet), and asks for keep-alive.
+        let first = self.sent == 0;
+        let mut batch = 0;
+        for _ in 0..share {
+            let Some(request) = self.backlog.next(ctx, now) else { break };
+            let prepared = &requests[request.target as usize];
+            if !prepared.idempotent && !self.flight.is_empty() {
+                self.backlog.pending.push_front(request);
+                break;
+            }
+            let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
+            let parser = ResponseParser::new(prepared.head);
+            self.flight.push_back(InFlight { attempt, parser, idempotent: prepared.idempotent });
+            self.sent += 1;
+            batch += 1;
+            if !prepared.idempotent {
+                break;
+            }
+        }
         if batch == 0 {
             return Ok(());
         }
-        let head_request = ctx.shared.plan.head_request;
-        // A connection's first request goes alone (persistence is not known yet), and asks for keep-alive.
-        let first = self.sent == 0;
-        for index in 0..batch as usize {
-            let request = self.backlog.next(ctx, index < owed, now);
-            let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
-            self.flight.push_back(InFlight { attempt, parser: ResponseParser::new(head_request) });
-            self.sent += 1;
-        }
         ctx.recorder.borrow_mut().in_flight(self.flight.len());
-        let plan = &self.ctx.shared.plan;
-        let bytes =
-            if first { &plan.first_request[..] } else { &self.ctx.shared.burst[..batch as usize * plan.request.len()] };
-        // TLS may keep records back when the socket is not yet known to be writable; the flush sends them (a
-        // plain socket's flush is a no-op, no syscall).
-        let written = match self.stream.write_all(bytes).await {
-            Ok(()) => self.stream.flush().await,
-            failed => failed,
+        // The batch is the newest of the requests in flight.
+        let from = self.flight.len() - batch;
+        let target = |f: &InFlight| f.attempt.target as usize;
+        let written = match batch {
+            1 if first => self.write(requests[target(&self.flight[from])].first()).await,
+            1 => self.write(&requests[target(&self.flight[from])].bytes).await,
+            _ => {
+                // Several requests in one write, copied into a buffer the thread lends for the write.
+                let mut joined = ctx.joined.take();
+                joined.clear();
+                for f in self.flight.range(from..) {
+                    joined.extend_from_slice(&requests[target(f)].bytes);
+                }
+                let written = self.write(&joined).await;
+                ctx.joined.set(joined);
+                written
+            }
         };
         written.map_err(|err| ErrorKind::of_io(&err))
+    }
+
+    /// Writes `bytes` whole. TLS may keep records back when the socket is not yet known to be writable; the
+    /// flush sends them (a plain socket's flush is a no-op, no syscall).
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     /// Reads into the free end of the buffer, bounded by the oldest request's timeout.
@@ -533,7 +580,7 @@ impl Session<'_> {
             biased;
             due = tickets.next(ctx) => match due {
                 Some(due) => {
-                    self.backlog.pending.push_back(Pending { start: Some(due), retried: false });
+                    self.backlog.pending.push_back(due);
                     Idle::Work
                 }
                 None => Idle::Over,
@@ -609,8 +656,9 @@ impl Session<'_> {
         match fate {
             Some(Fate::Answered(meta)) => self.complete(now, &meta),
             Some(Fate::Failed(kind)) => {
-                self.flight.pop_front();
-                self.ctx.failed(now, kind);
+                if let Some(head) = self.flight.pop_front() {
+                    self.ctx.failed(now, kind, head.attempt.target);
+                }
             }
             Some(Fate::Unanswered) | None => {}
         }
@@ -628,7 +676,7 @@ impl Session<'_> {
         for request in self.flight.drain(..) {
             // The client gave up on the oldest: any other that has waited as long timed out too.
             if matches!(ending, Ending::TimedOut) && request.attempt.too_late(self.ctx, now) {
-                self.ctx.failed(now, ErrorKind::Timeout);
+                self.ctx.failed(now, ErrorKind::Timeout, request.attempt.target);
                 continue;
             }
             self.backlog.unanswered(self.ctx, request.attempt.request(), answered > 0, unanswered, now);

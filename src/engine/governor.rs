@@ -75,7 +75,7 @@ pub fn prepare(plan: &Plan, server: SocketAddr) -> Result<Arc<Governor>, String>
 }
 
 /// New ports a plan needs within one hold of TIME_WAIT: a new connection per request in serial and
-/// parallel modes (all of them with `-n`, the rate times the hold with `--rate`); otherwise one per
+/// parallel modes (all of them with `-n`, the rate times the hold with `--rate` or `--stages`); otherwise one per
 /// connection. A duration run without a rate cannot say; its connections are the least it needs.
 fn ports_needed(plan: &Plan, hold_secs: u32) -> u64 {
     plan.modes
@@ -85,7 +85,8 @@ fn ports_needed(plan: &Plan, hold_secs: u32) -> u64 {
             if !matches!(mode, Mode::Serial | Mode::Parallel) {
                 return connections;
             }
-            match (plan.stop, plan.rate) {
+            // With stages, their peak rate held throughout: an upper bound.
+            match (plan.stop, plan.schedule().map(|schedule| schedule.peak())) {
                 (Stop::Requests(n), _) => n,
                 (Stop::After(d), Some(rate)) => (rate * d.as_secs_f64().min(f64::from(hold_secs))).ceil() as u64,
                 (Stop::After(_), None) => connections,

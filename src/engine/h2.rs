@@ -51,7 +51,7 @@ const UNSETTLED: usize = usize::MAX - 1;
 /// How often a connection whose server allows no stream looks again at the limit.
 const LIMIT_POLL: Duration = Duration::from_millis(10);
 
-/// The request as h2 sends it, built once per connection; each stream clones its parts.
+/// A request as h2 sends it, built once per mode; each stream clones its parts.
 pub(super) struct Template {
     method: Method,
     uri: Uri,
@@ -305,13 +305,12 @@ pub(super) async fn session(
             // connection costs it one more try, never a loop.
             let kind = err.get_io().map_or(ErrorKind::Other, ErrorKind::of_io);
             if let Some(first) = backlog.pending.pop_front() {
-                let now = Instant::now();
-                backlog.unanswered(ctx, (first.start.unwrap_or(connect_start), first.retried), false, kind, now);
+                let first = Pending { start: Some(first.start.unwrap_or(connect_start)), ..first };
+                backlog.unanswered(ctx, first, false, kind, Instant::now());
             }
             return Closer::Client;
         }
     };
-    let template = Template::new(&plan.parts).expect("preflight.rs checked the request before the run");
     let depth = plan.depth as usize;
     let mut conn = Multiplexed { streams: Vec::with_capacity(depth), sent: 0, answered: 0, going_away: false, heard };
     let mut cap_reported = false;
@@ -325,22 +324,23 @@ pub(super) async fn session(
         }
         if !conn.going_away && conn.streams.len() < allowed {
             let want = (allowed - conn.streams.len()) as u64;
-            conn.open_streams(ctx, backlog, &template, &mut sender, want, connect_start);
+            conn.open_streams(ctx, backlog, &mut sender, want, connect_start);
             ctx.recorder.borrow_mut().in_flight(conn.streams.len());
         }
         if allowed == 0 && conn.streams.is_empty() && !conn.going_away {
             // The server allows no stream for now (§6.5.2); a SETTINGS frame may raise the limit. The request
             // this connection owes (or would take next) waits for that up to --timeout, then fails as the
             // server's refusal. With --rate, the next due request is taken below, as on any idle connection.
-            if backlog.pending.is_empty() && ctx.tickets.is_none() && backlog.share_out(ctx, 1, Instant::now()).1 == 1 {
-                backlog.pending.push_back(Pending { start: None, retried: false });
+            if backlog.pending.is_empty() && ctx.tickets.is_none() {
+                backlog.share_out(ctx, 1, Instant::now());
             }
             if !backlog.pending.is_empty() {
                 match room(&sender, &mut connection, Instant::now() + plan.timeout).await {
                     Room::Raised => {}
                     Room::Refused => {
-                        backlog.pending.pop_front();
-                        ctx.failed(Instant::now(), ErrorKind::Refused);
+                        if let Some(refused) = backlog.pending.pop_front() {
+                            ctx.failed(Instant::now(), ErrorKind::Refused, refused.target);
+                        }
                     }
                     // What it owes stays owed, for the next connection.
                     Room::Ended(closer) => return closer,
@@ -352,7 +352,7 @@ pub(super) async fn session(
             let more = match &ctx.tickets {
                 Some(tickets) if !conn.going_away => tokio::select! {
                     biased;
-                    due = tickets.next(ctx) => due.map(|due| Pending { start: Some(due), retried: false }),
+                    due = tickets.next(ctx) => due,
                     ended = &mut connection => return closer_of(&ended),
                 },
                 _ => None,
@@ -388,11 +388,13 @@ pub(super) async fn session(
                 let now = Instant::now();
                 let timeout = plan.timeout;
                 // A stream past its time is cancelled alone (dropping it sends RST_STREAM CANCEL).
-                let before = conn.streams.len();
-                conn.streams.retain(|s| s.attempt.sent + timeout > now);
-                for _ in conn.streams.len()..before {
-                    ctx.failed(now, ErrorKind::Timeout);
-                }
+                conn.streams.retain(|s| {
+                    let alive = s.attempt.sent + timeout > now;
+                    if !alive {
+                        ctx.failed(now, ErrorKind::Timeout, s.attempt.target);
+                    }
+                    alive
+                });
                 let due = conn.streams.iter().map(|s| s.attempt.sent + timeout).min().unwrap_or(now + timeout);
                 timer.as_mut().reset(due.into());
             }
@@ -451,35 +453,29 @@ impl Multiplexed {
         &mut self,
         ctx: &ThreadCtx,
         backlog: &mut Backlog,
-        template: &Template,
         sender: &mut SendRequest<Bytes>,
         want: u64,
         connect_start: Instant,
     ) {
         let now = Instant::now();
-        let (owed, fresh) = backlog.share_out(ctx, want, now);
-        for index in 0..owed + fresh as usize {
-            let (start, retried) = backlog.next(ctx, index < owed, now);
-            let attempt = Attempt::sent((start, retried), self.sent == 0, connect_start, now);
-            match template.send(sender) {
+        for _ in 0..backlog.share_out(ctx, want, now) {
+            let Some(request) = backlog.next(ctx, now) else { return };
+            let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
+            match ctx.shared.templates[request.target as usize].send(sender) {
                 Ok(response) => {
                     self.sent += 1;
                     self.streams.push(Stream { attempt, status: 0, phase: Phase::Head(response) });
                 }
                 Err(_) => {
                     // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
-                    // for the next connection. One that took none at all spends a try of its first request,
-                    // which the server never saw, whatever its method.
+                    // for the next connection (new requests claimed and not sent are still in the backlog,
+                    // scheduled ones still in the queue). One that took none at all spends a try of its first
+                    // request, which the server never saw, whatever its method.
                     self.going_away = true;
                     if self.sent == 0 {
                         backlog.refused(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
                     } else {
-                        backlog.pending.push_front(Pending { start, retried });
-                    }
-                    // New requests claimed and not sent are owed too (scheduled ones still wait in the queue).
-                    if ctx.tickets.is_none() {
-                        let claimed_unsent = owed + fresh as usize - (index + 1).max(owed);
-                        backlog.pending.extend((0..claimed_unsent).map(|_| Pending { start: None, retried: false }));
+                        backlog.pending.push_front(request);
                     }
                     return;
                 }
@@ -512,9 +508,9 @@ impl Multiplexed {
             Fate::Failed(ErrorKind::Parse) => {
                 let heard = self.heard.borrow();
                 ctx.recorder.borrow_mut().unreadable(|| format!("{err}; it sent \"{}\"", heard.quoted()));
-                ctx.failed(now, ErrorKind::Parse);
+                ctx.failed(now, ErrorKind::Parse, stream.attempt.target);
             }
-            Fate::Failed(kind) => ctx.failed(now, kind),
+            Fate::Failed(kind) => ctx.failed(now, kind, stream.attempt.target),
         }
     }
 
@@ -528,7 +524,7 @@ impl Multiplexed {
         let now = Instant::now();
         for stream in std::mem::take(&mut self.streams) {
             match stream.attempt.first_byte {
-                Some(_) => ctx.failed(now, ErrorKind::Truncated),
+                Some(_) => ctx.failed(now, ErrorKind::Truncated, stream.attempt.target),
                 None => {
                     backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now)
                 }

@@ -128,7 +128,7 @@ enum Outcome {
     },
     /// `request` as `Attempt::request` gives it; `head`: the response head had arrived.
     Failed {
-        request: (Instant, bool),
+        request: Pending,
         head: bool,
         error: Failure,
     },
@@ -202,9 +202,8 @@ pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) 
         Err(_) => {
             // The connection died before HTTP/3 could start: its first request goes by the rule.
             if let Some(first) = backlog.pending.pop_front() {
-                let now = Instant::now();
-                let kind = ErrorKind::QuicClosed;
-                backlog.unanswered(ctx, (first.start.unwrap_or(started), first.retried), false, kind, now);
+                let first = Pending { start: Some(first.start.unwrap_or(started)), ..first };
+                backlog.unanswered(ctx, first, false, ErrorKind::QuicClosed, Instant::now());
             }
             return (closer_of(&conn), false);
         }
@@ -257,8 +256,6 @@ impl Connection<'_> {
     ) -> Closer {
         let ctx = self.ctx;
         let plan = &ctx.shared.plan;
-        let template =
-            Template::for_scheme(&plan.parts, "https").expect("preflight.rs checked the request before the run");
         let depth = plan.depth as usize;
         let mut streams = FuturesUnordered::new();
         let mut ended = None;
@@ -269,11 +266,10 @@ impl Connection<'_> {
                 let room = (depth - streams.len()) as u64;
                 let want = plan.requests_per_connection.map_or(room, |n| room.min(n - state.sent));
                 let now = Instant::now();
-                let (owed, fresh) = backlog.share_out(ctx, want, now);
-                for index in 0..owed + fresh as usize {
-                    let request = backlog.next(ctx, index < owed, now);
+                for _ in 0..backlog.share_out(ctx, want, now) {
+                    let Some(request) = backlog.next(ctx, now) else { break };
                     let first = state.sent == 0;
-                    streams.push(self.exchange(&template, request, first));
+                    streams.push(self.exchange(&ctx.shared.templates[request.target as usize], request, first));
                     state.sent += 1;
                 }
             }
@@ -284,7 +280,7 @@ impl Connection<'_> {
                 let next = match &ctx.tickets {
                     Some(tickets) if more => tokio::select! {
                         biased;
-                        due = tickets.next(ctx) => due.map(|due| Pending { start: Some(due), retried: false }),
+                        due = tickets.next(ctx) => due,
                         _ = poll_fn(|cx| driver.poll_close(cx)) => return closer_of(self.conn),
                     },
                     _ => None,
@@ -317,12 +313,7 @@ impl Connection<'_> {
 
     /// One request on its own stream: waits for stream credit, sends, reads the whole response, within
     /// `--timeout`.
-    async fn exchange(
-        &self,
-        template: &Template,
-        request: (Option<Instant>, bool),
-        first_on_connection: bool,
-    ) -> Outcome {
+    async fn exchange(&self, template: &Template, request: Pending, first_on_connection: bool) -> Outcome {
         let (ctx, credit, connect_start) = (self.ctx, self.credit, self.started);
         let mut sender = self.sender.clone();
         let claimed = Instant::now();
@@ -368,7 +359,8 @@ impl Connection<'_> {
             Ok(Err(error)) => Failure::Stream(error),
             Err(_) => Failure::Timeout,
         };
-        let request = attempt.map_or((request.0.unwrap_or(claimed), request.1), |a| a.request());
+        let request =
+            attempt.map_or(Pending { start: Some(request.start.unwrap_or(claimed)), ..request }, |a| a.request());
         Outcome::Failed { request, head, error }
     }
 }
@@ -438,7 +430,7 @@ impl Streams {
                 self.going_away |= going_away;
                 backlog.unanswered(ctx, request, self.answered > 0, kind, now);
             }
-            Fate::Failed(kind) => ctx.failed(now, kind),
+            Fate::Failed(kind) => ctx.failed(now, kind, request.target),
         }
     }
 }

@@ -76,8 +76,8 @@ impl LiveCounters {
 struct Shared {
     plan: ModePlan,
     addr: SocketAddr,
-    /// The request repeated `depth` times, so a pipelined burst is one write of a prefix.
-    burst: Vec<u8>,
+    /// Multiplex and HTTP/3: each request as h2 or h3 sends it, built once (none over HTTP/1.x).
+    templates: Vec<h2::Template>,
     requests_issued: AtomicU64,
     deadline: Option<Instant>,
     stop: &'static AtomicBool,
@@ -90,25 +90,31 @@ impl Shared {
         self.stop.load(Ordering::Relaxed) || self.governor.exhausted()
     }
 
-    /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left.
+    /// Takes up to `want` requests from the mode's allowance: the `-n` budget, or the time left; returns how
+    /// many, and with `-n` the run's number of the first (the budget counts them in order).
     /// A request claimed is a request issued: it ends in a response or one counted error.
-    fn claim(&self, want: u64, now: Instant) -> u64 {
+    fn claim(&self, want: u64, now: Instant) -> (u64, Option<u64>) {
         if want == 0 || self.stopping() {
-            return 0;
+            return (0, None);
         }
         match self.plan.stop {
             Stop::Requests(limit) => {
                 let before = self.requests_issued.fetch_add(want, Ordering::Relaxed);
-                limit.saturating_sub(before).min(want)
+                (limit.saturating_sub(before).min(want), Some(before))
             }
             Stop::After(_) => {
                 if self.deadline.is_some_and(|d| now >= d) {
-                    0
+                    (0, None)
                 } else {
-                    want
+                    (want, None)
                 }
             }
         }
+    }
+
+    /// The target of request `position` of the sequence `stream` (`targets::Order::pick`).
+    fn target(&self, stream: u64, position: u64) -> u32 {
+        self.plan.order.pick(self.plan.requests.len(), stream, position) as u32
     }
 }
 
@@ -131,6 +137,8 @@ struct ThreadCtx {
     /// HTTP/3: the thread's QUIC endpoint (its one UDP socket), instead of TCP connections.
     quic: Option<h3::Quic>,
     unsent: Cell<u64>,
+    /// Lent to a pipelining connection for the write of a batch of several requests, given back after.
+    joined: Cell<Vec<u8>>,
 }
 
 /// A connection already established, where from, and how long its handshake took; with https, the session of
@@ -165,16 +173,31 @@ pub fn run_mode(
     // slow to start neither loses part of the window nor finds the -n budget spent (every -c opens).
     let runtimes: Vec<_> = (0..threads).map(|_| runtime()).collect();
     let barrier = Arc::new(Barrier::new(threads));
-    let open_loop = plan.rate.is_some();
+    let open_loop = plan.schedule.is_some();
+    // HTTP/3 and HTTP/2 send each request from its parts (HTTP/3's :scheme is https alone, RFC 9114 §3.1).
+    let scheme = match (plan.http, plan.mode) {
+        (crate::mode::Http::Http3, _) => Some("https"),
+        (_, crate::mode::Mode::Multiplex) => Some("http"),
+        _ => None,
+    };
+    let templates = match scheme {
+        Some(scheme) => plan
+            .requests
+            .iter()
+            .map(|request| {
+                h2::Template::for_scheme(&request.parts, scheme).expect("preflight.rs checked every request")
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let requests_issued = AtomicU64::new(if open_loop { 0 } else { workers as u64 });
     let started = Instant::now();
     let deadline = match plan.stop {
         Stop::After(d) => Some(started + d),
         Stop::Requests(_) => None,
     };
-    let burst = plan.request.repeat(plan.depth as usize);
     let read_buffer = read_buffer_size(plan.connections);
-    let shared = Arc::new(Shared { plan, addr, burst, requests_issued, deadline, stop, governor });
+    let shared = Arc::new(Shared { plan, addr, templates, requests_issued, deadline, stop, governor });
     let handles: Vec<_> = runtimes
         .into_iter()
         .enumerate()
@@ -183,7 +206,8 @@ pub fn run_mode(
                 shared: shared.clone(),
                 live: live[index].clone(),
                 workers: share(workers, threads, index),
-                pacer: shared.plan.rate.map(|rate| pace::Pacer::new(rate, threads, index)),
+                first_worker: (0..index).map(|earlier| share(workers, threads, earlier)).sum(),
+                pacer: shared.plan.schedule.clone().map(|schedule| pace::Pacer::new(schedule, threads, index)),
                 started,
                 read_buffer,
                 opened: opened.take(),
@@ -219,8 +243,9 @@ fn runtime() -> tokio::runtime::Runtime {
 struct ThreadPlan {
     shared: Arc<Shared>,
     live: Arc<LiveCounters>,
-    /// Its share of the connections.
+    /// Its share of the connections, and the mode's number of its first.
     workers: usize,
+    first_worker: usize,
     pacer: Option<pace::Pacer>,
     started: Instant,
     read_buffer: usize,
@@ -257,24 +282,30 @@ fn read_buffer_size(connections: u32) -> usize {
 }
 
 fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
-    let ThreadPlan { shared, live, workers, pacer, started, read_buffer, opened, barrier } = thread;
+    let ThreadPlan { shared, live, workers, first_worker, pacer, started, read_buffer, opened, barrier } = thread;
     // The endpoint's driver is spawned on the runtime it is made in: this thread's.
     let quic = shared.plan.quic.clone().map(|client| {
         let _context = runtime.enter();
         h3::Quic::new(client, shared.addr)
     });
     let ctx = Rc::new(ThreadCtx {
-        recorder: RefCell::new(Recorder::new(started, pacer.is_some())),
+        recorder: RefCell::new(Recorder::new(started, pacer.is_some()).with_targets(if shared.plan.per_target {
+            shared.plan.requests.len()
+        } else {
+            0
+        })),
         shared,
         live,
         buffers: buffers::ReadBuffers::new(read_buffer),
         memo: RefCell::new(HeadMemo::default()),
         opened: RefCell::new(opened),
-        tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
+        tickets: pacer.clone().map(|pacer| schedule::Tickets::new(pacer, started)),
         issued: Cell::new(0),
         quic,
         unsent: Cell::new(0),
+        joined: Cell::new(Vec::new()),
     });
+    let closed_loop = pacer.is_none();
     barrier.wait();
     let local = tokio::task::LocalSet::new();
     let finished = local.block_on(&runtime, {
@@ -284,8 +315,9 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
                 match pacer {
                     Some(pacer) => schedule::pace(ctx.clone(), pacer, started, workers).await,
                     None => {
-                        let workers: Vec<_> =
-                            (0..workers).map(|_| tokio::task::spawn_local(conn::worker(ctx.clone(), true))).collect();
+                        let workers: Vec<_> = (first_worker..first_worker + workers)
+                            .map(|worker| tokio::task::spawn_local(conn::worker(ctx.clone(), Some(worker as u64))))
+                            .collect();
                         for worker in workers {
                             let _ = worker.await;
                         }
@@ -295,7 +327,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
             tokio::select! {
                 () = load => {}
                 // The open-loop pacer ends its own window, after releasing what was due before the end.
-                () = window_end(&ctx.shared, pacer.is_none()) => {}
+                () = window_end(&ctx.shared, closed_loop) => {}
             }
             Instant::now()
         }

@@ -1,7 +1,7 @@
-//! Open loop (`--rate`): each engine thread's pacer puts scheduled requests in a queue at their due times;
-//! an idle connection takes each one, a connection waiting on a pipelined response may take it too, and a
-//! new connection starts when none is free, up to the thread's share of `-c` (concurrency grows as needed,
-//! as in wrk2 and k6's arrival-rate executors). Latency counts from the scheduled time, so a stalled server
+//! Open loop (`--rate`, `--stages`): each engine thread's pacer puts scheduled requests in a queue at their
+//! due times; an idle connection takes each one, a connection waiting on a pipelined response may take it
+//! too, and a new connection starts when none is free, up to the thread's share of `-c` (concurrency grows
+//! as needed, as in wrk2 and k6's arrival-rate executors). Latency counts from the scheduled time, so a stalled server
 //! shows in it rather than slowing the schedule down (no coordinated omission).
 //!
 //! The scheduled time a request's latency counts from is the later of its due time and the pacer's wake-up:
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
+use super::backlog::Pending;
 use super::pace::Pacer;
 use super::{conn, ThreadCtx};
 use crate::plan::Stop;
@@ -101,10 +102,11 @@ impl Tickets {
         }
     }
 
-    /// Takes the oldest waiting request, recording how late it starts; returns where its latency counts from.
-    /// (Expiry is the pacer's, at its wake-ups: a worker that saw `waiting()` tickets finds them all here.)
-    /// None once the window is over: a request not written before the end is missed.
-    pub(super) fn take(&self, ctx: &ThreadCtx, now: Instant) -> Option<Instant> {
+    /// Takes the oldest waiting request, recording how late it starts: where its latency counts from, and its
+    /// target, by the run's number for it. (Expiry is the pacer's, at its wake-ups: a worker that saw
+    /// `waiting()` tickets finds them all here.) None once the window is over: a request not written before
+    /// the end is missed.
+    pub(super) fn take(&self, ctx: &ThreadCtx, now: Instant) -> Option<Pending> {
         if !ctx.in_window(now) {
             return None;
         }
@@ -119,11 +121,12 @@ impl Tickets {
         let due = self.started + self.pacer.due(k);
         ctx.recorder.borrow_mut().paced(now.saturating_duration_since(due));
         ctx.issued(1);
-        Some(due.max(released))
+        let target = ctx.shared.target(0, self.pacer.request(k));
+        Some(Pending { start: Some(due.max(released)), retried: false, target })
     }
 
     /// Waits, idle, for the next scheduled request; None once the schedule is over.
-    pub(super) async fn next(&self, ctx: &ThreadCtx) -> Option<Instant> {
+    pub(super) async fn next(&self, ctx: &ThreadCtx) -> Option<Pending> {
         loop {
             if let Some(due) = self.take(ctx, Instant::now()) {
                 return Some(due);
@@ -180,7 +183,7 @@ pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max
         let want = due - issued;
         // A ticket belongs to the window its due time falls in, whenever the pacer wakes to release it.
         let last_due = started + pacer.due(due.saturating_sub(1));
-        let granted = shared.claim(want, last_due);
+        let (granted, _) = shared.claim(want, last_due);
         tickets.release(issued, issued + granted, now);
         tickets.expire(now, shared.plan.timeout);
         issued += granted;
@@ -190,7 +193,7 @@ pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max
         }
         let unserved = (granted as usize).saturating_sub(idle);
         for _ in 0..unserved.min(max_workers - workers.len()) {
-            workers.spawn_local(conn::worker(ctx.clone(), false));
+            workers.spawn_local(conn::worker(ctx.clone(), None));
         }
         if unserved > 0 {
             tickets.room_ready.notify_waiters();
@@ -226,7 +229,7 @@ mod tests {
     #[test]
     fn tickets_waiting_longer_than_the_timeout_are_missed_and_the_queue_holds_ranges() {
         let t0 = Instant::now();
-        let tickets = Tickets::new(Pacer::new(1000.0, 1, 0), t0);
+        let tickets = Tickets::new(Pacer::new(crate::stages::Schedule::constant(1000.0), 1, 0), t0);
         // a wake-up per millisecond for 1.5 s, none taken: 1,500 tickets in 1,500 batches
         for k in 0..1500 {
             tickets.release(k, k + 1, t0 + Duration::from_millis(k));

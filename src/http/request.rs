@@ -56,6 +56,29 @@ pub fn idempotent(method: &str) -> bool {
 /// Headers the mode owns: a user value would contradict the connection strategy being measured.
 pub const RESERVED_HEADERS: [&str; 3] = ["connection", "content-length", "transfer-encoding"];
 
+/// What is wrong with a header a user gives (`-H`, a targets file), if anything: a name that is not a token,
+/// one the mode owns, a value with a line break or a control character.
+pub fn field_problem(name: &str, value: &str) -> Option<String> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Some(format!("'{}' is not a header name", crate::printable::printable(name)));
+    }
+    if RESERVED_HEADERS.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return Some(format!("{name} is set by the mode (use --mode, --close-by, --http1.0 or --body)"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        return Some("the value holds a line break".into());
+    }
+    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; a control byte is for the server
+    // to reject or, worse, to read otherwise than a proxy in front of it does.
+    let control = value.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)?;
+    Some(format!("the value holds the control character 0x{control:02x} (RFC 9110 §5.5)"))
+}
+
+/// RFC 9110 §5.6.2 token characters: what a method and a header name are made of.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// Headers whose values are credentials: shown and written masked, never as sent.
 const CREDENTIALS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 

@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, HashMap};
 use hdrhistogram::Histogram;
 
 use super::result::{
-    add_count, same_target, Hist, ModeResult, Note, NoteKind, PlanSummary, Ports, RequestSummary, RunResult, Tick,
+    add_count, same_target, Hist, ModeResult, Note, NoteKind, OtherTargets, PlanSummary, Ports, RequestSummary,
+    RunResult, Stages, TargetFigures, TargetTally, Tick,
 };
-use super::{decode, decode_hdr, set_second_latency, summarize};
+use super::{decode, decode_hdr, new_target_histogram, set_second_latency, summarize, TARGETS_LISTED};
 use crate::printable::printable;
 use crate::shard::WholePlan;
 
@@ -178,6 +179,11 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
             return differ("method", ma, mb);
         }
     }
+    let targets =
+        |r: &RunResult| r.targets.as_ref().map_or("one request".to_string(), |t| format!("{} targets", t.count));
+    if targets(a) != targets(b) {
+        return differ("targets", &targets(a), &targets(b));
+    }
     if let (Some(ra), Some(rb)) = (&a.request, &b.request) {
         if ra.body_bytes != rb.body_bytes {
             let bytes = |r: &RequestSummary| format!("{} bytes", r.body_bytes);
@@ -205,12 +211,93 @@ fn same_plan(a_name: &str, a: &RunResult, b_name: &str, b: &RunResult, sharded: 
         }
         // Open-loop latency counts from each request's scheduled time, closed-loop from its start: the
         // two cannot share a histogram. Open-loop rates may differ (each machine's share of the plan).
-        let lp = |r: &ModeResult| r.rate.map_or("closed loop".to_string(), |rate| format!("open loop (--rate {rate})"));
-        if ma.rate.is_some() != mb.rate.is_some() {
+        let lp = |r: &ModeResult| match (&r.stages, r.rate) {
+            (Some(stages), _) => format!("open loop (--stages {})", stage_durations(stages)),
+            (None, Some(rate)) => format!("open loop (--rate {rate})"),
+            (None, None) => "closed loop".to_string(),
+        };
+        let stages = |r: &ModeResult| r.stages.as_ref().map(stage_durations);
+        if ma.rate.is_some() != mb.rate.is_some() || stages(ma) != stages(mb) {
             return differ(&format!("loop ({mode})"), &lp(ma), &lp(mb));
         }
     }
     Ok(())
+}
+
+/// The stages' durations, which shards share (their rates are each shard's share).
+fn stage_durations(stages: &Stages) -> String {
+    stages.stages.iter().map(|s| format!("{}s", s.duration_s)).collect::<Vec<_>>().join(",")
+}
+
+/// Stages of shards: each ran its share of every rate, so the whole plan's are their sums.
+fn merge_stages(runs: &[(&str, &ModeResult)]) -> Option<Stages> {
+    let mut merged = runs[0].1.stages.clone()?;
+    for (_, run) in &runs[1..] {
+        let theirs = run.stages.as_ref()?;
+        merged.from += theirs.from;
+        for (mine, theirs) in merged.stages.iter_mut().zip(&theirs.stages) {
+            mine.rate += theirs.rate;
+        }
+    }
+    Some(merged)
+}
+
+/// Each target's figures added over the inputs, by its place among the targets. A target that one input
+/// lists and another keeps among its others (it was not one of that input's busiest) cannot be told apart
+/// from the rest there: it goes among the merged others too, so that every target listed has all of its
+/// figures. The busiest `TARGETS_LISTED` are listed, as a run lists them.
+fn merge_targets(runs: &[(&str, &ModeResult)]) -> Result<(Vec<TargetFigures>, Option<OtherTargets>), String> {
+    let first = runs[0].1;
+    let total = first.targets.len() as u64 + first.targets_other.as_ref().map_or(0, |o| o.targets);
+    if total == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let in_targets = |e: String| format!("targets: {e}");
+    // By index: the figures added, their latency, and how many inputs listed it.
+    let mut listed: BTreeMap<u64, (TargetFigures, Histogram<u64>, usize)> = BTreeMap::new();
+    let mut others = (TargetTally::default(), new_target_histogram());
+    for (name, run) in runs {
+        let too_large = |field| in_targets(too_large(name)(field));
+        for target in &run.targets {
+            let (mine, latency, seen) = listed.entry(target.index).or_insert_with(|| {
+                let empty = TargetFigures { tally: TargetTally::default(), ..target.clone() };
+                (empty, new_target_histogram(), 0)
+            });
+            mine.tally.checked_add_counts(&target.tally).map_err(too_large)?;
+            add_into(latency, &target.tally.latency).map_err(in_targets)?;
+            *seen += 1;
+        }
+        if let Some(other) = &run.targets_other {
+            others.0.checked_add_counts(&other.tally).map_err(too_large)?;
+            add_into(&mut others.1, &other.tally.latency).map_err(in_targets)?;
+        }
+    }
+    let mut complete = Vec::new();
+    for (_, (mut target, latency, seen)) in listed {
+        if seen == runs.len() {
+            target.tally.latency = summarize(&latency);
+            complete.push((target, latency));
+        } else {
+            others.0.checked_add_counts(&target.tally).map_err(|f| in_targets(format!("{f} passes 2^64")))?;
+            others.1.add(&latency).map_err(|e| in_targets(format!("histograms cannot be added: {e:?}")))?;
+        }
+    }
+    // The busiest first; the file's order among equals.
+    complete
+        .sort_by_key(|(t, _)| (std::cmp::Reverse(t.tally.requests.saturating_add(t.tally.errors.total())), t.index));
+    for (target, latency) in complete.drain(TARGETS_LISTED.min(complete.len())..) {
+        others.0.checked_add_counts(&target.tally).map_err(|f| in_targets(format!("{f} passes 2^64")))?;
+        others.1.add(&latency).map_err(|e| in_targets(format!("histograms cannot be added: {e:?}")))?;
+    }
+    let summed = total.saturating_sub(complete.len() as u64);
+    let other = (summed > 0)
+        .then(|| OtherTargets { targets: summed, tally: TargetTally { latency: summarize(&others.1), ..others.0 } });
+    Ok((complete.into_iter().map(|(t, _)| t).collect(), other))
+}
+
+/// Adds a serialized histogram into `sum`, which grows as needed.
+fn add_into(sum: &mut Histogram<u64>, hist: &Hist) -> Result<(), String> {
+    sum.add(decode(hist)?).map_err(|e| format!("histograms cannot be added: {e:?}"))
 }
 
 /// A count that would pass `u64::MAX` when `name`'s is added, said with the field.
@@ -250,6 +337,8 @@ fn merge_mode(runs: &[(&str, &ModeResult)]) -> Result<ModeResult, String> {
     }
     merged.ports = merge_ports(runs)?;
     merged.timeline = merge_timelines(runs)?;
+    (merged.targets, merged.targets_other) = merge_targets(runs)?;
+    merged.stages = merge_stages(runs);
     merged.started_unix_ms = runs.iter().map(|(_, r)| r.started_unix_ms).min().flatten();
     Ok(merged)
 }
@@ -423,6 +512,11 @@ fn add_second(t: u64, ticks: &[(&str, &Tick)]) -> Result<Tick, String> {
         merged.client_ips = add_some("client_ips", merged.client_ips, tick.client_ips).map_err(too_large)?;
         // As long as the longest of its parts: a whole second (None) if any was whole.
         merged.length_s = merged.length_s.zip(tick.length_s).map(|(a, b)| a.max(b));
+        // Each shard's share of the schedule's: the whole's is their sum.
+        merged.target_rate = match (merged.target_rate, tick.target_rate) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
     if ticks.len() > 1 {
         let mut sum: Option<Histogram<u64>> = None;
@@ -513,6 +607,65 @@ mod tests {
         // every second of the longer window has its entry, the ones in which nothing happened too
         assert_eq!(run.timeline.iter().map(|t| t.requests).collect::<Vec<_>>(), [2500, 0, 0]);
         assert_eq!(run.pacing, None, "closed-loop runs have no pacing");
+    }
+
+    /// A run of `--targets` whose targets (method, URL, requests of 100 µs) ran as `targets` says, through the
+    /// recorder as the engine uses it.
+    fn with_targets(targets: &[(&str, &str, u64)]) -> RunResult {
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(t0, false).with_targets(targets.len());
+        let at = |us| t0 + Duration::from_micros(us);
+        let exchange = Exchange {
+            start: at(0),
+            began: at(0),
+            sent: at(0),
+            first_byte: at(50),
+            done: at(100),
+            opened_connection: false,
+        };
+        for (index, &(_, _, requests)) in targets.iter().enumerate() {
+            (0..requests).for_each(|_| rec.completed_for(&exchange, 200, index));
+        }
+        rec.failed_for(at(10), crate::record::ErrorKind::Timeout, targets.len() - 1);
+        let names: Vec<_> = targets.iter().map(|(m, u, _)| (m.to_string(), u.to_string())).collect();
+        let listed = rec.targets(&names);
+        let shape = RunShape { mode: Mode::Keepalive, connections: 4, depth: 1, rate: None };
+        let mut run = rec.finish(shape, Duration::from_secs(1));
+        (run.targets, run.targets_other) = listed;
+        let mut result = fixture::run_result(vec![run]);
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        result.started_at = format!("targets {}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        result
+    }
+
+    #[test]
+    fn targets_add_by_place_and_one_listed_apart_from_others_goes_among_them() {
+        let a = with_targets(&[("GET", "/a", 5), ("POST", "/b", 3)]);
+        let b = with_targets(&[("GET", "/a", 1), ("POST", "/b", 7)]);
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        let listed: Vec<_> =
+            m.runs[0].targets.iter().map(|t| (t.url.as_str(), t.tally.requests, t.tally.latency.count)).collect();
+        assert_eq!(listed, [("/b", 10, 10), ("/a", 6, 6)], "the busiest first");
+        assert_eq!((m.runs[0].targets[0].tally.errors.timeout, m.runs[0].targets_other.clone()), (2, None));
+        // 150 targets: each input lists its 100 busiest; a target listed by one input and summed by the other
+        // cannot be told apart there, so it is summed in the merged result too
+        let many = |busy: u64| {
+            let names: Vec<(String, String, u64)> = (0..150)
+                .map(|i| ("GET".into(), format!("/{i}"), if i >= busy && i < busy + 100 { 2 } else { 1 }))
+                .collect();
+            let borrowed: Vec<(&str, &str, u64)> = names.iter().map(|(m, u, n)| (m.as_str(), u.as_str(), *n)).collect();
+            with_targets(&borrowed)
+        };
+        let (a, b) = (many(0), many(50));
+        let m = merge(&[("a", &a), ("b", &b)]).unwrap();
+        let run = &m.runs[0];
+        assert_eq!(run.targets.len(), 50, "/50 to /99 were listed by both");
+        assert!(run.targets.iter().all(|t| (50..100).contains(&t.index) && t.tally.requests == 4));
+        let other = run.targets_other.as_ref().unwrap();
+        assert_eq!(other.targets, 100);
+        let listed: u64 = run.targets.iter().map(|t| t.tally.requests).sum();
+        assert_eq!(listed + other.tally.requests, run.requests, "every request is in one row or the others");
+        assert_eq!(other.tally.latency.count, other.tally.requests);
     }
 
     /// Shard `index` of `count` of a plan of 5 connections, `requests` requests, started at `start_ms`.
@@ -654,13 +807,24 @@ mod tests {
         let a = measured(10, 100, 1.0);
         // each case: a change to b, and what the message must name
         type Change = fn(&mut RunResult);
-        let cases: [(Change, &str); 6] = [
+        let cases: [(Change, &str); 8] = [
             (|r| r.runs[0].connections = 8, "in connections (keepalive): 8 vs 4"),
             (|r| r.runs[0].depth = 16, "in depth (keepalive)"),
             (|r| r.runs[0].mode = Mode::Serial, "in modes: serial vs keepalive"),
             (|r| r.target = "http://10.0.0.1/".into(), "in target"),
             (|r| r.method = Some("POST".into()), "in method: POST vs GET"),
+            (
+                |r| r.targets = Some(crate::record::result::TargetsInfo { count: 3, ..Default::default() }),
+                "in targets: 3 targets vs one request",
+            ),
             (|r| r.runs[0].rate = Some(500.0), "in loop (keepalive): open loop (--rate 500) vs closed loop"),
+            (
+                |r| {
+                    let stage = crate::stages::Stage { duration_s: 5.0, rate: 100.0 };
+                    r.runs[0].stages = Some(Stages { from: 0.0, stages: vec![stage] });
+                },
+                "in loop (keepalive): open loop (--stages 5s) vs closed loop",
+            ),
         ];
         for (change, needle) in cases {
             let mut b = a.clone();
@@ -689,6 +853,14 @@ mod tests {
         let (mut a, mut b) = (a, b);
         (a.runs[0].rate, b.runs[0].rate) = (Some(100.0), Some(200.0));
         assert_eq!(merge(&[("a", &a), ("b", &b)]).unwrap().runs[0].rate, Some(300.0));
+        // and so do two shares of stages, each stage's rate and each second's target added
+        let share = |rate: f64| Stages { from: rate, stages: vec![crate::stages::Stage { duration_s: 1.0, rate }] };
+        (a.runs[0].rate, b.runs[0].rate) = (None, None);
+        (a.runs[0].stages, b.runs[0].stages) = (Some(share(10.0)), Some(share(30.0)));
+        (a.runs[0].timeline[0].target_rate, b.runs[0].timeline[0].target_rate) = (Some(10.0), Some(30.0));
+        let merged = merge(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(merged.runs[0].stages, Some(share(40.0)));
+        assert_eq!(merged.runs[0].timeline[0].target_rate, Some(40.0));
     }
 
     #[test]

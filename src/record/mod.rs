@@ -21,7 +21,10 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 
-use result::{ErrorCounts, Hist, KeepAlive, Latency, ModeResult, Pacing, QuicSummary, StatusCounts, Tick, TlsSummary};
+use result::{
+    ErrorCounts, Hist, KeepAlive, Latency, ModeResult, OtherTargets, Pacing, QuicSummary, StatusCounts, TargetFigures,
+    TargetTally, Tick, TlsSummary,
+};
 
 /// Why a request failed; one per failed request (docs/design.md §5 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +208,71 @@ fn new_second_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKABLE_US, SECOND_SIGFIG).expect("static histogram bounds are valid")
 }
 
+/// Targets of `--targets` whose figures a run keeps apart, in the file's order; the figures of any later one
+/// are kept together, as "other". Each costs a few counters and, once answered, a histogram of a few KiB per
+/// engine thread.
+pub const TARGETS_APART: usize = 1000;
+/// Targets a result lists one by one, the busiest; the others are summed as "other".
+pub const TARGETS_LISTED: usize = 100;
+
+/// Per-target latency is for a table of percentiles: 2 significant digits (1 %), and a histogram that grows
+/// to the largest value recorded, as a target's few KiB matter when a run has many.
+pub fn new_target_histogram() -> Histogram<u64> {
+    let mut histogram = Histogram::new(SECOND_SIGFIG).expect("static histogram precision is valid");
+    histogram.auto(true);
+    histogram
+}
+
+/// One target's figures in one recorder: counters, its statuses (a few codes, looked up in turn), and a
+/// histogram made at its first response.
+#[derive(Debug, Clone, Default)]
+struct TargetRecord {
+    requests: u64,
+    errors: ErrorCounts,
+    status: Vec<(u16, u64)>,
+    total: Option<Histogram<u64>>,
+}
+
+impl TargetRecord {
+    fn completed(&mut self, status: u16, total_us: u64) {
+        self.requests += 1;
+        match self.status.iter_mut().find(|(code, _)| *code == status) {
+            Some((_, count)) => *count += 1,
+            None => self.status.push((status, 1)),
+        }
+        // Not `saturating_record`: it would hold the value to the histogram's size so far instead of growing it.
+        let _ = self.total.get_or_insert_with(new_target_histogram).record(total_us);
+    }
+
+    fn merge(&mut self, other: &TargetRecord) {
+        self.requests += other.requests;
+        self.errors.add(&other.errors);
+        for &(code, count) in &other.status {
+            match self.status.iter_mut().find(|(mine, _)| *mine == code) {
+                Some((_, mine)) => *mine += count,
+                None => self.status.push((code, count)),
+            }
+        }
+        if let Some(theirs) = &other.total {
+            self.total.get_or_insert_with(new_target_histogram).add(theirs).expect("auto-resizing histograms add");
+        }
+    }
+
+    fn tally(&self) -> TargetTally {
+        TargetTally {
+            requests: self.requests,
+            errors: self.errors.clone(),
+            status_codes: self.status.iter().map(|(code, n)| (code.to_string(), *n)).collect(),
+            latency: summarize(self.total.as_ref().unwrap_or(&new_target_histogram())),
+        }
+    }
+
+    /// Requests that ended, answered or not: what "busiest" means.
+    fn ended(&self) -> u64 {
+        self.requests + self.errors.total()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Second {
     requests: u64,
@@ -257,6 +325,9 @@ pub struct Recorder {
     /// Total latency of the second `live_second`, not yet serialized into its `Second`.
     live_latency: Histogram<u64>,
     live_second: usize,
+    /// `--targets`: each target's figures by its index, the last for those past `TARGETS_APART`; empty for a
+    /// run of one request.
+    targets: Vec<TargetRecord>,
 }
 
 impl Recorder {
@@ -296,7 +367,24 @@ impl Recorder {
             current: (started, started, 0),
             live_latency: new_second_histogram(),
             live_second: 0,
+            targets: Vec::new(),
         }
+    }
+
+    /// Keeps the figures of each of `count` targets apart (`--targets`), the first `TARGETS_APART` of them;
+    /// with 0, none.
+    pub fn with_targets(mut self, count: usize) -> Recorder {
+        if count > 0 {
+            let apart = count.min(TARGETS_APART) + usize::from(count > TARGETS_APART);
+            self.targets = vec![TargetRecord::default(); apart];
+        }
+        self
+    }
+
+    /// Target `index`'s record, if the run keeps them apart.
+    fn target(&mut self, index: usize) -> Option<&mut TargetRecord> {
+        let last = self.targets.len().checked_sub(1)?;
+        self.targets.get_mut(index.min(last))
     }
 
     /// The timeline entry of the second `at` falls in. Events come in time order per thread, so the
@@ -384,7 +472,13 @@ impl Recorder {
         quic.rtt_count += 1;
     }
 
+    /// A whole response to the run's request (of a run of one request).
     pub fn completed(&mut self, exchange: &Exchange, status: u16) {
+        self.completed_for(exchange, status, 0);
+    }
+
+    /// A whole response to target `target`'s request.
+    pub fn completed_for(&mut self, exchange: &Exchange, status: u16, target: usize) {
         self.requests += 1;
         self.status.count(status);
         self.codes.count(status);
@@ -407,11 +501,23 @@ impl Recorder {
             self.live_second = index;
         }
         self.live_latency.saturating_record(total);
+        if let Some(record) = self.target(target) {
+            record.completed(status, total);
+        }
     }
 
+    /// A request of a run of one request failed.
     pub fn failed(&mut self, at: Instant, kind: ErrorKind) {
+        self.failed_for(at, kind, 0);
+    }
+
+    /// Target `target`'s request failed.
+    pub fn failed_for(&mut self, at: Instant, kind: ErrorKind, target: usize) {
         self.errors.count(kind);
         self.second(at).errors += 1;
+        if let Some(record) = self.target(target) {
+            record.errors.count(kind);
+        }
     }
 
     /// A connection closed, `by` whoever closed first; `asked`: the server's last response said the
@@ -561,6 +667,12 @@ impl Recorder {
             self.quic.get_or_insert_with(QuicRecord::default).merge(theirs);
         }
         self.most_in_flight = self.most_in_flight.max(other.most_in_flight);
+        if self.targets.len() < other.targets.len() {
+            self.targets.resize(other.targets.len(), TargetRecord::default());
+        }
+        for (mine, theirs) in self.targets.iter_mut().zip(&other.targets) {
+            mine.merge(theirs);
+        }
         if self.unreadable.is_none() {
             self.unreadable.clone_from(&other.unreadable);
         }
@@ -585,6 +697,33 @@ impl Recorder {
 
     pub fn requests(&self) -> u64 {
         self.requests
+    }
+
+    /// Each target's figures, named by `names` (method and URL, by index): the `TARGETS_LISTED` busiest, the
+    /// others summed. Empty for a run of one request.
+    pub fn targets(&self, names: &[(String, String)]) -> (Vec<TargetFigures>, Option<OtherTargets>) {
+        let apart = names.len().min(TARGETS_APART);
+        let mut order: Vec<usize> = (0..self.targets.len().min(apart)).collect();
+        // The busiest first; the file's order among equals.
+        order.sort_by_key(|&index| (std::cmp::Reverse(self.targets[index].ended()), index));
+        let listed = order.iter().take(TARGETS_LISTED).map(|&index| TargetFigures {
+            index: index as u64,
+            method: names[index].0.clone(),
+            url: names[index].1.clone(),
+            tally: self.targets[index].tally(),
+        });
+        let mut rest = TargetRecord::default();
+        for &index in order.iter().skip(TARGETS_LISTED) {
+            rest.merge(&self.targets[index]);
+        }
+        // Those past `TARGETS_APART` were recorded together, in the last record.
+        if let Some(beyond) = self.targets.get(apart) {
+            rest.merge(beyond);
+        }
+        let summed = names.len().saturating_sub(TARGETS_LISTED.min(order.len()));
+        let other = (summed > 0 && !self.targets.is_empty())
+            .then(|| OtherTargets { targets: summed as u64, tally: rest.tally() });
+        (listed.collect(), other)
     }
 
     /// Freezes the recordings into the result of one mode.
@@ -650,7 +789,7 @@ impl Recorder {
                 total_uncorrected: self.total_uncorrected.as_ref().map(summarize),
                 tls: self.tls.as_ref().map(|tls| summarize(&tls.handshake)),
             },
-            pacing: shape.rate.map(|_| self.pacing),
+            pacing: self.total_uncorrected.is_some().then_some(self.pacing),
             ports: None,
             started_unix_ms: None,
             timeline,
@@ -670,6 +809,9 @@ impl Recorder {
                 sent_packets: quic.sent_packets,
                 rtt_us: quic.rtt_sum_us.checked_div(quic.rtt_count),
             }),
+            targets: Vec::new(),
+            targets_other: None,
+            stages: None,
         }
     }
 }
@@ -1009,6 +1151,34 @@ mod tests {
         let first = decode_hdr(ticks[0].hdr.as_deref().unwrap()).unwrap();
         assert_eq!(first.len(), 101);
         assert!(first.equivalent(first.max(), 5000), "{}", first.max());
+    }
+
+    #[test]
+    fn each_target_keeps_its_own_figures_and_the_busiest_are_listed() {
+        let t0 = Instant::now();
+        let names: Vec<(String, String)> = (0..1005).map(|i| ("GET".to_string(), format!("/{i}"))).collect();
+        let mut a = Recorder::new(t0, false).with_targets(names.len());
+        let mut b = Recorder::new(t0, false).with_targets(names.len());
+        // /7: 3 ms and 40 ms, on two threads; /8: a timeout; /1003, past the targets kept apart: one response
+        a.completed_for(&exchange(t0, 0, 0, 10, 3_000, false), 200, 7);
+        b.completed_for(&exchange(t0, 0, 0, 10, 40_000, false), 503, 7);
+        b.failed_for(t0, ErrorKind::Timeout, 8);
+        a.completed_for(&exchange(t0, 0, 0, 10, 100, false), 200, 1003);
+        a.merge(&b);
+        let (listed, other) = a.targets(&names);
+        assert_eq!(listed.len(), TARGETS_LISTED);
+        let seven = &listed[0];
+        assert_eq!((seven.index, seven.url.as_str(), seven.tally.requests), (7, "/7", 2));
+        assert_eq!(seven.tally.status_codes, [("200".to_string(), 1), ("503".to_string(), 1)].into());
+        // 2 significant digits, within 1 %, and a histogram that grew to hold 40 ms
+        assert_eq!((seven.tally.latency.min_us, seven.tally.latency.max_us / 100), (2_992, 401));
+        assert_eq!((listed[1].index, listed[1].tally.errors.timeout), (8, 1), "then the one that failed");
+        assert_eq!(listed[2].index, 0, "then the file's order");
+        let other = other.unwrap();
+        assert_eq!((other.targets, other.tally.requests, other.tally.latency.count), (905, 1, 1));
+        // a run of one request keeps no targets apart
+        let single = Recorder::new(t0, false).with_targets(0);
+        assert_eq!(single.targets(&names[..1]), (vec![], None));
     }
 
     #[test]

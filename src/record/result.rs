@@ -48,6 +48,25 @@ pub struct RunResult {
     /// What a person should know that no figure says (added within schema 1; empty in older results).
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// `--targets`: where the requests came from, how many, and in what order (added within schema 1; absent
+    /// for a run of one request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<TargetsInfo>,
+}
+
+/// The targets of a run (`--targets`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetsInfo {
+    /// The file as given (`-`: standard input).
+    pub file: String,
+    pub count: u64,
+    /// How many targets use each method.
+    pub methods: BTreeMap<String, u64>,
+    /// `round-robin` or `random`.
+    pub order: String,
+    /// `random`: the seed of the draws, to repeat the run with `--seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// The request beside its method and target, so that a report says what was sent.
@@ -178,6 +197,17 @@ pub struct ModeResult {
     /// HTTP/3 only: QUIC's own figures (added within schema 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic: Option<QuicSummary>,
+    /// `--targets`: each target's figures, the busiest first, at most `record::TARGETS_LISTED` (added within
+    /// schema 1; absent for a run of one request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetFigures>,
+    /// The targets not listed in `targets`, summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_other: Option<OtherTargets>,
+    /// `--stages`: the open-loop rate's stages, and the rate they started from (added within schema 1; absent
+    /// otherwise). `rate` is then null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
 }
 
 /// What QUIC itself did under an HTTP/3 run, from quinn's connection statistics.
@@ -209,6 +239,69 @@ impl QuicSummary {
         self.lost_packets += other.lost_packets;
         self.sent_packets += other.sent_packets;
     }
+}
+
+/// The stages of an open-loop run (`--stages`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stages {
+    /// Requests per second at the start: 0, or `--rate`.
+    pub from: f64,
+    pub stages: Vec<crate::stages::Stage>,
+}
+
+/// What one target got: its requests, errors, responses by status code and total latency.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetTally {
+    pub requests: u64,
+    pub errors: ErrorCounts,
+    /// Responses by status code (`"200"`).
+    pub status_codes: BTreeMap<String, u64>,
+    /// Total latency, recorded at 2 significant digits (within 1 %).
+    pub latency: Hist,
+}
+
+impl TargetTally {
+    /// Its responses by status class, as a mode's.
+    pub fn status(&self) -> StatusCounts {
+        let mut classes = StatusCounts::default();
+        for (code, &count) in &self.status_codes {
+            // A code that is not a number, from a file, is outside 100-599 like any other such.
+            classes.count_many(code.parse().unwrap_or(0), count);
+        }
+        classes
+    }
+
+    /// Adds another's counts (not the latency: its histograms are added apart); the name of the count that
+    /// would pass `u64::MAX` if it cannot.
+    pub fn checked_add_counts(&mut self, other: &TargetTally) -> Result<(), &'static str> {
+        add_count("targets.requests", &mut self.requests, other.requests)?;
+        self.errors.checked_add(&other.errors)?;
+        for (code, &count) in &other.status_codes {
+            add_count("targets.status_codes", self.status_codes.entry(code.clone()).or_default(), count)?;
+        }
+        Ok(())
+    }
+}
+
+/// One target of `--targets`, and what it got.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetFigures {
+    /// Its place among the targets, from 0 (the file's order).
+    pub index: u64,
+    pub method: String,
+    /// Path and query on the run's origin, as sent.
+    pub url: String,
+    #[serde(flatten)]
+    pub tally: TargetTally,
+}
+
+/// The targets a result does not list one by one, summed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OtherTargets {
+    /// How many targets are summed here.
+    pub targets: u64,
+    #[serde(flatten)]
+    pub tally: TargetTally,
 }
 
 /// The TLS side of a mode's connections (docs/design.md §8).
@@ -315,14 +408,20 @@ pub struct ErrorCounts {
 impl StatusCounts {
     /// Counts one response by its status.
     pub fn count(&mut self, status: u16) {
-        match status {
-            100..=199 => self.s1xx += 1,
-            200..=299 => self.s2xx += 1,
-            300..=399 => self.s3xx += 1,
-            400..=499 => self.s4xx += 1,
-            500..=599 => self.s5xx += 1,
-            _ => self.other += 1,
-        }
+        self.count_many(status, 1);
+    }
+
+    /// Counts `n` responses of one status.
+    pub fn count_many(&mut self, status: u16, n: u64) {
+        let class = match status {
+            100..=199 => &mut self.s1xx,
+            200..=299 => &mut self.s2xx,
+            300..=399 => &mut self.s3xx,
+            400..=499 => &mut self.s4xx,
+            500..=599 => &mut self.s5xx,
+            _ => &mut self.other,
+        };
+        *class += n;
     }
 
     /// Every class by its JSON name.
@@ -722,6 +821,10 @@ pub struct Tick {
     /// second's percentiles instead of averaging them. Added within schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hdr: Option<String>,
+    /// Open loop: the requests the schedule made due in this second (its target rate), beside `requests`, those
+    /// completed in it. Added within schema 1; absent in a closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
 }
 
 /// Results built by hand for the unit tests of compare, gate and merge.
@@ -772,6 +875,9 @@ pub(crate) mod fixture {
             tls: None,
             http: None,
             quic: None,
+            targets: Vec::new(),
+            targets_other: None,
+            stages: None,
         }
     }
 
@@ -791,6 +897,7 @@ pub(crate) mod fixture {
             shard: None,
             whole: None,
             notes: Vec::new(),
+            targets: None,
         }
     }
 }

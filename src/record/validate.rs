@@ -7,7 +7,7 @@ does not decode or does not hold the samples its summary counts. Each refusal na
 Pure: no I/O.
 */
 
-use super::result::{checked_sum, Hist, ModeResult, RunResult};
+use super::result::{checked_sum, Hist, ModeResult, RunResult, TargetTally};
 use super::{decode, decode_hdr};
 
 /// The first impossible value of `result`, as `MODE FIELD: why`.
@@ -49,6 +49,18 @@ fn validate_mode(run: &ModeResult) -> Result<(), String> {
         if let Some(hdr) = &tick.hdr {
             decode_hdr(hdr).map_err(|why| format!("timeline second {}: {why}", tick.t))?;
         }
+        if let Some(target) = tick.target_rate {
+            non_negative(&format!("timeline second {} target_rate", tick.t), target)?;
+        }
+    }
+    for stage in run.stages.iter().flat_map(|s| &s.stages) {
+        non_negative("stages duration_s", stage.duration_s)?;
+        non_negative("stages rate", stage.rate)?;
+    }
+    let listed = run.targets.iter().map(|t| (format!("targets[{}]", t.index), &t.tally));
+    let other = run.targets_other.iter().map(|o| ("targets_other".to_string(), &o.tally));
+    for (name, tally) in listed.chain(other) {
+        validate_tally(tally).map_err(|why| format!("{name} {why}"))?;
     }
     if let Some(occupancy) = run.ports.as_ref().and_then(|p| p.occupancy_peak) {
         if !(0.0..=1.0).contains(&occupancy) {
@@ -56,6 +68,22 @@ fn validate_mode(run: &ModeResult) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A target's counts add up, and its histogram holds a sample per response.
+fn validate_tally(tally: &TargetTally) -> Result<(), String> {
+    let past_max = |what: &str| format!("{what}: the counts add up past {} (the most a count can be)", u64::MAX);
+    let errors = checked_sum(tally.errors.kinds()).ok_or_else(|| past_max("errors"))?;
+    checked_sum([("requests", tally.requests), ("errors", errors)]).ok_or_else(|| past_max("requests and errors"))?;
+    let responses = tally
+        .status_codes
+        .values()
+        .try_fold(0u64, |sum, &n| sum.checked_add(n))
+        .ok_or_else(|| past_max("status_codes"))?;
+    if responses != tally.requests {
+        return Err(format!("status_codes: {responses} responses for {} requests", tally.requests));
+    }
+    validate_hist(&tally.latency).map_err(|why| format!("latency: {why}"))
 }
 
 fn non_negative(field: &str, value: f64) -> Result<(), String> {
@@ -95,9 +123,13 @@ mod tests {
             done: at(90),
             opened_connection: true,
         };
-        rec.completed(&exchange, 200);
+        let mut rec = rec.with_targets(1);
+        rec.completed_for(&exchange, 200, 0);
+        let targets = rec.targets(&[("GET".into(), "/".into())]);
         let shape = RunShape { mode: Mode::Keepalive, connections: 1, depth: 1, rate: None };
-        fixture::run_result(vec![rec.finish(shape, Duration::from_secs(1))])
+        let mut run = rec.finish(shape, Duration::from_secs(1));
+        (run.targets, run.targets_other) = targets;
+        fixture::run_result(vec![run])
     }
 
     #[test]
@@ -105,7 +137,7 @@ mod tests {
         assert_eq!(validate(&measured()), Ok(()));
         // each case: the change, what the message must say
         type Change = fn(&mut ModeResult);
-        let cases: [(Change, &str); 10] = [
+        let cases: [(Change, &str); 13] = [
             (
                 |r| (_, _) = (r.status_codes.insert(200, u64::MAX), r.status_codes.insert(503, 1)),
                 "keepalive status_codes: the counts add up past",
@@ -119,6 +151,9 @@ mod tests {
             (|r| r.latency.ttfb.hdr = "not base64!".into(), "keepalive latency.ttfb: hdr is not base64"),
             (|r| r.timeline[0].hdr = Some("AAAA".into()), "keepalive timeline second 1: hdr is not an HdrHistogram"),
             (|r| r.timeline[0].length_s = Some(f64::NAN), "keepalive timeline second 1: length_s: NaN is not part"),
+            (|r| r.timeline[0].target_rate = Some(-1.0), "keepalive timeline second 1 target_rate: -1 is impossible"),
+            (|r| r.targets[0].tally.requests = 2, "keepalive targets[0] status_codes: 1 responses for 2 requests"),
+            (|r| r.targets[0].tally.latency.count = 3, "keepalive targets[0] latency: count is 3 but its histogram"),
         ];
         for (change, needle) in cases {
             let mut result = measured();

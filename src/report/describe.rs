@@ -37,10 +37,12 @@ pub fn plan_line(result: &RunResult) -> Option<String> {
     if result.runs.iter().any(|r| matches!(r.mode, Mode::Pipeline | Mode::Multiplex)) {
         parts.push(format!("--depth {}", plan.depth));
     }
-    match (plan.requests, plan.duration_s) {
-        (Some(n), _) => parts.push(format!("-n {n}")),
-        (None, Some(seconds)) => parts.push(format!("-d {}", duration(seconds))),
-        (None, None) => {}
+    // Stages are the schedule, and last their sum: they say it, not a -d.
+    match (plan.requests, plan.duration_s, stages(result)) {
+        (_, _, Some(stages)) => parts.push(format!("--stages {stages}")),
+        (Some(n), _, None) => parts.push(format!("-n {n}")),
+        (None, Some(seconds), None) => parts.push(format!("-d {}", duration(seconds))),
+        (None, None, None) => {}
     }
     if let Some(rate) = plan.rate {
         parts.push(format!("--rate {}", number(rate)));
@@ -49,6 +51,11 @@ pub fn plan_line(result: &RunResult) -> Option<String> {
         parts.push(format!("--shard {}/{}", shard.index, shard.count));
     }
     Some(parts.join(", "))
+}
+
+/// `--stages` as typed (the whole plan's, or a shard's share of it), if the result ran them.
+fn stages(result: &RunResult) -> Option<String> {
+    result.runs.iter().find_map(|r| r.stages.as_ref()).map(|s| crate::stages::spelled(&s.stages))
 }
 
 /// Seconds as a duration is typed: `10s`, `500ms`, `2m`.
@@ -106,6 +113,9 @@ pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
         let headers = |h: &[String]| if h.is_empty() { "none".to_string() } else { h.join(", ") };
         differ("headers", headers(&ra.headers), headers(&rb.headers));
     }
+    let targets =
+        |r: &RunResult| r.targets.as_ref().map_or("none".to_string(), |t| format!("{} from {}", t.count, t.file));
+    differ("--targets", targets(a), targets(b));
     let tls = |r: &RunResult| r.runs.iter().find_map(|run| run.tls.as_ref()).map(|tls| tls.version.clone());
     if let (Some(ta), Some(tb)) = (tls(a), tls(b)) {
         differ("TLS", ta, tb);
@@ -131,6 +141,9 @@ pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
             vec![("mode", ra.mode.name().to_string(), rb.mode.name().to_string())]
         };
         fields.push(("--rate", rate(ra), rate(rb)));
+        let stages =
+            |r: &ModeResult| r.stages.as_ref().map_or("none".to_string(), |s| crate::stages::spelled(&s.stages));
+        fields.push(("--stages", stages(ra), stages(rb)));
         // HTTP/3 or not (the other versions follow from the mode); a result that does not say is not compared
         if let (true, Some(ha), Some(hb)) = (ra.mode == rb.mode, ra.http, rb.http) {
             fields.push(("HTTP", ha.name().to_string(), hb.name().to_string()));
@@ -230,6 +243,23 @@ mod tests {
         b.runs[0].tls = tls("TLSv1.2");
         b.runs[0].mode = Mode::Serial;
         assert_eq!(plan_changes(&a, &b), ["mode: keepalive vs serial"]);
+    }
+
+    #[test]
+    fn stages_and_targets_are_said_and_compared() {
+        use crate::record::result::{Stages, TargetsInfo};
+        use crate::stages::Stage;
+        let mut ramp = described("GET,POST", 0, &[], PLAN);
+        let stages = |rate: f64| Stages { from: 0.0, stages: vec![Stage { duration_s: 10.0, rate }] };
+        ramp.runs[0].stages = Some(stages(100.0));
+        assert_eq!(plan_line(&ramp).as_deref(), Some("-c 50, --stages 10s:100"), "the stages, not their sum as -d");
+        let mut steeper = ramp.clone();
+        steeper.runs[0].stages = Some(stages(200.0));
+        steeper.targets = Some(TargetsInfo { file: "t.txt".into(), count: 3, ..TargetsInfo::default() });
+        assert_eq!(
+            plan_changes(&ramp, &steeper),
+            ["--targets: none vs 3 from t.txt", "--stages: 10s:100 vs 10s:200 (keepalive)"]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ A section or a row that says nothing for these runs (no `--rate`, nothing happen
 */
 
 use crate::printable::printable;
-use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult};
+use crate::record::result::{ErrorCounts, Hist, KeepAlive, ModeResult, Tick};
 
 /// One cell's worth of a figure, typed so each writer can say it its own way.
 #[derive(Debug, Clone, PartialEq)]
@@ -439,7 +439,9 @@ pub fn sections(runs: &[ModeResult]) -> Vec<Section> {
         Section { title: "connections", rows: connection_rows, notes: connection_notes },
         Section { title: "latency by phase", rows: phase_rows, notes: vec![] },
     ];
-    if any(|r| r.rate.is_some()) {
+    if any(|r| r.stages.is_some()) {
+        sections.push(Section { title: "open loop (--stages)", rows: open_loop_rows(), notes: stages_notes(runs) });
+    } else if any(|r| r.rate.is_some()) {
         sections.push(Section { title: "open loop (--rate)", rows: open_loop_rows(), notes: vec![] });
     }
     // QUIC holds no TCP port: its runs say so where the port rows would be.
@@ -505,12 +507,53 @@ fn open_loop_rows() -> Vec<Figure> {
         r.pacing.map_or(Value::Absent, |p| Value::Count(pick(&p)))
     };
     vec![
-        Figure::new("rate asked", "rate", |r| r.rate.map_or(Value::Absent, |rate| Value::Text(format!("{rate}/s")))),
+        Figure::new("rate asked", "rate", |r| match (&r.stages, r.rate) {
+            (Some(_), _) => Value::Text("stages".into()),
+            (None, Some(rate)) => Value::Text(format!("{rate}/s")),
+            (None, None) => Value::Absent,
+        }),
         latency(Phase::TotalUncorrected, Stat::P50),
         latency(Phase::TotalUncorrected, Stat::P99),
         Figure::new("late starts", "late_starts", move |r| pacing(r, |p| p.late_starts)),
         Figure::new("missed (never sent)", "missed", move |r| pacing(r, |p| p.missed)),
     ]
+}
+
+/// Achieved below this share of the target in a second is the knee of a ramp.
+pub const KNEE: f64 = 0.95;
+/// A second with fewer requests due than this says nothing about a knee: one request is 5 % of 20.
+const KNEE_LEAST_DUE: f64 = 20.0;
+
+/// The first whole second past the first in which the requests completed fell below 95 % of those due
+/// (`--stages`, `--rate`): where the server, or the client, stopped keeping up. None if none did.
+pub fn knee(run: &ModeResult) -> Option<&Tick> {
+    run.timeline.iter().find(|tick| {
+        let whole = tick.length_s.is_none() && tick.t as f64 <= run.duration_s + 1e-9;
+        let due = tick.target_rate.unwrap_or(0.0);
+        tick.t >= 2 && whole && due >= KNEE_LEAST_DUE && (tick.requests as f64) < KNEE * due
+    })
+}
+
+/// The stages, once, and for each mode the knee of its ramp.
+fn stages_notes(runs: &[ModeResult]) -> Vec<String> {
+    let Some(stages) = runs.iter().find_map(|r| r.stages.as_ref()) else { return Vec::new() };
+    let mut notes = vec![format!("stages: {}", crate::stages::describe(stages.from, &stages.stages))];
+    for run in runs.iter().filter(|r| r.stages.is_some()) {
+        notes.push(match knee(run) {
+            Some(tick) => format!(
+                "{}: achieved fell below {:.0}% of the target in second {}: {} completed of {:.0} due",
+                run.mode.name(),
+                KNEE * 100.0,
+                tick.t,
+                tick.requests,
+                tick.target_rate.unwrap_or(0.0)
+            ),
+            None => {
+                format!("{}: achieved kept within {:.0}% of the target every second", run.mode.name(), KNEE * 100.0)
+            }
+        });
+    }
+    notes
 }
 
 fn ports_worth_saying(r: &ModeResult) -> bool {
@@ -723,6 +766,39 @@ mod tests {
         old.max_in_flight = None;
         assert_eq!(depth_reached(&both).of(&old).human(), "- of 16");
         assert_eq!((max_in_flight().of(&both[1]), max_concurrent_streams().of(&old)), (Value::Count(8), Value::Absent));
+    }
+
+    #[test]
+    fn a_ramp_says_its_stages_and_where_achieved_fell_below_the_target() {
+        use crate::record::result::Stages;
+        use crate::stages::Stage;
+        let mut run = fixture::mode_result(Mode::Keepalive);
+        run.duration_s = 4.5;
+        run.stages = Some(Stages { from: 0.0, stages: vec![Stage { duration_s: 4.5, rate: 900.0 }] });
+        // each case: completed and due in seconds 1 to 5
+        let ticks = |seconds: &[(u64, f64)]| {
+            seconds
+                .iter()
+                .enumerate()
+                .map(|(i, &(requests, due))| Tick {
+                    t: i as u64 + 1,
+                    requests,
+                    target_rate: Some(due),
+                    ..Tick::default()
+                })
+                .collect::<Vec<_>>()
+        };
+        // the first second and the last, cut short, never count; nor does a second with few due
+        run.timeline = ticks(&[(1, 10.0), (19, 19.9), (300, 300.0), (500, 500.0), (10, 300.0)]);
+        assert_eq!(knee(&run).map(|t| t.t), None);
+        let notes = &sections(std::slice::from_ref(&run))[3].notes;
+        assert_eq!(notes[0], "stages: 0 → 900/s over 4s 500ms");
+        assert_eq!(notes[1], "keepalive: achieved kept within 95% of the target every second");
+        run.timeline = ticks(&[(1, 10.0), (190, 200.0), (300, 300.0), (470, 500.0), (10, 300.0)]);
+        assert_eq!(knee(&run).map(|t| t.t), Some(4), "190 of 200 is 95%; 470 of 500 is less");
+        let notes = &sections(std::slice::from_ref(&run))[3].notes;
+        assert_eq!(notes[1], "keepalive: achieved fell below 95% of the target in second 4: 470 completed of 500 due");
+        assert_eq!(sections(&[run])[3].title, "open loop (--stages)");
     }
 
     #[test]

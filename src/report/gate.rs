@@ -8,6 +8,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use crate::check::{Check, Metric, Phase};
+use crate::printable::printable;
 use crate::record::result::{Hist, ModeResult, NO_SAMPLES};
 use crate::report::figures::micros;
 
@@ -91,7 +92,10 @@ impl fmt::Display for Check {
             }
             Metric::ErrorRate | Metric::Non2xxRate => self.show(self.value),
         };
-        write!(f, "{} {} {asked}", self.metric, self.op)
+        match &self.target {
+            Some(target) => write!(f, "{}[{target}] {} {asked}", self.metric, self.op),
+            None => write!(f, "{} {} {asked}", self.metric, self.op),
+        }
     }
 }
 
@@ -110,12 +114,20 @@ pub fn evaluate(checks: &[Check], runs: &[ModeResult]) -> Vec<Row> {
     let mut rows = Vec::new();
     for run in runs {
         for check in checks {
-            let measured = check.measure(run);
+            let measured = match &check.target {
+                None => check.measure(run).ok_or_else(|| "no samples".to_string()),
+                Some(selector) => match crate::report::targets::select(run, selector) {
+                    Some(tally) => {
+                        check.measure(&crate::report::targets::as_mode(run, &tally)).ok_or("no samples".into())
+                    }
+                    None => Err(format!("no target {}", printable(selector))),
+                },
+            };
             rows.push(Row {
                 mode: run.mode.name(),
                 check: check.to_string(),
-                measured: measured.map_or_else(|| "no samples".into(), |v| check.show(v)),
-                passed: measured.is_some_and(|v| check.holds(v)),
+                measured: measured.as_ref().map_or_else(Clone::clone, |&v| check.show(v)),
+                passed: measured.is_ok_and(|v| check.holds(v)),
             });
         }
     }
@@ -191,6 +203,50 @@ mod tests {
         assert_eq!(rows[0].check, "rps >= 1000");
         assert_eq!(rows[1].check, "p99.total < 20ms");
         assert_eq!(rows[2].check, "error_rate < 1%");
+    }
+
+    #[test]
+    fn a_check_on_one_target_measures_its_own_figures() {
+        use crate::record::result::{TargetFigures, TargetTally};
+        let mut histogram = crate::record::new_target_histogram();
+        (0..99).for_each(|_| histogram.record(1000).unwrap());
+        histogram.record(50_000).unwrap();
+        let mut slow =
+            TargetTally { requests: 100, latency: crate::record::summarize(&histogram), ..Default::default() };
+        slow.status_codes.insert("200".into(), 98);
+        slow.status_codes.insert("503".into(), 2);
+        slow.errors.timeout = 1;
+        let mut run = run(1000.0, 1000, 0, 500);
+        run.duration_s = 10.0;
+        run.targets = vec![
+            TargetFigures { index: 0, method: "GET".into(), url: "/fast".into(), tally: TargetTally::default() },
+            TargetFigures { index: 1, method: "POST".into(), url: "/slow".into(), tally: slow },
+        ];
+        let checks: Vec<_> = [
+            "p99.total[/slow]<20ms",
+            "p95.total[/slow]<2ms",
+            "errors[POST /slow]<=0",
+            "non_2xx[/slow]<=2",
+            "rps[/slow]>=10",
+            "p99.total[/none]<1s",
+        ]
+        .map(|c| Check::parse(c).unwrap())
+        .into();
+        let rows = evaluate(&checks, &[run]);
+        let summary: Vec<_> = rows.iter().map(|r| (r.check.as_str(), r.measured.as_str(), r.passed)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                // 99 of its 100 took 1 ms
+                ("p99.total[/slow] < 20ms", "1.00ms", true),
+                // 2 significant digits: 1 ms reads as its bucket's top, 1003 µs
+                ("p95.total[/slow] < 2ms", "1.00ms", true),
+                ("errors[POST /slow] <= 0", "1", false),
+                ("non_2xx[/slow] <= 2", "2", true),
+                ("rps[/slow] >= 10", "10.0", true),
+                ("p99.total[/none] < 1s", "no target /none", false),
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::record::result::{ModeResult, RunResult, Tick};
 use crate::report::chart::{escape, percentile_x, short_count, supported_x, Axis, Band, Chart, Series};
 use crate::report::describe;
 use crate::report::figures::{self, Phase};
+use crate::report::targets;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:940px}\
 h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}\
@@ -61,6 +62,9 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "<p class=\"meta\">{what}: <code>{}</code></p>", escape(&line))?;
         }
     }
+    if let Some(targets) = targets::header(result) {
+        writeln!(out, "<p class=\"meta\">{}</p>", escape(&targets))?;
+    }
     if !result.complete {
         writeln!(out, "<p class=\"warn\">interrupted: partial results</p>")?;
     }
@@ -102,7 +106,14 @@ fn write_result(result: &RunResult, out: &mut impl Write) -> io::Result<()> {
     }
 
     writeln!(out, "<h2>Summary</h2>")?;
-    summary_table(runs, out)
+    summary_table(runs, out)?;
+    if runs.iter().any(|r| !r.targets.is_empty()) {
+        writeln!(out, "<h2>Targets</h2>")?;
+        for run in runs {
+            targets::write_html(run, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// The command as typed, under the name people type: results written by older builds kept the binary's
@@ -230,16 +241,17 @@ fn timeline_charts(run: &ModeResult) -> Vec<Chart> {
         let max = series.iter().flat_map(|s| s.points().map(|p| p.1)).fold(0.0, f64::max);
         chart(title, Axis::values(max, y_label), series)
     };
-    let mut charts = vec![counts(
-        "requests/s and errors/s",
-        "per second",
-        vec![
-            // Broken where nothing completed, as the latency lines are: the band says 0 there, and a line
-            // down to 0 and up again would draw a decline and a recovery that no second measured.
-            line("requests", "#1f77b4", &|s| (s.tick.requests > 0).then(|| s.rate(s.tick.requests))),
-            line("errors", "#d62728", &|s| Some(s.rate(s.tick.errors))),
-        ],
-    )];
+    let mut rates = vec![
+        // Broken where nothing completed, as the latency lines are: the band says 0 there, and a line
+        // down to 0 and up again would draw a decline and a recovery that no second measured.
+        line("requests", "#1f77b4", &|s| (s.tick.requests > 0).then(|| s.rate(s.tick.requests))),
+        line("errors", "#d62728", &|s| Some(s.rate(s.tick.errors))),
+    ];
+    // Open loop: what the schedule asked (the requests due in the second, as a rate), beside what was achieved.
+    if run.timeline.iter().any(|t| t.target_rate.is_some()) {
+        rates.insert(0, line("target", "#7f7f7f", &|s| s.tick.target_rate.map(|due| due / s.length)));
+    }
+    let mut charts = vec![counts("requests/s and errors/s", "per second", rates)];
     let latency = vec![
         line("p50", "#2ca02c", &|s| s.tick.p50_us.map(|v| v as f64)),
         line("p99", "#ff7f0e", &|s| s.tick.p99_us.map(|v| v as f64)),

@@ -8,6 +8,7 @@ use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::describe;
 use crate::report::figures::{self, latency, Figure, Phase, Stat, Value};
+use crate::report::targets;
 
 /// The table's columns; https adds the TLS handshake beside connect, and the handshakes that resumed; a run
 /// deeper than one request per connection adds what its depth came to, and the server's HTTP/2 stream limit
@@ -68,6 +69,9 @@ pub fn write_all(results: &[(&str, &RunResult)], out: &mut impl Write) -> io::Re
         writeln!(out, "No mode ran: no completed request.")?;
     } else {
         table(results, several, out)?;
+        for (_, result) in results {
+            targets::write_markdown(result, out)?;
+        }
     }
     let mut lines = Vec::new();
     for (name, result) in results {
@@ -88,12 +92,17 @@ pub fn write_all(results: &[(&str, &RunResult)], out: &mut impl Write) -> io::Re
     Ok(())
 }
 
-/// The request and the plan: request `POST, body 13 bytes`, plan `-c 50, -d 10s`.
+/// The request and the plan: request `POST, body 13 bytes`, plan `-c 50, -d 10s`; with `--targets`, what they
+/// are.
 fn described(result: &RunResult) -> Option<String> {
-    let parts: Vec<String> = [("request", describe::request_line(result)), ("plan", describe::plan_line(result))]
-        .into_iter()
-        .filter_map(|(what, line)| Some(format!("{what} `{}`", line?)))
-        .collect();
+    let parts: Vec<String> = [
+        ("request", describe::request_line(result)),
+        ("plan", describe::plan_line(result)),
+        ("targets", targets::described(result)),
+    ]
+    .into_iter()
+    .filter_map(|(what, line)| Some(format!("{what} `{}`", line?)))
+    .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 

@@ -17,6 +17,7 @@ mod histogram;
 mod html;
 mod markdown;
 pub mod ports;
+mod targets;
 mod text;
 
 pub use figures::micros;

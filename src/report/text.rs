@@ -8,7 +8,7 @@ use crate::printable::printable;
 use crate::record::result::{ModeResult, RunResult};
 use crate::report::describe;
 use crate::report::figures::{self, Figure};
-use crate::report::{histogram, Look};
+use crate::report::{histogram, targets, Look};
 
 const LABEL: usize = 26;
 const COLUMN: usize = 12;
@@ -24,6 +24,9 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
     }
     if let Some(plan) = describe::plan_line(result) {
         writeln!(out, "plan: {plan}")?;
+    }
+    if let Some(targets) = targets::header(result) {
+        writeln!(out, "{targets}")?;
     }
     writeln!(out)?;
     if runs.is_empty() {
@@ -48,6 +51,9 @@ pub fn write(result: &RunResult, look: Look, out: &mut impl Write) -> io::Result
         if i == 0 {
             for note in &result.notes {
                 writeln!(out, "  {}", note.line())?;
+            }
+            for run in runs {
+                targets::write_text(run, out)?;
             }
         }
     }

@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::page::{self, Resource};
 use super::render::{ConnHeader, Framing, Rendered};
-use super::request::{discard_chunked, parse_head, Body, Head, Parsed, Progress};
+use super::request::{discard_chunked, parse_head, seen, Body, Head, Parsed, Progress};
 use super::{ServerConfig, ServerStats, TLS_HANDSHAKE_LIMIT};
 use crate::net::stream::Stream;
 
@@ -288,6 +288,12 @@ impl Conn {
                     return;
                 }
                 Parsed::Complete { len, head, body } => {
+                    if sh.config.count_paths {
+                        if let Some((key, headers, length)) = seen(&self.buf[self.start..self.start + len]) {
+                            sh.stats.count_path(key.clone(), headers.iter().map(String::as_str));
+                            sh.stats.count_body(&key, length);
+                        }
+                    }
                     self.start += len;
                     self.new_requests += 1;
                     if head.post_like && !self.queue.is_empty() {

@@ -90,13 +90,19 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: 
                     }
                     accepted += 1;
                     shared.stats.requests.fetch_add(1, Relaxed);
+                    let path = config.count_paths.then(|| {
+                        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                        let key = format!("{} {path}", request.method());
+                        shared.stats.count_path(key.clone(), request.headers().keys().map(|name| name.as_str()));
+                        key
+                    });
                     let in_flight = open.fetch_add(1, Relaxed) + 1;
                     shared.stats.max_in_flight.fetch_max(in_flight, Relaxed);
                     if config.goaway_after == Some(accepted) {
                         shared.stats.closed_by_server.fetch_add(1, Relaxed);
                         connection.graceful_shutdown();
                     }
-                    answering.spawn(answer(request, respond, shared.clone(), open.clone()));
+                    answering.spawn(answer(request, respond, shared.clone(), open.clone(), path));
                 }
                 Some(Err(_)) | None => break,
             },
@@ -105,24 +111,31 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: 
     }
 }
 
-/// Reads the request body away, waits as configured, then answers the stream (or resets it).
+/// Reads the request body away (counting its bytes to `path`, with `count_paths`), waits as configured, then
+/// answers the stream (or resets it).
 async fn answer(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     shared: Arc<Shared>,
     open: Arc<AtomicU64>,
+    path: Option<String>,
 ) {
     let config = &shared.config;
     let head_only = request.method() == Method::HEAD;
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let resource = page::resource(target.as_bytes());
     let mut body = request.into_body();
+    let mut body_bytes = 0;
     while let Some(chunk) = body.data().await {
         let Ok(chunk) = chunk else {
             open.fetch_sub(1, Relaxed);
             return;
         };
+        body_bytes += chunk.len() as u64;
         let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    if let Some(path) = &path {
+        shared.stats.count_body(path, body_bytes);
     }
     let wait = config.delay + shared.stall_now().unwrap_or_default();
     if !wait.is_zero() {

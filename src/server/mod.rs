@@ -65,11 +65,12 @@ mod request;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
@@ -142,6 +143,9 @@ pub struct ServerConfig {
     pub goaway_after: Option<u64>,
     /// HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS, the streams a client may have open at once (RFC 9113 §6.5.2).
     pub max_concurrent_streams: Option<u32>,
+    /// Count requests by method and path ([`ServerStats::paths`]), for the tests of `--targets`: a lock per
+    /// request, which a server measured for speed does without.
+    pub count_paths: bool,
 }
 
 impl Default for ServerConfig {
@@ -164,6 +168,7 @@ impl Default for ServerConfig {
             tls: None,
             goaway_after: None,
             max_concurrent_streams: None,
+            count_paths: false,
         }
     }
 }
@@ -268,6 +273,18 @@ pub struct ServerStats {
     pub tls_full: AtomicU64,
     pub tls_resumed: AtomicU64,
     pub tls_failed: AtomicU64,
+    /// With `count_paths`: requests by `METHOD /path?query`.
+    paths: Mutex<BTreeMap<String, PathCount>>,
+}
+
+/// What the server saw of the requests to one method and path (with [`ServerConfig::count_paths`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathCount {
+    pub requests: u64,
+    /// Request body bytes.
+    pub body_bytes: u64,
+    /// The names of the headers they carried, in lower case.
+    pub headers: BTreeSet<String>,
 }
 
 /// A plain copy of [`ServerStats`].
@@ -285,6 +302,25 @@ pub struct StatsSnapshot {
 }
 
 impl ServerStats {
+    /// Requests by `METHOD /path?query`, with `count_paths`.
+    pub fn paths(&self) -> BTreeMap<String, PathCount> {
+        self.paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// A request to `key` (`METHOD /path`) with these header names.
+    pub(crate) fn count_path<'a>(&self, key: String, headers: impl Iterator<Item = &'a str>) {
+        let mut paths = self.paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = paths.entry(key).or_default();
+        count.requests += 1;
+        count.headers.extend(headers.map(str::to_ascii_lowercase));
+    }
+
+    /// Body bytes of a request to `key`.
+    pub(crate) fn count_body(&self, key: &str, bytes: u64) {
+        let mut paths = self.paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        paths.entry(key.to_string()).or_default().body_bytes += bytes;
+    }
+
     /// Reads every counter (each atomically, not all at one instant).
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {

@@ -138,6 +138,18 @@ pub(super) fn parse_head(buf: &[u8], http10: bool) -> Parsed {
     Parsed::Complete { len, head, body }
 }
 
+/// What a complete request head says of where it went, for `count_paths`: `METHOD /path`, its header names
+/// and its declared body length. None when it does not parse (it was parsed once already).
+pub(super) fn seen(head: &[u8]) -> Option<(String, Vec<String>, u64)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(head).ok()?;
+    let key = format!("{} {}", req.method?, req.path?);
+    let length =
+        req.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).and_then(|h| parse_length(h.value));
+    Some((key, req.headers.iter().map(|h| h.name.to_string()).collect(), length.unwrap_or(0)))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Progress {
     /// Needs more bytes.
