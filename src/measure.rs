@@ -14,7 +14,9 @@ use crate::engine::{self, LiveCounters};
 use crate::http::request::masked_header;
 use crate::net::socket;
 use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
-use crate::preflight::{embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure};
+use crate::preflight::{
+    embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure, First,
+};
 use crate::record::result::{
     ModeResult, Note, NoteKind, PlanSummary, RequestSummary, RunResult, Stages, System, TargetsInfo, Tool,
     SCHEMA_VERSION,
@@ -88,7 +90,11 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
     let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
-    let mut first_connection = preflight(&target, plan, &governor, first_tls.as_deref())?;
+    let (mut first_connection, quic_preflight) = match preflight(&target, plan, &governor, first_tls.as_deref())? {
+        First::Opened(opened) => (Some(opened), None),
+        First::Spent(spent) => (None, Some(spent)),
+        First::None => (None, None),
+    };
     let mut notes = plan.notes();
     if target.tls.as_ref().is_some_and(|client| client.insecure) {
         let text = format!("-k/--insecure: the certificate of {} was not verified", target.host);
@@ -97,7 +103,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let multiplex = multiplex_if_spoken(plan, &target, &governor, first_connection.as_mut(), &mut notes)?;
     let (modes, mut multiplex_connection) = (multiplex.modes, multiplex.connection);
     // Connections opened before the load that carry no request: the first mode counts them, as the server does.
-    let mut spent: Vec<_> = multiplex.spent.into_iter().collect();
+    let mut spent: Vec<_> = quic_preflight.into_iter().chain(multiplex.spent).collect();
     if let Some(at) = plan.start_at {
         // A connection idle for long may be closed by the server meanwhile: close them and open fresh ones then.
         if wait_until(at, stop, &mut notes) > Duration::from_secs(1) {

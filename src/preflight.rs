@@ -61,20 +61,32 @@ pub(crate) fn secure(
 /// own connection count still equals ours. It takes its client IP from the port governor like any other.
 /// When the kernel has no free port (EADDRNOTAVAIL), reachability cannot be proven this way: the run goes
 /// on without the preflight, and its connections count `addr_unavailable` as the port policy says.
+/// Over QUIC the preflight's connection is closed at once instead (a QUIC connection is not handed between
+/// runtimes) and counted with the first mode as `First::Spent`.
 pub(crate) fn preflight(
     target: &Target,
     plan: &Plan,
     governor: &Governor,
     tls: Option<&crate::net::tls::Client>,
-) -> Result<Option<engine::Opened>, Failure> {
+) -> Result<First, Failure> {
     if let Some(quic) = &target.quic {
-        quic_preflight(target, plan, quic)?;
-        return Ok(None);
+        let handshake = quic_preflight(target, plan, quic)?;
+        let spent = Spent { at: Instant::now(), handshake, tls: None, quic: true, closer: Closer::Client };
+        return Ok(First::Spent(spent));
     }
-    open_first(target, plan, governor, tls).map_err(|unopened| match unopened {
+    let opened = open_first(target, plan, governor, tls).map_err(|unopened| match unopened {
         Unopened::Failed(failure) => failure,
         Unopened::NoHttp2(alpn) => no_http2(no_http2_over_tls(target, alpn)),
-    })
+    })?;
+    Ok(opened.map_or(First::None, First::Opened))
+}
+
+/// The preflight's connection: kept for the first mode, or closed and counted with it, or none when the kernel
+/// had no free port.
+pub(crate) enum First {
+    Opened(engine::Opened),
+    Spent(Spent),
+    None,
 }
 
 /// Why the preflight's connection was not opened.
@@ -283,6 +295,8 @@ pub(crate) struct Spent {
     at: Instant,
     handshake: Duration,
     tls: Option<crate::net::stream::Handshake>,
+    /// A QUIC connection: its handshake was the transport's and TLS's at once (docs/http3.md).
+    quic: bool,
     closer: Closer,
 }
 
@@ -293,6 +307,9 @@ impl Spent {
         recorder.connected(self.at, self.handshake);
         if let Some(tls) = &self.tls {
             recorder.tls_handshake(tls.took, tls.resumed, tls.negotiated);
+        }
+        if self.quic {
+            recorder.quic_tls(false, engine::h3::NEGOTIATED);
         }
         // The connection carried no request: no response asked for its close.
         recorder.closed(self.closer, false);
@@ -326,7 +343,7 @@ pub(crate) fn retire(opened: engine::Opened, governor: &Governor) -> Spent {
     drop(stream);
     let at = Instant::now();
     governor.closed(client_ip, closer, at);
-    Spent { at, handshake, tls, closer }
+    Spent { at, handshake, tls, quic: false, closer }
 }
 
 /// Writes the HTTP/2 client preface and looks (without reading it away) at what the server sends back:
@@ -384,8 +401,9 @@ pub(crate) fn not_http(addr: SocketAddr, request: &[u8]) -> String {
 
 /// `--http3`, before any load: the request must be one HTTP/3 can carry, and the target must answer a QUIC
 /// handshake with ALPN h3 on the URL's port, over UDP; else exit 2 naming what was tried. The connection
-/// carries no request and is closed at once, so the server sees one connection more than the run counts.
-fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client) -> Result<(), Failure> {
+/// carries no request and is closed at once; its handshake's duration is returned, so that the first mode
+/// counts it as the server does.
+fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client) -> Result<Duration, Failure> {
     use crate::net::quic::{handshake_blocking, Refusal};
     let first = plan.mode_plan(plan.modes[0], target);
     if let Some(why) = first.requests.iter().find_map(|request| engine::h2_request_error(&request.parts)) {
@@ -393,7 +411,7 @@ fn quic_preflight(target: &Target, plan: &Plan, quic: &crate::net::quic::Client)
     }
     let tried = format!("a QUIC handshake offering ALPN h3 to UDP {}", target.addr);
     match handshake_blocking(quic, target.addr, plan.connect_timeout) {
-        Ok(_) => Ok(()),
+        Ok(took) => Ok(took),
         Err(refusal) => Err(Failure::Usage(match refusal {
             Refusal::NoAnswer => format!(
                 "--http3: {} does not answer QUIC: no answer within {:?} (--connect-timeout) to {tried}; is HTTP/3 \

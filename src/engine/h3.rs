@@ -38,7 +38,7 @@ type Sender = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 
 /// What a QUIC connection negotiated: TLS 1.3 always (RFC 9001 §4.2), ALPN h3; quinn does not say which
 /// cipher suite.
-const NEGOTIATED: Negotiated = Negotiated { version: "TLSv1.3", cipher: "unknown", alpn: Some("h3") };
+pub(crate) const NEGOTIATED: Negotiated = Negotiated { version: "TLSv1.3", cipher: "unknown", alpn: Some("h3") };
 /// The application close of a connection with nothing wrong (RFC 9114 §8.1).
 const H3_NO_ERROR: quinn::VarInt = quinn::VarInt::from_u32(0x100);
 

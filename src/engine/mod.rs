@@ -14,7 +14,7 @@ mod buffers;
 mod conn;
 pub mod governor;
 pub(crate) mod h2;
-mod h3;
+pub(crate) mod h3;
 pub mod live;
 mod pace;
 mod schedule;
