@@ -91,7 +91,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
     let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
     let (mut first_connection, quic_preflight) = match preflight(&target, plan, &governor, first_tls.as_deref())? {
-        First::Opened(opened) => (Some(opened), None),
+        First::Opened(opened) => (Some(*opened), None),
         First::Spent(spent) => (None, Some(spent)),
         First::None => (None, None),
     };

@@ -78,13 +78,14 @@ pub(crate) fn preflight(
         Unopened::Failed(failure) => failure,
         Unopened::NoHttp2(alpn) => no_http2(no_http2_over_tls(target, alpn)),
     })?;
-    Ok(opened.map_or(First::None, First::Opened))
+    Ok(opened.map_or(First::None, |opened| First::Opened(Box::new(opened))))
 }
 
 /// The preflight's connection: kept for the first mode, or closed and counted with it, or none when the kernel
 /// had no free port.
 pub(crate) enum First {
-    Opened(engine::Opened),
+    /// Boxed: the TLS session makes it large, and it is made once a run.
+    Opened(Box<engine::Opened>),
     Spent(Spent),
     None,
 }
