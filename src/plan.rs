@@ -256,6 +256,22 @@ pub struct Target {
     pub authorization: Option<String>,
 }
 
+#[cfg(test)]
+impl Target {
+    /// Plain HTTP to `addr`, path `/`: what unit tests aim at.
+    pub(crate) fn plain(addr: std::net::SocketAddr) -> Target {
+        Target {
+            addr,
+            host: "h".into(),
+            path: "/".into(),
+            display: "x".into(),
+            tls: None,
+            quic: None,
+            authorization: None,
+        }
+    }
+}
+
 // NOTE: the defaults of docs/design.md §1, also written in the `[default: …]` of cli.rs's doc comments.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECTIONS: u32 = 50;
@@ -1196,16 +1212,7 @@ mod tests {
     }
 
     fn target() -> Target {
-        let addr = "127.0.0.1:80".parse().unwrap();
-        Target {
-            addr,
-            host: "h".into(),
-            path: "/".into(),
-            display: "x".into(),
-            tls: None,
-            quic: None,
-            authorization: None,
-        }
+        Target::plain("127.0.0.1:80".parse().unwrap())
     }
 
     #[test]

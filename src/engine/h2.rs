@@ -202,10 +202,25 @@ impl AsyncWrite for Wire<'_> {
     }
 }
 
-/// A stream in flight: the request's times, and where its response is.
+/// A stream in flight: the request's times, and its response as it arrives.
 struct Stream {
     attempt: Attempt,
-    status: u16,
+    reply: Reply,
+}
+
+impl AsMut<Reply> for Stream {
+    fn as_mut(&mut self) -> &mut Reply {
+        &mut self.reply
+    }
+}
+
+/// One HTTP/2 response as it arrives: its head awaited, then its body read away. The engine's streams and
+/// `connbench page`'s read responses alike.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) first_byte: Option<Instant>,
+    /// Body bytes.
+    pub(crate) bytes: u64,
     phase: Phase,
 }
 
@@ -214,22 +229,32 @@ enum Phase {
     Body(RecvStream),
 }
 
-/// Polls every stream once; the first to end is returned with how it ended (Ok: a whole response).
-fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Result<(), h2::Error>)> {
+impl Reply {
+    pub(crate) fn new(response: ResponseFuture) -> Reply {
+        Reply { status: 0, first_byte: None, bytes: 0, phase: Phase::Head(response) }
+    }
+}
+
+/// Polls every stream's reply once; the first to end is returned with how it ended (Ok: a whole response).
+pub(crate) fn poll_replies<S: AsMut<Reply>>(
+    streams: &mut [S],
+    cx: &mut Context<'_>,
+) -> Poll<(usize, Result<(), h2::Error>)> {
     for (index, stream) in streams.iter_mut().enumerate() {
+        let reply = stream.as_mut();
         loop {
-            match &mut stream.phase {
+            match &mut reply.phase {
                 Phase::Head(response) => match Pin::new(response).poll(cx) {
                     Poll::Pending => break,
                     Poll::Ready(Err(err)) => return Poll::Ready((index, Err(err))),
                     Poll::Ready(Ok(response)) => {
-                        stream.attempt.first_byte = Some(Instant::now());
-                        stream.status = response.status().as_u16();
+                        reply.first_byte = Some(Instant::now());
+                        reply.status = response.status().as_u16();
                         let body = response.into_body();
                         if body.is_end_stream() {
                             return Poll::Ready((index, Ok(())));
                         }
-                        stream.phase = Phase::Body(body);
+                        reply.phase = Phase::Body(body);
                     }
                 },
                 Phase::Body(body) => match body.poll_data(cx) {
@@ -237,6 +262,7 @@ fn poll_streams(streams: &mut [Stream], cx: &mut Context<'_>) -> Poll<(usize, Re
                     Poll::Ready(None) => return Poll::Ready((index, Ok(()))),
                     Poll::Ready(Some(Err(err))) => return Poll::Ready((index, Err(err))),
                     Poll::Ready(Some(Ok(data))) => {
+                        reply.bytes += data.len() as u64;
                         // Read is consumed: give the credit back at once, so the server never waits on us.
                         let _ = body.flow_control().release_capacity(data.len());
                     }
@@ -374,7 +400,7 @@ pub(super) async fn session(
         let room = ctx.tickets.is_some() && !conn.going_away && conn.streams.len() < allowed;
         tokio::select! {
             biased;
-            (index, result) = poll_fn(|cx| poll_streams(&mut conn.streams, cx)) => {
+            (index, result) = poll_fn(|cx| poll_replies(&mut conn.streams, cx)) => {
                 conn.ended(ctx, backlog, index, result);
             }
             ended = &mut connection => {
@@ -464,7 +490,7 @@ impl Multiplexed {
             match ctx.shared.templates[request.target as usize].send(sender) {
                 Ok(response) => {
                     self.sent += 1;
-                    self.streams.push(Stream { attempt, status: 0, phase: Phase::Head(response) });
+                    self.streams.push(Stream { attempt, reply: Reply::new(response) });
                 }
                 Err(_) => {
                     // The connection takes no more streams (GOAWAY): what was not sent stays owed, first,
@@ -485,32 +511,31 @@ impl Multiplexed {
 
     /// Stream `index` ended: a whole response, or a failure by its kind.
     fn ended(&mut self, ctx: &ThreadCtx, backlog: &mut Backlog, index: usize, result: Result<(), h2::Error>) {
-        let stream = self.streams.swap_remove(index);
+        let Stream { mut attempt, reply } = self.streams.swap_remove(index);
+        attempt.first_byte = reply.first_byte;
         let now = Instant::now();
         let err = match result {
             Ok(()) => {
                 self.answered += 1;
-                stream.attempt.completed(ctx, now, stream.status);
+                attempt.completed(ctx, now, reply.status);
                 LiveCounters::bump(&ctx.live.requests, 1);
                 return;
             }
             Err(err) => err,
         };
         let progress = self.answered > 0;
-        match fate(&err, stream.attempt.first_byte.is_some()) {
+        match fate(&err, attempt.first_byte.is_some()) {
             Fate::Refused { go_away } => {
                 self.going_away |= go_away;
-                backlog.refused(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now);
+                backlog.refused(ctx, attempt.request(), progress, ErrorKind::ClosedEarly, now);
             }
-            Fate::Unanswered => {
-                backlog.unanswered(ctx, stream.attempt.request(), progress, ErrorKind::ClosedEarly, now)
-            }
+            Fate::Unanswered => backlog.unanswered(ctx, attempt.request(), progress, ErrorKind::ClosedEarly, now),
             Fate::Failed(ErrorKind::Parse) => {
                 let heard = self.heard.borrow();
                 ctx.recorder.borrow_mut().unreadable(|| format!("{err}; it sent \"{}\"", heard.quoted()));
-                ctx.failed(now, ErrorKind::Parse, stream.attempt.target);
+                ctx.failed(now, ErrorKind::Parse, attempt.target);
             }
-            Fate::Failed(kind) => ctx.failed(now, kind, stream.attempt.target),
+            Fate::Failed(kind) => ctx.failed(now, kind, attempt.target),
         }
     }
 
@@ -518,12 +543,12 @@ impl Multiplexed {
     /// had nothing back, and was not answered.
     fn settle(&mut self, ctx: &ThreadCtx, backlog: &mut Backlog) {
         let mut cx = Context::from_waker(Waker::noop());
-        while let Poll::Ready((index, result)) = poll_streams(&mut self.streams, &mut cx) {
+        while let Poll::Ready((index, result)) = poll_replies(&mut self.streams, &mut cx) {
             self.ended(ctx, backlog, index, result);
         }
         let now = Instant::now();
         for stream in std::mem::take(&mut self.streams) {
-            match stream.attempt.first_byte {
+            match stream.reply.first_byte {
                 Some(_) => ctx.failed(now, ErrorKind::Truncated, stream.attempt.target),
                 None => {
                     backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now)

@@ -29,15 +29,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use h2::client::{ResponseFuture, SendRequest};
-use h2::RecvStream;
+use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use url::Url;
 
 use super::discover::Object;
 use super::timeline::{Connection, Request, Timeline};
 use super::Strategy;
-use crate::engine::h2::{fate, Fate, CONNECTION_WINDOW, STREAM_WINDOW};
+use crate::engine::h2::{fate, poll_replies, Fate, Reply, CONNECTION_WINDOW, STREAM_WINDOW};
 use crate::http::request::{render, RequestSpec};
 use crate::http::response::{EofOutcome, Feed, HeadMemo, ResponseParser, MAX_HEAD_BYTES};
 use crate::net::stream::{self, Handshake, Stream};
@@ -837,15 +836,13 @@ struct H2 {
 struct Stream2 {
     req: usize,
     sent: Instant,
-    status: u16,
-    first_byte: Option<Instant>,
-    bytes: u64,
-    phase: Phase,
+    reply: Reply,
 }
 
-enum Phase {
-    Head(ResponseFuture),
-    Body(RecvStream),
+impl AsMut<Reply> for Stream2 {
+    fn as_mut(&mut self) -> &mut Reply {
+        &mut self.reply
+    }
 }
 
 impl H2 {
@@ -901,14 +898,7 @@ impl H2 {
             }
         }
         match self.sender.send_request(request, true) {
-            Ok((response, _)) => self.streams.push(Stream2 {
-                req,
-                sent: Instant::now(),
-                status: 0,
-                first_byte: None,
-                bytes: 0,
-                phase: Phase::Head(response),
-            }),
+            Ok((response, _)) => self.streams.push(Stream2 { req, sent: Instant::now(), reply: Reply::new(response) }),
             Err(_) => {
                 self.ended = Some(ErrorKind::ClosedEarly);
                 self.refused.push_back(req);
@@ -926,12 +916,12 @@ impl H2 {
             let Some(connection) = self.connection.as_mut() else {
                 // The connection is over: streams whose end h2 knows end so; any other had nothing back.
                 let mut cx = Context::from_waker(Waker::noop());
-                if let Poll::Ready((index, result)) = poll_streams(&mut self.streams, &mut cx) {
+                if let Poll::Ready((index, result)) = poll_replies(&mut self.streams, &mut cx) {
                     return self.finish(index, result);
                 }
                 let stream = self.streams.remove(0);
                 let kind = self.ended.unwrap_or(ErrorKind::ClosedEarly);
-                let outcome = if stream.first_byte.is_some() {
+                let outcome = if stream.reply.first_byte.is_some() {
                     Outcome::Failed(ErrorKind::Truncated)
                 } else {
                     Outcome::Unanswered(kind)
@@ -940,7 +930,7 @@ impl H2 {
             };
             tokio::select! {
                 biased;
-                (index, result) = poll_fn(|cx| poll_streams(&mut self.streams, cx)) => return self.finish(index, result),
+                (index, result) = poll_fn(|cx| poll_replies(&mut self.streams, cx)) => return self.finish(index, result),
                 ended = connection => {
                     self.connection = None;
                     let kind = match ended {
@@ -961,8 +951,8 @@ impl H2 {
     fn finish(&mut self, index: usize, result: Result<(), h2::Error>) -> Ended {
         let stream = self.streams.swap_remove(index);
         let outcome = match result {
-            Ok(()) => Outcome::Answered { status: stream.status, persistent: true },
-            Err(error) => match fate(&error, stream.first_byte.is_some()) {
+            Ok(()) => Outcome::Answered { status: stream.reply.status, persistent: true },
+            Err(error) => match fate(&error, stream.reply.first_byte.is_some()) {
                 Fate::Refused { go_away } => {
                     if go_away {
                         self.ended.get_or_insert(ErrorKind::ClosedEarly);
@@ -979,41 +969,8 @@ impl H2 {
 
 impl Stream2 {
     fn end(self, outcome: Outcome) -> Ended {
-        Ended { req: self.req, first_byte: self.first_byte, bytes: self.bytes, outcome, body: Vec::new() }
+        Ended { req: self.req, first_byte: self.reply.first_byte, bytes: self.reply.bytes, outcome, body: Vec::new() }
     }
-}
-
-/// Polls every stream once; the first to end is returned with how it ended (Ok: a whole response).
-fn poll_streams(streams: &mut [Stream2], cx: &mut Context<'_>) -> Poll<(usize, Result<(), h2::Error>)> {
-    for (index, stream) in streams.iter_mut().enumerate() {
-        loop {
-            match &mut stream.phase {
-                Phase::Head(response) => match Pin::new(response).poll(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(Err(err)) => return Poll::Ready((index, Err(err))),
-                    Poll::Ready(Ok(response)) => {
-                        stream.first_byte = Some(Instant::now());
-                        stream.status = response.status().as_u16();
-                        let body = response.into_body();
-                        if body.is_end_stream() {
-                            return Poll::Ready((index, Ok(())));
-                        }
-                        stream.phase = Phase::Body(body);
-                    }
-                },
-                Phase::Body(body) => match body.poll_data(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(None) => return Poll::Ready((index, Ok(()))),
-                    Poll::Ready(Some(Err(err))) => return Poll::Ready((index, Err(err))),
-                    Poll::Ready(Some(Ok(data))) => {
-                        stream.bytes += data.len() as u64;
-                        let _ = body.flow_control().release_capacity(data.len());
-                    }
-                },
-            }
-        }
-    }
-    Poll::Pending
 }
 
 /// The page, fetched once before the loads on a connection of its own (not measured), to find its objects:

@@ -633,15 +633,7 @@ mod tests {
         // delayed ACK, and the probe would report that wait as the server's.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let target = Target {
-            addr,
-            host: "h".into(),
-            path: "/".into(),
-            display: "x".into(),
-            tls: None,
-            quic: None,
-            authorization: None,
-        };
+        let target = Target::plain(addr);
         let Ok((conn, _)) = Conn::open(&target, Instant::now() + Duration::from_secs(2)) else { panic!("connects") };
         assert!(conn.stream.tcp().nodelay().unwrap());
     }

@@ -93,6 +93,17 @@ impl Shared {
     pub(super) fn stall_now(&self) -> Option<Duration> {
         self.config.stall.filter(|s| self.answered.fetch_add(1, Relaxed) == s.after).map(|s| s.length)
     }
+
+    /// A stream of HTTP/2 or HTTP/3 (one of `open` on its connection) is answered now: held for the delay and
+    /// any stall first, then counted answered.
+    pub(super) async fn answer_stream(&self, open: &AtomicU64) {
+        let wait = self.config.delay + self.stall_now().unwrap_or_default();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        open.fetch_sub(1, Relaxed);
+        self.stats.responses.fetch_add(1, Relaxed);
+    }
 }
 
 /// The server closes a connection that sent no request within its idle limit.

@@ -137,12 +137,7 @@ async fn answer(
     if let Some(path) = &path {
         shared.stats.count_body(path, body_bytes);
     }
-    let wait = config.delay + shared.stall_now().unwrap_or_default();
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    open.fetch_sub(1, Relaxed);
-    shared.stats.responses.fetch_add(1, Relaxed);
+    shared.answer_stream(&open).await;
     if config.reset {
         respond.send_reset(Reason::INTERNAL_ERROR);
         return;

@@ -115,12 +115,7 @@ async fn answer(resolver: Resolver, shared: Arc<Shared>, open: Arc<AtomicU64>) {
             }
         }
     }
-    let wait = config.delay + shared.stall_now().unwrap_or_default();
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    open.fetch_sub(1, Relaxed);
-    shared.stats.responses.fetch_add(1, Relaxed);
+    shared.answer_stream(&open).await;
     if config.reset {
         stream.stop_stream(Code::H3_INTERNAL_ERROR);
         return;

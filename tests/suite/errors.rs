@@ -2,24 +2,13 @@
 //! load, SIGTERM and SIGHUP handled as Ctrl-C, gates that hold when stdout is closed.
 
 use std::io::Read;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{binary, connbench, scratch};
-
-fn wait(child: &mut Child, within: Duration) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "the process did not end");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::util::{binary, connbench, scratch, wait};
 
 #[test]
 fn values_out_of_range_exit_2_with_one_line_and_no_panic() {

@@ -11,7 +11,9 @@ use connbench::server::{ServerConfig, Stall};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{assert_consistent, binary, connbench, only, raw_server, run_url, scratch, settled, tls_server};
+use crate::util::{
+    assert_consistent, binary, connbench, only, raw_server, run_url, scratch, settled, tls_server, wait,
+};
 
 fn h3(addr: std::net::SocketAddr, ca: &std::path::Path, args: &[&str]) -> connbench::record::result::RunResult {
     let mut all = vec!["--http3", "--cacert", ca.to_str().unwrap()];
@@ -135,14 +137,7 @@ fn sigterm_stops_an_http3_run_which_still_writes_what_it_measured() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let began = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        assert!(began.elapsed() < Duration::from_secs(15), "the run did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = wait(&mut child, Duration::from_secs(15));
     assert_eq!(code, 143);
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();

@@ -134,3 +134,15 @@ fn unique() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+/// The exit code of `child`, which must end within `within`.
+pub fn wait(child: &mut std::process::Child, within: std::time::Duration) -> i32 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(std::time::Instant::now() < deadline, "the process did not end");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
