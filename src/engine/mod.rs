@@ -13,6 +13,7 @@ mod backlog;
 mod buffers;
 mod conn;
 pub mod governor;
+mod h1;
 pub(crate) mod h2;
 mod h3;
 pub mod live;
