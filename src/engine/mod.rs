@@ -14,6 +14,9 @@ mod buffers;
 mod conn;
 pub mod governor;
 mod h1;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod h1_bench;
 pub(crate) mod h2;
 mod h3;
 pub mod live;
