@@ -28,6 +28,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 
 log() { echo "[callgrind-h1] $*" >&2; }
+mkdir -p "$WORKDIR"
 
 for need in valgrind taskset; do
   command -v "$need" >/dev/null || { log "$need is not installed"; exit 2; }
@@ -65,7 +66,6 @@ case "${1:-}" in
     [ $# -gt 0 ] || { log "client: name the connbench binaries to measure"; exit 2; }
     N=${N:-20000}
     command -v nginx >/dev/null || { log "nginx is not installed"; exit 2; }
-    mkdir -p "$WORKDIR"
     # shellcheck source=lib/nginx.sh
     . "$(dirname "$0")/lib/nginx.sh"
     write_nginx_conf 4096 100000000
