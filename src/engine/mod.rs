@@ -13,6 +13,10 @@ mod backlog;
 mod buffers;
 mod conn;
 pub mod governor;
+mod h1;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod h1_bench;
 pub(crate) mod h2;
 pub(crate) mod h3;
 pub mod live;
