@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{binary, connbench, scratch};
+use crate::util::{binary, connbench, engines, scratch};
 
 fn wait(child: &mut Child, within: Duration) -> i32 {
     let deadline = Instant::now() + within;
@@ -100,10 +100,15 @@ fn an_output_that_cannot_be_created_costs_no_load_and_a_full_disk_keeps_the_repo
 #[test]
 fn ctrl_c_sigterm_and_sighup_stop_the_run_and_still_write_what_was_measured() {
     let dir = scratch("signals");
-    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
-        let saved = dir.join(format!("{signal}.json"));
+    let each = engines().into_iter().flat_map(|engine| {
+        [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)]
+            .map(|(signal, code)| (engine, signal, code))
+    });
+    for (engine, signal, code) in each {
+        let saved = dir.join(format!("{engine}-{signal}.json"));
         let mut child = binary()
-            .args(["run", "--mode", "keepalive,pipeline", "-c", "2", "-d", "30s", "--format", "json", "-o"])
+            .args(["run", "--engine", engine, "--mode", "keepalive,pipeline", "-c", "2", "-d", "30s"])
+            .args(["--format", "json", "-o"])
             .arg(&saved)
             .env("CI", "true")
             .stdout(Stdio::piped())
@@ -112,7 +117,7 @@ fn ctrl_c_sigterm_and_sighup_stop_the_run_and_still_write_what_was_measured() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1000));
         kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        assert_eq!(wait(&mut child, Duration::from_secs(15)), code, "{signal}");
+        assert_eq!(wait(&mut child, Duration::from_secs(15)), code, "{engine}: {signal}");
         let mut stdout = String::new();
         child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
         for text in [stdout, std::fs::read_to_string(&saved).unwrap()] {

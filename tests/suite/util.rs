@@ -134,3 +134,22 @@ fn unique() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+/// The engines a test of counts runs on, one pass each: tokio, and io_uring where this kernel lets a process
+/// have a ring (where it does not, the test says so and skips that pass; the fallback is tested apart).
+pub fn engines() -> Vec<&'static str> {
+    match connbench::engine::uring_available() {
+        Ok(()) => vec!["tokio", "uring"],
+        Err(why) => {
+            eprintln!("skipped: the uring pass (io_uring is not available here: {why})");
+            vec!["tokio"]
+        }
+    }
+}
+
+/// `args` run on `engine`.
+pub fn on<'a>(engine: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--engine", engine];
+    all.extend_from_slice(args);
+    all
+}
