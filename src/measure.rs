@@ -89,12 +89,12 @@ fn mode_engine(plan: &Plan, mode: Mode, uring: &Result<(), String>, notes: &mut 
         if plan.engine.is_none() {
             return Engine::Tokio;
         }
-        let what = if plan.http(mode) == Http::Http3 { "HTTP/3" } else { mode.name() };
-        format!("{what} ran on the tokio engine: --engine uring drives the HTTP/1.x modes only")
+        let what = if plan.http(mode) == Http::Http3 { "HTTP/3" } else { "HTTP/2" };
+        format!("{what} ran on the tokio engine: --engine uring drives HTTP/1.x alone")
     } else {
         match uring {
             Ok(()) => return Engine::Uring,
-            Err(why) => format!("io_uring is not available ({why}): {} ran on the tokio engine", mode.name()),
+            Err(why) => format!("io_uring is not available ({why}): this mode ran on the tokio engine"),
         }
     };
     notes.push(Note::new(NoteKind::Engine, Some(mode), text));
@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(mode_engine(&asked, Mode::Keepalive, &Ok(()), &mut notes), Engine::Uring);
         assert!(notes.is_empty());
         assert_eq!(mode_engine(&asked, Mode::Multiplex, &Ok(()), &mut notes), Engine::Tokio);
-        assert_eq!(notes[0].text, "multiplex ran on the tokio engine: --engine uring drives the HTTP/1.x modes only");
+        assert_eq!(notes[0].text, "HTTP/2 ran on the tokio engine: --engine uring drives HTTP/1.x alone");
         // Not available: a default of io_uring falls back, with a note (an asked one never gets here:
         // `uring_check` refuses it before any load).
         let refused = Err("io_uring_setup was refused".to_string());

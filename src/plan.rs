@@ -78,11 +78,13 @@ impl Engine {
         }
     }
 
-    /// The engine a mode runs on when none is asked: the one measured leaner for it on Linux 6.18
-    /// (docs/performance.md, the engines). Multiplex and HTTP/3 have only tokio's.
+    /// The engine a mode runs on when none is asked: the one that measured leaner for it on Linux 6.18
+    /// against nginx (docs/performance.md, the two engines: less client CPU per request in keep-alive,
+    /// pipeline and a connection per request). Multiplex has only tokio's, as has HTTP/3 (`uring_drives`).
     pub fn default_for(mode: Mode) -> Engine {
         match mode {
-            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline | Mode::Multiplex => Engine::Tokio,
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => Engine::Uring,
+            Mode::Multiplex => Engine::Tokio,
         }
     }
 

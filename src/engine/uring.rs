@@ -207,6 +207,8 @@ impl Thread {
             }
             let wait = if over { Duration::ZERO } else { until.saturating_duration_since(now) };
             let timespec = Timespec::from(wait);
+            // One completion is enough to wake: waiting for several would date a response later than it came
+            // (a batch of 8 measured 3 % less CPU per request in keep-alive, within the noise of this VM).
             let args = SubmitArgs::new().timespec(&timespec);
             match io.ring.submitter().submit_with_args(1, &args) {
                 Ok(_) => {}
@@ -235,6 +237,11 @@ impl Thread {
             }
             if self.pacer.as_ref().is_some_and(|p| p.next <= now) {
                 self.pace(io, now);
+            }
+            // A re-armed timer leaves its old entry behind until that one is due: a connection a millisecond
+            // leaves its connect timeout's for seconds. Those are dropped when they outnumber the workers.
+            if io.timers.len() > 4 * self.workers.len() + 1024 {
+                io.timers.retain(|&Reverse((at, slot))| self.workers[slot as usize].due == Some(at));
             }
         }
     }
@@ -560,6 +567,10 @@ impl Worker {
                 if room {
                     io.room.push(self.slot);
                 }
+            }
+            // The schedule is over: no request will come for it (`Tickets::next`).
+            Next::Idle { .. } if self.ctx.tickets.as_ref().is_some_and(|t| t.finished()) => {
+                self.shut(io, After::Session(Closer::Client));
             }
             Next::Idle { until } => {
                 self.phase = Phase::Session { idle: true };

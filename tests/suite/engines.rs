@@ -71,3 +71,26 @@ fn engine_tokio_runs_where_io_uring_is_refused() {
     assert_eq!(json["runs"][0]["requests"], 10);
     assert!(json["notes"].as_array().is_none_or(|notes| notes.is_empty()), "{}", json["notes"]);
 }
+
+#[test]
+fn a_mode_whose_default_is_io_uring_runs_on_tokio_where_it_is_refused_and_says_so() {
+    use connbench::plan::{Engine, Mode};
+    let out = without_io_uring()
+        .args(["run", "--mode", "serial,parallel,keepalive,pipeline", "-n", "50", "-c", "2", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for run in json["runs"].as_array().unwrap() {
+        assert_eq!(run["requests"], 50, "{}", run["mode"]);
+    }
+    let notes: Vec<_> = json["notes"].as_array().map_or(vec![], |notes| notes.iter().collect());
+    for mode in [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline] {
+        let noted = notes.iter().any(|n| {
+            n["kind"] == "engine"
+                && n["mode"] == mode.name()
+                && n["text"].as_str().unwrap().starts_with("io_uring is not available (io_uring_setup was refused")
+        });
+        assert_eq!(noted, Engine::default_for(mode) == Engine::Uring, "{mode:?}: {notes:?}");
+    }
+}

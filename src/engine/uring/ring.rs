@@ -31,6 +31,13 @@ pub(super) fn build(entries: u32, completions: u32) -> io::Result<IoUring> {
 /// io_uring_setup; or a kernel too old for what the engine uses (provided-buffer rings, multishot receive and
 /// waits with a timeout: Linux 6.0).
 pub fn available() -> Result<(), String> {
+    // On a thread of its own: the kernel may finish tearing the ring down with work queued to the thread that
+    // made it, which interrupts that thread's next blocking call with a timeout (EINTR), as the preflight's
+    // handshake is.
+    std::thread::spawn(probe).join().unwrap_or_else(|_| Err("io_uring could not be probed".to_string()))
+}
+
+fn probe() -> Result<(), String> {
     let ring = build(8, 16).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOSYS) => "this kernel has no io_uring".to_string(),
         Some(libc::EPERM | libc::EACCES) => {
