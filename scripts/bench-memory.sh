@@ -7,7 +7,7 @@
 #
 # Env (defaults in brackets): CONNS [10000], DURATION [60] seconds, EARLY [10] seconds (the first sample),
 # PORT [18091], SERVER_CPU [0], CLIENT_CPU [1], CONNBENCH [target/release/connbench, built first],
-# WORKDIR [a new temporary directory, kept].
+# WORKDIR [a new temporary directory, kept], ENGINE [the mode's default: tokio or uring, as --engine].
 #
 # The target is nginx on its own core, not the embedded server, so that only the client's memory is in
 # the process measured. RSS is read from /proc/PID/status (VmRSS) once a second; the peak is
@@ -59,7 +59,7 @@ nginx_rss_kib() {
 
 log "connbench -c $C --mode keepalive -d ${D}s against nginx (pid $NGINX_PID, CPU $SERVER_CPU), client on CPU $CLIENT_CPU"
 timeout -s INT -k 10 $((D + 60)) /usr/bin/time -f '%U %S %M' -o "$WORKDIR/time" \
-  taskset -c "$CLIENT_CPU" "$CONNBENCH" run "http://127.0.0.1:$PORT/" --mode keepalive -c "$C" -d "${D}s" \
+  taskset -c "$CLIENT_CPU" "$CONNBENCH" run "http://127.0.0.1:$PORT/" --mode keepalive -c "$C" -d "${D}s" ${ENGINE:+--engine "$ENGINE"} \
   --connect-timeout 30s --format json --no-progress > "$WORKDIR/result.json" 2> "$WORKDIR/connbench.err" &
 outer=$!
 # timeout -> time -> connbench (taskset execs): find connbench by walking down from our own child.

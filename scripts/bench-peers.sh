@@ -14,7 +14,8 @@
 # Env (defaults in brackets): DURATION [5] seconds per run, RUNS [3] rounds, CONNS [50], DEPTH [16],
 # PORT [18090], TLS_PORT [18091], H2_PORT [18092], TLS12_PORT [18093], H3_PORT [PORT+4], SERVER_CPU [0],
 # CLIENT_CPU [1], SCENARIOS ["keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex";
-# `h3` means h3-keepalive and h3-multiplex], TOOLS ["wrk connbench h2load ab hey oha"], OHA [oha: an oha built
+# `h3` means h3-keepalive and h3-multiplex], TOOLS ["wrk connbench-tokio connbench-uring h2load ab hey oha":
+# connbench-ENGINE is connbench with --engine ENGINE in the HTTP/1.x scenarios, plain `connbench` its default], OHA [oha: an oha built
 # with its http3 feature for the h3 scenarios], CONNBENCH [target/release/connbench, built if missing],
 # WORKDIR [a new temporary directory, kept: raw outputs are in it], H2LOAD_CLOSE_RATE [10000].
 #
@@ -65,7 +66,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 TLS12_PORT=${TLS12_PORT:-$((PORT + 3))}
 SCENARIOS=${SCENARIOS:-"keepalive pipeline close https-keepalive https-close https-close-tls12 multiplex"}
-TOOLS=${TOOLS:-"wrk connbench h2load ab hey oha"}
+TOOLS=${TOOLS:-"wrk connbench-tokio connbench-uring h2load ab hey oha"}
 OHA=${OHA:-oha}
 SCENARIOS=$(echo " $SCENARIOS " | sed 's/ h3 / h3-keepalive h3-multiplex /')
 H2LOAD_CLOSE_RATE=${H2LOAD_CLOSE_RATE:-10000}
@@ -89,7 +90,7 @@ for need in nginx taskset python3 openssl; do
   command -v "$need" >/dev/null || { log "$need is not installed"; exit 2; }
 done
 [ -x /usr/bin/time ] || { log "/usr/bin/time is not installed (apt-get install time)"; exit 2; }
-if [[ " $TOOLS " == *" connbench "* ]] && [ -z "${CONNBENCH_PREBUILT:-}" ]; then
+if [[ " $TOOLS " == *" connbench"* ]] && [ -z "${CONNBENCH_PREBUILT:-}" ]; then
   # Always a release build of the current tree: a stale binary would measure old code.
   (cd "$here" && cargo build --release --quiet) || { log "cargo build --release failed"; exit 2; }
 fi
@@ -162,6 +163,12 @@ server_ticks() { # the server of scenario $1: Caddy's own ticks for h3, nginx's 
 # --------------------------------------------------------------------------------------- commands
 # The command line of tool $1 in scenario $2; nothing if the tool has no such mode.
 cmd_for() {
+  if [[ "$1" == connbench-* ]]; then # connbench on one engine: the HTTP/1.x scenarios only
+    case "$2" in
+      keepalive | pipeline | close | https-*) echo "$(cmd_for connbench "$2") --engine ${1#connbench-}" ;;
+    esac
+    return
+  fi
   local cb="$CONNBENCH run $URL -c $C -d ${D}s --format json --no-progress"
   local cbs="$CONNBENCH run $TLS_URL --cacert $WORKDIR/cert.pem -c $C -d ${D}s --format json --no-progress"
   local cb3="$CONNBENCH run $H3_URL --cacert $WORKDIR/h3cert.pem --http3 -c $C -d ${D}s --format json --no-progress"
@@ -200,7 +207,7 @@ cmd_for() {
 
 installed() {
   case "$1" in
-    connbench) [ -x "$CONNBENCH" ] ;;
+    connbench*) [ -x "$CONNBENCH" ] ;;
     oha) command -v "$OHA" >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
@@ -305,7 +312,7 @@ run_one() { # scenario tool round
   t1=$(date +%s.%N)
   n1=$(server_ticks "$scenario")
   local req rps p50 p99 err usr sys rss
-  read -r req rps p50 p99 err < <(parse "$tool" "$base.out")
+  read -r req rps p50 p99 err < <(parse "${tool%%-*}" "$base.out")
   read -r usr sys rss < <(tail -n 1 "$base.time" 2>/dev/null)
   awk -v OFS='\t' -v s="$scenario" -v t="$tool" -v r="$round" -v req="$req" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
       -v err="$err" -v usr="${usr:-0}" -v sys="${sys:-0}" -v rss="${rss:-0}" -v t0="$t0" -v t1="$t1" \
@@ -353,7 +360,7 @@ def fmt(v, spec):
 print(f"### bench-peers.sh: {D} s x {RUNS} rounds, -c {C}, pipeline depth {DEPTH}; the server (nginx, Caddy for h3) on CPU 0, client on CPU 1")
 print(f"{ncpu} CPUs, Linux {kernel}. Medians over rounds; errors are the total over all rounds.\n")
 print("| scenario | tool | runs | rps | p50 ms | p99 ms | CPU µs/req | user µs/req | sys µs/req | peak RSS MiB "
-      "| errors | client CPU % | server CPU % | wall − d, ms (max) | connbench ÷ this (CPU/req) |")
+      "| errors | client CPU % | server CPU % | wall − d, ms (max) | first connbench ÷ this (CPU/req) |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 summary = []
 for scenario in dict.fromkeys(r["scenario"] for r in rows):
@@ -370,26 +377,31 @@ for scenario in dict.fromkeys(r["scenario"] for r in rows):
             bad=sum(1 for r in rs if r["rc"] not in ("0",) or r["cpu_us_req"] == "-"),
             ccpu=med(r["client_cpu_pct"] for r in rs), ncpu=med(r["nginx_cpu_pct"] for r in rs),
             over=max((float(r["overrun_ms"]) for r in rs if r.get("overrun_ms") not in (None, "-", "")), default=None))
-    ours = stats.get("connbench", {}).get("cpu")
+    ours = {t: s["cpu"] for t, s in stats.items() if t.startswith("connbench") and s["cpu"]}
+    first = next(iter(ours.values()), None)
     for tool, s in stats.items():
-        ratio = ours / s["cpu"] if ours and s["cpu"] else None
+        ratio = first / s["cpu"] if first and s["cpu"] else None
         runs = f"{s['runs']}" + (f" ({s['bad']} failed)" if s["bad"] else "")
         print(f"| {scenario} | {tool} | {runs} | {fmt(s['rps'], '.0f')} | {fmt(s['p50'], '.3f')} | {fmt(s['p99'], '.3f')} "
               f"| {fmt(s['cpu'], '.2f')} | {fmt(s['user'], '.2f')} | {fmt(s['sys'], '.2f')} | {fmt(s['rss'], '.1f')} "
               f"| {s['err']} | {fmt(s['ccpu'], '.0f')} | {fmt(s['ncpu'], '.0f')} | {fmt(s['over'], '.0f')} | {fmt(ratio, '.2f')} |")
-    peers = {t: s["cpu"] for t, s in stats.items() if t != "connbench" and s["cpu"]}
+    peers = {t: s["cpu"] for t, s in stats.items() if not t.startswith("connbench") and s["cpu"]}
     if ours and peers:
         best = min(peers, key=peers.get)
         # The reference peer: wrk over TCP, oha over HTTP/3 (the one peer here that speaks it).
         ref = "oha" if scenario.startswith("h3-") else "wrk"
-        summary.append((scenario, ours, ref, peers.get(ref), best, peers[best]))
+        for tool, cpu in ours.items():
+            summary.append((scenario, tool, cpu, ref, peers.get(ref), best, peers[best]))
 print()
-print("| scenario | connbench CPU µs/req | reference peer | connbench ÷ reference | best peer | connbench ÷ best | target ≤ 1.00 × reference (aim 0.80) |")
-print("|---|---:|---|---:|---|---:|---|")
-for scenario, ours, ref, rcpu, best, bcpu in summary:
+print("| scenario | connbench (engine) | CPU µs/req | reference peer | ÷ reference | best peer | ÷ best | target (× reference) |")
+print("|---|---|---:|---|---:|---|---:|---|")
+for scenario, tool, ours, ref, rcpu, best, bcpu in summary:
     r = ours / rcpu if rcpu else None
-    verdict = "-" if r is None else ("met, aim met" if r <= 0.8 else "met" if r <= 1.0 else f"MISSED (+{(r - 1) * 100:.0f} %)")
-    print(f"| {scenario} | {ours:.2f} | {ref} ({fmt(rcpu, '.2f')}) | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
+    # The io_uring engine's targets: 0.80 x wrk with requests on open connections, 0.90 x where each
+    # request opens its own (the kernel's connection work dominates).
+    target = 0.9 if scenario.endswith("close") or scenario.endswith("close-tls12") else 0.8
+    verdict = "-" if r is None else (f"met (≤ {target:.2f})" if r <= target else f"MISSED (≤ {target:.2f})")
+    print(f"| {scenario} | {tool} | {ours:.2f} | {ref} ({fmt(rcpu, '.2f')}) | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
 print()
 print("CPU µs/req = (user + sys CPU time of the client process, /usr/bin/time) / completed 2xx responses.")
 print("rps: each tool's own figure. p50/p99: total latency as each tool reports it (wrk prints none for")

@@ -5,6 +5,7 @@
 #
 #   scripts/nginx-counters.sh [N]        (N requests per mode, default 20000)
 #   KEEPALIVE_REQUESTS=100 scripts/nginx-counters.sh   (nginx closes each connection after 100 requests)
+#   ENGINE=uring scripts/nginx-counters.sh              (connbench --engine uring; default: each mode's own)
 #
 # Needs Debian's nginx (apt-get install nginx). Starts its own nginx on 127.0.0.1 with a config
 # written to a temporary directory, and stops it on exit. Loopback only; every run is bounded by -n.
@@ -34,7 +35,8 @@ printf '%-10s %10s %10s %12s %12s %8s %8s %s\n' mode requests nginx_req connecti
 fail=0
 for mode in serial parallel keepalive pipeline; do
   read -r acc0 req0 < <(counters)
-  "$bin" run "http://127.0.0.1:$PORT/" --mode "$mode" -n "$N" -c 50 --format json --no-progress > "$WORKDIR/$mode.json"
+  "$bin" run "http://127.0.0.1:$PORT/" --mode "$mode" -n "$N" -c 50 ${ENGINE:+--engine "$ENGINE"} \
+    --format json --no-progress > "$WORKDIR/$mode.json"
   read -r acc1 req1 < <(counters)
   # The status request itself is one connection and one request.
   nginx_conn=$((acc1 - acc0 - 1)); nginx_req=$((req1 - req0 - 1))

@@ -106,6 +106,13 @@ pub enum TargetsOrderArg {
     Random,
 }
 
+/// `--engine`: what drives the HTTP/1.x connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Tokio,
+    Uring,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CloseByArg {
     Client,
@@ -198,6 +205,11 @@ pub struct RunArgs {
     /// core this process may use, less one for the embedded server]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<u32>,
+
+    /// What drives the HTTP/1.x modes' connections: tokio (epoll) or uring (io_uring, Linux); multiplex and
+    /// HTTP/3 always run on tokio. [default: the one measured leaner for the mode, docs/performance.md]
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
 
     /// Open loop in stages, as k6's ramping arrival rate: each DURATION:RATE moves the rate linearly from the
     /// previous stage's (0 at the start, or --rate) to RATE over DURATION; the run lasts their sum. E.g.

@@ -13,7 +13,7 @@ use crate::engine::governor::Sampler;
 use crate::engine::{self, LiveCounters};
 use crate::http::request::masked_header;
 use crate::net::socket;
-use crate::plan::{Http, Mode, Plan, Stop, Target, TargetSpec};
+use crate::plan::{Engine, Http, Mode, Plan, Stop, Target, TargetSpec};
 use crate::preflight::{
     embedded_target, multiplex_if_spoken, not_http, not_http2, preflight, resolve, retire, secure, First,
 };
@@ -63,6 +63,46 @@ fn fits_in_memory(connections: u64, memory: u64, available: u64) -> Result<(), S
     Ok(())
 }
 
+/// Whether io_uring may drive the modes that would run on it (`--engine uring`, or a mode whose default it
+/// is), checked once before any load: why not, if not. Asked for where the kernel refuses it, the run stops
+/// here (exit 2); a default the kernel refuses falls back to tokio (`mode_engine` says so).
+fn uring_check(plan: &Plan) -> Result<Result<(), String>, Failure> {
+    let wanted = plan.modes.iter().any(|&mode| {
+        Engine::uring_drives(mode, plan.http(mode)) && plan.engine.unwrap_or(Engine::default_for(mode)) == Engine::Uring
+    });
+    if !wanted {
+        return Ok(Ok(()));
+    }
+    match engine::uring_available() {
+        Err(why) if plan.engine == Some(Engine::Uring) => {
+            Err(Failure::Usage(format!("--engine uring: {why}; --engine tokio runs the same load without it")))
+        }
+        available => Ok(available),
+    }
+}
+
+/// The engine `mode` runs on: `--engine` or the mode's default, if it can; else tokio, with a note.
+fn mode_engine(plan: &Plan, mode: Mode, uring: &Result<(), String>, notes: &mut Vec<Note>) -> Engine {
+    if plan.engine.unwrap_or(Engine::default_for(mode)) == Engine::Tokio {
+        return Engine::Tokio;
+    }
+    let text = if !Engine::uring_drives(mode, plan.http(mode)) {
+        // Only an explicit --engine uring names an engine the mode cannot have.
+        if plan.engine.is_none() {
+            return Engine::Tokio;
+        }
+        let what = if plan.http(mode) == Http::Http3 { "HTTP/3" } else { "HTTP/2" };
+        format!("{what} ran on the tokio engine: --engine uring drives HTTP/1.x alone")
+    } else {
+        match uring {
+            Ok(()) => return Engine::Uring,
+            Err(why) => format!("io_uring is not available ({why}): this mode ran on the tokio engine"),
+        }
+    };
+    notes.push(Note::new(NoteKind::Engine, Some(mode), text));
+    Engine::Tokio
+}
+
 /// MemAvailable of /proc/meminfo, in bytes (None where the kernel does not say).
 fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -87,6 +127,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     };
     let target = Target { quic: quic_client(plan, &target)?, ..target };
     check_capacity(plan, matches!(plan.target, TargetSpec::Embedded(_)), target.tls.is_some())?;
+    let uring = uring_check(plan)?;
     let governor = engine::governor::prepare(plan, target.addr).map_err(Failure::Usage)?;
     // The preflight's connection is the first mode's first, so over https it offers that mode's protocol.
     let first_tls = plan.mode_plan(plan.modes[0], &target).tls;
@@ -126,7 +167,8 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
     let mut complete = true;
     let of = modes.len();
     for (index, mode) in modes.into_iter().enumerate() {
-        let mode_plan = plan.mode_plan(mode, &target);
+        let mut mode_plan = plan.mode_plan(mode, &target);
+        mode_plan.engine = mode_engine(plan, mode, &uring, &mut notes);
         let request = mode_plan.requests[0].bytes.clone();
         let http = mode_plan.http;
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
@@ -522,5 +564,36 @@ mod tests {
             err.starts_with("-c 1000000 needs about 5859 MiB") && err.ends_with("1024 MiB available: lower -c"),
             "{err}"
         );
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        use clap::Parser;
+        let mut full = vec!["connbench", "run"];
+        full.extend_from_slice(args);
+        let crate::cli::Command::Run(run) = crate::cli::Cli::try_parse_from(full).unwrap().command else {
+            unreachable!()
+        };
+        Plan::from_args(&run, vec![]).unwrap()
+    }
+
+    #[test]
+    fn io_uring_drives_the_http1_modes_it_may_and_a_note_says_where_it_did_not() {
+        let asked = plan(&["--engine", "uring", "--mode", "all"]);
+        let mut notes = Vec::new();
+        assert_eq!(mode_engine(&asked, Mode::Keepalive, &Ok(()), &mut notes), Engine::Uring);
+        assert!(notes.is_empty());
+        assert_eq!(mode_engine(&asked, Mode::Multiplex, &Ok(()), &mut notes), Engine::Tokio);
+        assert_eq!(notes[0].text, "HTTP/2 ran on the tokio engine: --engine uring drives HTTP/1.x alone");
+        // Not available: a default of io_uring falls back, with a note (an asked one never gets here:
+        // `uring_check` refuses it before any load).
+        let refused = Err("io_uring_setup was refused".to_string());
+        let default = plan(&["--mode", "pipeline"]);
+        let mut notes = Vec::new();
+        let expected = if Engine::default_for(Mode::Pipeline) == Engine::Uring { 1 } else { 0 };
+        assert_eq!(mode_engine(&default, Mode::Pipeline, &refused, &mut notes), Engine::Tokio);
+        assert_eq!(notes.len(), expected);
+        // Asked for tokio: tokio, whatever the kernel.
+        let tokio = plan(&["--engine", "tokio"]);
+        assert_eq!(mode_engine(&tokio, Mode::Keepalive, &refused, &mut Vec::new()), Engine::Tokio);
     }
 }

@@ -52,6 +52,9 @@ pub enum NoteKind {
     Unanswered,
     /// The server sent bytes no request asked for (a second response to one request).
     Unsolicited,
+    /// A mode ran on another engine than `--engine` or its default asked: io_uring drives the HTTP/1.x modes
+    /// only, and only where the kernel allows it.
+    Engine,
     /// `merge`: the inputs ran at different times, so the merged rate is over a span that none of them filled.
     Merge,
     /// A kind written by a newer connbench: its text is still shown.

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::check::{Check, Metric, Phase as CheckPhase};
 use crate::cli::{
-    CloseByArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TargetsOrderArg, TlsVersionArg,
+    CloseByArg, EngineArg, FormatArg, HttpVersionArg, ModeArg, PortPolicyArg, RunArgs, TargetsOrderArg, TlsVersionArg,
 };
 use crate::http::request::{field_problem, is_token_byte, render, RequestSpec};
 pub use crate::mode::{Http, Mode};
@@ -60,6 +60,37 @@ impl PortPolicy {
             PortPolicy::Fail => "fail",
             PortPolicy::Off => "off",
         }
+    }
+}
+
+/// What drives a mode's HTTP/1.x connections (`engine/conn.rs` over tokio, `engine/uring.rs` over io_uring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Tokio,
+    Uring,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Tokio => "tokio",
+            Engine::Uring => "uring",
+        }
+    }
+
+    /// The engine a mode runs on when none is asked: the one that measured leaner for it on Linux 6.18
+    /// against nginx (docs/performance.md, the two engines: less client CPU per request in keep-alive,
+    /// pipeline and a connection per request). Multiplex has only tokio's, as has HTTP/3 (`uring_drives`).
+    pub fn default_for(mode: Mode) -> Engine {
+        match mode {
+            Mode::Serial | Mode::Parallel | Mode::Keepalive | Mode::Pipeline => Engine::Uring,
+            Mode::Multiplex => Engine::Tokio,
+        }
+    }
+
+    /// Can `mode` over `http` run on io_uring? Only the HTTP/1.x modes over TCP.
+    pub fn uring_drives(mode: Mode, http: Http) -> bool {
+        http != Http::Http3 && !mode.is_http2()
     }
 }
 
@@ -128,6 +159,8 @@ pub struct Plan {
     pub allow_plan_change: bool,
     /// `-t/--threads`: engine threads; None for one per usable core.
     pub threads: Option<u32>,
+    /// `--engine`: the engine asked for, if any (else each mode's default).
+    pub engine: Option<Engine>,
     /// wrk's `--latency` and oha's `--latency-correction`, accepted and answered with a note.
     pub latency_asked: bool,
     pub latency_correction_asked: bool,
@@ -172,6 +205,9 @@ pub struct ModePlan {
     /// goes in 0-RTT (`--0rtt`, and a method safe to replay).
     pub quic: Option<Arc<crate::net::quic::Client>>,
     pub zero_rtt: bool,
+    /// What drives its connections: io_uring only for the HTTP/1.x modes (`measure.rs` decides, by `--engine`,
+    /// the mode's default and whether the kernel allows io_uring).
+    pub engine: Engine,
 }
 
 /// One request of the run: the request `-X`, `-H` and `--body` describe, or a target of `--targets` over them.
@@ -637,6 +673,10 @@ impl Plan {
             max_regression,
             allow_plan_change: args.allow_plan_change || profile.allow_plan_change == Some(true),
             threads: args.threads.or(profile.threads),
+            engine: args.engine.or(profile.engine).map(|engine| match engine {
+                EngineArg::Tokio => Engine::Tokio,
+                EngineArg::Uring => Engine::Uring,
+            }),
             latency_asked: args.latency,
             latency_correction_asked: args.latency_correction,
             shard: args.shard,
@@ -719,6 +759,7 @@ impl Plan {
             quic: target.quic.clone().filter(|_| self.http3),
             // 0-RTT data can be replayed by an attacker (RFC 9001 §9.2): only methods safe to repeat go early.
             zero_rtt: self.zero_rtt && self.early_data_safe(),
+            engine: Engine::Tokio,
         }
     }
 }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::check::Check;
 use crate::cli::{
-    parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, FormatArg, HttpVersionArg,
-    ModeArg, PortPolicyArg, TargetsOrderArg, TlsVersionArg,
+    parse_body_size, parse_duration, parse_percent, parse_rate, parse_stall, CloseByArg, EngineArg, FormatArg,
+    HttpVersionArg, ModeArg, PortPolicyArg, TargetsOrderArg, TlsVersionArg,
 };
 
 /// Every `run` option; `None` (or an empty list) where the profile is silent.
@@ -95,6 +95,9 @@ pub struct Profile {
     /// `--threads`: engine threads.
     #[serde(default, deserialize_with = "threads")]
     pub threads: Option<u32>,
+    /// `--engine`.
+    #[serde(default, deserialize_with = "value_enum")]
+    pub engine: Option<EngineArg>,
 
     // The embedded server's knobs, used when no URL is given.
     #[serde(default, deserialize_with = "body_size")]
@@ -236,6 +239,7 @@ fn takes(key: &str) -> String {
         "seed" => "a whole number from 0 to 18446744073709551615",
         "stages" => "DURATION:RATE stages in quotes, as \"10s:100,30s:2000\"",
         "port_policy" => return names::<PortPolicyArg>(),
+        "engine" => return names::<EngineArg>(),
         "targets_order" => return names::<TargetsOrderArg>(),
         "close_by" => return names::<CloseByArg>(),
         "format" => return names::<FormatArg>(),

@@ -90,12 +90,26 @@ fn silent_server(connections: usize) -> (SocketAddr, mpsc::Receiver<()>) {
     (addr, told)
 }
 
-/// Live bytes of the process while `connections` keep-alive connections wait for their responses.
-fn live_while_waiting(connections: usize) -> isize {
+/// Live bytes of the process while `connections` keep-alive connections wait for their responses, driven by
+/// `engine`.
+fn live_while_waiting(engine: &str, connections: usize) -> isize {
     let (addr, all_in) = silent_server(connections);
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let (url, count) = (format!("http://{addr}/"), connections.to_string());
-    let args = ["connbench", "run", &url, "--no-progress", "--mode", "keepalive", "-c", &count, "-d", "60s"];
+    let args = [
+        "connbench",
+        "run",
+        &url,
+        "--no-progress",
+        "--mode",
+        "keepalive",
+        "-c",
+        &count,
+        "-d",
+        "60s",
+        "--engine",
+        engine,
+    ];
     let Command::Run(run) = Cli::try_parse_from(args).expect("flags parse").command else { unreachable!() };
     let plan = Plan::from_args(&run, args.iter().map(|s| s.to_string()).collect()).expect("plan is valid");
     let client = std::thread::spawn(move || connbench::measure::measure(&plan, stop).expect("run succeeds"));
@@ -123,18 +137,27 @@ fn live_while_waiting(connections: usize) -> isize {
 
 #[test]
 fn a_waiting_keep_alive_connection_costs_under_three_kib() {
-    let (few, many) = (100, 400);
-    let per_connection = (live_while_waiting(many) - live_while_waiting(few)) / (many - few) as isize;
-    eprintln!("bytes per waiting keep-alive connection: {per_connection}");
-    assert!(
-        per_connection <= BUDGET,
-        "a waiting connection keeps {per_connection} bytes, over the budget of {BUDGET}: a large await held in \
-         the worker's future, or a buffer held while waiting?"
-    );
-    // The capacity check's estimate, with its smallest read buffer, never claims less than this.
-    let estimate = connbench::engine::memory_per_connection(u32::MAX, false, false) as isize;
-    assert!(
-        estimate >= per_connection,
-        "engine::memory_per_connection says {estimate} bytes, less than the {per_connection} measured"
-    );
+    // Each engine in turn: tokio's tasks, and io_uring's workers where this kernel allows a ring.
+    let mut engines = vec!["tokio"];
+    match connbench::engine::uring_available() {
+        Ok(()) => engines.push("uring"),
+        Err(why) => eprintln!("skipped: the uring pass (io_uring is not available here: {why})"),
+    }
+    for engine in engines {
+        let (few, many) = (100, 400);
+        let per_connection =
+            (live_while_waiting(engine, many) - live_while_waiting(engine, few)) / (many - few) as isize;
+        eprintln!("{engine}: bytes per waiting keep-alive connection: {per_connection}");
+        assert!(
+            per_connection <= BUDGET,
+            "{engine}: a waiting connection keeps {per_connection} bytes, over the budget of {BUDGET}: a large \
+             await held in the worker's future, or a buffer held while waiting?"
+        );
+        // The capacity check's estimate, with its smallest read buffer, never claims less than this.
+        let estimate = connbench::engine::memory_per_connection(u32::MAX, false, false) as isize;
+        assert!(
+            estimate >= per_connection,
+            "{engine}: engine::memory_per_connection says {estimate} bytes, less than the {per_connection} measured"
+        );
+    }
 }

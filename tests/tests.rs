@@ -83,3 +83,7 @@ mod docs;
 // --targets and --stages: requests per path counted by the server, orders, ramps, per-target checks, bad files.
 #[path = "suite/targets.rs"]
 mod targets;
+
+// --engine: where the kernel refuses io_uring (a seccomp filter the test installs), the run says so or stops.
+#[path = "suite/engines.rs"]
+mod engines;

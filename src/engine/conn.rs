@@ -40,12 +40,12 @@ use crate::net::stream::{self, Connected, Failed, Stream};
 use crate::record::{Closer, ErrorKind};
 
 /// How long the client's own close after an abnormal end waits for the server's FIN.
-const CLIENT_LINGER: Duration = Duration::from_millis(100);
+pub(super) const CLIENT_LINGER: Duration = Duration::from_millis(100);
 /// A worker whose connects keep failing (a dead server, no free descriptor), or whose connections end with
 /// nothing answered, waits before the next one, from the first to the longest pause, doubling: never a spin,
 /// and a server that comes back is found quickly.
-const BACKOFF_FIRST: Duration = Duration::from_millis(1);
-const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
+pub(super) const BACKOFF_FIRST: Duration = Duration::from_millis(1);
+pub(super) const BACKOFF_LONGEST: Duration = Duration::from_millis(100);
 
 /// One connection after another until the mode's allowance ends. `numbered`: in a closed loop, this worker's
 /// number in the mode, whose first request the engine has claimed already, so that every one of `-c` workers
@@ -176,27 +176,27 @@ enum Link {
 
 /// An open connection's place in the live count and the port ledger (TCP's, from its client IP; a QUIC
 /// connection holds no port of its own), given back when it closes, or when the end of the window drops the
-/// worker with it open (the client closes it then).
-struct Lease<'a> {
-    ctx: &'a ThreadCtx,
+/// worker with it open (the client closes it then). The io_uring engine's connections hold one too.
+pub(super) struct Lease {
+    ctx: Rc<ThreadCtx>,
     ip: Option<IpAddr>,
     closer: Closer,
     /// The server's last response asked for the close.
     asked: bool,
 }
 
-impl<'a> Lease<'a> {
-    fn new(ctx: &'a ThreadCtx, ip: Option<IpAddr>) -> Lease<'a> {
+impl Lease {
+    pub(super) fn new(ctx: &Rc<ThreadCtx>, ip: Option<IpAddr>) -> Lease {
         LiveCounters::bump(&ctx.live.open_connections, 1);
-        Lease { ctx, ip, closer: Closer::Client, asked: false }
+        Lease { ctx: ctx.clone(), ip, closer: Closer::Client, asked: false }
     }
 
-    fn close(mut self, closer: Closer, asked: bool) {
+    pub(super) fn close(mut self, closer: Closer, asked: bool) {
         (self.closer, self.asked) = (closer, asked);
     }
 }
 
-impl Drop for Lease<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
         LiveCounters::bump(&self.ctx.live.open_connections, -1);
         self.ctx.recorder.borrow_mut().closed(self.closer, self.asked);
@@ -268,15 +268,20 @@ async fn open(ctx: &ThreadCtx) -> Result<(Stream, Instant, IpAddr, bool), NotOpe
         }
     };
     let Connected { stream, started, connected, tls } = connected;
-    let mut recorder = ctx.recorder.borrow_mut();
-    recorder.connected(connected, connected - started);
-    if let Some(handshake) = tls {
-        recorder.tls_handshake(handshake.took, handshake.resumed, handshake.negotiated);
-    }
+    ctx.opened(started, connected, tls);
     Ok((stream, started, ip, preface_sent))
 }
 
 impl ThreadCtx {
+    /// A connection opened: its TCP handshake began at `started` and ended at `connected`, then its TLS one.
+    pub(super) fn opened(&self, started: Instant, connected: Instant, tls: Option<stream::Handshake>) {
+        let mut recorder = self.recorder.borrow_mut();
+        recorder.connected(connected, connected - started);
+        if let Some(handshake) = tls {
+            recorder.tls_handshake(handshake.took, handshake.resumed, handshake.negotiated);
+        }
+    }
+
     /// Requests taken from the mode's allowance by this thread, to tell at the end how many were in flight.
     pub(super) fn issued(&self, count: u64) {
         self.issued.set(self.issued.get() + count);

@@ -22,6 +22,9 @@ pub(crate) mod h3;
 pub mod live;
 mod pace;
 mod schedule;
+mod uring;
+
+pub use uring::available as uring_available;
 
 pub use h2::request_error as h2_request_error;
 use tokio::time::sleep_until;
@@ -34,7 +37,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::http::response::HeadMemo;
-use crate::plan::{ModePlan, Stop};
+use crate::plan::{Engine, ModePlan, Stop};
 use crate::record::Recorder;
 
 /// What one mode measured, before it is frozen into a result.
@@ -175,7 +178,8 @@ pub fn run_mode(
     let threads = threads.clamp(1, workers).min(live.len());
     // The runtimes are built before the clock starts and the threads start together, so a thread that is
     // slow to start neither loses part of the window nor finds the -n budget spent (every -c opens).
-    let runtimes: Vec<_> = (0..threads).map(|_| runtime()).collect();
+    let uring = plan.engine == Engine::Uring;
+    let runtimes: Vec<_> = (0..threads).map(|_| (!uring).then(runtime)).collect();
     let barrier = Arc::new(Barrier::new(threads));
     let open_loop = plan.schedule.is_some();
     // HTTP/3 and HTTP/2 send each request from its parts (HTTP/3's :scheme is https alone, RFC 9114 §3.1).
@@ -219,7 +223,10 @@ pub fn run_mode(
             };
             std::thread::Builder::new()
                 .name(format!("connbench-{index}"))
-                .spawn(move || run_thread(runtime, thread))
+                .spawn(move || match runtime {
+                    Some(runtime) => run_thread(runtime, thread),
+                    None => uring::run_thread(thread),
+                })
                 .expect("spawning an engine thread")
         })
         .collect();
@@ -285,47 +292,65 @@ fn read_buffer_size(connections: u32) -> usize {
     ((32 << 20) / connections as usize).clamp(4 << 10, 64 << 10)
 }
 
+impl ThreadPlan {
+    /// The thread's context, for its connections; with its number of workers and first worker's number.
+    fn context(self, quic: impl FnOnce(&Arc<Shared>) -> Option<h3::Quic>) -> (Rc<ThreadCtx>, usize, usize) {
+        let ThreadPlan { shared, live, workers, first_worker, pacer, started, read_buffer, opened, barrier: _ } = self;
+        let per_target = if shared.plan.per_target { shared.plan.requests.len() } else { 0 };
+        let ctx = Rc::new(ThreadCtx {
+            recorder: RefCell::new(Recorder::new(started, pacer.is_some()).with_targets(per_target)),
+            quic: quic(&shared),
+            shared,
+            live,
+            buffers: buffers::ReadBuffers::new(read_buffer),
+            memo: RefCell::new(HeadMemo::default()),
+            opened: RefCell::new(opened),
+            tickets: pacer.map(|pacer| schedule::Tickets::new(pacer, started)),
+            issued: Cell::new(0),
+            unsent: Cell::new(0),
+            joined: Cell::new(Vec::new()),
+        });
+        (ctx, workers, first_worker)
+    }
+}
+
+/// What a thread measured, once every connection of it is gone.
+fn settle(ctx: Rc<ThreadCtx>) -> Recorder {
+    let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
+    let mut recorder = ctx.recorder.into_inner();
+    let unsent = ctx.unsent.get();
+    if let Some(tickets) = &ctx.tickets {
+        recorder.missed(tickets.left_unsent() + unsent);
+    }
+    recorder.in_flight_at_end(ctx.issued.get() - unsent);
+    recorder
+}
+
 fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder, Instant) {
-    let ThreadPlan { shared, live, workers, first_worker, pacer, started, read_buffer, opened, barrier } = thread;
+    let barrier = thread.barrier.clone();
     // The endpoint's driver is spawned on the runtime it is made in: this thread's.
-    let quic = shared.plan.quic.clone().map(|client| {
-        let _context = runtime.enter();
-        h3::Quic::new(client, shared.addr)
+    let (ctx, workers, first_worker) = thread.context(|shared| {
+        shared.plan.quic.clone().map(|client| {
+            let _context = runtime.enter();
+            h3::Quic::new(client, shared.addr)
+        })
     });
-    let ctx = Rc::new(ThreadCtx {
-        recorder: RefCell::new(Recorder::new(started, pacer.is_some()).with_targets(if shared.plan.per_target {
-            shared.plan.requests.len()
-        } else {
-            0
-        })),
-        shared,
-        live,
-        buffers: buffers::ReadBuffers::new(read_buffer),
-        memo: RefCell::new(HeadMemo::default()),
-        opened: RefCell::new(opened),
-        tickets: pacer.clone().map(|pacer| schedule::Tickets::new(pacer, started)),
-        issued: Cell::new(0),
-        quic,
-        unsent: Cell::new(0),
-        joined: Cell::new(Vec::new()),
-    });
-    let closed_loop = pacer.is_none();
+    let closed_loop = ctx.tickets.is_none();
     barrier.wait();
     let local = tokio::task::LocalSet::new();
     let finished = local.block_on(&runtime, {
         let ctx = ctx.clone();
         async move {
             let load = async {
-                match pacer {
-                    Some(pacer) => schedule::pace(ctx.clone(), pacer, started, workers).await,
-                    None => {
-                        let workers: Vec<_> = (first_worker..first_worker + workers)
-                            .map(|worker| tokio::task::spawn_local(conn::worker(ctx.clone(), Some(worker as u64))))
-                            .collect();
-                        for worker in workers {
-                            let _ = worker.await;
-                        }
+                if closed_loop {
+                    let workers: Vec<_> = (first_worker..first_worker + workers)
+                        .map(|worker| tokio::task::spawn_local(conn::worker(ctx.clone(), Some(worker as u64))))
+                        .collect();
+                    for worker in workers {
+                        let _ = worker.await;
                     }
+                } else {
+                    schedule::pace(ctx.clone(), workers).await;
                 }
             };
             tokio::select! {
@@ -343,14 +368,7 @@ fn run_thread(runtime: tokio::runtime::Runtime, thread: ThreadPlan) -> (Recorder
         runtime.block_on(quic.close());
     }
     drop(runtime);
-    let ctx = Rc::try_unwrap(ctx).ok().expect("every task has ended");
-    let mut recorder = ctx.recorder.into_inner();
-    let unsent = ctx.unsent.get();
-    if let Some(tickets) = &ctx.tickets {
-        recorder.missed(tickets.left_unsent() + unsent);
-    }
-    recorder.in_flight_at_end(ctx.issued.get() - unsent);
-    (recorder, finished)
+    (settle(ctx), finished)
 }
 
 /// Returns when the run must end now, whatever is in flight: the end of the `-d` window, or the stop flag

@@ -24,7 +24,7 @@ use super::{conn, ThreadCtx};
 use crate::plan::Stop;
 
 /// The shortest pause between two wake-ups of the pacer: tokio's timer granularity.
-const PACER_TICK: Duration = Duration::from_millis(1);
+pub(super) const PACER_TICK: Duration = Duration::from_millis(1);
 
 /// Tickets `first..end`, released together by one wake-up of the pacer at `released`.
 #[derive(Clone, Copy)]
@@ -84,7 +84,7 @@ impl Tickets {
     }
 
     /// Drops, as missed, the tickets that have waited longer than `timeout` past their due time.
-    fn expire(&self, now: Instant, timeout: Duration) {
+    pub(super) fn expire(&self, now: Instant, timeout: Duration) {
         let Some(cutoff) = now.checked_sub(timeout) else { return };
         let stale = self.pacer.due_before(cutoff.saturating_duration_since(self.started));
         let mut batches = self.batches.borrow_mut();
@@ -164,61 +164,104 @@ impl Drop for IdleGuard<'_> {
 /// The thread's pacer: schedules its share of the rate until the mode's allowance ends, starting workers
 /// as the load needs them. A `-d` window ends at its deadline, once the requests due before it have had
 /// their chance to go out (what is then in flight is counted as such); a `-n` run waits for every worker.
-pub(super) async fn pace(ctx: Rc<ThreadCtx>, pacer: Pacer, started: Instant, max_workers: usize) {
+pub(super) async fn pace(ctx: Rc<ThreadCtx>, max_workers: usize) {
     let tickets = ctx.tickets.as_ref().expect("an open-loop thread has a ticket queue");
     let shared = &ctx.shared;
-    let window = match shared.plan.stop {
-        Stop::After(window) => Some(window),
-        Stop::Requests(_) => None,
-    };
     let mut workers = JoinSet::new();
     let mut issued = 0u64;
     loop {
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(started);
-        let window_over = window.is_some_and(|w| elapsed >= w);
-        // Tickets due by now, and strictly before the window's end.
-        let by_now = elapsed + Duration::from_nanos(1);
-        let due = pacer.due_before(window.map_or(by_now, |w| by_now.min(w)));
-        let want = due - issued;
-        // A ticket belongs to the window its due time falls in, whenever the pacer wakes to release it.
-        let last_due = started + pacer.due(due.saturating_sub(1));
-        let (granted, _) = shared.claim(want, last_due);
-        tickets.release(issued, issued + granted, now);
-        tickets.expire(now, shared.plan.timeout);
-        issued += granted;
+        let wake = tickets.wake(&ctx, &mut issued, Instant::now());
         let idle = tickets.idle.get();
-        for _ in 0..(granted as usize).min(idle) {
+        for _ in 0..(wake.granted as usize).min(idle) {
             tickets.idle_ready.notify_one();
         }
-        let unserved = (granted as usize).saturating_sub(idle);
+        let unserved = (wake.granted as usize).saturating_sub(idle);
         for _ in 0..unserved.min(max_workers - workers.len()) {
             workers.spawn_local(conn::worker(ctx.clone(), None));
         }
         if unserved > 0 {
             tickets.room_ready.notify_waiters();
         }
-        if window_over || shared.stopping() {
+        match wake.next {
             // The workers just woken write what was due before the end, then the window closes.
-            tokio::task::yield_now().await;
-            return;
+            Next::WindowOver => {
+                tokio::task::yield_now().await;
+                return;
+            }
+            Next::At(next) => sleep_until(next.into()).await,
+            Next::Finished => break,
         }
-        if granted < want {
-            break;
-        }
-        // Behind the schedule (a rate above what a wake-up per tick can release one by one), the next batch
-        // is released a tick later instead of spinning: the requests due meanwhile go out together.
-        let next = (started + pacer.due(issued)).max(Instant::now() + PACER_TICK);
-        sleep_until(shared.deadline.map_or(next, |d| next.min(d)).into()).await;
     }
-    tickets.finished.set(true);
-    tickets.idle_ready.notify_waiters();
+    tickets.finish();
     // The last tickets still expire while the workers finish: a request due long ago is missed, not sent.
     loop {
         tokio::select! {
             joined = workers.join_next() => if joined.is_none() { return },
             () = tokio::time::sleep(PACER_TICK) => tickets.expire(Instant::now(), shared.plan.timeout),
         }
+    }
+}
+
+/// What one wake-up of the pacer released, and when it wakes next.
+pub(super) struct Wake {
+    pub(super) granted: u64,
+    pub(super) next: Next,
+}
+
+/// The pacer's next step.
+pub(super) enum Next {
+    /// Wake again then.
+    At(Instant),
+    /// The window (or a stop) ends the mode now: what was just released is its last.
+    WindowOver,
+    /// The allowance is spent: no ticket comes any more (the workers still finish theirs).
+    Finished,
+}
+
+impl Tickets {
+    /// One wake-up of the pacer at `now` (both engines' pacers are this): releases the tickets due by now and
+    /// strictly before the window's end, as far as the allowance grants them, and drops those that waited too
+    /// long. `issued` counts the tickets released so far.
+    pub(super) fn wake(&self, ctx: &ThreadCtx, issued: &mut u64, now: Instant) -> Wake {
+        let shared = &ctx.shared;
+        let window = match shared.plan.stop {
+            Stop::After(window) => Some(window),
+            Stop::Requests(_) => None,
+        };
+        let elapsed = now.saturating_duration_since(self.started);
+        let window_over = window.is_some_and(|w| elapsed >= w);
+        // Tickets due by now, and strictly before the window's end.
+        let by_now = elapsed + Duration::from_nanos(1);
+        let due = self.pacer.due_before(window.map_or(by_now, |w| by_now.min(w)));
+        let want = due - *issued;
+        // A ticket belongs to the window its due time falls in, whenever the pacer wakes to release it.
+        let last_due = self.started + self.pacer.due(due.saturating_sub(1));
+        let (granted, _) = shared.claim(want, last_due);
+        self.release(*issued, *issued + granted, now);
+        self.expire(now, shared.plan.timeout);
+        *issued += granted;
+        let next = if window_over || shared.stopping() {
+            Next::WindowOver
+        } else if granted < want {
+            Next::Finished
+        } else {
+            // Behind the schedule (a rate above what a wake-up per tick can release one by one), the next
+            // batch is released a tick later instead of spinning: the requests due meanwhile go out together.
+            let next = (self.started + self.pacer.due(*issued)).max(Instant::now() + PACER_TICK);
+            Next::At(shared.deadline.map_or(next, |d| next.min(d)))
+        };
+        Wake { granted, next }
+    }
+
+    /// The pacer has scheduled its last request: idle workers stop waiting.
+    pub(super) fn finish(&self) {
+        self.finished.set(true);
+        self.idle_ready.notify_waiters();
+    }
+
+    /// Has the pacer scheduled its last request?
+    pub(super) fn finished(&self) -> bool {
+        self.finished.get()
     }
 }
 

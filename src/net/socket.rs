@@ -35,16 +35,7 @@ pub async fn connect_from(
     nodelay: bool,
     limit: Duration,
 ) -> io::Result<TcpStream> {
-    // Non-blocking from socket() on: two fcntl calls fewer per connection.
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
-    if let Some(ip) = client_ip {
-        bind_without_port(&socket, ip)?;
-    }
-    walk_ports_one_by_one(&socket);
-    if nodelay {
-        // Off is the default: only turning it on costs a call.
-        socket.set_tcp_nodelay(true)?;
-    }
+    let socket = client_socket(client_ip, addr, nodelay)?;
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
@@ -68,6 +59,23 @@ pub async fn connect_from(
         }
     }
     Ok(stream)
+}
+
+/// A non-blocking client socket for `addr`, made by the recipe of docs/design.md §4 up to the connect: bound to
+/// `client_ip` without a port (if given), walking its ports one by one, and with `nodelay`. The tokio engine
+/// connects it here; the io_uring engine (`engine/uring.rs`) through its ring.
+pub fn client_socket(client_ip: Option<IpAddr>, addr: SocketAddr, nodelay: bool) -> io::Result<Socket> {
+    // Non-blocking from socket() on: two fcntl calls fewer per connection.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    if let Some(ip) = client_ip {
+        bind_without_port(&socket, ip)?;
+    }
+    walk_ports_one_by_one(&socket);
+    if nodelay {
+        // Off is the default: only turning it on costs a call.
+        socket.set_tcp_nodelay(true)?;
+    }
+    Ok(socket)
 }
 
 /// The same recipe, blocking: the connection that proves the target reachable before any load (and then

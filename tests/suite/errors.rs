@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{binary, connbench, scratch, wait};
+use crate::util::{binary, connbench, engines, scratch, wait};
 
 #[test]
 fn values_out_of_range_exit_2_with_one_line_and_no_panic() {
@@ -89,10 +89,15 @@ fn an_output_that_cannot_be_created_costs_no_load_and_a_full_disk_keeps_the_repo
 #[test]
 fn ctrl_c_sigterm_and_sighup_stop_the_run_and_still_write_what_was_measured() {
     let dir = scratch("signals");
-    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
-        let saved = dir.join(format!("{signal}.json"));
+    let each = engines().into_iter().flat_map(|engine| {
+        [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)]
+            .map(|(signal, code)| (engine, signal, code))
+    });
+    for (engine, signal, code) in each {
+        let saved = dir.join(format!("{engine}-{signal}.json"));
         let mut child = binary()
-            .args(["run", "--mode", "keepalive,pipeline", "-c", "2", "-d", "30s", "--format", "json", "-o"])
+            .args(["run", "--engine", engine, "--mode", "keepalive,pipeline", "-c", "2", "-d", "30s"])
+            .args(["--format", "json", "-o"])
             .arg(&saved)
             .env("CI", "true")
             .stdout(Stdio::piped())
@@ -101,7 +106,7 @@ fn ctrl_c_sigterm_and_sighup_stop_the_run_and_still_write_what_was_measured() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1000));
         kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-        assert_eq!(wait(&mut child, Duration::from_secs(15)), code, "{signal}");
+        assert_eq!(wait(&mut child, Duration::from_secs(15)), code, "{engine}: {signal}");
         let mut stdout = String::new();
         child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
         for text in [stdout, std::fs::read_to_string(&saved).unwrap()] {

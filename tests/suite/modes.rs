@@ -1,89 +1,112 @@
 use connbench::plan::Mode;
+use connbench::record::result::NoteKind;
 use connbench::server::ServerConfig;
 
-use crate::util::{assert_consistent, only, run, server, settled};
+use crate::util::{assert_consistent, engines, on, only, run, server, settled};
 
 #[test]
 fn serial_opens_one_connection_per_request_and_closes_first() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "serial", "-n", "200"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.mode, m.connections, m.requests, m.errors.total()), (Mode::Serial, 1, 200, 0));
-    assert_eq!(m.connections_opened, 200);
-    assert_eq!(m.closed_by_client, 200, "--close-by client (the default) closes first");
-    assert_eq!(m.latency.total_first.count, 200);
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections, s.closed_by_server), (200, 200, 0));
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let m = only(&run(&target, &on(engine, &["--mode", "serial", "-n", "200"]))).clone();
+        assert_consistent(&m);
+        assert_eq!((m.mode, m.connections, m.requests, m.errors.total()), (Mode::Serial, 1, 200, 0), "{engine}");
+        assert_eq!(m.connections_opened, 200, "{engine}");
+        assert_eq!(m.closed_by_client, 200, "{engine}: --close-by client (the default) closes first");
+        assert_eq!(m.latency.total_first.count, 200);
+        let s = settled(&target);
+        assert_eq!((s.requests, s.connections, s.closed_by_server), (200, 200, 0), "{engine}");
+    }
 }
 
 #[test]
 fn close_by_server_asks_for_close_and_waits_for_the_servers_fin() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "serial", "-n", "50", "--close-by", "server"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.requests, m.connections_opened, m.closed_by_server, m.closed_by_client), (50, 50, 50, 0));
-    assert_eq!(settled(&target).closed_by_server, 50);
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let m = only(&run(&target, &on(engine, &["--mode", "serial", "-n", "50", "--close-by", "server"]))).clone();
+        assert_consistent(&m);
+        let closes = (m.requests, m.connections_opened, m.closed_by_server, m.closed_by_client);
+        assert_eq!(closes, (50, 50, 50, 0), "{engine}");
+        assert_eq!(settled(&target).closed_by_server, 50, "{engine}");
+    }
 }
 
 #[test]
 fn parallel_runs_connections_at_once_one_request_each() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "parallel", "-c", "8", "-n", "300"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.connections, m.requests, m.connections_opened, m.errors.total()), (8, 300, 300, 0));
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (300, 300));
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let m = only(&run(&target, &on(engine, &["--mode", "parallel", "-c", "8", "-n", "300"]))).clone();
+        assert_consistent(&m);
+        assert_eq!((m.connections, m.requests, m.connections_opened, m.errors.total()), (8, 300, 300, 0), "{engine}");
+        let s = settled(&target);
+        assert_eq!((s.requests, s.connections), (300, 300), "{engine}");
+    }
 }
 
 #[test]
 fn keepalive_reuses_at_most_c_connections() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "keepalive", "-c", "8", "-n", "1000"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.requests, m.errors.total()), (1000, 0));
-    assert!(m.connections_opened <= 8, "opened {}", m.connections_opened);
-    assert_eq!(m.latency.total_first.count, m.connections_opened);
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (1000, m.connections_opened));
-    assert_eq!(s.max_in_flight, 1, "keep-alive never pipelines");
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let m = only(&run(&target, &on(engine, &["--mode", "keepalive", "-c", "8", "-n", "1000"]))).clone();
+        assert_consistent(&m);
+        assert_eq!((m.requests, m.errors.total()), (1000, 0), "{engine}");
+        assert!(m.connections_opened <= 8, "{engine}: opened {}", m.connections_opened);
+        assert_eq!(m.latency.total_first.count, m.connections_opened);
+        let s = settled(&target);
+        assert_eq!((s.requests, s.connections), (1000, m.connections_opened), "{engine}");
+        assert_eq!(s.max_in_flight, 1, "{engine}: keep-alive never pipelines");
+    }
 }
 
 #[test]
 fn pipeline_keeps_depth_requests_in_flight_and_matches_in_order() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "pipeline", "-c", "4", "--depth", "8", "-n", "2000"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.depth, m.requests, m.errors.total()), (8, 2000, 0));
-    assert!(m.connections_opened <= 4);
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (2000, m.connections_opened));
-    assert!(s.max_in_flight > 1 && s.max_in_flight <= 8, "server saw {} in flight", s.max_in_flight);
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let args = ["--mode", "pipeline", "-c", "4", "--depth", "8", "-n", "2000"];
+        let m = only(&run(&target, &on(engine, &args))).clone();
+        assert_consistent(&m);
+        assert_eq!((m.depth, m.requests, m.errors.total()), (8, 2000, 0), "{engine}");
+        assert!(m.connections_opened <= 4);
+        let s = settled(&target);
+        assert_eq!((s.requests, s.connections), (2000, m.connections_opened), "{engine}");
+        assert!(s.max_in_flight > 1 && s.max_in_flight <= 8, "{engine}: server saw {} in flight", s.max_in_flight);
+    }
 }
 
 #[test]
 fn exactly_n_requests_reach_the_server_in_every_mode_all_five() {
     // An odd N that no connection count divides: no overshoot from requests in flight at the end.
-    let target = server(ServerConfig::default());
-    let result = run(&target, &["--mode", "all", "-c", "7", "--depth", "5", "-n", "503"]);
-    assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
-    for m in &result.runs {
-        assert_consistent(m);
-        assert_eq!((m.requests, m.errors.total()), (503, 0), "{:?}", m.mode);
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let result = run(&target, &on(engine, &["--mode", "all", "-c", "7", "--depth", "5", "-n", "503"]));
+        assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
+        for m in &result.runs {
+            assert_consistent(m);
+            assert_eq!((m.requests, m.errors.total()), (503, 0), "{engine}: {:?}", m.mode);
+        }
+        let opened: u64 = result.runs.iter().map(|m| m.connections_opened).sum();
+        let s = settled(&target);
+        assert_eq!((s.requests, s.connections), (5 * 503, opened), "{engine}");
+        assert!(result.complete);
+        // Multiplex has only the tokio engine: asked for io_uring, the result says so.
+        let noted = result.notes.iter().any(|n| n.kind == NoteKind::Engine && n.mode == Some(Mode::Multiplex));
+        assert_eq!(noted, engine == "uring", "{engine}: {:?}", result.notes);
     }
-    let opened: u64 = result.runs.iter().map(|m| m.connections_opened).sum();
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (5 * 503, opened));
-    assert!(result.complete);
 }
 
 #[test]
 fn a_duration_run_stops_on_time() {
-    let target = server(ServerConfig::default());
-    let m = only(&run(&target, &["--mode", "keepalive", "-c", "4", "-d", "1s"])).clone();
-    assert_consistent(&m);
-    assert!(m.requests > 0 && m.errors.total() == 0);
-    assert!((1.0..2.0).contains(&m.duration_s), "ran {} s", m.duration_s);
-    assert_eq!(m.timeline.iter().map(|t| t.requests).sum::<u64>(), m.requests);
+    for engine in engines() {
+        let target = server(ServerConfig::default());
+        let m = only(&run(&target, &on(engine, &["--mode", "keepalive", "-c", "4", "-d", "1s"]))).clone();
+        assert_consistent(&m);
+        assert!(m.requests > 0 && m.errors.total() == 0, "{engine}");
+        assert!((1.0..2.0).contains(&m.duration_s), "{engine}: ran {} s", m.duration_s);
+        assert_eq!(m.timeline.iter().map(|t| t.requests).sum::<u64>(), m.requests);
+        // What the server answered was completed, or in flight at the end of the window.
+        let s = settled(&target);
+        assert!(m.requests <= s.responses && s.responses <= m.requests + m.in_flight_at_end, "{engine}: {s:?}");
+    }
 }
 
 #[test]
@@ -116,16 +139,18 @@ fn server_closing_between_requests_is_normal() {
 #[test]
 fn bodies_chunked_large_and_head_are_read_whole() {
     let big = server(ServerConfig { body_size: 200_000, ..ServerConfig::default() });
-    let m = only(&run(&big, &["--mode", "keepalive", "-c", "2", "-n", "20"])).clone();
-    assert_consistent(&m);
-    assert_eq!((m.requests, m.errors.total()), (20, 0));
-    assert!(m.bytes_received >= 20 * 200_000);
     let chunked = server(ServerConfig { chunked: true, body_size: 5000, ..ServerConfig::default() });
-    let m = only(&run(&chunked, &["--mode", "pipeline", "-c", "2", "-n", "100"])).clone();
-    assert_eq!((m.requests, m.errors.total()), (100, 0));
-    let m = only(&run(&big, &["--mode", "keepalive", "-c", "1", "-n", "5", "-X", "HEAD"])).clone();
-    assert_eq!((m.requests, m.errors.total()), (5, 0));
-    assert!(m.bytes_received < 5 * 1000, "HEAD responses carry no body");
+    for engine in engines() {
+        let m = only(&run(&big, &on(engine, &["--mode", "keepalive", "-c", "2", "-n", "20"]))).clone();
+        assert_consistent(&m);
+        assert_eq!((m.requests, m.errors.total()), (20, 0), "{engine}");
+        assert!(m.bytes_received >= 20 * 200_000);
+        let m = only(&run(&chunked, &on(engine, &["--mode", "pipeline", "-c", "2", "-n", "100"]))).clone();
+        assert_eq!((m.requests, m.errors.total()), (100, 0), "{engine}");
+        let m = only(&run(&big, &on(engine, &["--mode", "keepalive", "-c", "1", "-n", "5", "-X", "HEAD"]))).clone();
+        assert_eq!((m.requests, m.errors.total()), (5, 0), "{engine}");
+        assert!(m.bytes_received < 5 * 1000, "{engine}: HEAD responses carry no body");
+    }
 }
 
 #[test]
@@ -147,17 +172,21 @@ fn posts_send_their_body() {
 #[test]
 fn a_silent_server_is_a_timeout_not_a_hang() {
     let target = server(ServerConfig { delay: std::time::Duration::from_secs(5), ..ServerConfig::default() });
-    let m = only(&run(&target, &["--mode", "serial", "-n", "2", "--timeout", "200ms"])).clone();
-    assert_eq!((m.requests, m.errors.timeout), (0, 2));
-    assert!(m.duration_s < 2.0, "took {} s", m.duration_s);
+    for engine in engines() {
+        let m = only(&run(&target, &on(engine, &["--mode", "serial", "-n", "2", "--timeout", "200ms"]))).clone();
+        assert_eq!((m.requests, m.errors.timeout), (0, 2), "{engine}");
+        assert!(m.duration_s < 2.0, "{engine}: took {} s", m.duration_s);
+    }
 }
 
 #[test]
 fn truncated_bodies_are_errors_not_responses() {
     let target = server(ServerConfig { truncate: true, body_size: 1000, ..ServerConfig::default() });
-    let m = only(&run(&target, &["--mode", "keepalive", "-c", "1", "-n", "5"])).clone();
-    assert_eq!((m.requests, m.errors.truncated, m.errors.total()), (0, 5, 5));
-    assert_eq!(m.closed_by_server, 5);
+    for engine in engines() {
+        let m = only(&run(&target, &on(engine, &["--mode", "keepalive", "-c", "1", "-n", "5"]))).clone();
+        assert_eq!((m.requests, m.errors.truncated, m.errors.total()), (0, 5, 5), "{engine}");
+        assert_eq!(m.closed_by_server, 5, "{engine}");
+    }
 }
 
 #[test]
@@ -165,9 +194,11 @@ fn every_connection_of_c_opens_at_the_start_of_a_duration_run_in_every_mode() {
     // 192 connects at once: a listen queue of 128 would drop the SYNs beyond it, and those connects would
     // wait a second for the retransmission, past this window.
     let target = server(ServerConfig::default());
-    for mode in ["keepalive", "pipeline", "multiplex"] {
-        let m = only(&run(&target, &["--mode", mode, "-c", "192", "-d", "1s"])).clone();
-        assert_eq!(m.connections_opened, 192, "{mode}");
-        assert_eq!(m.timeline[0].opened, 192, "{mode}: all in the first second");
+    for engine in engines() {
+        for mode in ["keepalive", "pipeline", "multiplex"] {
+            let m = only(&run(&target, &on(engine, &["--mode", mode, "-c", "192", "-d", "1s"]))).clone();
+            assert_eq!(m.connections_opened, 192, "{engine}: {mode}");
+            assert_eq!(m.timeline[0].opened, 192, "{engine}: {mode}: all in the first second");
+        }
     }
 }

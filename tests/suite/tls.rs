@@ -5,7 +5,7 @@ use connbench::net::tls::{Identity, Version};
 use connbench::plan::Mode;
 use connbench::server::ServerConfig;
 
-use crate::util::{assert_consistent, connbench, run_url, settled, tls_server, tls_server_with};
+use crate::util::{assert_consistent, connbench, engines, on, run_url, settled, tls_server, tls_server_with};
 
 pub fn https(addr: SocketAddr) -> String {
     format!("https://{addr}/")
@@ -18,46 +18,57 @@ pub fn tls_config(identity: Identity, version: Option<Version>) -> rustls::Serve
 
 #[test]
 fn every_mode_counts_over_tls_what_the_server_counts() {
-    let (target, ca) = tls_server(ServerConfig::default());
-    let ca = ca.to_str().unwrap();
-    let result =
-        run_url(&https(target.addr), &["--cacert", ca, "--mode", "all", "-c", "3", "--depth", "4", "-n", "101"]);
-    assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
-    let (mut opened, mut full, mut resumed) = (0, 0, 0);
-    for m in &result.runs {
-        assert_consistent(m);
-        assert_eq!((m.requests, m.errors.total()), (101, 0), "{:?}", m.mode);
-        let tls = m.tls.as_ref().expect("an https run reports its TLS");
-        // HTTP/2 over TLS is chosen in the handshake: multiplex offers h2, the others http/1.1
-        let alpn = if m.mode == Mode::Multiplex { "h2" } else { "http/1.1" };
-        assert_eq!((tls.version.as_str(), tls.alpn.as_deref(), tls.insecure), ("TLSv1.3", Some(alpn), false));
-        // one handshake per connection, timed apart from connect
-        assert_eq!(tls.handshakes_full + tls.handshakes_resumed, m.connections_opened, "{:?}", m.mode);
-        assert_eq!(m.latency.tls.as_ref().unwrap().count, m.connections_opened);
-        // the first request on a connection pays both handshakes
-        assert!(m.latency.total_first.min_us >= m.latency.tls.as_ref().unwrap().min_us);
-        (opened, full, resumed) =
-            (opened + m.connections_opened, full + tls.handshakes_full, resumed + tls.handshakes_resumed);
+    for engine in engines() {
+        let (target, ca) = tls_server(ServerConfig::default());
+        let ca = ca.to_str().unwrap();
+        let result = run_url(
+            &https(target.addr),
+            &on(engine, &["--cacert", ca, "--mode", "all", "-c", "3", "--depth", "4", "-n", "101"]),
+        );
+        assert_eq!(result.runs.iter().map(|m| m.mode).collect::<Vec<_>>(), Mode::ALL);
+        let (mut opened, mut full, mut resumed) = (0, 0, 0);
+        for m in &result.runs {
+            assert_consistent(m);
+            assert_eq!((m.requests, m.errors.total()), (101, 0), "{engine}: {:?}", m.mode);
+            let tls = m.tls.as_ref().expect("an https run reports its TLS");
+            // HTTP/2 over TLS is chosen in the handshake: multiplex offers h2, the others http/1.1
+            let alpn = if m.mode == Mode::Multiplex { "h2" } else { "http/1.1" };
+            assert_eq!((tls.version.as_str(), tls.alpn.as_deref(), tls.insecure), ("TLSv1.3", Some(alpn), false));
+            // one handshake per connection, timed apart from connect
+            assert_eq!(tls.handshakes_full + tls.handshakes_resumed, m.connections_opened, "{:?}", m.mode);
+            assert_eq!(m.latency.tls.as_ref().unwrap().count, m.connections_opened);
+            // the first request on a connection pays both handshakes
+            assert!(m.latency.total_first.min_us >= m.latency.tls.as_ref().unwrap().min_us);
+            (opened, full, resumed) =
+                (opened + m.connections_opened, full + tls.handshakes_full, resumed + tls.handshakes_resumed);
+        }
+        let s = settled(&target);
+        assert_eq!(
+            (s.requests, s.connections),
+            (5 * 101, opened),
+            "the preflight's connection is the first mode's first"
+        );
+        assert_eq!((s.tls_full, s.tls_resumed, s.tls_failed), (full, resumed, 0));
     }
-    let s = settled(&target);
-    assert_eq!((s.requests, s.connections), (5 * 101, opened), "the preflight's connection is the first mode's first");
-    assert_eq!((s.tls_full, s.tls_resumed, s.tls_failed), (full, resumed, 0));
 }
 
 #[test]
 fn serial_connections_resume_with_tickets_and_not_without() {
-    let (target, ca) = tls_server(ServerConfig::default());
-    let url = https(target.addr);
-    let ca = ca.to_str().unwrap();
-    let resuming = run_url(&url, &["--cacert", ca, "--mode", "serial", "-n", "30"]);
-    let tls = resuming.runs[0].tls.clone().unwrap();
-    // the first connection has no ticket yet; each later one uses a ticket the one before it received
-    assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (1, 29));
-    let fresh = run_url(&url, &["--cacert", ca, "--mode", "serial", "-n", "30", "--tls-resume", "false"]);
-    let tls = fresh.runs[0].tls.clone().unwrap();
-    assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (30, 0));
-    let s = settled(&target);
-    assert_eq!((s.requests, s.tls_full, s.tls_resumed), (60, 31, 29));
+    for engine in engines() {
+        let (target, ca) = tls_server(ServerConfig::default());
+        let url = https(target.addr);
+        let ca = ca.to_str().unwrap();
+        let resuming = run_url(&url, &on(engine, &["--cacert", ca, "--mode", "serial", "-n", "30"]));
+        let tls = resuming.runs[0].tls.clone().unwrap();
+        // the first connection has no ticket yet; each later one uses a ticket the one before it received
+        assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (1, 29));
+        let fresh =
+            run_url(&url, &on(engine, &["--cacert", ca, "--mode", "serial", "-n", "30", "--tls-resume", "false"]));
+        let tls = fresh.runs[0].tls.clone().unwrap();
+        assert_eq!((tls.handshakes_full, tls.handshakes_resumed), (30, 0));
+        let s = settled(&target);
+        assert_eq!((s.requests, s.tls_full, s.tls_resumed), (60, 31, 29));
+    }
 }
 
 #[test]
@@ -113,14 +124,16 @@ fn tls_for_the_first_connection_only(tls: SocketAddr) -> SocketAddr {
 
 #[test]
 fn a_handshake_failing_mid_run_is_a_tls_error() {
-    let (target, _) = tls_server(ServerConfig::default());
-    let flaky = tls_for_the_first_connection_only(target.addr);
-    let result = run_url(&https(flaky), &["-k", "--mode", "serial", "-n", "5"]);
-    let m = &result.runs[0];
-    assert_eq!((m.requests, m.errors.tls, m.errors.total()), (1, 4, 4));
-    assert_eq!(m.connections_opened, 5, "each failed handshake followed a TCP connection");
-    assert_eq!(m.latency.tls.as_ref().unwrap().count, 1);
-    assert_eq!(m.closed_by_client + m.closed_by_server + m.closed_by_reset, 5);
+    for engine in engines() {
+        let (target, _) = tls_server(ServerConfig::default());
+        let flaky = tls_for_the_first_connection_only(target.addr);
+        let result = run_url(&https(flaky), &on(engine, &["-k", "--mode", "serial", "-n", "5"]));
+        let m = &result.runs[0];
+        assert_eq!((m.requests, m.errors.tls, m.errors.total()), (1, 4, 4));
+        assert_eq!(m.connections_opened, 5, "each failed handshake followed a TCP connection");
+        assert_eq!(m.latency.tls.as_ref().unwrap().count, 1);
+        assert_eq!(m.closed_by_client + m.closed_by_server + m.closed_by_reset, 5);
+    }
 }
 
 #[test]

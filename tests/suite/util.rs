@@ -146,3 +146,22 @@ pub fn wait(child: &mut std::process::Child, within: std::time::Duration) -> i32
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The engines a test of counts runs on, one pass each: tokio, and io_uring where this kernel lets a process
+/// have a ring (where it does not, the test says so and skips that pass; the fallback is tested apart).
+pub fn engines() -> Vec<&'static str> {
+    match connbench::engine::uring_available() {
+        Ok(()) => vec!["tokio", "uring"],
+        Err(why) => {
+            eprintln!("skipped: the uring pass (io_uring is not available here: {why})");
+            vec!["tokio"]
+        }
+    }
+}
+
+/// `args` run on `engine`.
+pub fn on<'a>(engine: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--engine", engine];
+    all.extend_from_slice(args);
+    all
+}
