@@ -170,7 +170,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         let mut mode_plan = plan.mode_plan(mode, &target);
         mode_plan.engine = mode_engine(plan, mode, &uring, &mut notes);
         let request = mode_plan.requests[0].bytes.clone();
-        let http = mode_plan.http;
+        let (http, engine) = (mode_plan.http, mode_plan.engine);
         let live: Vec<_> = (0..threads).map(|_| Arc::new(LiveCounters::default())).collect();
         let shape =
             RunShape { mode, connections: mode_plan.connections, depth: mode_plan.depth, rate: asked_rate(plan) };
@@ -201,7 +201,7 @@ pub fn measure(plan: &Plan, stop: &'static AtomicBool) -> Result<RunResult, Fail
         if let Some(client) = &target.tls {
             run.tls.get_or_insert_with(Default::default).insecure = client.insecure;
         }
-        run.http = Some(http);
+        (run.http, run.engine) = (Some(http), Some(engine));
         let (ports, samples) = governor.end_mode();
         // QUIC holds no TCP port: the governor saw nothing of it.
         run.ports = (http != Http::Http3).then_some(ports);

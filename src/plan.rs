@@ -63,8 +63,10 @@ impl PortPolicy {
     }
 }
 
-/// What drives a mode's HTTP/1.x connections (`engine/conn.rs` over tokio, `engine/uring.rs` over io_uring).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What drives a mode's HTTP/1.x connections (`engine/conn.rs` over tokio, `engine/uring.rs` over io_uring),
+/// as a result records it (`"engine": "uring"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Engine {
     Tokio,
     Uring,

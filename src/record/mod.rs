@@ -802,6 +802,7 @@ impl Recorder {
                 insecure: false,
             }),
             http: None,
+            engine: None,
             quic: self.quic.map(|quic| QuicSummary {
                 zero_rtt_sent: quic.zero_rtt_sent,
                 zero_rtt_accepted: quic.zero_rtt_accepted,

@@ -194,6 +194,10 @@ pub struct ModeResult {
     /// results, which spoke HTTP/1.x, or HTTP/2 in multiplex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<crate::mode::Http>,
+    /// What drove the mode's connections: `"tokio"` or `"uring"` (added within schema 1; absent in older
+    /// results, which ran on tokio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::plan::Engine>,
     /// HTTP/3 only: QUIC's own figures (added within schema 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic: Option<QuicSummary>,
@@ -874,6 +878,7 @@ pub(crate) mod fixture {
             timeline: Vec::new(),
             tls: None,
             http: None,
+            engine: None,
             quic: None,
             targets: Vec::new(),
             targets_other: None,

@@ -45,8 +45,9 @@ fn columns() -> Vec<Figure> {
 
 /// What the result of each row says of itself, after the figures of its mode.
 const RESULT_COLUMNS: [&str; 4] = ["method", "target", "started_at", "file"];
-/// The columns after those: which target of `--targets` a row is about.
-const TARGET_COLUMNS: [&str; 2] = ["target_method", "target_url"];
+/// The columns after those: which target of `--targets` a row is about; then what drove the mode's
+/// connections (`tokio`, `uring`; empty for an older result).
+const TARGET_COLUMNS: [&str; 3] = ["target_method", "target_url", "engine"];
 
 /// Columns a target's row fills: the figures it has of its own.
 fn a_target_has(column: &str) -> bool {
@@ -74,15 +75,16 @@ pub fn write_rows(result: &RunResult, file: &str, out: &mut impl Write) -> io::R
     let method = result.method.as_deref().unwrap_or_default();
     let described = [method, &result.target, &result.started_at, file].map(|text| quoted(&printable(text)));
     for run in &result.runs {
+        let engine = run.engine.map_or("", |engine| engine.name());
         let mut cells: Vec<String> = columns.iter().map(|c| c.of(run).raw()).collect();
         cells.extend(described.iter().cloned());
-        writeln!(out, "{},,", cells.join(","))?;
+        writeln!(out, "{},,,{engine}", cells.join(","))?;
         for (method, url, target) in crate::report::targets::as_modes(run) {
             let cells: Vec<String> = columns
                 .iter()
                 .map(|c| if a_target_has(&c.column) { c.of(&target).raw() } else { String::new() })
                 .chain(described.iter().cloned())
-                .chain([quoted(&method), quoted(&url)])
+                .chain([quoted(&method), quoted(&url), engine.to_string()])
                 .collect();
             writeln!(out, "{}", cells.join(","))?;
         }
@@ -131,7 +133,7 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let header: Vec<_> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 10 + 1 + 4 + 2);
+        assert_eq!(header.len(), 6 + 16 + 7 + 6 + 2 + 6 + 10 + 1 + 4 + 3);
         assert_eq!(header[..6], ["mode", "connections", "requests", "rps", "errors", "connections_opened"]);
         assert_eq!(header[18..22], ["total_p50_us", "total_p90_us", "total_p99_us", "total_max_us"]);
         assert_eq!(
@@ -150,13 +152,13 @@ mod tests {
         assert_eq!(header[43..47], ["connect_p75_us", "connect_p95_us", "ttfb_p75_us", "ttfb_p95_us"]);
         assert_eq!(header[49..53], ["total_p75_us", "total_p95_us", "tls_p75_us", "tls_p95_us"]);
         assert_eq!(header[53..58], ["status_codes", "method", "target", "started_at", "file"]);
-        // which target of --targets a row is about, empty in a mode's row
-        assert_eq!(header[58..], ["target_method", "target_url"]);
+        // which target of --targets a row is about, empty in a mode's row; then the engine
+        assert_eq!(header[58..], ["target_method", "target_url", "engine"]);
         assert!(lines[2].starts_with("keepalive,1,1000,60599.6,0,4,"), "{}", lines[2]);
         assert!(lines[2].contains(",40,60,90,400,0,999,0,0,0,1,1,,,,,,,1,,,,,,,,"), "{}", lines[2]);
         assert!(
             lines[2].ends_with(
-                ",50,70,,,200:999 999:1,GET,\"http://127.0.0.1:8080/a,b?q=\"\"x\"\"\",2026-01-01T00:00:00Z,,,"
+                ",50,70,,,200:999 999:1,GET,\"http://127.0.0.1:8080/a,b?q=\"\"x\"\"\",2026-01-01T00:00:00Z,,,,"
             ),
             "{}",
             lines[2]
@@ -190,7 +192,7 @@ mod tests {
         assert!(lines[1].starts_with("keepalive,1,30,0.0,0,4,") && lines[1].ends_with(",,"), "{text}");
         // its requests, requests/s, latency and statuses; the mode's connections are not its own
         assert!(lines[2].starts_with("keepalive,,20,10.0,0,,,,,,,,,,,,,,50,50,50,50,0,20,0,0,0,0,0,"), "{}", lines[2]);
-        assert!(lines[2].ends_with(",GET,\"/a,b\""), "{}", lines[2]);
-        assert!(lines[3].ends_with(",,(2 others)"), "{}", lines[3]);
+        assert!(lines[2].ends_with(",GET,\"/a,b\","), "{}", lines[2]);
+        assert!(lines[3].ends_with(",,(2 others),"), "{}", lines[3]);
     }
 }

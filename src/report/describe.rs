@@ -148,6 +148,9 @@ pub fn plan_changes(a: &RunResult, b: &RunResult) -> Vec<String> {
         if let (true, Some(ha), Some(hb)) = (ra.mode == rb.mode, ra.http, rb.http) {
             fields.push(("HTTP", ha.name().to_string(), hb.name().to_string()));
         }
+        if let (true, Some(ea), Some(eb)) = (ra.mode == rb.mode, ra.engine, rb.engine) {
+            fields.push(("engine", ea.name().to_string(), eb.name().to_string()));
+        }
         for (what, va, vb) in fields {
             if va == vb {
                 continue;
@@ -277,5 +280,17 @@ mod tests {
         assert_eq!(plan_changes(&a, &b).len(), 2, "a result that does not say is not compared");
         a.runs[1].http = Some(crate::mode::Http::Http11);
         assert!(plan_changes(&a, &b).contains(&"HTTP: HTTP/1.1 vs HTTP/3 (keepalive)".to_string()));
+    }
+
+    #[test]
+    fn the_engine_is_compared_where_both_results_say_it() {
+        use crate::plan::Engine;
+        let mut a = described("GET", 0, &[], PLAN);
+        a.runs[0].engine = Some(Engine::Uring);
+        let mut b = a.clone();
+        b.runs[0].engine = Some(Engine::Tokio);
+        assert_eq!(plan_changes(&a, &b), ["engine: uring vs tokio (keepalive)"]);
+        b.runs[0].engine = None;
+        assert!(plan_changes(&a, &b).is_empty(), "a result that does not say is not compared");
     }
 }

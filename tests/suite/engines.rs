@@ -82,7 +82,7 @@ fn a_mode_whose_default_is_io_uring_runs_on_tokio_where_it_is_refused_and_says_s
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for run in json["runs"].as_array().unwrap() {
-        assert_eq!(run["requests"], 50, "{}", run["mode"]);
+        assert_eq!((&run["requests"], &run["engine"]), (&50.into(), &"tokio".into()), "{}", run["mode"]);
     }
     let notes: Vec<_> = json["notes"].as_array().map_or(vec![], |notes| notes.iter().collect());
     for mode in [Mode::Serial, Mode::Parallel, Mode::Keepalive, Mode::Pipeline] {
@@ -93,4 +93,21 @@ fn a_mode_whose_default_is_io_uring_runs_on_tokio_where_it_is_refused_and_says_s
         });
         assert_eq!(noted, Engine::default_for(mode) == Engine::Uring, "{mode:?}: {notes:?}");
     }
+}
+
+#[test]
+fn each_mode_records_the_engine_that_drove_it() {
+    let Ok(()) = connbench::engine::uring_available() else {
+        eprintln!("skipped: io_uring is not available here (the fallback is tested above)");
+        return;
+    };
+    let out = binary()
+        .args(["run", "--engine", "uring", "--mode", "keepalive,multiplex", "-n", "20", "-c", "2", "--format", "json"])
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let engines: Vec<_> = json["runs"].as_array().unwrap().iter().map(|r| r["engine"].as_str()).collect();
+    assert_eq!(engines, [Some("uring"), Some("tokio")], "multiplex has only tokio's");
 }
