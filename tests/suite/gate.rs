@@ -253,10 +253,10 @@ fn csv_is_a_header_and_a_row_per_mode_and_markdown_a_table() {
     assert!(lines[0]
         .contains(",tls_max_us,tls_handshakes_full,tls_handshakes_resumed,max_in_flight,max_concurrent_streams,http,"));
     assert!(lines[0].contains(",quic_lost_packets,quic_rtt_us,connect_p75_us,"));
-    // then p75 and p95 of each phase, the codes, and what tells rows of several results apart
+    // then p75 and p95 of each phase, the codes, what tells rows of several results apart, and the engine
     assert!(lines[0].ends_with(
         ",total_p75_us,total_p95_us,tls_p75_us,tls_p95_us,status_codes,method,target,started_at,file,\
-                    target_method,target_url"
+                    target_method,target_url,engine"
     ));
     assert!(
         lines[2].contains(",200:100,GET,http://127.0.0.1:") && lines[2].contains(" (embedded server),"),

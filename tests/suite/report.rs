@@ -61,9 +61,9 @@ fn report_renders_merged_results_in_every_format() {
     let lines: Vec<_> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("mode,connections,requests,") && lines[2].starts_with("keepalive,2,1000,"), "{csv}");
-    assert!(lines[0].ends_with(",method,target,started_at,file,target_method,target_url"), "{csv}");
+    assert!(lines[0].ends_with(",method,target,started_at,file,target_method,target_url,engine"), "{csv}");
     for (line, file) in lines[1..].iter().zip([&files[0], &merged]) {
-        assert!(line.ends_with(&format!("Z,{},,", path(file))) && line.contains(",GET,http://127.0.0.1:"), "{line}");
+        assert!(line.contains(&format!("Z,{},,,", path(file))) && line.contains(",GET,http://127.0.0.1:"), "{line}");
     }
     let (_, markdown, _) = connbench(&["report", path(&files[0]), path(&merged), "--format", "markdown"]);
     let rows: Vec<_> = markdown.lines().filter(|l| l.contains(" | keepalive | ")).collect();

@@ -81,12 +81,14 @@ fn json_result_has_the_designed_names() {
             "ports",
             "started_unix_ms",
             "timeline",
-            // added within schema 1: the HTTP version spoken
+            // added within schema 1: the HTTP version spoken, and what drove the connections
             "http",
+            "engine",
         ])
     );
     assert_eq!(run["mode"], "serial");
     assert_eq!(run["http"], "1.1");
+    assert!(["tokio", "uring"].contains(&run["engine"].as_str().unwrap()), "{}", run["engine"]);
     assert!(run["pacing"].is_null() && run["rate"].is_null(), "closed loop: no schedule to report");
     // added within schema 1: what the server said about keeping connections, and the limit learned from it
     assert_eq!(
