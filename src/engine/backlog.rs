@@ -131,8 +131,18 @@ impl Drop for Backlog {
 }
 
 impl Backlog {
-    pub(super) fn new(ctx: Rc<ThreadCtx>, worker: u64) -> Backlog {
-        Backlog { pending: VecDeque::new(), learned: Learned::default(), ctx, worker, numbered: 0 }
+    /// A worker's backlog. `numbered`: in a closed loop, the worker's number in the mode, whose first request
+    /// the engine has claimed already (so that every one of `-c` workers opens a connection), owed from the
+    /// start (with `-n`, the run's request of that number); None in an open loop.
+    pub(super) fn new(ctx: Rc<ThreadCtx>, numbered: Option<u64>) -> Backlog {
+        let worker = numbered.unwrap_or(0);
+        let mut backlog = Backlog { pending: VecDeque::new(), learned: Learned::default(), ctx, worker, numbered: 0 };
+        if numbered.is_some() {
+            backlog.ctx.issued(1);
+            let by_run = matches!(backlog.ctx.shared.plan.stop, crate::plan::Stop::Requests(_));
+            backlog.owe(None, by_run.then_some(worker));
+        }
+        backlog
     }
 
     /// A new request owed, taken from the allowance: `number` is the run's for it (`-n`), if it has one.
@@ -161,17 +171,17 @@ impl Backlog {
     /// claimed before), then fresh ones from the mode's allowance (the `-n` budget or the window, claimed now and
     /// owed until sent; with `--rate`, the scheduled requests waiting, taken as they are sent).
     /// Nothing is written once the window is over: a request that would go out then is not in flight.
-    pub(super) fn share_out(&mut self, ctx: &ThreadCtx, want: u64, now: Instant) -> u64 {
-        if !ctx.in_window(now) {
+    pub(super) fn share_out(&mut self, want: u64, now: Instant) -> u64 {
+        if !self.ctx.in_window(now) {
             return 0;
         }
         let owed = want.min(self.pending.len() as u64);
-        let fresh = match (&ctx.tickets, want - owed) {
+        let fresh = match (&self.ctx.tickets, want - owed) {
             (_, 0) => 0,
             (Some(tickets), more) => more.min(tickets.waiting() as u64),
             (None, more) => {
-                let (claimed, first) = ctx.shared.claim(more, now);
-                ctx.issued(claimed);
+                let (claimed, first) = self.ctx.shared.claim(more, now);
+                self.ctx.issued(claimed);
                 for index in 0..claimed {
                     self.owe(None, first.map(|first| first + index));
                 }
@@ -182,10 +192,10 @@ impl Backlog {
     }
 
     /// The next request of a share: an owed one first, else a scheduled one (None once the window is over).
-    pub(super) fn next(&mut self, ctx: &ThreadCtx, now: Instant) -> Option<Pending> {
+    pub(super) fn next(&mut self, now: Instant) -> Option<Pending> {
         match self.pending.pop_front() {
             Some(owed) => Some(owed),
-            None => ctx.tickets.as_ref()?.take(ctx, now),
+            None => self.ctx.tickets.as_ref()?.take(&self.ctx, now),
         }
     }
 
@@ -200,37 +210,30 @@ impl Backlog {
     /// answered something (`progress`) made progress, and what it left goes again however often that
     /// happens; one that answered nothing gives each request one more try. Otherwise it fails as `kind`. After
     /// the window it stays as it was at the end: in flight.
-    pub(super) fn unanswered(
-        &mut self,
-        ctx: &ThreadCtx,
-        request: Pending,
-        progress: bool,
-        kind: ErrorKind,
-        now: Instant,
-    ) {
+    pub(super) fn unanswered(&mut self, request: Pending, progress: bool, kind: ErrorKind, now: Instant) {
         let idempotent = self.idempotent(&request);
-        self.settle(ctx, request, progress, idempotent, kind, now);
+        self.settle(request, progress, idempotent, kind, now);
     }
 
     /// A request the server said it did not process: an HTTP/2 stream above a GOAWAY's last-stream-id, reset
     /// with REFUSED_STREAM, or never sent because the connection was going away. RFC 9113 §8.7 lets such a
     /// request be retried whatever its method, so it goes again by the rule of [`Backlog::unanswered`] even
     /// when it is not idempotent (a POST), which an HTTP/1.x close leaves in doubt.
-    pub(super) fn refused(&mut self, ctx: &ThreadCtx, request: Pending, progress: bool, kind: ErrorKind, now: Instant) {
-        self.settle(ctx, request, progress, true, kind, now);
+    pub(super) fn refused(&mut self, request: Pending, progress: bool, kind: ErrorKind, now: Instant) {
+        self.settle(request, progress, true, kind, now);
     }
 
     /// Sends `request` again first on the next connection when it `may` go again and the connection made
     /// `progress` (or it has not been retried yet); otherwise it fails as `kind`.
-    fn settle(&mut self, ctx: &ThreadCtx, request: Pending, progress: bool, may: bool, kind: ErrorKind, now: Instant) {
-        if !ctx.in_window(now) {
+    fn settle(&mut self, request: Pending, progress: bool, may: bool, kind: ErrorKind, now: Instant) {
+        if !self.ctx.in_window(now) {
             return;
         }
-        if may && !ctx.shared.stopping() && (progress || !request.retried) {
+        if may && !self.ctx.shared.stopping() && (progress || !request.retried) {
             self.pending.push_back(Pending { retried: true, ..request });
-            ctx.recorder.borrow_mut().retried();
+            self.ctx.recorder.borrow_mut().retried();
         } else {
-            ctx.failed(now, kind, request.target);
+            self.ctx.failed(now, kind, request.target);
         }
     }
 }
@@ -251,15 +254,11 @@ impl h1::Host for Backlog {
     }
 
     fn share_out(&mut self, want: u64, now: Instant) -> u64 {
-        let ctx = self.ctx.clone();
-        Backlog::share_out(self, &ctx, want, now)
+        Backlog::share_out(self, want, now)
     }
 
     fn next(&mut self, now: Instant) -> Option<Pending> {
-        match self.pending.pop_front() {
-            Some(owed) => Some(owed),
-            None => self.ctx.tickets.as_ref()?.take(&self.ctx, now),
-        }
+        Backlog::next(self, now)
     }
 
     fn put_back(&mut self, request: Pending) {
@@ -282,10 +281,7 @@ impl h1::Host for Backlog {
                 LiveCounters::bump(&ctx.live.requests, 1);
             }
             Outcome::Failed { at, kind, target } => ctx.failed(at, kind, target),
-            Outcome::Unanswered { request, progress, kind, at } => {
-                let ctx = self.ctx.clone();
-                self.unanswered(&ctx, request, progress, kind, at);
-            }
+            Outcome::Unanswered { request, progress, kind, at } => self.unanswered(request, progress, kind, at),
             Outcome::Received(bytes) => ctx.recorder.borrow_mut().received(bytes),
             Outcome::InFlight(now) => ctx.recorder.borrow_mut().in_flight(now),
             Outcome::KeepAliveDeclined => ctx.recorder.borrow_mut().keep_alive_declined(),

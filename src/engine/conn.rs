@@ -63,12 +63,7 @@ pub(super) async fn worker(ctx: Rc<ThreadCtx>, numbered: Option<u64>) {
     // Lent by the thread only while a read can fill it (`buffers.rs`).
     let mut buffer = Vec::new();
     let mut conn = h1::Connection::new(rules, Instant::now());
-    let mut backlog = Backlog::new(ctx.clone(), numbered.unwrap_or(0));
-    if let Some(worker) = numbered {
-        ctx.issued(1);
-        let by_run = matches!(plan.stop, crate::plan::Stop::Requests(_));
-        backlog.owe(None, by_run.then_some(worker));
-    }
+    let mut backlog = Backlog::new(ctx.clone(), numbered);
     let mut timer = pin!(sleep_until(Instant::now().into()));
     let mut backoff = BACKOFF_FIRST;
     loop {

@@ -332,7 +332,7 @@ pub(super) async fn session(
             let kind = err.get_io().map_or(ErrorKind::Other, ErrorKind::of_io);
             if let Some(first) = backlog.pending.pop_front() {
                 let first = Pending { start: Some(first.start.unwrap_or(connect_start)), ..first };
-                backlog.unanswered(ctx, first, false, kind, Instant::now());
+                backlog.unanswered(first, false, kind, Instant::now());
             }
             return Closer::Client;
         }
@@ -358,7 +358,7 @@ pub(super) async fn session(
             // this connection owes (or would take next) waits for that up to --timeout, then fails as the
             // server's refusal. With --rate, the next due request is taken below, as on any idle connection.
             if backlog.pending.is_empty() && ctx.tickets.is_none() {
-                backlog.share_out(ctx, 1, Instant::now());
+                backlog.share_out(1, Instant::now());
             }
             if !backlog.pending.is_empty() {
                 match room(&sender, &mut connection, Instant::now() + plan.timeout).await {
@@ -484,8 +484,8 @@ impl Multiplexed {
         connect_start: Instant,
     ) {
         let now = Instant::now();
-        for _ in 0..backlog.share_out(ctx, want, now) {
-            let Some(request) = backlog.next(ctx, now) else { return };
+        for _ in 0..backlog.share_out(want, now) {
+            let Some(request) = backlog.next(now) else { return };
             let attempt = Attempt::sent(request, self.sent == 0, connect_start, now);
             match ctx.shared.templates[request.target as usize].send(sender) {
                 Ok(response) => {
@@ -499,7 +499,7 @@ impl Multiplexed {
                     // request, which the server never saw, whatever its method.
                     self.going_away = true;
                     if self.sent == 0 {
-                        backlog.refused(ctx, attempt.request(), false, ErrorKind::ClosedEarly, now);
+                        backlog.refused(attempt.request(), false, ErrorKind::ClosedEarly, now);
                     } else {
                         backlog.pending.push_front(request);
                     }
@@ -527,9 +527,9 @@ impl Multiplexed {
         match fate(&err, attempt.first_byte.is_some()) {
             Fate::Refused { go_away } => {
                 self.going_away |= go_away;
-                backlog.refused(ctx, attempt.request(), progress, ErrorKind::ClosedEarly, now);
+                backlog.refused(attempt.request(), progress, ErrorKind::ClosedEarly, now);
             }
-            Fate::Unanswered => backlog.unanswered(ctx, attempt.request(), progress, ErrorKind::ClosedEarly, now),
+            Fate::Unanswered => backlog.unanswered(attempt.request(), progress, ErrorKind::ClosedEarly, now),
             Fate::Failed(ErrorKind::Parse) => {
                 let heard = self.heard.borrow();
                 ctx.recorder.borrow_mut().unreadable(|| format!("{err}; it sent \"{}\"", heard.quoted()));
@@ -550,9 +550,7 @@ impl Multiplexed {
         for stream in std::mem::take(&mut self.streams) {
             match stream.reply.first_byte {
                 Some(_) => ctx.failed(now, ErrorKind::Truncated, stream.attempt.target),
-                None => {
-                    backlog.unanswered(ctx, stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now)
-                }
+                None => backlog.unanswered(stream.attempt.request(), self.answered > 0, ErrorKind::ClosedEarly, now),
             }
         }
     }

@@ -203,7 +203,7 @@ pub(super) async fn session(ctx: &ThreadCtx, link: Link, backlog: &mut Backlog) 
             // The connection died before HTTP/3 could start: its first request goes by the rule.
             if let Some(first) = backlog.pending.pop_front() {
                 let first = Pending { start: Some(first.start.unwrap_or(started)), ..first };
-                backlog.unanswered(ctx, first, false, ErrorKind::QuicClosed, Instant::now());
+                backlog.unanswered(first, false, ErrorKind::QuicClosed, Instant::now());
             }
             return (closer_of(&conn), false);
         }
@@ -266,8 +266,8 @@ impl Connection<'_> {
                 let room = (depth - streams.len()) as u64;
                 let want = plan.requests_per_connection.map_or(room, |n| room.min(n - state.sent));
                 let now = Instant::now();
-                for _ in 0..backlog.share_out(ctx, want, now) {
-                    let Some(request) = backlog.next(ctx, now) else { break };
+                for _ in 0..backlog.share_out(want, now) {
+                    let Some(request) = backlog.next(now) else { break };
                     let first = state.sent == 0;
                     streams.push(self.exchange(&ctx.shared.templates[request.target as usize], request, first));
                     state.sent += 1;
@@ -428,7 +428,7 @@ impl Streams {
         match fate(&error, head, conn) {
             Fate::NotProcessed { going_away, kind } => {
                 self.going_away |= going_away;
-                backlog.unanswered(ctx, request, self.answered > 0, kind, now);
+                backlog.unanswered(request, self.answered > 0, kind, now);
             }
             Fate::Failed(kind) => ctx.failed(now, kind, request.target),
         }

@@ -123,12 +123,7 @@ impl Worker {
     pub(super) fn new(ctx: Rc<ThreadCtx>, slot: u32, numbered: Option<u64>) -> Worker {
         let plan = &ctx.shared.plan;
         let conn = h1::Connection::new(Rules::of(plan), Instant::now());
-        let mut backlog = Backlog::new(ctx.clone(), numbered.unwrap_or(0));
-        if let Some(worker) = numbered {
-            ctx.issued(1);
-            let by_run = matches!(plan.stop, crate::plan::Stop::Requests(_));
-            backlog.owe(None, by_run.then_some(worker));
-        }
+        let backlog = Backlog::new(ctx.clone(), numbered);
         Worker {
             ctx,
             slot,
