@@ -391,19 +391,30 @@ for scenario in dict.fromkeys(r["scenario"] for r in rows):
         # The reference peer: wrk over TCP, oha over HTTP/3 (the one peer here that speaks it).
         ref = "oha" if scenario.startswith("h3-") else "wrk"
         for tool, cpu in ours.items():
-            summary.append((scenario, tool, cpu, ref, peers.get(ref), best, peers[best]))
+            # Each round's ratio to the reference's run of the same round: the machine's drift between rounds
+            # (a shared VM) moves both runs of a round alike.
+            by_round = {r["round"]: float(r["cpu_us_req"]) for r in rows
+                        if r["scenario"] == scenario and r["tool"] == tool and r["cpu_us_req"] != "-"}
+            paired = [by_round[r["round"]] / float(r["cpu_us_req"]) for r in rows
+                      if r["scenario"] == scenario and r["tool"] == ref and r["cpu_us_req"] not in ("-", "0.000")
+                      and r["round"] in by_round]
+            summary.append((scenario, tool, cpu, ref, peers.get(ref), statistics.median(paired) if paired else None,
+                            best, peers[best]))
 print()
-print("| scenario | connbench (engine) | CPU µs/req | reference peer | ÷ reference | best peer | ÷ best | target (× reference) |")
-print("|---|---|---:|---|---:|---|---:|---|")
-for scenario, tool, ours, ref, rcpu, best, bcpu in summary:
+print("| scenario | connbench (engine) | CPU µs/req | reference peer | ÷ reference | ÷ reference, by round | best peer "
+      "| ÷ best | target (× reference) |")
+print("|---|---|---:|---|---:|---:|---|---:|---|")
+for scenario, tool, ours, ref, rcpu, paired, best, bcpu in summary:
     r = ours / rcpu if rcpu else None
     # The io_uring engine's targets: 0.80 x wrk with requests on open connections, 0.90 x where each
     # request opens its own (the kernel's connection work dominates).
     target = 0.9 if scenario.endswith("close") or scenario.endswith("close-tls12") else 0.8
     verdict = "-" if r is None else (f"met (≤ {target:.2f})" if r <= target else f"MISSED (≤ {target:.2f})")
-    print(f"| {scenario} | {tool} | {ours:.2f} | {ref} ({fmt(rcpu, '.2f')}) | {fmt(r, '.2f')} | {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
+    print(f"| {scenario} | {tool} | {ours:.2f} | {ref} ({fmt(rcpu, '.2f')}) | {fmt(r, '.2f')} | {fmt(paired, '.2f')} "
+          f"| {best} ({bcpu:.2f}) | {ours / bcpu:.2f} | {verdict} |")
 print()
 print("CPU µs/req = (user + sys CPU time of the client process, /usr/bin/time) / completed 2xx responses.")
+print("÷ reference: of the medians; by round: the median of each round's ratio to the reference's run in that round.")
 print("rps: each tool's own figure. p50/p99: total latency as each tool reports it (wrk prints none for")
 print("pipelined runs)")
 print("h2load prints no percentiles; ab's are whole milliseconds. Peak RSS: /usr/bin/time %M.")
