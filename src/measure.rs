@@ -567,13 +567,7 @@ mod tests {
     }
 
     fn plan(args: &[&str]) -> Plan {
-        use clap::Parser;
-        let mut full = vec!["connbench", "run"];
-        full.extend_from_slice(args);
-        let crate::cli::Command::Run(run) = crate::cli::Cli::try_parse_from(full).unwrap().command else {
-            unreachable!()
-        };
-        Plan::from_args(&run, vec![]).unwrap()
+        Plan::of_args(args).unwrap()
     }
 
     #[test]

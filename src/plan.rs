@@ -295,6 +295,20 @@ pub struct Target {
 }
 
 #[cfg(test)]
+impl Plan {
+    /// The plan of `connbench run ARGS`: what unit tests build plans from.
+    pub(crate) fn of_args(args: &[&str]) -> Result<Plan, String> {
+        use clap::Parser;
+        let mut full = vec!["connbench", "run"];
+        full.extend_from_slice(args);
+        let crate::cli::Command::Run(run) = crate::cli::Cli::try_parse_from(full).unwrap().command else {
+            unreachable!()
+        };
+        Plan::from_args(&run, vec![])
+    }
+}
+
+#[cfg(test)]
 impl Target {
     /// Plain HTTP to `addr`, path `/`: what unit tests aim at.
     pub(crate) fn plain(addr: std::net::SocketAddr) -> Target {
@@ -1248,10 +1262,7 @@ mod tests {
     use clap::Parser;
 
     fn plan(args: &[&str]) -> Result<Plan, String> {
-        let mut full = vec!["connbench", "run"];
-        full.extend_from_slice(args);
-        let Command::Run(run) = Cli::try_parse_from(full).unwrap().command else { unreachable!() };
-        Plan::from_args(&run, vec![])
+        Plan::of_args(args)
     }
 
     fn target() -> Target {

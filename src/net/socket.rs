@@ -66,7 +66,12 @@ pub async fn connect_from(
 /// connects it here; the io_uring engine (`engine/uring.rs`) through its ring.
 pub fn client_socket(client_ip: Option<IpAddr>, addr: SocketAddr, nodelay: bool) -> io::Result<Socket> {
     // Non-blocking from socket() on: two fcntl calls fewer per connection.
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    made(Type::STREAM.nonblocking(), client_ip, addr, nodelay)
+}
+
+/// The recipe, for a socket of `kind`.
+fn made(kind: Type, client_ip: Option<IpAddr>, addr: SocketAddr, nodelay: bool) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(Protocol::TCP))?;
     if let Some(ip) = client_ip {
         bind_without_port(&socket, ip)?;
     }
@@ -86,13 +91,7 @@ pub fn connect_blocking_from(
     nodelay: bool,
     limit: Duration,
 ) -> io::Result<std::net::TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    bind_without_port(&socket, client_ip)?;
-    walk_ports_one_by_one(&socket);
-    if nodelay {
-        // Off is the default: only turning it on costs a call.
-        socket.set_tcp_nodelay(true)?;
-    }
+    let socket = made(Type::STREAM, Some(client_ip), addr, nodelay)?;
     socket.connect_timeout(&SockAddr::from(addr), limit)?;
     Ok(socket.into())
 }
